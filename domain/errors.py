@@ -1,0 +1,56 @@
+"""Domain errors. Each is permanent: running the same job again cannot make it succeed."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a use case raises on purpose."""
+
+
+class NotFound(DomainError):
+    entity = "object"
+
+    def __init__(self, entity_id: int | str) -> None:
+        self.entity_id = entity_id
+        super().__init__(f"{self.entity} {entity_id} not found")
+
+
+class ProfileNotFound(NotFound):
+    entity = "profile"
+
+
+class ExperimentNotFound(NotFound):
+    entity = "experiment"
+
+
+class RunNotFound(NotFound):
+    entity = "run"
+
+
+class GenerationNotFound(NotFound):
+    entity = "profile generation"
+
+
+class Conflict(DomainError):
+    """The request contradicts what is stored (a unique value taken, a stale version...)."""
+
+
+class AlreadyExists(Conflict):
+    pass
+
+
+class StaleVersion(Conflict):
+    def __init__(self, profile_id: int, expected: int, actual: int) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"profile {profile_id} is at version {actual}, not the expected version {expected}"
+        )
+
+
+class InvalidTransition(Conflict):
+    """A status change that the lifecycle does not allow (e.g. finishing a finished run)."""
+
+
+class InvalidRequest(DomainError):
+    """Input that passed the schema but breaks a rule the schema cannot express."""

@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import Table, bindparam, func, select, text, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from domain.errors import AlreadyExists, RunNotFound
+from domain.models import Experiment, Metric, Run
+from domain.repositories._sql import dialect_of, violated_constraint
+
+# Metrics arrive many times a second; the run's activity stamp only needs to be this fresh.
+ACTIVITY_RESOLUTION = timedelta(seconds=5)
+
+# The batch travels as one JSON document: one parameter whatever the batch size (asyncpg
+# caps a statement at 32,767 parameters), and the worker spends a third of the CPU it spent
+# encoding the same points as four arrays (asyncpg checks each array element's type).
+# NaN and infinities never get here: the schemas refuse them, and JSON cannot carry them.
+_PG_BULK_METRICS = text(
+    """
+    WITH inserted AS (
+        INSERT INTO metrics (run_id, name, step, value, recorded_at)
+        SELECT :run_id, point.name, point.step, point.value, point.recorded_at
+        FROM json_to_recordset(CAST(:points AS json)) AS point(
+            name text, step integer, value double precision, recorded_at timestamptz
+        )
+        ON CONFLICT ON CONSTRAINT uq_metrics_run_id_name_step DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) FROM inserted
+    """
+)
+
+
+# Built once: every metric job runs it. Against the table rather than the ORM class, so no
+# ORM bookkeeping (synchronize_session) runs for an UPDATE that loads nothing.
+_RUNS_TABLE = cast(Table, Run.__table__)
+_RUNS = _RUNS_TABLE.c
+_TOUCH_RUN = (
+    update(_RUNS_TABLE)
+    .where(_RUNS.id == bindparam("run_id"), _RUNS.last_activity_at < bindparam("stale_before"))
+    .values(last_activity_at=bindparam("now"))
+)
+
+
+_METRICS_TABLE = cast(Table, Metric.__table__)
+_SQLITE_BULK_METRICS = (
+    sqlite.insert(_METRICS_TABLE)
+    .on_conflict_do_nothing(index_elements=["run_id", "name", "step"])
+    .returning(_METRICS_TABLE.c.id)
+)
+
+
+class ExperimentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, experiment: Experiment) -> Experiment:
+        self.session.add(experiment)
+        try:
+            await self.session.flush()
+        except IntegrityError as error:
+            where = violated_constraint(error)
+            # PostgreSQL names the constraint; SQLite lists the columns.
+            if (
+                "uq_experiments_owner_id_name" in where
+                or "experiments.owner_id, experiments.name" in where
+            ):
+                raise AlreadyExists(
+                    f"profile {experiment.owner_id} already has an experiment named "
+                    f"{experiment.name!r}"
+                ) from error
+            raise
+        return experiment
+
+    async def get(self, experiment_id: int) -> Experiment | None:
+        return await self.session.get(Experiment, experiment_id)
+
+    async def get_with_runs(self, experiment_id: int) -> Experiment | None:
+        statement = (
+            select(Experiment)
+            .where(Experiment.id == experiment_id)
+            .options(selectinload(Experiment.runs))
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def list_with_run_counts(
+        self, *, owner_id: int | None, status: str | None, limit: int
+    ) -> list[tuple[Experiment, int]]:
+        statement = (
+            select(Experiment, func.count(Run.id))
+            .outerjoin(Run, Run.experiment_id == Experiment.id)
+            .group_by(Experiment.id)
+            .order_by(Experiment.id)
+            .limit(limit)
+        )
+        if owner_id is not None:
+            statement = statement.where(Experiment.owner_id == owner_id)
+        if status is not None:
+            statement = statement.where(Experiment.status == status)
+        rows = (await self.session.execute(statement)).all()
+        return [(experiment, int(count)) for experiment, count in rows]
+
+    async def set_status(self, experiment_id: int, status: str) -> None:
+        await self.session.execute(
+            update(Experiment).where(Experiment.id == experiment_id).values(status=status)
+        )
+
+
+class RunRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, run: Run) -> Run:
+        self.session.add(run)
+        await self.session.flush()
+        return run
+
+    async def get(self, run_id: int) -> Run | None:
+        return await self.session.get(Run, run_id)
+
+    async def get_for_update(self, run_id: int) -> Run | None:
+        statement = select(Run).where(Run.id == run_id).with_for_update()
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def exists(self, run_id: int) -> bool:
+        return await self.session.scalar(select(Run.id).where(Run.id == run_id)) is not None
+
+    async def touch(self, run_id: int, now: datetime) -> None:
+        """Mark the run active.
+
+        The UPDATE only matches (and locks) the row when the stamp is stale, so concurrent
+        metric writers to one run do not queue behind each other on every point.
+        """
+        params = {"run_id": run_id, "stale_before": now - ACTIVITY_RESOLUTION, "now": now}
+        await self.session.execute(_TOUCH_RUN, params)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def fail_stale(
+        self, *, cutoff: datetime, now: datetime, reason: str
+    ) -> list[tuple[int, int]]:
+        """Fail running runs idle since before ``cutoff``: (run id, experiment id) pairs."""
+        statement = (
+            update(Run)
+            .where(Run.status == "running", Run.last_activity_at < cutoff)
+            .values(status="failed", ended_at=now, failure_reason=reason)
+            .returning(Run.id, Run.experiment_id)
+        )
+        rows = (await self.session.execute(statement)).all()
+        return sorted((run_id, experiment_id) for run_id, experiment_id in rows)
+
+    async def experiment_ids_with_live_runs(self, experiment_ids: Sequence[int]) -> set[int]:
+        statement = select(Run.experiment_id).where(
+            Run.experiment_id.in_(experiment_ids), Run.status == "running"
+        )
+        return set((await self.session.scalars(statement)).all())
+
+
+class MetricRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert_many(self, run_id: int, points: Sequence[dict[str, Any]]) -> int:
+        """Insert points, skipping (run, name, step) already stored; returns how many were new.
+
+        The foreign key doubles as the existence check of the run: no extra query per batch.
+        """
+        try:
+            if dialect_of(self.session) == "postgresql":
+                return await self._insert_json(run_id, points)
+            return await self._insert_values(run_id, points)
+        except IntegrityError as error:
+            if "fk_metrics_run_id_runs" in violated_constraint(error) or "FOREIGN KEY" in str(
+                error.orig
+            ):
+                raise RunNotFound(run_id) from error
+            raise
+
+    async def _insert_json(self, run_id: int, points: Sequence[dict[str, Any]]) -> int:
+        params = {"run_id": run_id, "points": orjson.dumps(points).decode()}
+        return int((await self.session.execute(_PG_BULK_METRICS, params)).scalar_one())
+
+    async def _insert_values(self, run_id: int, points: Sequence[dict[str, Any]]) -> int:
+        # executemany of one prepared INSERT: SQLAlchemy batches it into multi-row VALUES
+        # under SQLite's parameter limit, without compiling a new statement per batch.
+        rows = [{**point, "run_id": run_id} for point in points]
+        return len((await self.session.execute(_SQLITE_BULK_METRICS, rows)).all())
+
+    async def count(self, run_id: int) -> int:
+        statement = select(func.count()).select_from(Metric).where(Metric.run_id == run_id)
+        return int(await self.session.scalar(statement) or 0)

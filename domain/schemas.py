@@ -1,0 +1,170 @@
+"""Payloads of the use cases: validated at the edge, before anything touches the database."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+MAX_GENERATE = 10_000_000
+MAX_BATCH = 50_000
+INT32_MAX = 2_147_483_647
+
+GENERATED_USERNAME = re.compile(r"\.g\d+n\d+$")
+GENERATED_EMAIL = re.compile(r"\.g\d+n\d+@")
+
+
+def _not_generated(username: str) -> str:
+    if GENERATED_USERNAME.search(username):
+        raise ValueError("the suffix .g<N>n<M> is reserved for generated profiles")
+    return username
+
+
+def _not_generated_email(email: str) -> str:
+    # A taken generated email would make its generation's chunk fail on every re-run.
+    if GENERATED_EMAIL.search(email):
+        raise ValueError("the suffix .g<N>n<M> before '@' is reserved for generated profiles")
+    return email
+
+
+Username = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$"
+    ),
+    AfterValidator(_not_generated),
+]
+Email = Annotated[EmailStr, AfterValidator(_not_generated_email)]
+FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Bio = Annotated[str, StringConstraints(max_length=2000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+MetricName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00]+$"),
+]
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Step = Annotated[int, Field(ge=0, le=INT32_MAX)]
+# NaN and +/-Inf are refused on purpose: JSON cannot carry them, and one NaN poisons every
+# aggregate over a run. A diverged loss is reported by finishing the run as failed.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=100_000)
+
+
+class CreateProfile(Payload):
+    username: Username
+    email: Email
+    full_name: FullName
+    bio: Bio = ""
+
+
+READ_ONLY_PROFILE_FIELDS = frozenset({"id", "created_at", "updated_at", "version"})
+
+
+class ProfileChanges(Payload):
+    """A partial update: only the fields given are changed."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_read_only(cls, data: object) -> object:
+        if isinstance(data, dict):
+            read_only = sorted(READ_ONLY_PROFILE_FIELDS & data.keys())
+            if read_only:
+                raise ValueError(f"read-only field(s) cannot be set: {', '.join(read_only)}")
+            if not data:
+                raise ValueError("no field to change")
+            nulls = sorted(field for field, value in data.items() if value is None)
+            if nulls:
+                raise ValueError(f"null given for {', '.join(nulls)}: omit a field to keep it")
+        return data
+
+    username: Username | None = None
+    email: Email | None = None
+    full_name: FullName | None = None
+    bio: Bio | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
+
+
+class UpdateProfile(Payload):
+    profile_id: Id
+    changes: ProfileChanges
+    expected_version: Annotated[int, Field(ge=1)] | None = None
+
+
+class GenerateProfiles(Payload):
+    count: Annotated[int, Field(ge=1, le=MAX_GENERATE)]
+    seed: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0
+    chunk_size: Annotated[int, Field(ge=1, le=50_000)] = 5_000
+    # The same key always means the same generation, so a re-delivered request adds nothing.
+    key: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        default_factory=lambda: uuid.uuid4().hex
+    )
+
+
+class GenerateChunk(Payload):
+    generation_id: Id
+    chunk_index: Annotated[int, Field(ge=0)]
+
+
+class CreateExperiment(Payload):
+    owner_id: Id
+    name: Name
+    description: Bio = ""
+
+
+class ListExperiments(Payload):
+    owner_id: Id | None = None
+    status: Literal["created", "running", "completed", "failed"] | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class StartRun(Payload):
+    experiment_id: Id
+    seed: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+
+
+class FinishRun(Payload):
+    run_id: Id
+    status: Literal["completed", "failed"]
+    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class MetricPoint(Payload):
+    name: MetricName
+    step: Step
+    value: FiniteFloat
+    recorded_at: AwareDatetime | None = None
+
+
+class RecordMetric(MetricPoint):
+    run_id: Id
+
+
+class RecordMetrics(Payload):
+    run_id: Id
+    points: Annotated[list[MetricPoint], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class FailStaleRuns(Payload):
+    idle_seconds: Annotated[int, Field(ge=1)]
+    now: AwareDatetime | None = None
+
+
+class PruneJobHistory(Payload):
+    keep_days: Annotated[int, Field(ge=1)]
+    now: AwareDatetime | None = None

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from domain import schemas
+from domain.db import utcnow
+from domain.errors import ExperimentNotFound, InvalidTransition, ProfileNotFound, RunNotFound
+from domain.models import Experiment, Run
+from domain.uow import UnitOfWork
+from domain.views import (
+    ExperimentDetail,
+    ExperimentSummary,
+    ExperimentView,
+    FinishedRun,
+    MetricsRecorded,
+    RunView,
+)
+
+
+async def create_experiment(uow: UnitOfWork, payload: schemas.CreateExperiment) -> ExperimentView:
+    if not await uow.profiles.exists(payload.owner_id):
+        raise ProfileNotFound(payload.owner_id)
+    experiment = await uow.experiments.add(
+        Experiment(**payload.model_dump(), status="created", created_at=utcnow())
+    )
+    await uow.commit()
+    return ExperimentView.model_validate(experiment)
+
+
+async def list_experiments(
+    uow: UnitOfWork, query: schemas.ListExperiments
+) -> list[ExperimentSummary]:
+    rows = await uow.experiments.list_with_run_counts(
+        owner_id=query.owner_id, status=query.status, limit=query.limit
+    )
+    return [
+        ExperimentSummary.model_validate(
+            {**ExperimentView.model_validate(e).model_dump(), "run_count": n}
+        )
+        for e, n in rows
+    ]
+
+
+async def get_experiment(uow: UnitOfWork, experiment_id: int) -> ExperimentDetail:
+    experiment = await uow.experiments.get_with_runs(experiment_id)
+    if experiment is None:
+        raise ExperimentNotFound(experiment_id)
+    return ExperimentDetail.model_validate(experiment)
+
+
+async def start_run(uow: UnitOfWork, payload: schemas.StartRun) -> RunView:
+    experiment = await uow.experiments.get(payload.experiment_id)
+    if experiment is None:
+        raise ExperimentNotFound(payload.experiment_id)
+    now = utcnow()
+    run = await uow.runs.add(
+        Run(
+            experiment_id=experiment.id,
+            seed=payload.seed,
+            status="running",
+            started_at=now,
+            last_activity_at=now,
+        )
+    )
+    await uow.experiments.set_status(experiment.id, "running")
+    await uow.commit()
+    return RunView.model_validate(run)
+
+
+async def finish_run(uow: UnitOfWork, payload: schemas.FinishRun) -> FinishedRun:
+    """End a running run. Finishing it again with the same status is a no-op
+    (``changed`` is false); with another status it is an ``InvalidTransition``."""
+    run = await uow.runs.get_for_update(payload.run_id)
+    if run is None:
+        raise RunNotFound(payload.run_id)
+    if run.status == payload.status:
+        await uow.commit()  # nothing to change but the job's own record
+        return FinishedRun(run=RunView.model_validate(run), changed=False)
+    if run.status != "running":
+        raise InvalidTransition(f"run {run.id} already ended as {run.status!r}")
+    run.status = payload.status
+    run.ended_at = utcnow()
+    run.failure_reason = payload.reason
+    await settle_experiments(uow, {run.experiment_id: payload.status})
+    await uow.commit()
+    return FinishedRun(run=RunView.model_validate(run), changed=True)
+
+
+async def settle_experiments(uow: UnitOfWork, ended: dict[int, str]) -> None:
+    """An experiment stays running while any run runs; then it takes its last run's outcome."""
+    if not ended:
+        return
+    await uow.runs.flush()
+    still_running = await uow.runs.experiment_ids_with_live_runs(list(ended))
+    for experiment_id, status in ended.items():
+        if experiment_id not in still_running:
+            await uow.experiments.set_status(experiment_id, status)
+
+
+async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> MetricsRecorded:
+    """Store a batch in one statement; points already stored for (run, name, step) are skipped.
+
+    Metrics are accepted for runs in any status: points buffered by a client may land
+    after the run was finished.
+    """
+    now = utcnow()
+    points = [
+        {"name": p.name, "step": p.step, "value": p.value, "recorded_at": p.recorded_at or now}
+        for p in payload.points
+    ]
+    await uow.runs.touch(payload.run_id, now)
+    inserted = await uow.metrics.insert_many(payload.run_id, points)
+    await uow.commit()
+    return MetricsRecorded(
+        run_id=payload.run_id,
+        received=len(points),
+        inserted=inserted,
+        duplicates=len(points) - inserted,
+    )
+
+
+async def record_metric(uow: UnitOfWork, payload: schemas.RecordMetric) -> MetricsRecorded:
+    """One point is a batch of one: the same statement, the same idempotency."""
+    # A RecordMetric is a MetricPoint, already validated: no second pass on the hot path.
+    batch = schemas.RecordMetrics.model_construct(run_id=payload.run_id, points=[payload])
+    return await record_metrics(uow, batch)

@@ -1,0 +1,115 @@
+"""The unit of work: one session, one transaction, all of a use case's effect or none."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol, Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.errors import DomainError
+from domain.repositories import (
+    ExperimentRepository,
+    GenerationRepository,
+    JobRecordRepository,
+    JobStamp,
+    MetricRepository,
+    ProfileRepository,
+    RunRepository,
+)
+
+
+class DuplicateJob(DomainError):
+    """The job already succeeded in an earlier delivery; this run's effect was rolled back."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} already succeeded; this delivery changed nothing")
+
+
+class UnitOfWork(Protocol):
+    """What the services need; ``SqlAlchemyUnitOfWork`` and the test fakes both provide it."""
+
+    profiles: ProfileRepository
+    experiments: ExperimentRepository
+    runs: RunRepository
+    metrics: MetricRepository
+    generations: GenerationRepository
+    jobs: JobRecordRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class SqlAlchemyUnitOfWork:
+    """Opens a fresh ``AsyncSession`` on enter and rolls back on exit unless committed.
+
+    Given a ``JobStamp``, ``commit`` first records the job's success in the same
+    transaction, and raises ``DuplicateJob`` (rolling everything back) when an earlier
+    delivery of the same job already committed.
+
+    One instance serves one task: sessions are never shared between concurrent tasks.
+    """
+
+    profiles: ProfileRepository
+    experiments: ExperimentRepository
+    runs: RunRepository
+    metrics: MetricRepository
+    generations: GenerationRepository
+    jobs: JobRecordRepository
+
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], job: JobStamp | None = None
+    ) -> None:
+        self._session_factory = session_factory
+        self._job = job
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open: use 'async with uow:'")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        if self._session is not None:
+            raise RuntimeError("a unit of work is used once")
+        session = self._session_factory()
+        self._session = session
+        self.profiles = ProfileRepository(session)
+        self.experiments = ExperimentRepository(session)
+        self.runs = RunRepository(session)
+        self.metrics = MetricRepository(session)
+        self.generations = GenerationRepository(session)
+        self.jobs = JobRecordRepository(session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        if self._job is not None and not await self.jobs.record_success(self._job):
+            await self.rollback()
+            raise DuplicateJob(self._job.job_id)
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
