@@ -1,0 +1,73 @@
+"""``jobs --help`` stays instant: the heavy libraries load inside the commands only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.services import ROOT
+from worker.cli import app
+
+HEAVY = ("arq", "asyncio", "asyncpg", "domain", "faker", "redis", "rich", "sqlalchemy")
+
+PROBE = """
+import sys
+from worker.cli import app
+try:
+    app(sys.argv[1:])
+except SystemExit:
+    pass
+print(" ".join(sorted({m.split(".")[0] for m in sys.modules})), file=sys.stderr)
+"""
+
+
+def modules_loaded_by(*args: str) -> set[str]:
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert "Usage:" in probe.stdout
+    return set(probe.stderr.split())
+
+
+def test_help_loads_none_of_the_heavy_libraries():
+    top = modules_loaded_by("--help")
+    assert top.isdisjoint({*HEAVY, "pydantic"})
+    # Typer itself validates command parameters with pydantic; ours stay out.
+    for args in (["enqueue", "--help"], ["enqueue", "record-metrics", "--help"]):
+        assert modules_loaded_by(*args).isdisjoint(HEAVY)
+
+
+def test_help_lists_every_command():
+    from typer.testing import CliRunner
+
+    top = CliRunner().invoke(app, ["--help"])
+    for command in ("enqueue", "status", "result", "failed", "retry", "profile", "experiments"):
+        assert command in top.stdout
+    assert "worker" in top.stdout
+    assert "demo" in top.stdout
+    jobs = CliRunner().invoke(app, ["enqueue", "--help"])
+    for job in (
+        "generate-profiles", "create-profile", "update-profile", "create-experiment",
+        "start-run", "finish-run", "record-metric", "record-metrics", "fail-stale-runs",
+        "prune-job-history",
+    ):  # fmt: skip
+        assert job in jobs.stdout
+
+
+def test_enqueueing_loads_no_database_library(clean_redis):
+    """A producer talks to Redis only: SQLAlchemy and asyncpg would cost it 0.3 s a call."""
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, "enqueue", "record-metric", "1", "loss", "0", "0.5"],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_URL": clean_redis.url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert "queued" in probe.stdout
+    loaded = set(probe.stderr.split())
+    assert {"arq", "redis", "pydantic"} <= loaded
+    assert loaded.isdisjoint({"sqlalchemy", "asyncpg", "aiosqlite"})

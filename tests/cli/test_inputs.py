@@ -1,0 +1,195 @@
+"""Parsing what users type and the files they give, before anything is enqueued."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.schemas import READ_ONLY_PROFILE_FIELDS, CreateProfile, GenerateProfiles
+from worker.cli.inputs import batches, checked, new_job_id, parse_assignments, read_points
+from worker.cli.output import BadInput
+
+PROFILE_FIELDS = ("username", "email", "full_name", "bio")
+
+
+def assignments(*items: str) -> dict[str, str]:
+    return parse_assignments(items, settable=PROFILE_FIELDS, read_only=READ_ONLY_PROFILE_FIELDS)
+
+
+def test_assignments_keep_text_after_the_first_equals_sign():
+    assert assignments("bio=a=b, c", "full-name=Ada L") == {"bio": "a=b, c", "full_name": "Ada L"}
+
+
+def test_an_empty_value_is_a_value():
+    assert assignments("bio=") == {"bio": ""}
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [
+        ("bio", "expected FIELD=VALUE"),
+        ("=x", "expected FIELD=VALUE"),
+        ("id=3", "read-only"),
+        ("version=9", "read-only"),
+        ("updated_at=2024-01-01", "read-only"),
+        ("nickname=x", "unknown field"),
+    ],
+)
+def test_bad_assignments_are_refused(item, problem):
+    with pytest.raises(BadInput, match=problem) as refused:
+        assignments(item)
+    assert refused.value.code == 2
+
+
+def test_a_field_set_twice_is_refused():
+    with pytest.raises(BadInput, match="bio: given more than once"):
+        assignments("bio=a", "bio=b")
+
+
+def test_checked_names_the_option_the_user_typed():
+    raw = {"username": "ada", "email": "nope", "full_name": ""}
+    with pytest.raises(BadInput) as refused:
+        checked(CreateProfile, raw)
+    assert "--email: value is not a valid email address" in refused.value.message
+    assert "--full-name: String should have at least 1 character" in refused.value.message
+
+
+def test_checked_uses_given_labels_and_leaves_defaults_to_the_worker():
+    with pytest.raises(BadInput, match="--job-id: String should have at most 64"):
+        checked(GenerateProfiles, {"count": 5, "key": "k" * 65}, {"key": "--job-id"})
+    assert checked(GenerateProfiles, {"count": 5, "key": "k"}) == {"count": 5, "key": "k"}
+
+
+def test_job_ids_default_to_a_new_uuid_and_refuse_blanks():
+    assert len(new_job_id(None)) == 32
+    assert new_job_id(None) != new_job_id(None)
+    for bad in ("", "a b", "x" * 151):
+        with pytest.raises(BadInput, match="--job-id"):
+            new_job_id(bad)
+
+
+def write(tmp_path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_json_lines_are_read_with_optional_timestamps(tmp_path):
+    source = write(
+        tmp_path,
+        "points.jsonl",
+        '{"name": "loss", "step": 0, "value": 1.5}\n\n'
+        '{"name": "loss", "step": 1, "value": -2, "recorded_at": "2024-05-01T10:00:00+02:00"}\n',
+    )
+    assert read_points(source) == [
+        {"name": "loss", "step": 0, "value": 1.5},
+        {"name": "loss", "step": 1, "value": -2.0, "recorded_at": "2024-05-01T10:00:00+02:00"},
+    ]
+
+
+def test_csv_is_read_by_header_with_blank_timestamps_left_out(tmp_path):
+    source = write(
+        tmp_path,
+        "points.csv",
+        "step, name ,value,recorded_at\n3,acc,0.5,\n4,acc,0.75,2024-05-01T08:00:00Z\n",
+    )
+    assert read_points(source) == [
+        {"name": "acc", "step": 3, "value": 0.5},
+        {"name": "acc", "step": 4, "value": 0.75, "recorded_at": "2024-05-01T08:00:00Z"},
+    ]
+
+
+def test_bad_json_lines_are_all_reported_by_line_number(tmp_path):
+    source = write(
+        tmp_path,
+        "points.jsonl",
+        "\n".join(
+            [
+                '{"name": "loss", "step": 0, "value": 1}',
+                '{"name": "loss", "step": 1, "value": NaN}',
+                '{"name": "loss", "step": 2, "value": Infinity}',
+                "{not json",
+                "[1, 2, 3]",
+                '{"name": "loss", "value": 1}',
+                '{"name": "loss", "step": 5, "value": 1, "unit": "s"}',
+                '{"name": "loss", "step": -1, "value": 1}',
+                '{"name": "loss", "step": 7, "value": 1, "recorded_at": "2024-01-01T00:00:00"}',
+            ]
+        ),
+    )
+    with pytest.raises(BadInput) as refused:
+        read_points(source)
+    message = refused.value.message
+    assert "8 bad lines, nothing enqueued" in message
+    for expected in (
+        "line 2: value: Input should be a finite number",
+        "line 3: value: Input should be a finite number",
+        "line 4: not valid JSON",
+        "line 5: expected one JSON object per line",
+        "line 6: step: required",
+        "line 7: unit: unknown field",
+        "line 8: step: Input should be greater than or equal to 0",
+        "line 9: recorded_at: Input should have timezone info",
+    ):
+        assert expected in message
+    assert "line 1:" not in message
+
+
+def test_bad_csv_rows_are_reported_by_line_number(tmp_path):
+    source = write(
+        tmp_path,
+        "points.csv",
+        "name,step,value\nloss,0,1\nloss,1,nan\nloss,2\nloss,3,1,extra\nloss,four,1\n,5,1\n",
+    )
+    with pytest.raises(BadInput) as refused:
+        read_points(source)
+    message = refused.value.message
+    assert "line 3: value: Input should be a finite number" in message
+    assert "line 4: fewer values than columns" in message
+    assert "line 5: more values than columns" in message
+    assert "line 6: step: Input should be a valid integer" in message
+    assert "line 7: name: String should have at least 1 character" in message
+
+
+def test_only_the_first_problems_are_listed(tmp_path):
+    source = write(tmp_path, "points.jsonl", '{"name": "x", "step": -1, "value": 0}\n' * 25)
+    with pytest.raises(BadInput, match=r"25 bad lines(.|\n)*\.\.\. and 15 more"):
+        read_points(source)
+
+
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        ("name,value", "missing: step"),
+        ("name,step,value,unit", "unknown: unit"),
+        ("name,step,value,value", "the CSV header must be"),
+    ],
+)
+def test_a_csv_header_must_name_the_point_fields(tmp_path, header, problem):
+    source = write(tmp_path, "points.csv", f"{header}\nloss,1,2\n")
+    with pytest.raises(BadInput, match=problem):
+        read_points(source)
+
+
+def test_files_that_cannot_be_read_are_refused(tmp_path):
+    with pytest.raises(BadInput, match=r"(?i)no such file"):
+        read_points(str(tmp_path / "missing.jsonl"))
+    with pytest.raises(BadInput, match="no metric points"):
+        read_points(write(tmp_path, "empty.csv", ""))
+    with pytest.raises(BadInput, match="add --format"):
+        read_points(write(tmp_path, "points.txt", "name,step,value\n"))
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("name,step,value\nperte é,1,2\n".encode("latin-1"))
+    with pytest.raises(BadInput, match="not UTF-8"):
+        read_points(str(latin1))
+
+
+def test_the_format_option_wins_over_the_file_name(tmp_path):
+    source = write(tmp_path, "points.txt", "name,step,value\nloss,1,2\n")
+    assert read_points(source, "csv") == [{"name": "loss", "step": 1, "value": 2.0}]
+
+
+def test_batches_split_points_in_order():
+    points = [{"step": n} for n in range(2500)]
+    split = batches(points, 1000)
+    assert [len(batch) for batch in split] == [1000, 1000, 500]
+    assert [p for batch in split for p in batch] == points

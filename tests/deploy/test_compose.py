@@ -1,0 +1,85 @@
+"""docker-compose.yml cannot run here (no Docker engine): check it by reading it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from tests.services import ROOT
+from worker.config import Settings
+
+COMPOSE = yaml.safe_load(Path(ROOT, "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+APP_SERVICES = ("migrate", "worker")
+
+
+def _env(service: str) -> dict[str, str]:
+    return {k: str(v) for k, v in SERVICES[service]["environment"].items()}
+
+
+def _settings_env_names() -> set[str]:
+    names = {"DATABASE_URL", "REDIS_URL"}
+    prefix = Settings.model_config.get("env_prefix", "")
+    names |= {
+        f"{prefix}{name}".upper()
+        for name, field in Settings.model_fields.items()
+        if field.validation_alias is None
+    }
+    return names
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_app_variables_are_settings(service):
+    ours = {k for k in _env(service) if not k.startswith("UV_")}
+    unknown = ours - _settings_env_names()
+    assert not unknown, f"{service} sets variables no setting reads: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_app_variables_parse_as_settings(service, monkeypatch):
+    for key, value in _env(service).items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(_env_file=None)
+    assert settings.database_url.get_secret_value().startswith("postgresql+asyncpg://")
+    assert settings.shutdown_grace == int(_env(service)["JOBS_SHUTDOWN_GRACE"])
+
+
+def test_database_url_matches_the_postgres_service():
+    url = urlsplit(_env("worker")["DATABASE_URL"])
+    postgres = SERVICES["postgres"]["environment"]
+    assert url.hostname == "postgres"
+    assert (url.username, url.password) == (
+        postgres["POSTGRES_USER"],
+        postgres["POSTGRES_PASSWORD"],
+    )
+    assert url.path.lstrip("/") == postgres["POSTGRES_DB"]
+
+
+def test_redis_url_points_at_the_redis_service_which_keeps_an_aof():
+    assert urlsplit(_env("worker")["REDIS_URL"]).hostname == "redis"
+    command = SERVICES["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+
+
+def test_worker_is_scalable_restarted_and_waits_for_migrations():
+    worker = SERVICES["worker"]
+    assert "container_name" not in worker
+    assert "ports" not in worker
+    assert worker["restart"] in {"always", "unless-stopped", "on-failure"}
+    assert "worker.main.WorkerSettings" in worker["command"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "alembic upgrade head" in " ".join(SERVICES["migrate"]["command"])
+
+
+def test_stop_grace_outlasts_the_shutdown_grace():
+    grace = int(_env("worker")["JOBS_SHUTDOWN_GRACE"])
+    stop_grace = int(str(SERVICES["worker"]["stop_grace_period"]).rstrip("s"))
+    assert stop_grace > grace
+
+
+@pytest.mark.parametrize("service", ["postgres", "redis", "worker"])
+def test_long_running_services_have_healthchecks(service):
+    assert SERVICES[service]["healthcheck"]["test"]

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.services import RedisSpace
+from tests.support.processes import WorkerProcess, running_worker, service_env
+
+
+@pytest.fixture
+def env(pg_database: str, clean_redis: RedisSpace, session_factory: object) -> dict[str, str]:
+    """Environment for real processes, on emptied tables and an emptied Redis database."""
+    return service_env(pg_database, clean_redis.url)
+
+
+@pytest.fixture
+def worker(env: dict[str, str]) -> Iterator[WorkerProcess]:
+    with running_worker(env) as process:
+        yield process

@@ -1,0 +1,1 @@
+"""The delivery: configuration, the arq worker and its jobs, cron, serialization, the CLI."""

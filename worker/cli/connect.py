@@ -1,0 +1,240 @@
+"""Redis and the database for one command: opened when first used, closed at the end.
+
+An unreachable service ends the command with one line naming it (never its password) and
+exit code 1, not a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
+
+import typer
+
+from worker.cli.output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, CliError, error
+
+if TYPE_CHECKING:
+    from arq.connections import ArqRedis
+    from arq.jobs import Job
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from domain.uow import SqlAlchemyUnitOfWork
+    from worker.config import Settings
+
+T = TypeVar("T")
+MIGRATE_HINT = "the database has no tables yet: run `uv run alembic upgrade head`"
+
+
+class Backends:
+    """The connections of one command; each opened on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: ArqRedis | None = None
+        self._engine: AsyncEngine | None = None
+
+    async def queue(self) -> ArqRedis:
+        if self._pool is None:
+            self._pool = await _open_queue(self.settings)
+        return self._pool
+
+    async def job(self, job_id: str) -> Job:
+        from arq.jobs import Job
+
+        from worker.serialization import deserialize
+
+        queue = await self.queue()
+        return Job(job_id, queue, _queue_name=self.settings.queue_name, _deserializer=deserialize)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[SqlAlchemyUnitOfWork]:
+        from domain.db import create_session_factory
+        from domain.uow import SqlAlchemyUnitOfWork
+
+        engine = await self._database()
+        try:
+            async with SqlAlchemyUnitOfWork(create_session_factory(engine)) as uow:
+                yield uow
+        except Exception as problem:
+            raise _database_problem(problem, self.settings) from None
+
+    async def _database(self) -> AsyncEngine:
+        """The engine, once a first connection proved the database is there and ours to use."""
+        if self._engine is None:
+            engine = _new_engine(self.settings)
+            try:
+                async with engine.connect():
+                    pass
+            except Exception as problem:
+                await engine.dispose()
+                where = database_address(self.settings)
+                detail = _detail(problem)
+                raise CliError(f"cannot connect to the database at {where}: {detail}") from None
+            self._engine = engine
+        return self._engine
+
+    async def close(self) -> None:
+        # Closing after an outage may fail again; the outage was already reported.
+        if self._pool is not None:
+            with suppress(Exception):
+                await self._pool.aclose()
+        if self._engine is not None:
+            with suppress(Exception):
+                await self._engine.dispose()
+
+
+def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    from worker.config import Settings
+
+    try:
+        return Settings()
+    except ValidationError as problem:
+        details = "; ".join(
+            f"{'.'.join(map(str, item['loc']))}: {item['msg']}"
+            for item in problem.errors(include_url=False, include_input=False)
+        )
+        error(f"invalid configuration (environment or .env): {details}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def run(command: Callable[[Backends], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Run one command's coroutine; refusals and outages end it with a line and an exit code."""
+    settings = settings or load_settings()
+    logging.getLogger("arq").addHandler(logging.NullHandler())
+    try:
+        return asyncio.run(_with_backends(settings, command))
+    except CliError as problem:
+        error(scrub(problem.message, settings))
+        raise typer.Exit(problem.code) from None
+    except KeyboardInterrupt:
+        error("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as problem:
+        if not _is_redis_outage(problem):
+            raise
+        message = f"lost the connection to Redis at {redis_address(settings)}: {reason(problem)}"
+        error(scrub(message, settings))
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+async def _with_backends(settings: Settings, command: Callable[[Backends], Awaitable[T]]) -> T:
+    backends = Backends(settings)
+    try:
+        return await command(backends)
+    finally:
+        await backends.close()
+
+
+async def _open_queue(settings: Settings) -> ArqRedis:
+    from arq import create_pool
+    from redis.exceptions import RedisError
+
+    from worker.connections import bound_reply_time, redis_settings
+    from worker.serialization import deserialize, serialize
+
+    try:
+        target = redis_settings(settings)
+    except (ValueError, RuntimeError):  # arq raises RuntimeError for a bad scheme
+        raise CliError("REDIS_URL is not a Redis URL (redis://host:6379/0)") from None
+    # Someone at a prompt should hear about an outage in seconds, not after the worker's
+    # patient retries: one reconnection attempt (redis-py's default without a Retry).
+    target = replace(target, conn_retries=min(target.conn_retries, 1), retry=None)
+    patience = settings.redis_connect_timeout + settings.redis_socket_timeout
+    try:
+        # arq's first PING has no reply timeout of its own: a hung Redis would hang us.
+        pool = await asyncio.wait_for(
+            create_pool(
+                target,
+                job_serializer=serialize,
+                job_deserializer=deserialize,
+                default_queue_name=settings.queue_name,
+            ),
+            timeout=patience,
+        )
+        await bound_reply_time(pool, settings.redis_socket_timeout)
+        return pool
+    except (TimeoutError, OSError, RedisError) as problem:
+        where = redis_address(settings)
+        why = reason(problem) if str(problem) else f"no reply within {patience:g} s"
+        raise CliError(f"cannot reach Redis at {where}: {why}") from None
+
+
+def _is_redis_outage(problem: BaseException) -> bool:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(problem, RedisConnectionError | RedisTimeoutError)
+
+
+def _new_engine(settings: Settings) -> AsyncEngine:
+    from sqlalchemy.exc import ArgumentError
+
+    from domain.db import create_engine
+
+    try:
+        return create_engine(settings.database_url.get_secret_value(), pool_size=2)
+    except (ArgumentError, ValueError):
+        raise CliError(
+            "DATABASE_URL is not a database URL (postgresql://user@host:5432/name)"
+        ) from None
+
+
+def _database_problem(problem: Exception, settings: Settings) -> Exception:
+    """A refusal to print for a lost database or an unmigrated one; else the error itself."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+
+    if not isinstance(problem, SQLAlchemyError | OSError | asyncio.TimeoutError):
+        return problem
+    detail = _detail(problem)
+    if "no such table" in detail or ("relation" in detail and "does not exist" in detail):
+        return CliError(MIGRATE_HINT)
+    if isinstance(problem, DBAPIError) and not (
+        problem.connection_invalidated or isinstance(problem, InterfaceError | OperationalError)
+    ):
+        return problem
+    return CliError(f"lost the database at {database_address(settings)}: {detail}")
+
+
+def _detail(problem: BaseException) -> str:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(problem, DBAPIError) and problem.orig is not None:
+        return reason(problem.orig)
+    return reason(problem)
+
+
+def reason(problem: BaseException) -> str:
+    text = str(problem).strip().splitlines()
+    return text[0][:300] if text else type(problem).__name__
+
+
+def redis_address(settings: Settings) -> str:
+    parts = urlsplit(settings.redis_url.get_secret_value())
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+def database_address(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url.get_secret_value())
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+
+
+def scrub(text: str, settings: Settings) -> str:
+    """Belt and braces: whatever a library put in a message, no password leaves the CLI."""
+    for secret in (settings.database_url, settings.redis_url):
+        url = secret.get_secret_value()
+        text = text.replace(url, "<url>")
+        password = urlsplit(url).password
+        if password:
+            text = text.replace(password, "***")
+    return text

@@ -1,0 +1,261 @@
+"""Command-line input into payloads: schema checks, ``--set`` pairs, metric files, job ids.
+
+All of it runs before any connection is opened: bad input is refused with the field and
+the problem named (exit code 2), and nothing is enqueued.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import uuid
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from worker.cli.output import BadInput
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+MAX_JOB_ID = 150  # room for the suffixes of batches and retries in job_records.job_id (200)
+MAX_REPORTED = 10
+POINT_COLUMNS = ("name", "step", "value", "recorded_at")
+REQUIRED_COLUMNS = frozenset(POINT_COLUMNS[:3])
+JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
+
+
+def checked(
+    schema: type[BaseModel],
+    raw: Mapping[str, Any],
+    labels: Mapping[str, str] | None = None,
+    *,
+    as_options: bool = True,
+) -> dict[str, Any]:
+    """The payload to send: validated by its domain schema, as JSON, only the fields given.
+
+    Defaults are left to the worker (its settings may differ from the schema's).
+    """
+    from pydantic import ValidationError
+
+    try:
+        model = schema.model_validate(dict(raw))
+    except ValidationError as problem:
+        raise BadInput(describe(problem, labels or {}, as_options=as_options)) from None
+    return model.model_dump(mode="json", exclude_unset=True)
+
+
+def describe(
+    problem: ValidationError, labels: Mapping[str, str], *, as_options: bool = True
+) -> str:
+    """Each problem as ``<what the user typed>: <what is wrong>``."""
+    problems = [
+        f"{label(item['loc'], labels) if as_options else _dotted(item['loc'])}: "
+        f"{_message(item['msg'], item['type'])}"
+        for item in problem.errors(include_url=False, include_input=False)
+    ]
+    if len(problems) == 1:
+        return problems[0]
+    return "invalid input:\n  " + "\n  ".join(problems)
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "input"
+
+
+def label(loc: tuple[int | str, ...], labels: Mapping[str, str]) -> str:
+    """The name the user typed for a payload field: ``--full-name``, ``--set bio``, ``RUN_ID``."""
+    key = _dotted(loc)
+    if key in labels:
+        return labels[key]
+    if not loc:
+        return "input"
+    if loc[0] == "changes":
+        return "--set" if len(loc) == 1 else f"--set {loc[1]}"
+    head = "--" + str(loc[0]).replace("_", "-")
+    return ".".join([head, *(str(part) for part in loc[1:])])
+
+
+def _message(message: str, kind: str) -> str:
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required"
+    return message.removeprefix("Value error, ")
+
+
+def new_job_id(given: str | None) -> str:
+    if given is None:
+        return uuid.uuid4().hex
+    if not given or len(given) > MAX_JOB_ID or any(c.isspace() for c in given):
+        raise BadInput(f"--job-id: 1 to {MAX_JOB_ID} characters, no spaces")
+    return given
+
+
+def parse_assignments(
+    items: Iterable[str], *, settable: Collection[str], read_only: Collection[str]
+) -> dict[str, str]:
+    """``--set field=value`` pairs (``full-name`` reads as ``full_name``); values stay text."""
+    changes: dict[str, str] = {}
+    for item in items:
+        field, equals, value = item.partition("=")
+        field = field.strip().replace("-", "_")
+        if not equals or not field:
+            raise BadInput(f"--set {item!r}: expected FIELD=VALUE")
+        if field in read_only:
+            raise BadInput(f"--set {field}: read-only field, it cannot be set")
+        if field not in settable:
+            raise BadInput(
+                f"--set {field}: unknown field (settable: {', '.join(sorted(settable))})"
+            )
+        if field in changes:
+            raise BadInput(f"--set {field}: given more than once")
+        changes[field] = value
+    return changes
+
+
+def read_points(source: str, file_format: str | None = None) -> list[dict[str, Any]]:
+    """Metric points from JSON lines or CSV (``-`` is stdin), each checked, with line numbers."""
+    kind = file_format or format_of(source)
+    numbered: list[tuple[int, dict[str, Any]]] = []
+    problems: list[tuple[int, str]] = []
+    with _opened(source) as stream:
+        rows = _csv_rows(stream, source) if kind == "csv" else _json_rows(stream)
+        for line, row in _decoded(rows, source):
+            if isinstance(row, str):
+                problems.append((line, row))
+            else:
+                numbered.append((line, row))
+    points = _valid_points([row for _, row in numbered])
+    if points is None:
+        problems += _point_problems(numbered)
+    _refuse(source, [f"line {line}: {problem}" for line, problem in sorted(problems)])
+    if not points:
+        raise BadInput(f"--file {source}: no metric points in it")
+    return points
+
+
+def _valid_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """All rows checked in one call (fast); ``None`` when any of them is invalid."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from domain.schemas import MetricPoint
+
+    adapter = TypeAdapter(list[MetricPoint])
+    try:
+        points = adapter.validate_python(rows)
+    except ValidationError:
+        return None
+    dumped: list[dict[str, Any]] = adapter.dump_python(points, mode="json", exclude_none=True)
+    return dumped
+
+
+def _point_problems(numbered: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, str]]:
+    """Each invalid row described on its own, with its line number."""
+    from pydantic import ValidationError
+
+    from domain.schemas import MetricPoint
+
+    problems = []
+    for line, row in numbered:
+        try:
+            MetricPoint.model_validate(row)
+        except ValidationError as problem:
+            problems.append((line, describe(problem, {}, as_options=False)))
+    return problems
+
+
+def _refuse(source: str, problems: list[str]) -> None:
+    if not problems:
+        return
+    shown = problems[:MAX_REPORTED]
+    more = len(problems) - len(shown)
+    if more:
+        shown.append(f"... and {more} more")
+    count = f"{len(problems)} bad line" + ("s" if len(problems) > 1 else "")
+    raise BadInput(f"--file {source}: {count}, nothing enqueued:\n  " + "\n  ".join(shown))
+
+
+def format_of(source: str) -> str:
+    if source == "-":
+        return "jsonl"
+    suffix = Path(source).suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in JSON_SUFFIXES:
+        return "jsonl"
+    raise BadInput(f"--file {source}: cannot tell its format from the name; add --format")
+
+
+@contextmanager
+def _opened(source: str) -> Iterator[IO[str]]:
+    if source == "-":
+        yield sys.stdin
+        return
+    try:
+        stream = Path(source).open(encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as problem:
+        raise BadInput(f"--file {source}: {problem.strerror or problem}") from None
+    with stream:
+        yield stream
+
+
+def _decoded(
+    rows: Iterator[tuple[int, dict[str, Any] | str]], source: str
+) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    try:
+        yield from rows
+    except UnicodeDecodeError:
+        raise BadInput(f"--file {source}: not UTF-8 text") from None
+
+
+def _json_rows(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as problem:
+            yield number, f"not valid JSON ({problem.msg})"
+            continue
+        yield number, value if isinstance(value, dict) else "expected one JSON object per line"
+
+
+def _csv_rows(stream: IO[str], source: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    reader = csv.DictReader(stream)
+    if reader.fieldnames is None:
+        return
+    columns = [column.strip() for column in reader.fieldnames]
+    _check_header(columns, source)
+    reader.fieldnames = columns
+    for row in reader:
+        if None in row:
+            yield reader.line_num, "more values than columns"
+        elif any(value is None for value in row.values()):
+            yield reader.line_num, "fewer values than columns"
+        else:
+            yield reader.line_num, _csv_point(row)
+
+
+def _check_header(columns: list[str], source: str) -> None:
+    missing = sorted(REQUIRED_COLUMNS - set(columns))
+    unknown = sorted(set(columns) - set(POINT_COLUMNS))
+    if missing or unknown or len(set(columns)) != len(columns):
+        raise BadInput(
+            f"--file {source}: the CSV header must be name,step,value[,recorded_at]"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        )
+
+
+def _csv_point(row: dict[str, str]) -> dict[str, Any]:
+    point = {column: value.strip() for column, value in row.items()}
+    if not point.get("recorded_at"):
+        point.pop("recorded_at", None)
+    return point
+
+
+def batches(points: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [points[start : start + size] for start in range(0, len(points), size)]

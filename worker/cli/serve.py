@@ -1,0 +1,89 @@
+"""Long-running commands: ``jobs worker`` and ``jobs demo``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from worker.cli import output
+
+if TYPE_CHECKING:
+    from worker.config import Settings
+
+
+def worker(
+    burst: Annotated[
+        bool, typer.Option("--burst", help="Exit once the queue is empty (for scripts and tests).")
+    ] = False,
+) -> None:
+    """Run a worker in the foreground.
+
+    The same worker as `arq worker.main.WorkerSettings`.
+
+    SIGINT or SIGTERM stop it gracefully (running jobs get JOBS_SHUTDOWN_GRACE seconds).
+    """
+    import logging.config
+
+    from arq.logs import default_log_config
+    from arq.worker import run_worker
+
+    from worker.cli.connect import load_settings, reason, redis_address
+    from worker.logs import configure_logging
+    from worker.main import build_worker_settings
+
+    settings = load_settings()
+    logging.config.dictConfig(default_log_config(verbose=False))
+    configure_logging()
+    _use_uvloop()
+    overrides = {"burst": True} if burst else {}
+    try:
+        run_worker(build_worker_settings(settings), **overrides)
+    except Exception as problem:
+        if not _is_redis_outage(problem):
+            logging.getLogger("worker").exception("the worker crashed")
+            raise typer.Exit(output.EXIT_FAILED) from None
+        where = redis_address(settings)
+        _crashed(f"the worker stopped: Redis at {where}: {reason(problem)}", settings)
+
+
+def _crashed(message: str, settings: Settings) -> NoReturn:
+    from worker.cli.connect import scrub
+
+    output.error(scrub(message, settings))
+    raise typer.Exit(output.EXIT_FAILED)
+
+
+def _is_redis_outage(problem: Exception) -> bool:
+    """Redis unreachable or refusing us (the worker talks to nothing else before its jobs)."""
+    from redis.exceptions import RedisError
+
+    return isinstance(problem, OSError | RedisError)  # TimeoutError is an OSError
+
+
+def _use_uvloop() -> None:
+    """uvloop cuts the worker's CPU per job; arq creates its loop right after this."""
+    import asyncio
+
+    try:
+        import uvloop
+    except ImportError:  # not on this platform: the default loop works, only slower
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def demo(
+    profiles: Annotated[
+        int | None, typer.Option(min=1, help="Profiles to generate (default: the demo's own).")
+    ] = None,
+) -> None:
+    """Run the whole pipeline in one process.
+
+    On SQLite and fakeredis unless DATABASE_URL and REDIS_URL are set.
+    """
+    import importlib
+
+    # Imported by name: the demo is optional weight the other commands never load.
+    demo_module = importlib.import_module("worker.demo")
+    code = demo_module.run() if profiles is None else demo_module.run(profiles=profiles)
+    raise typer.Exit(int(code))

@@ -1,0 +1,83 @@
+"""Settings from the environment and ``.env``; built when asked for, never at import."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/dbjobs"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+_DRIVERS = {
+    "postgresql://": "postgresql+asyncpg://",
+    "postgres://": "postgresql+asyncpg://",
+    "sqlite://": "sqlite+aiosqlite://",
+}
+
+
+def with_async_driver(url: str) -> str:
+    """Accept the plain URLs people paste (``postgresql://``) and use the async driver."""
+    for plain, driver in _DRIVERS.items():
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """``DATABASE_URL`` and ``REDIS_URL`` as everyone names them; the rest as ``JOBS_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_prefix="JOBS_", extra="ignore", populate_by_name=True
+    )
+
+    database_url: SecretStr = Field(
+        default=SecretStr(DEFAULT_DATABASE_URL), validation_alias="DATABASE_URL"
+    )
+    redis_url: SecretStr = Field(default=SecretStr(DEFAULT_REDIS_URL), validation_alias="REDIS_URL")
+    queue_name: str = "dbjobs:queue"
+
+    # Redis TLS (use a rediss:// URL, or give a CA bundle) and connection patience.
+    redis_ssl_ca_certs: str | None = None
+    redis_ssl_certfile: str | None = None
+    redis_ssl_keyfile: str | None = None
+    redis_ssl_cert_reqs: Literal["required", "optional", "none"] = "required"
+    redis_connect_timeout: Annotated[int, Field(ge=1)] = 2
+    redis_connect_retries: Annotated[int, Field(ge=0)] = 5
+    # How long a Redis reply may take. Without a bound, a Redis that hangs (stopped, or
+    # behind a network that drops packets) blocks a worker forever instead of ending it.
+    redis_socket_timeout: Annotated[float, Field(gt=0)] = 5
+
+    # Worker tuning (measured in bench/; arq's defaults are 10 jobs and a 0.5 s poll).
+    max_jobs: Annotated[int, Field(ge=1, le=1000)] = 50
+    # Connections per worker process. Jobs beyond it wait briefly for one; keep
+    # workers x db_pool_size under PostgreSQL's max_connections (100 by default).
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    # Test each pooled connection before a job uses it. Off: it costs three round trips per
+    # job (BEGIN; ping; ROLLBACK) for nothing while the database is up, and a connection
+    # lost meanwhile fails only that job's try, as a transient error that is retried (the
+    # pool then drops every connection older than the failure).
+    db_pre_ping: bool = False
+    poll_delay: Annotated[float, Field(gt=0, le=5)] = 0.01
+    # arq logs two lines per job (start, success); false keeps only retries and failures.
+    log_each_job: bool = True
+    job_timeout: Annotated[int, Field(ge=1)] = 300
+    max_tries: Annotated[int, Field(ge=1, le=100)] = 8
+    keep_result: Annotated[int, Field(ge=0)] = 3600
+    # In-progress leases are renewed while a job runs; a dead worker's jobs are
+    # picked up by another worker once its lease lapses.
+    lease_seconds: Annotated[float, Field(ge=2, le=600)] = 8
+    shutdown_grace: Annotated[int, Field(ge=0)] = 30
+    retry_base_delay: Annotated[float, Field(gt=0)] = 0.5
+    retry_max_delay: Annotated[float, Field(gt=0)] = 60
+
+    generation_chunk_size: Annotated[int, Field(ge=100, le=50_000)] = 10_000
+
+    stale_run_seconds: Annotated[int, Field(ge=1)] = 3600
+    job_history_days: Annotated[int, Field(ge=1)] = 14
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _async_driver(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(with_async_driver(value.get_secret_value()))

@@ -1,0 +1,88 @@
+"""Enqueue many jobs at once: what arq's ``enqueue_job`` does, one round trip per batch.
+
+``enqueue_job`` costs several round trips per job (WATCH, EXISTS, MULTI/EXEC), about 5,000
+jobs/s here. ``enqueue_many`` writes the very same keys with a Lua script that runs once
+per batch: per job, atomically, it skips an id already queued or finished (its job or
+result key exists), else stores the serialized job with arq's expiry and adds the id to
+the queue with the enqueue time as score. Workers cannot tell the two apart.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
+
+from worker.serialization import serialize
+
+MAX_JOBS_PER_CALL = 1000
+MAX_BYTES_PER_CALL = 4 * 1024 * 1024
+
+# KEYS: queue, then (job key, result key) per job. ARGV: score, expiry ms, then
+# (job id, serialized job) per job. Returns 1 per job enqueued, 0 per job skipped.
+_ENQUEUE_SCRIPT = """
+local added = {}
+for i = 1, (#KEYS - 1) / 2 do
+  if redis.call('exists', KEYS[2 * i], KEYS[2 * i + 1]) == 0 then
+    redis.call('psetex', KEYS[2 * i], ARGV[2], ARGV[2 * i + 2])
+    redis.call('zadd', KEYS[1], ARGV[1], ARGV[2 * i + 1])
+    added[i] = 1
+  else
+    added[i] = 0
+  end
+end
+return added
+"""
+
+
+async def enqueue_many(
+    pool: ArqRedis,
+    function: str,
+    payloads: Sequence[dict[str, Any]],
+    job_ids: Sequence[str | None] | None = None,
+    *,
+    queue_name: str | None = None,
+) -> list[str]:
+    """Enqueue ``function(payload)`` for each payload; the ids of the jobs actually queued.
+
+    ``job_ids`` (one per payload, ``None`` for a random one) deduplicate like ``_job_id``:
+    an id already queued, running or holding a result is skipped, as are repeats within
+    the call.
+    """
+    if job_ids is not None and len(job_ids) != len(payloads):
+        raise ValueError(f"{len(job_ids)} job ids for {len(payloads)} payloads")
+    queue = queue_name or pool.default_queue_name
+    script = pool.register_script(_ENQUEUE_SCRIPT)
+    enqueued: list[str] = []
+    for batch in _batches(function, payloads, job_ids):
+        keys: list[str] = [queue]
+        args: list[str | bytes | int] = [timestamp_ms(), pool.expires_extra_ms]
+        for job_id, job in batch:
+            keys += (job_key_prefix + job_id, result_key_prefix + job_id)
+            args += (job_id, job)
+        flags = await script(keys=keys, args=args)
+        enqueued += (job_id for (job_id, _), flag in zip(batch, flags, strict=True) if flag)
+    return enqueued
+
+
+def _batches(
+    function: str, payloads: Sequence[dict[str, Any]], job_ids: Sequence[str | None] | None
+) -> Iterator[list[tuple[str, bytes]]]:
+    """Serialized jobs in batches bounded in count and bytes (one script call each)."""
+    batch: list[tuple[str, bytes]] = []
+    size = 0
+    for index, payload in enumerate(payloads):
+        given = job_ids[index] if job_ids is not None else None
+        job = serialize_job(function, (payload,), {}, None, timestamp_ms(), serializer=serialize)
+        batch.append((given or os.urandom(16).hex(), job))  # uuid4().hex's format, faster
+        size += len(job)
+        if len(batch) >= MAX_JOBS_PER_CALL or size >= MAX_BYTES_PER_CALL:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch

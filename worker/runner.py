@@ -1,0 +1,161 @@
+"""Runs one delivery of a job: validate, one unit of work, classify failures.
+
+Every job adapter goes through ``run_use_case``; there is no per-job try/except.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import orjson
+from arq import Retry
+from pydantic import BaseModel, ValidationError
+
+from domain.db import utcnow
+from domain.errors import DomainError
+from domain.repositories import JobStamp
+from domain.uow import DuplicateJob, UnitOfWork
+from worker.deps import Deps, deps_of
+from worker.retry import backoff_seconds, is_transient
+
+log = logging.getLogger("worker.jobs")
+
+P = TypeVar("P", bound=BaseModel)
+UseCase = Callable[[UnitOfWork, P], Awaitable[BaseModel]]
+MAX_RECORDED_PAYLOAD = 64 * 1024
+# In ctx: fewer tries than ``Settings.max_tries`` for this delivery (cron jobs get one).
+MAX_TRIES_KEY = "max_tries"
+
+
+class InvalidPayload(ValueError):
+    """The payload failed validation: permanent, names every field and its problem."""
+
+    def __init__(self, function: str, error: ValidationError | str) -> None:
+        detail = error if isinstance(error, str) else _describe(error)
+        super().__init__(f"invalid payload for {function}: {detail}")
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"]) or "payload"
+        problems.append(f"{where}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def payload_from(function: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """Jobs take one JSON object, either as the sole argument or as keyword arguments."""
+    if args and kwargs:
+        raise InvalidPayload(function, "pass one payload object or keyword arguments, not both")
+    if len(args) > 1:
+        raise InvalidPayload(function, f"expected one payload object, got {len(args)} arguments")
+    return args[0] if args else dict(kwargs)
+
+
+def stamp_of(ctx: Mapping[str, Any], function: str) -> JobStamp:
+    return JobStamp(
+        job_id=str(ctx.get("job_id", "")),
+        function=function,
+        tries=int(ctx.get("job_try", 1)),
+        started_at=utcnow(),
+    )
+
+
+def validate(function: str, schema: type[P], raw: Any) -> P:
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as error:
+        raise InvalidPayload(function, error) from None
+
+
+async def run_use_case(
+    ctx: dict[str, Any],
+    function: str,
+    schema: type[P],
+    raw: Any,
+    use_case: Callable[[UnitOfWork, P], Awaitable[BaseModel]],
+) -> dict[str, Any]:
+    deps = deps_of(ctx)
+    stamp = stamp_of(ctx, function)
+    try:
+        payload = validate(function, schema, raw)
+        async with deps.unit_of_work(stamp) as uow:
+            result = await use_case(uow, payload)
+    except DuplicateJob:
+        return await duplicate_outcome(deps, stamp)
+    except Exception as error:
+        return await handle_failure(deps, stamp, raw, error, max_tries=ctx.get(MAX_TRIES_KEY))
+    return result.model_dump(mode="json")
+
+
+async def duplicate_outcome(deps: Deps, stamp: JobStamp) -> dict[str, Any]:
+    log.info("job %s already succeeded: duplicate delivery, nothing changed", stamp.job_id)
+    async with deps.unit_of_work() as uow:
+        await uow.jobs.count_duplicate(stamp.job_id)
+        await uow.commit()
+    return {"duplicate": True, "job_id": stamp.job_id}
+
+
+async def handle_failure(
+    deps: Deps, stamp: JobStamp, raw: Any, error: Exception, *, max_tries: int | None = None
+) -> dict[str, Any]:
+    """Retry a transient fault with backoff; record and re-raise a permanent one.
+
+    A permanent-looking failure of a job that in fact already succeeded (a re-delivered
+    create whose unique key is now taken) is reported as the duplicate it is.
+    """
+    settings = deps.settings
+    if is_transient(error) and stamp.tries < (max_tries or settings.max_tries):
+        delay = backoff_seconds(
+            stamp.tries, base=settings.retry_base_delay, cap=settings.retry_max_delay
+        )
+        log.warning(
+            "job %s try %d hit a transient %s; retrying in %.2fs",
+            stamp.job_id,
+            stamp.tries,
+            type(error).__name__,
+            delay,
+        )
+        raise Retry(defer=delay) from error
+    try:
+        recorded = await record_failure(deps, stamp, raw, error)
+    except Exception as problem:
+        # The database is gone too: the producer must still hear the job's own error.
+        log.warning(
+            "job %s failed with %s; the job history could not record it: %s",
+            stamp.job_id,
+            type(error).__name__,
+            _brief(problem),
+        )
+        raise error from problem
+    if recorded:
+        raise error
+    return await duplicate_outcome(deps, stamp)
+
+
+async def record_failure(deps: Deps, stamp: JobStamp, raw: Any, error: Exception) -> bool:
+    """Write the final failure to the job history; False if the job had already succeeded."""
+    message = str(error) if isinstance(error, DomainError | InvalidPayload) else _brief(error)
+    async with deps.unit_of_work() as uow:
+        recorded = await uow.jobs.record_failure(
+            stamp, error_type=type(error).__name__, message=message, payload=_recordable(raw)
+        )
+        await uow.commit()
+    return recorded
+
+
+def _brief(error: Exception) -> str:
+    return str(error).splitlines()[0][:2000] if str(error) else type(error).__name__
+
+
+def _recordable(raw: Any) -> dict[str, Any] | None:
+    """Keep the payload (for ``jobs retry``) when it is a reasonably small JSON object."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        encoded = orjson.dumps(raw)
+    except TypeError:
+        return None
+    return raw if len(encoded) <= MAX_RECORDED_PAYLOAD else None
