@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.reliability.support import SUMMARIES, Fleet, fleet, start_a_run
+from tests.services import RedisSpace, migrate
+from tests.support.processes import service_env
+from tests.support.queue import arq_client as arq_pool
+from tests.support.servers import PostgresServer, RedisServer, postgres_server, redis_server
+
+
+@pytest.fixture
+def env(pg_database: str, clean_redis: RedisSpace, session_factory: object) -> dict[str, str]:
+    """Environment of real worker processes, on emptied tables and an emptied Redis database."""
+    return service_env(pg_database, clean_redis.url)
+
+
+@pytest.fixture
+def workers(env: dict[str, str], tmp_path: Path) -> Iterator[Fleet]:
+    with fleet(env, tmp_path) as started:
+        yield started
+
+
+@pytest.fixture
+async def pool(env: dict[str, str]) -> AsyncIterator[ArqRedis]:
+    async with arq_pool(env["REDIS_URL"]) as client:
+        yield client
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own (AOF, fsync always) that it may crash and restart."""
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+async def run_id(session_factory: async_sessionmaker[AsyncSession]) -> int:
+    return await start_a_run(session_factory)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[tuple[PostgresServer, str]]:
+    """A PostgreSQL server of the test's own, migrated, that it may stop and restart."""
+    with postgres_server() as server:
+        server.create_database("dbjobs")
+        url = server.database_url("dbjobs")
+        migrate(url)
+        yield server, url
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if SUMMARIES:
+        terminalreporter.section("reliability scenarios")
+        for summary in SUMMARIES:
+            terminalreporter.write_line(summary.line())

@@ -1,0 +1,157 @@
+"""Short, renewed in-progress leases: lost work is recovered in seconds, not minutes.
+
+arq marks a running job with an in-progress key that lives for the longest job timeout
+plus 10 s, and a job whose worker died is only picked up again once that key expires.
+Here the key becomes a short lease as the job starts and is renewed while it runs, so a
+long job keeps its lease and a SIGKILLed worker's jobs return within one lease.
+
+One window is left by arq itself: it claims a job (in-progress key ``1``) a few
+milliseconds before the job starts. A worker, or Redis, dying inside that window leaves a
+claim that no one renews and that would hold the job for minutes. So every worker, on
+each renewal, also caps the claims at the head of the queue to one lease. Only arq's raw
+claims are capped: a lease is marked by its value, and no worker ever shortens another's,
+whatever lease length that one was configured with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix
+from arq.utils import timestamp_ms
+from redis.exceptions import ResponseError
+
+log = logging.getLogger("worker.leases")
+LEASES_KEY = "leases"
+ARQ_CLAIM = "1"  # what arq's start_jobs writes; arq only ever tests the key's existence
+LEASE_MARK = "lease"
+# arq claims a job among the first max(5 x max_jobs, 100) ready entries of the queue, and
+# an entry only moves up from there: this depth covers workers of up to 200 jobs.
+MIN_HEAD_DEPTH = 1_000
+
+# KEYS: in-progress keys; ARGV[1]: the lease in ms. PEXPIRE ... LT (Redis 7) only shortens.
+_CAP_CLAIMS = f"""
+local capped = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('get', key) == '{ARQ_CLAIM}'
+      and redis.call('pexpire', key, ARGV[1], 'LT') == 1 then
+    capped = capped + 1
+  end
+end
+return capped
+"""
+
+
+def head_depth(max_jobs: int) -> int:
+    """How many ready jobs at the head of the queue to look at for orphaned claims."""
+    return max(MIN_HEAD_DEPTH, 5 * max_jobs)
+
+
+class LeaseKeeper:
+    def __init__(
+        self,
+        redis: ArqRedis,
+        queue_name: str,
+        lease_seconds: float,
+        depth: int = MIN_HEAD_DEPTH,
+    ) -> None:
+        self.redis = redis
+        self.queue_name = queue_name
+        self.lease_ms = int(lease_seconds * 1000)
+        self.depth = depth
+        self.running: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._cap_script = redis.register_script(_CAP_CLAIMS)
+        self._capping = True
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._renew_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def acquire(self, job_id: str) -> None:
+        self.running.add(job_id)
+        if not await self._lease(job_id):
+            log.warning("job %s: its claim lapsed before it started; it may run twice", job_id)
+
+    def release(self, job_id: str) -> None:
+        self.running.discard(job_id)
+
+    async def _lease(self, job_id: str) -> bool:
+        key = in_progress_key_prefix + job_id
+        return bool(await self.redis.set(key, LEASE_MARK, xx=True, px=self.lease_ms))
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ms / 3000)
+            try:
+                await self.tick()
+            except Exception:  # a Redis hiccup must not stop renewal for good
+                log.warning("could not renew job leases; will try again", exc_info=True)
+
+    async def tick(self) -> None:
+        """What runs every third of a lease: renew ours, cap orphaned claims."""
+        await self.renew()
+        await self._cap_if_supported()
+
+    async def renew(self) -> None:
+        """Extend the lease of every job running here; a lapsed one is reported, not revived."""
+        if not self.running:
+            return
+        running = list(self.running)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in running:
+                pipe.pexpire(in_progress_key_prefix + job_id, self.lease_ms)
+            renewed = await pipe.execute()
+        for job_id, alive in zip(running, renewed, strict=True):
+            if not alive and job_id in self.running:
+                log.warning("job %s: its lease lapsed while it ran; it may run twice", job_id)
+
+    async def _cap_if_supported(self) -> None:
+        if not self._capping:
+            return
+        try:
+            await self.cap_claims()
+        except ResponseError as error:
+            if not _unsupported(error):
+                raise
+            self._capping = False
+            log.warning(
+                "orphaned job claims cannot be capped on this Redis (%s; it takes Redis 7 "
+                "scripting): a job whose worker died before starting it waits arq's timeout",
+                error,
+            )
+
+    async def cap_claims(self) -> int:
+        """Cut arq's claims on the ready head of the queue to one lease; how many were cut."""
+        head = await self.redis.zrangebyscore(
+            self.queue_name, min=float("-inf"), max=timestamp_ms(), start=0, num=self.depth
+        )
+        if not head:
+            return 0
+        keys = [in_progress_key_prefix + job_id.decode() for job_id in head]
+        capped = int(await self._cap_script(keys=keys, args=[self.lease_ms]))
+        if capped:
+            log.debug("capped %d job claims to one lease", capped)
+        return capped
+
+
+def _unsupported(error: ResponseError) -> bool:
+    """No scripting (``unknown command 'evalsha'``) or no ``PEXPIRE ... LT`` (before 7)."""
+    message = str(error).lower()
+    return "unknown command" in message or "wrong number of arguments" in message
+
+
+def keeper_of(ctx: dict[str, Any]) -> LeaseKeeper:
+    keeper = ctx.get(LEASES_KEY)
+    if not isinstance(keeper, LeaseKeeper):
+        raise RuntimeError("lease keeper missing: on_startup did not run")
+    return keeper
