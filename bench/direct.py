@@ -1,0 +1,54 @@
+"""The baseline without the queue: the same job path, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from bench import cpu
+from bench.context import Bench
+from bench.measure import rate
+from bench.queued import RECORDED_METRIC_JOBS, QueueRun, expect_rows, metric_payloads
+from bench.services import truncate_tables
+from domain import schemas, services
+from worker.deps import DEPS_KEY, Deps
+from worker.runner import run_use_case
+
+
+async def run_direct(deps: Deps, payloads: list[dict[str, Any]], concurrency: int) -> float:
+    """Run ``record_metric`` through ``run_use_case`` as a worker would, ``concurrency`` at
+    a time, with no queue; seconds taken."""
+    todo: Iterator[dict[str, Any]] = iter(payloads)
+
+    async def lane() -> None:
+        for payload in todo:
+            ctx = {DEPS_KEY: deps, "job_id": os.urandom(16).hex(), "job_try": 1}
+            await run_use_case(
+                ctx, "record_metric", schemas.RecordMetric, payload, services.record_metric
+            )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+async def direct_record_metric_run(bench: Bench) -> QueueRun:
+    """One run without the queue: the worker's own ``Deps`` (engine, pool, settings), the same
+    validation, unit of work, ledger and concurrency, on a fresh engine as a fresh worker has."""
+    settings = bench.settings
+    count = bench.sizes.metric_jobs
+    await truncate_tables(bench.services)
+    run_id = await bench.new_run()
+    deps = Deps.build(settings, bench.pool)
+    try:
+        before = await cpu.sample(bench)
+        seconds = await run_direct(deps, metric_payloads(run_id, count), settings.max_jobs)
+        used = (await cpu.sample(bench)).minus(before)
+    finally:
+        await deps.dispose()
+    await expect_rows(bench, "metrics", count)
+    await expect_rows(bench, "job_records", count, RECORDED_METRIC_JOBS)
+    return QueueRun(rate(count, seconds), used, count)
