@@ -16,7 +16,6 @@ whatever lease length that one was configured with.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -24,6 +23,8 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from redis.exceptions import ResponseError
+
+from worker.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.leases")
 LEASES_KEY = "leases"
@@ -73,9 +74,7 @@ class LeaseKeeper:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def acquire(self, job_id: str) -> None:
         self.running.add(job_id)

@@ -13,6 +13,7 @@ from rich.progress import Progress, TaskID
 
 from worker.demo.setup import EXIT_TIMEOUT, DemoError, brief
 from worker.serialization import JobError, deserialize
+from worker.tasks import cancel_and_wait
 
 RESULT_POLL_SECONDS = 0.02
 
@@ -71,7 +72,7 @@ class Jobs:
                 {waiting, self.worker}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
-            waiting.cancel()  # stops the polling unless the result came; a no-op if it did
+            await cancel_and_wait(waiting)  # stops the polling unless the result came
         if waiting not in done:
             raise self._not_finished(function, job)
         try:

@@ -23,6 +23,7 @@ from worker.connections import redis_settings
 from worker.demo.setup import DemoError, Target, brief, redact
 from worker.main import build_worker_settings, cron_jobs
 from worker.serialization import deserialize, serialize
+from worker.tasks import cancel_and_wait
 
 # The demo runs each cron job once, on demand; left alone they would fire on the clock.
 PARKED = datetime(9999, 1, 1, tzinfo=UTC)
@@ -114,8 +115,7 @@ def _without_redis_info() -> Iterator[None]:
 
 
 async def _stop(worker: Worker, task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await cancel_and_wait(task)
     running = [job for job in worker.tasks.values() if not job.done()]
     if running:  # only after a failure: let the jobs in flight end before closing
         await asyncio.wait(running, timeout=STOP_GRACE_SECONDS)
