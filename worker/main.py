@@ -6,7 +6,6 @@ nothing (settings, engine, pools) is created when this module is imported.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,10 +21,8 @@ from worker.leases import LEASES_KEY, LeaseKeeper, head_depth, keeper_of
 from worker.logs import configure_logging, skip_job_trace
 from worker.runner import MAX_TRIES_KEY
 from worker.serialization import deserialize, serialize
-from worker.tasks import cancel_and_wait, complete_cancellation
 
 log = logging.getLogger("worker")
-SHUTDOWN_WATCH_KEY = "shutdown_watch"
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
@@ -40,22 +37,12 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     )
     keeper.start()
     ctx[LEASES_KEY] = keeper
-    _watch_for_shutdown(ctx)
     log.info(
         "worker ready: %d jobs at a time, poll every %ss", settings.max_jobs, settings.poll_delay
     )
 
 
-def _watch_for_shutdown(ctx: dict[str, Any]) -> None:
-    # arq awaits on_startup in its main task, the one it cancels (once) to stop the worker.
-    arq_main = asyncio.current_task()
-    if arq_main is not None:
-        ctx[SHUTDOWN_WATCH_KEY] = asyncio.create_task(complete_cancellation(arq_main))
-
-
 async def on_shutdown(ctx: dict[str, Any]) -> None:
-    if SHUTDOWN_WATCH_KEY in ctx:
-        await cancel_and_wait(ctx.pop(SHUTDOWN_WATCH_KEY))
     if LEASES_KEY in ctx:
         await keeper_of(ctx).stop()
     if DEPS_KEY in ctx:

@@ -73,14 +73,12 @@ class BurstHarness:
     def worker(self, **overrides: Any) -> Worker:
         options = build_worker_settings(
             self.settings,
-            **{
-                "redis_pool": fake_arq_client(self.server, self.settings.queue_name),
-                "burst": True,
-                "handle_signals": False,
-                "poll_delay": 0,
-                "cron_jobs": parked_cron_jobs(),
-                **overrides,
-            },
+            redis_pool=fake_arq_client(self.server, self.settings.queue_name),
+            burst=True,
+            handle_signals=False,
+            poll_delay=0,
+            cron_jobs=parked_cron_jobs(),
+            **overrides,
         )
         del options["redis_settings"]  # the pool given replaces it
         return Worker(**options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from worker.tasks import WATCH_SECONDS, cancel_and_wait, complete_cancellation
+from worker.tasks import cancel_and_wait
 
 HOUR = 3600
 
@@ -53,19 +53,3 @@ async def test_an_ended_task_is_left_as_it_ended() -> None:
     await asyncio.wait({task})
     await cancel_and_wait(task)
     assert isinstance(task.exception(), ValueError)
-
-
-async def test_a_task_nobody_cancelled_is_left_to_finish() -> None:
-    task = asyncio.create_task(asyncio.sleep(3 * WATCH_SECONDS, result="finished"))
-    watch = asyncio.create_task(complete_cancellation(task))
-    assert await task == "finished"
-    await asyncio.wait_for(watch, timeout=5)
-
-
-async def test_a_swallowed_cancellation_is_completed_by_the_watch() -> None:
-    task = asyncio.create_task(_swallows_one_cancel())
-    watch = asyncio.create_task(complete_cancellation(task))
-    await asyncio.sleep(0)
-    task.cancel()
-    await asyncio.wait_for(watch, timeout=5)
-    assert task.cancelled()
