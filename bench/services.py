@@ -2,110 +2,69 @@
 
 The admin URLs come from ``BENCH_POSTGRES_URL`` and ``BENCH_REDIS_URL`` (defaults: the local
 services). The bench drops only the database it created and flushes only the Redis
-database it marked as its own.
+database it marked as its own, with the test suite's code for scratch services.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import redis.asyncio as aioredis
 
-from worker import schema
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_BASE_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
-DATABASE_PREFIX = "dbjobs_bench_"
-OWNER_KEY = "dbjobs:bench:owner"
-TABLES = (
-    "metrics, runs, experiments, profiles, profile_generation_chunks, "
-    "profile_generations, job_records"
+from tests.services import (
+    ROOT,
+    TABLES,
+    Owner,
+    RedisSpace,
+    claim_redis_db,
+    create_database,
+    database_url,
+    drop_database,
+    migrate,
+    release_redis_db,
+    reset_redis_db,
 )
+
+# Scanned upwards: the test suite takes Redis databases from 15 down.
+BENCH = Owner(
+    "the bench",
+    "dbjobs_bench",
+    "dbjobs:bench:owner",
+    range(1, 16),
+    admin_url=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    redis_base_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379"),
+)
+
+__all__ = ["ROOT", "BenchServices", "bench_services", "reset_redis", "truncate_tables"]
 
 
 @dataclass(frozen=True)
 class BenchServices:
     database: str
-    redis_url: str
-    redis_marker: str
+    redis: RedisSpace
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis.url
 
     @property
     def database_url(self) -> str:
         """SQLAlchemy URL (asyncpg driver) of the bench database."""
-        return _url_for(self.database, "postgresql+asyncpg")
+        return database_url(self.database, admin_url=BENCH.admin_url)
 
     @property
     def dsn(self) -> str:
         """Plain libpq URL of the bench database, for raw asyncpg."""
-        return _url_for(self.database, "postgresql")
-
-
-def _url_for(database: str, scheme: str) -> str:
-    parts = urlsplit(ADMIN_URL)
-    return urlunsplit((scheme, parts.netloc, f"/{database}", parts.query, ""))
-
-
-async def _create_database() -> str:
-    name = f"{DATABASE_PREFIX}{uuid.uuid4().hex[:10]}"
-    connection = await asyncpg.connect(ADMIN_URL)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return name
-
-
-async def _drop_database(name: str) -> None:
-    if not name.startswith(DATABASE_PREFIX):
-        raise ValueError(f"refusing to drop {name!r}: not created by the bench")
-    connection = await asyncpg.connect(ADMIN_URL)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
-async def _claim_redis_db() -> tuple[str, str]:
-    """An empty logical database, marked as the bench's; scanned upwards (the tests go down)."""
-    marker = uuid.uuid4().hex
-    for db in range(1, 16):
-        url = f"{REDIS_BASE_URL.rstrip('/')}/{db}"
-        client = aioredis.from_url(url)
-        try:
-            if await client.dbsize() == 0 and await client.set(OWNER_KEY, marker, nx=True):
-                return url, marker
-        finally:
-            await client.aclose()
-    raise RuntimeError("no empty Redis logical database (1-15) left for the bench")
-
-
-async def _release_redis_db(url: str, marker: str) -> None:
-    client = aioredis.from_url(url)
-    try:
-        if await client.get(OWNER_KEY) == marker.encode():
-            await client.flushdb()
-    finally:
-        await client.aclose()
+        return database_url(self.database, admin_url=BENCH.admin_url, driver="")
 
 
 async def reset_redis(services: BenchServices) -> None:
     """Empty the bench's Redis database between runs, keeping it marked as the bench's."""
-    client = aioredis.from_url(services.redis_url)
-    try:
-        if await client.get(OWNER_KEY) != services.redis_marker.encode():
-            raise RuntimeError("the bench's Redis database is no longer marked as its own")
-        await client.flushdb()
-        await client.set(OWNER_KEY, services.redis_marker)
-    finally:
-        await client.aclose()
+    await reset_redis_db(services.redis)
 
 
 async def truncate_tables(services: BenchServices) -> None:
@@ -119,13 +78,13 @@ async def truncate_tables(services: BenchServices) -> None:
 @contextmanager
 def bench_services() -> Iterator[BenchServices]:
     """Create, migrate, hand over, and always remove the bench's database and Redis space."""
-    name = asyncio.run(_create_database())
+    name = asyncio.run(create_database(BENCH))
     try:
-        schema.upgrade(_url_for(name, "postgresql+asyncpg"))
-        redis_url, marker = asyncio.run(_claim_redis_db())
+        migrate(database_url(name, admin_url=BENCH.admin_url))
+        redis = asyncio.run(claim_redis_db(BENCH))
         try:
-            yield BenchServices(database=name, redis_url=redis_url, redis_marker=marker)
+            yield BenchServices(database=name, redis=redis)
         finally:
-            asyncio.run(_release_redis_db(redis_url, marker))
+            asyncio.run(release_redis_db(redis))
     finally:
-        asyncio.run(_drop_database(name))
+        asyncio.run(drop_database(name, BENCH))

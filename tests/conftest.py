@@ -11,11 +11,6 @@ from domain.db import create_engine, create_session_factory
 from domain.uow import SqlAlchemyUnitOfWork
 from tests import services
 
-TABLES = (
-    "metrics, runs, experiments, profiles, profile_generation_chunks, "
-    "profile_generations, job_records"
-)
-
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
@@ -56,7 +51,7 @@ async def pg_engine(pg_database: str) -> AsyncIterator[AsyncEngine]:
 async def session_factory(pg_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Empty tables before each test that asks for the database."""
     async with pg_engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        await connection.execute(text(f"TRUNCATE {services.TABLES} RESTART IDENTITY CASCADE"))
     return create_session_factory(pg_engine)
 
 
