@@ -3,6 +3,7 @@ Redis: on two cores, which one runs out first is the whole story."""
 
 from __future__ import annotations
 
+import os
 import resource
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,9 +13,10 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from bench.context import Bench
-from bench.processes import CLOCK_TICKS, WorkerProcess
+from bench.processes import WorkerProcess
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ async def sample(bench: Bench, workers: Sequence[WorkerProcess] = ()) -> CpuSamp
     redis_pid = await _redis_pid(bench) if _is_local(bench.services.redis_url) else None
     backends = await _backend_pids(bench) if _is_local(bench.services.dsn) else []
     return CpuSample(
-        workers=sum(w.cpu_seconds() for w in workers) if workers else own_cpu_seconds(),
+        workers=sum(process_cpu_seconds(w.pid) for w in workers) if workers else own_cpu_seconds(),
         postgres={pid: process_cpu_seconds(pid) for pid in backends},
         redis=process_cpu_seconds(redis_pid) if redis_pid else 0.0,
     )

@@ -6,7 +6,8 @@ import asyncio
 from dataclasses import dataclass
 
 from bench.context import Bench
-from bench.processes import WORKER_SETTINGS, running_workers
+from bench.cpu import process_cpu_seconds
+from bench.processes import WORKER_SETTINGS, running_workers, status_kb
 from bench.services import reset_redis
 
 SETTLE_SECONDS = 1.0
@@ -24,9 +25,9 @@ async def idle_worker(bench: Bench) -> list[Idle]:
     for _ in range(bench.runs):
         with running_workers(bench.env(), 1, WORKER_SETTINGS) as (worker,):
             await asyncio.sleep(SETTLE_SECONDS)
-            before = worker.cpu_seconds()
+            before = process_cpu_seconds(worker.pid)
             await asyncio.sleep(bench.sizes.idle_seconds)
-            used = worker.cpu_seconds() - before
-            rss = worker.status_kb("VmRSS") / 1024
+            used = process_cpu_seconds(worker.pid) - before
+            rss = status_kb(worker, "VmRSS") / 1024
         samples.append(Idle(rss_mb=rss, cpu_percent=100 * used / bench.sizes.idle_seconds))
     return samples

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-from bench.services import ROOT, BenchServices
+from bench.services import BenchServices
+from tests.support import processes
+from tests.support.processes import WORKER_SETTINGS, WorkerProcess
 
-WORKER_SETTINGS = "worker.main.WorkerSettings"
 NOOP_SETTINGS = "bench.noop.WorkerSettings"
 PROFILED_SETTINGS = "bench.profiled.WorkerSettings"
-READY_LINE = "worker ready"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def worker_env(services: BenchServices, **settings: str) -> dict[str, str]:
@@ -39,76 +33,26 @@ def worker_env(services: BenchServices, **settings: str) -> dict[str, str]:
     return env
 
 
-@dataclass
-class WorkerProcess:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def status_kb(self, field: str) -> int:
-        """A ``VmHWM``/``VmRSS`` line of /proc/<pid>/status, in kB."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-        raise KeyError(field)
-
-    def cpu_seconds(self) -> float:
-        """User plus system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-    def stop(self, timeout: float = 20) -> int | None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.log_path.unlink(missing_ok=True)
-        return self.process.returncode
+def status_kb(worker: WorkerProcess, field: str) -> int:
+    """A ``VmHWM``/``VmRSS`` line of /proc/<pid>/status, in kB."""
+    for line in Path(f"/proc/{worker.pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise KeyError(field)
 
 
-def start_worker(
-    env: Mapping[str, str],
-    settings_path: str = WORKER_SETTINGS,
-    *,
-    python_args: tuple[str, ...] = (),
-) -> WorkerProcess:
-    """Start ``python [python_args] -m arq settings_path`` and wait until it says it is ready."""
-    with tempfile.NamedTemporaryFile(prefix="bench-worker-", suffix=".log", delete=False) as log:
-        process = subprocess.Popen(
-            [sys.executable, *python_args, "-m", "arq", settings_path],
-            cwd=ROOT,
-            env=dict(env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    worker = WorkerProcess(process, Path(log.name))
-    try:
-        _wait_ready(worker)
-    except BaseException:
-        worker.stop()
-        raise
-    return worker
+def start_worker(env: Mapping[str, str], settings_path: str = WORKER_SETTINGS) -> WorkerProcess:
+    """Start ``python -m arq settings_path`` and wait until it says it is ready."""
+    fd, log_path = tempfile.mkstemp(prefix="bench-worker-", suffix=".log")
+    os.close(fd)
+    return processes.start_worker(env, Path(log_path), settings_path, timeout=60)
 
 
-def _wait_ready(worker: WorkerProcess, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.process.poll() is not None:
-            raise RuntimeError(f"worker exited early:\n{worker.log}")
-        if READY_LINE in worker.log:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"worker not ready after {timeout}s:\n{worker.log}")
+def stop_worker(worker: WorkerProcess) -> int | None:
+    """Stop it (SIGTERM, then SIGKILL after 20 s) and remove its log."""
+    code = worker.stop(timeout=20)
+    worker.log_path.unlink(missing_ok=True)
+    return code
 
 
 @contextmanager
@@ -120,6 +64,6 @@ def running_workers(
         workers = []
         for _ in range(count):
             worker = start_worker(env, settings_path)
-            stack.callback(worker.stop)
+            stack.callback(stop_worker, worker)
             workers.append(worker)
         yield workers

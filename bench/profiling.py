@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.context import Bench
 from bench.direct import run_direct
-from bench.processes import PROFILED_SETTINGS, start_worker
+from bench.processes import PROFILED_SETTINGS, start_worker, stop_worker
 from bench.queued import batch_payloads, metric_payloads, timed_jobs
 from bench.services import reset_redis, truncate_tables
 from domain import schemas, services
@@ -114,7 +114,7 @@ async def _worker_stats(
     try:
         await timed_jobs(bench, function, payloads)
     finally:
-        worker.stop()  # SIGTERM: arq runs on_shutdown, which writes the stats
+        stop_worker(worker)  # SIGTERM: arq runs on_shutdown, which writes the stats
     try:
         return pstats.Stats(path)
     finally:

@@ -14,7 +14,13 @@ from bench.context import Bench
 from bench.cpu import CpuUse
 from bench.measure import rate, wait_drained
 from bench.noop import NOOP
-from bench.processes import NOOP_SETTINGS, WORKER_SETTINGS, WorkerProcess, running_workers
+from bench.processes import (
+    NOOP_SETTINGS,
+    WORKER_SETTINGS,
+    WorkerProcess,
+    running_workers,
+    status_kb,
+)
 from bench.services import reset_redis, truncate_tables
 from worker.enqueue import enqueue_many
 
@@ -153,7 +159,7 @@ async def generate_profiles_runs(bench: Bench) -> list[GenerationRun]:
             before = await cpu.sample(bench, workers)
             seconds = await timed_jobs(bench, "generate_profiles", [payload])
             used = (await cpu.sample(bench, workers)).minus(before)
-            peak = workers[0].status_kb("VmHWM") / 1024
+            peak = status_kb(workers[0], "VmHWM") / 1024
         await expect_rows(bench, "profiles", count)
         runs.append(GenerationRun(seconds, peak, used))
     return runs

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,6 @@ def env(pg_database: str, clean_redis: RedisSpace, session_factory: object) -> d
 
 
 @pytest.fixture
-def worker(env: dict[str, str]) -> Iterator[WorkerProcess]:
-    with running_worker(env) as process:
+def worker(env: dict[str, str], tmp_path: Path) -> Iterator[WorkerProcess]:
+    with running_worker(env, tmp_path / "worker.log") as process:
         yield process

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,8 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import schemas, services
 from domain.uow import SqlAlchemyUnitOfWork
 from tests.reliability.slow_worker import STARTS_KEY
-from tests.services import ROOT
-from tests.support.processes import WORKER_SETTINGS, WorkerProcess
+from tests.support.processes import (
+    READY_LINE,
+    WORKER_SETTINGS,
+    WorkerProcess,
+    launch_worker,
+    wait_for_log,
+)
 from worker.config import Settings
 from worker.serialization import deserialize
 
@@ -133,21 +137,13 @@ class Fleet:
         """Launch ``count`` workers at once, then wait until each one is ready."""
         started = [self.launch(settings, **extra_env) for _ in range(count)]
         for worker in started:
-            wait_for_log(worker, "worker ready", timeout=30)
+            wait_for_log(worker, READY_LINE, timeout=30)
         return started
 
     def launch(self, settings: str = WORKER_SETTINGS, **extra_env: str) -> WorkerProcess:
         """Start a worker process without waiting for it to be ready."""
         log_path = self.log_dir / f"worker-{len(self.workers)}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "arq", settings],
-                cwd=ROOT,
-                env={**self.env, **extra_env},
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        worker = WorkerProcess(process, log_path)
+        worker = launch_worker({**self.env, **extra_env}, log_path, settings)
         self.workers.append(worker)
         return worker
 
@@ -160,17 +156,6 @@ class Fleet:
                 worker.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 worker.process.kill()
-
-
-def wait_for_log(worker: WorkerProcess, needle: str, *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if needle in worker.log:
-            return
-        if worker.process.poll() is not None:
-            raise RuntimeError(f"worker exited ({worker.process.returncode}):\n{worker.log}")
-        time.sleep(0.05)
-    raise AssertionError(f"{needle!r} not in the worker log after {timeout}s:\n{worker.log}")
 
 
 @contextmanager

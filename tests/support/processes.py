@@ -6,18 +6,16 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-
 from tests.services import ROOT
 
 WORKER_SETTINGS = "worker.main.WorkerSettings"
+READY_LINE = "worker ready"  # what on_startup logs once the worker serves
 
 
 def service_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
@@ -41,6 +39,10 @@ class WorkerProcess:
     log_path: Path
 
     @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -62,40 +64,48 @@ class WorkerProcess:
         return self.process.returncode
 
 
-def start_worker(env: Mapping[str, str], *, ready_redis_url: str | None = None) -> WorkerProcess:
-    """``python -m arq worker.main.WorkerSettings``; waits until its health key appears."""
-    with tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log", delete=False) as log_file:
+def launch_worker(
+    env: Mapping[str, str], log_path: Path, settings: str = WORKER_SETTINGS
+) -> WorkerProcess:
+    """``python -m arq settings``, its output in ``log_path``; no waiting."""
+    with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "arq", WORKER_SETTINGS],
+            [sys.executable, "-m", "arq", settings],
             cwd=ROOT,
             env=dict(env),
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    worker = WorkerProcess(process, Path(log_file.name))
-    _wait_ready(worker, ready_redis_url or env["REDIS_URL"])
+    return WorkerProcess(process, log_path)
+
+
+def wait_for_log(worker: WorkerProcess, needle: str, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle in worker.log:
+            return
+        if worker.process.poll() is not None:
+            raise RuntimeError(f"worker exited ({worker.process.returncode}):\n{worker.log}")
+        time.sleep(0.05)
+    raise AssertionError(f"{needle!r} not in the worker log after {timeout}s:\n{worker.log}")
+
+
+def start_worker(
+    env: Mapping[str, str], log_path: Path, settings: str = WORKER_SETTINGS, *, timeout: float = 30
+) -> WorkerProcess:
+    """A worker process that has said it is ready; stopped again if it never does."""
+    worker = launch_worker(env, log_path, settings)
+    try:
+        wait_for_log(worker, READY_LINE, timeout=timeout)
+    except BaseException:
+        worker.stop()
+        raise
     return worker
 
 
-def _wait_ready(worker: WorkerProcess, redis_url: str, timeout: float = 30) -> None:
-    client = redis.Redis.from_url(redis_url)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if worker.process.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{worker.log}")
-            if "worker ready" in worker.log:
-                return
-            time.sleep(0.1)
-    finally:
-        client.close()
-    worker.stop()
-    raise RuntimeError(f"worker not ready after {timeout}s:\n{worker.log}")
-
-
 @contextmanager
-def running_worker(env: Mapping[str, str]) -> Iterator[WorkerProcess]:
-    worker = start_worker(env)
+def running_worker(env: Mapping[str, str], log_path: Path) -> Iterator[WorkerProcess]:
+    worker = start_worker(env, log_path)
     try:
         yield worker
     finally:
