@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     retry_base_delay: Annotated[float, Field(gt=0)] = 0.5
     retry_max_delay: Annotated[float, Field(gt=0)] = 60
 
+    # The largest job a worker parses (its serialized bytes). A larger one is refused
+    # unparsed and recorded as failed: a 50,000-point metrics batch is about 4.5 MB.
+    max_payload_bytes: Annotated[int, Field(ge=64 * 1024, le=512 * 1024 * 1024)] = 8 * 1024 * 1024
+
     generation_chunk_size: Annotated[int, Field(ge=100, le=50_000)] = 10_000
 
     stale_run_seconds: Annotated[int, Field(ge=1)] = 3600

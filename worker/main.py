@@ -20,7 +20,7 @@ from worker.jobs import JOBS, job
 from worker.leases import LEASES_KEY, LeaseKeeper, head_depth, keeper_of
 from worker.logs import configure_logging, skip_job_trace
 from worker.runner import MAX_TRIES_KEY
-from worker.serialization import deserialize, serialize
+from worker.serialization import job_deserializer, serialize
 
 log = logging.getLogger("worker")
 
@@ -114,7 +114,7 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
         "keep_result": settings.keep_result,
         "job_completion_wait": settings.shutdown_grace,
         "job_serializer": serialize,
-        "job_deserializer": deserialize,
+        "job_deserializer": job_deserializer(settings.max_payload_bytes),
         "health_check_interval": 10,
         **overrides,
     }

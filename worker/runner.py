@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 from arq import Retry
@@ -19,12 +19,16 @@ from domain.repositories import JobStamp
 from domain.uow import DuplicateJob, UnitOfWork
 from worker.deps import Deps, deps_of
 from worker.retry import backoff_seconds, is_transient
+from worker.serialization import MAX_MESSAGE_CHARS, JobError, OversizedPayload, capped
 
 log = logging.getLogger("worker.jobs")
 
 P = TypeVar("P", bound=BaseModel)
 UseCase = Callable[[UnitOfWork, P], Awaitable[BaseModel]]
 MAX_RECORDED_PAYLOAD = 64 * 1024
+# A payload with a thousand bad points names the first few problems and counts the rest.
+MAX_PROBLEMS_NAMED = 10
+MAX_LOCATION_CHARS = 80
 # In ctx: fewer tries than ``Settings.max_tries`` for this delivery (cron jobs get one).
 MAX_TRIES_KEY = "max_tries"
 
@@ -39,10 +43,13 @@ class InvalidPayload(ValueError):
 
 def _describe(error: ValidationError) -> str:
     problems = []
-    for item in error.errors(include_url=False, include_input=False):
+    for item in error.errors(include_url=False, include_input=False)[:MAX_PROBLEMS_NAMED]:
         where = ".".join(str(part) for part in item["loc"]) or "payload"
-        problems.append(f"{where}: {item['msg']}")
-    return "; ".join(problems)
+        problems.append(f"{capped(where, MAX_LOCATION_CHARS)}: {item['msg']}")
+    more = error.error_count() - len(problems)
+    if more:
+        problems.append(f"and {more:,} more problem{'s' if more > 1 else ''}")
+    return capped("; ".join(problems))
 
 
 def payload_from(function: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
@@ -64,6 +71,8 @@ def stamp_of(ctx: Mapping[str, Any], function: str) -> JobStamp:
 
 
 def validate(function: str, schema: type[P], raw: Any) -> P:
+    if isinstance(raw, OversizedPayload):
+        raise InvalidPayload(function, raw.describe())
     try:
         return schema.model_validate(raw)
     except ValidationError as error:
@@ -129,15 +138,18 @@ async def handle_failure(
             type(error).__name__,
             _brief(problem),
         )
-        raise error from problem
+        error.__cause__ = problem
+        _fail(error)
     if recorded:
-        raise error
+        _fail(error)
     return await duplicate_outcome(deps, stamp)
 
 
 async def record_failure(deps: Deps, stamp: JobStamp, raw: Any, error: Exception) -> bool:
     """Write the final failure to the job history; False if the job had already succeeded."""
-    message = str(error) if isinstance(error, DomainError | InvalidPayload) else _brief(error)
+    message = (
+        capped(str(error)) if isinstance(error, DomainError | InvalidPayload) else _brief(error)
+    )
     async with deps.unit_of_work() as uow:
         recorded = await uow.jobs.record_failure(
             stamp, error_type=type(error).__name__, message=message, payload=_recordable(raw)
@@ -147,7 +159,16 @@ async def record_failure(deps: Deps, stamp: JobStamp, raw: Any, error: Exception
 
 
 def _brief(error: Exception) -> str:
-    return str(error).splitlines()[0][:2000] if str(error) else type(error).__name__
+    text = str(error)
+    return capped(text.splitlines()[0]) if text else type(error).__name__
+
+
+def _fail(error: Exception) -> NoReturn:
+    """Raise the job's error for arq to log and store; one too long to keep is cut short."""
+    text = str(error)
+    if len(text) <= MAX_MESSAGE_CHARS:
+        raise error
+    raise JobError(type(error).__name__, capped(text)) from None
 
 
 def _recordable(raw: Any) -> dict[str, Any] | None:

@@ -2,16 +2,33 @@
 
 arq stores a failed job's exception as its result; it travels as ``{"__error__": {type,
 message}}`` and comes back as a ``JobError`` that keeps both.
+
+Everything a worker writes is bounded, whatever a producer sent: an error message is cut
+to ``MAX_MESSAGE_CHARS``, and a result over ``MAX_RESULT_BYTES`` drops the copy of the job's
+arguments that arq keeps in it. A job over the worker's payload limit is never parsed: it
+reaches the job as an ``OversizedPayload`` marker, which the runner refuses.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from arq.jobs import SerializationError
 
 ERROR_KEY = "__error__"
+OMITTED_KEY = "__omitted__"
+MAX_MESSAGE_CHARS = 2000
+MAX_RESULT_BYTES = 64 * 1024
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+# arq writes a job as {"t":try,"f":function,"a":args,"k":kwargs,"et":enqueued_ms}: the
+# function name and the enqueue time can be read off the ends of a job too large to parse.
+_JOB_HEAD = re.compile(rb'\{"t":(\d+|null),"f":"([A-Za-z0-9_:.\-]{1,100})","a":')
+_JOB_TAIL = re.compile(rb',"et":(\d{1,15})\}\s*$')
 
 
 class JobError(Exception):
@@ -23,6 +40,20 @@ class JobError(Exception):
         super().__init__(f"{type_name}: {message}")
 
 
+@dataclass(frozen=True)
+class OversizedPayload:
+    """Stands in for the arguments of a job too large to parse; the runner refuses it."""
+
+    size: int
+    limit: int
+
+    def describe(self) -> str:
+        return (
+            f"the job is {self.size:,} bytes, over the {self.limit:,}-byte limit "
+            "(JOBS_MAX_PAYLOAD_BYTES); it was not parsed"
+        )
+
+
 class Payload(dict[str, Any]):
     """A job's JSON payload, whose repr stays short.
 
@@ -31,21 +62,32 @@ class Payload(dict[str, Any]):
     """
 
     def __repr__(self) -> str:
-        return "{" + ", ".join(f"{key!r}: {_brief(value)}" for key, value in self.items()) + "}"
+        return (
+            "{" + ", ".join(f"{_brief(key)}: {_brief(value)}" for key, value in self.items()) + "}"
+        )
 
 
 def _brief(value: Any) -> str:
     if isinstance(value, list | dict):
         return f"<{len(value)} {'items' if isinstance(value, list) else 'keys'}>"
-    text = repr(value)
+    text = repr(value) if not isinstance(value, str) or len(value) <= 40 else repr(value[:37])
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def capped(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to about ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
 def _encode(value: Any) -> Any:
     if isinstance(value, JobError):
-        return {ERROR_KEY: {"type": value.type_name, "message": value.message}}
+        return {ERROR_KEY: {"type": value.type_name, "message": capped(value.message)}}
     if isinstance(value, BaseException):
-        return {ERROR_KEY: {"type": type(value).__name__, "message": _message(value)}}
+        return {ERROR_KEY: {"type": type(value).__name__, "message": capped(_message(value))}}
+    if isinstance(value, OversizedPayload):
+        return {OMITTED_KEY: value.describe()}
     raise TypeError(f"{type(value).__name__} is not JSON serialisable: pass ids and plain values")
 
 
@@ -57,7 +99,31 @@ def _message(error: BaseException) -> str:
 
 
 def serialize(data: dict[str, Any]) -> bytes:
-    return orjson.dumps(data, default=_encode, option=orjson.OPT_NON_STR_KEYS)
+    encoded = orjson.dumps(data, default=_encode, option=_OPTIONS)
+    if len(encoded) > MAX_RESULT_BYTES and "r" in data:
+        return _bounded_result(data, len(encoded))
+    return encoded
+
+
+def _bounded_result(data: dict[str, Any], size: int) -> bytes:
+    """A result without arq's copy of the job's arguments, and at worst without its value."""
+    note = f"{size:,} bytes of job arguments were not kept with the result"
+    slim = {**data, "a": [{OMITTED_KEY: note}], "k": {}}
+    encoded = orjson.dumps(slim, default=_encode, option=_OPTIONS)
+    if len(encoded) <= MAX_RESULT_BYTES:
+        return encoded
+    slim["r"] = {OMITTED_KEY: f"a result of {len(encoded):,} bytes was not kept"}
+    return orjson.dumps(slim, default=_encode, option=_OPTIONS)
+
+
+def arguments_omitted(args: Any) -> bool:
+    """True when a stored result no longer holds the job's arguments (see ``serialize``)."""
+    return (
+        isinstance(args, list | tuple)
+        and len(args) == 1
+        and isinstance(args[0], dict)
+        and OMITTED_KEY in args[0]
+    )
 
 
 def deserialize(raw: bytes) -> dict[str, Any]:
@@ -71,3 +137,25 @@ def deserialize(raw: bytes) -> dict[str, Any]:
         error = result[ERROR_KEY]
         data["r"] = JobError(str(error.get("type")), str(error.get("message")))
     return data
+
+
+def job_deserializer(max_bytes: int) -> Callable[[bytes], dict[str, Any]]:
+    """The worker's deserializer: a job over ``max_bytes`` is refused before it is parsed."""
+
+    def deserialize_job(raw: bytes) -> dict[str, Any]:
+        if len(raw) <= max_bytes:
+            return deserialize(raw)
+        return _oversized_job(raw, max_bytes)
+
+    return deserialize_job
+
+
+def _oversized_job(raw: bytes, limit: int) -> dict[str, Any]:
+    """The job with its arguments replaced by a marker, so that the job's own runner records
+    the refusal; a blob that does not even look like an arq job is refused outright."""
+    marker = OversizedPayload(len(raw), limit)
+    head, tail = _JOB_HEAD.match(raw, 0, 200), _JOB_TAIL.search(raw, max(0, len(raw) - 40))
+    if head is None or tail is None:
+        raise ValueError(marker.describe())
+    job_try = None if head[1] == b"null" else int(head[1])
+    return {"t": job_try, "f": head[2].decode(), "a": [marker], "k": {}, "et": int(tail[1])}

@@ -64,6 +64,14 @@ def test_redis_url_points_at_the_redis_service_which_keeps_an_aof():
     assert command[command.index("--appendonly") + 1] == "yes"
 
 
+def test_redis_refuses_values_far_over_the_workers_payload_limit():
+    command = SERVICES["redis"]["command"]
+    bulk_limit = command[command.index("--proto-max-bulk-len") + 1]
+    assert bulk_limit.endswith("mb")
+    limit_mb = int(bulk_limit.removesuffix("mb"))
+    assert 1 < limit_mb * 1024 * 1024 / Settings().max_payload_bytes <= 8
+
+
 def test_worker_is_scalable_restarted_and_waits_for_migrations():
     worker = SERVICES["worker"]
     assert "container_name" not in worker

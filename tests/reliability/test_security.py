@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import pickle
 from pathlib import Path
 
+import orjson
 import pytest
 
 from domain.db import create_engine
@@ -17,7 +19,7 @@ from tests.support.servers import free_port, redis_server
 from worker.config import Settings
 from worker.connections import redis_settings
 from worker.main import build_worker_settings
-from worker.serialization import deserialize, serialize
+from worker.serialization import serialize
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +71,11 @@ def test_every_arq_connection_in_worker_code_speaks_json():
                     unsafe.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert unsafe == []
     options = build_worker_settings(Settings())
-    assert (options["job_serializer"], options["job_deserializer"]) == (serialize, deserialize)
+    assert options["job_serializer"] is serialize
+    json_only = options["job_deserializer"]
+    assert json_only(serialize({"f": "job"})) == {"f": "job"}
+    with pytest.raises(orjson.JSONDecodeError):  # read as JSON, never unpickled
+        json_only(pickle.dumps({"f": "job"}))
 
 
 def _called(call: ast.Call) -> str:

@@ -165,3 +165,52 @@ def test_payloads_are_immutable():
     payload = schemas.CreateProfile.model_validate(PROFILE)
     with pytest.raises(ValidationError):
         payload.username = "other"  # type: ignore[misc]
+
+
+def _batch(points: list[dict[str, object]]) -> dict[str, object]:
+    return {"run_id": 1, "points": points}
+
+
+def test_many_unknown_fields_make_one_error_naming_the_first_few():
+    point = {"name": "loss", "step": 0, "value": 1, **{f"k{n}": 0 for n in range(168)}}
+    with pytest.raises(ValidationError) as error:
+        schemas.MetricPoint.model_validate(point)
+    assert error.value.error_count() == 1
+    assert "168 unknown fields: k0, k1" in str(error.value)
+    assert "and 158 more" in str(error.value)
+
+
+def test_a_few_unknown_fields_are_named_one_by_one():
+    point = {"name": "loss", "step": 0, "value": 1, **{f"k{n}": 0 for n in range(3)}}
+    with pytest.raises(ValidationError) as error:
+        schemas.MetricPoint.model_validate(point)
+    assert set(_problems(error)) == {"k0", "k1", "k2"}
+
+
+def test_a_flood_of_bad_points_stops_at_the_first_chunk_with_problems():
+    good = {"name": "loss", "step": 0, "value": 1}
+    bad = {"name": "", "step": -1, "value": "x"}
+    points = [good] * 2500 + [bad] * 10_000
+    with pytest.raises(ValidationError) as error:
+        schemas.RecordMetrics.model_validate(_batch(points))
+    problems = _problems(error)
+    # Items 2000-2999 are checked (500 bad ones, three problems each); the rest are not.
+    assert error.value.error_count() == 500 * 3 + 1
+    assert problems["points.2500.name"] == "String should have at least 1 character"
+    assert problems["points.3000"] == "this and 9,499 more not checked"
+    assert "points.2499.name" not in problems
+
+
+def test_long_batches_are_validated_in_chunks_with_the_same_result():
+    points = [{"name": "loss", "step": n, "value": n / 3} for n in range(schemas.MAX_BATCH)]
+    batch = schemas.RecordMetrics.model_validate(_batch(points))
+    assert [p.step for p in batch.points] == list(range(schemas.MAX_BATCH))
+    assert all(isinstance(p, schemas.MetricPoint) for p in batch.points)
+
+
+def test_a_batch_over_its_length_limit_is_refused_without_checking_items():
+    points = [{"bad": True}] * (schemas.MAX_BATCH + 1)
+    with pytest.raises(ValidationError) as error:
+        schemas.RecordMetrics.model_validate(_batch(points))
+    assert error.value.error_count() == 1
+    assert "at most 50000 items" in str(error.value)

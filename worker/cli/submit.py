@@ -75,7 +75,10 @@ async def refuse_another_request(
     known = await (await backends.job(job_id)).info()
     if known is None:  # finished and forgotten by Redis meanwhile: nothing to compare
         return
-    if known.function != function or list(known.args) != [payload] or known.kwargs:
+    from worker.serialization import arguments_omitted
+
+    same_payload = arguments_omitted(known.args) or list(known.args) == [payload]
+    if known.function != function or not same_payload or known.kwargs:
         raise output.CliError(
             f"job {job_id} already exists as {known.function} with another payload: "
             "nothing enqueued (choose another --job-id)"
