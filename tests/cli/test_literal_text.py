@@ -191,3 +191,13 @@ async def test_a_job_id_with_markup_is_enqueued_and_read_back(cli, queue, failed
     assert queue.payload(JOB_ID)["full_name"] == ALERT
     await failed_job(JOB_ID, function="create_profile")
     assert_shown(await cli("failed"), JOB_ID, ERROR_TYPE)
+
+
+@pytest.mark.parametrize("job_id", ["a\x1bb", "\x1b[31mred", "x\u202ey", "a\x7f", "a\x9bb"])
+async def test_a_job_id_with_control_characters_is_refused(cli, queue, job_id):
+    result = await cli("enqueue", "start-run", "3", "--job-id", job_id)
+    assert result.exit_code == 2
+    assert_clean(result)
+    assert "--job-id" in result.stderr
+    assert "control and bidi characters are not allowed" in result.stderr
+    assert queue.job_ids() == []
