@@ -67,6 +67,16 @@ def test_job_ids_default_to_a_new_uuid_and_refuse_blanks():
             new_job_id(bad)
 
 
+def test_job_ids_may_hold_markup_but_no_control_characters():
+    assert new_job_id("[/]x") == "[/]x"
+    assert (
+        new_job_id("[link=https://evil.example]x[/link]") == "[link=https://evil.example]x[/link]"
+    )
+    for bad in ("a\x1bb", "a\rb", "a\x7f", "a\x9bb", "a\u202eb"):
+        with pytest.raises(BadInput, match=r"^--job-id .*: control and bidi characters"):
+            new_job_id(bad)
+
+
 def write(tmp_path, name: str, text: str) -> str:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")

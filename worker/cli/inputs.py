@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from worker.cli.output import BadInput
+from worker.cli.output import BadInput, printable
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -87,8 +87,11 @@ def _message(message: str, kind: str) -> str:
 
 
 def new_job_id(given: str | None) -> str:
+    """The given ``--job-id`` (any visible text, markup characters included), or a new one."""
     if given is None:
         return uuid.uuid4().hex
+    if printable(given) != given:
+        raise BadInput(f"--job-id {given}: control and bidi characters are not allowed")
     if not given or len(given) > MAX_JOB_ID or any(c.isspace() for c in given):
         raise BadInput(f"--job-id: 1 to {MAX_JOB_ID} characters, no spaces")
     return given

@@ -1,11 +1,14 @@
 """What the CLI prints: one JSON object for machines, Rich for people, problems on stderr.
 
-Rich is imported when something is printed, not when the CLI starts.
+Everything printed passes through ``printable``: stored and received text (names, bios,
+job ids, error messages) is shown as it is, never read as Rich markup, and never acted on
+by the terminal. Rich is imported when something is printed, not when the CLI starts.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -14,6 +17,8 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import ProgressColumn
+    from rich.text import Text
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -42,6 +47,44 @@ class BadInput(CliError):
         super().__init__(message, EXIT_BAD_INPUT)
 
 
+# What a terminal would act on instead of showing: C0 controls (ESC starts its escape
+# sequences), DEL, C1 controls, bidi embeddings, overrides and isolates (they reorder what
+# is shown), the Unicode line and paragraph separators, and lone surrogates (unprintable).
+# Line feeds and tabs are apart: a message may keep them, a table cell may not.
+_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE_IN_LINES = re.compile(f"[{_UNSAFE}]")
+_UNSAFE_IN_A_LINE = re.compile(f"[\t\n{_UNSAFE}]")
+_SHORT_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    character = match.group()
+    return _SHORT_ESCAPES.get(character) or f"\\u{ord(character):04x}"
+
+
+def printable(value: Any, *, one_line: bool = True) -> str:
+    """``value`` as text a terminal shows as it is, escaped the way a JSON string escapes.
+
+    Each unsafe character becomes its JSON escape: ``\\n``, ``\\r``, ``\\t``, ``\\b``,
+    ``\\f``, else ``\\u`` and four hex digits (ESC is ``\\u001b``, RLO ``\\u202e``), so
+    ``printable`` of JSON text is still valid JSON, with the same data. Unsafe: C0 controls,
+    DEL, C1 controls (U+0080-U+009F), bidi controls (U+061C, U+200E, U+200F, U+202A-U+202E,
+    U+2066-U+2069), U+2028, U+2029 and lone surrogates. Backslashes are left as they are.
+    ``one_line=False`` keeps line feeds and tabs (messages, indented JSON); a table cell
+    or a title is one line. ``None`` is the empty string.
+    """
+    text = "" if value is None else str(value)
+    unsafe = _UNSAFE_IN_A_LINE if one_line else _UNSAFE_IN_LINES
+    return unsafe.sub(_escaped, text)
+
+
+def literal(value: Any, *, one_line: bool = True, style: str = "") -> Text:
+    """``printable(value)`` as a Rich ``Text``: no markup, emoji codes or highlighting."""
+    from rich.text import Text
+
+    return Text(printable(value, one_line=one_line), style=style)
+
+
 def stdout() -> Console:
     from rich.console import Console
 
@@ -55,43 +98,60 @@ def stderr() -> Console:
 
 
 def emit_json(data: Mapping[str, Any]) -> None:
-    """Exactly one JSON object on one line: no Rich, so nothing wraps or gets styled."""
-    sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+    """Exactly one JSON object on one line: no Rich, so nothing wraps or gets styled.
+
+    The data are exact; the characters a terminal would act on are JSON escapes.
+    """
+    sys.stdout.write(printable(json.dumps(data, default=str, ensure_ascii=False)) + "\n")
     sys.stdout.flush()
 
 
 def say(message: str) -> None:
-    stdout().print(message, markup=False)
+    stdout().print(literal(message, one_line=False))
 
 
 def note(message: str) -> None:
     """Progress and hints for people go to stderr, so stdout stays the answer."""
-    stderr().print(message, markup=False, style="dim")
+    stderr().print(literal(message, one_line=False, style="dim"))
 
 
 def error(message: str) -> None:
-    stderr().print(f"error: {message}", markup=False, style="bold red", soft_wrap=True)
+    stderr().print(literal(f"error: {message}", one_line=False, style="bold red"), soft_wrap=True)
 
 
 def show_json(data: Any) -> None:
     """A result for people: indented, coloured JSON."""
-    stdout().print_json(data=data, default=str)
+    from rich.highlighter import JSONHighlighter
+
+    text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+    stdout().print(JSONHighlighter()(literal(text, one_line=False)), soft_wrap=True)
 
 
 def show_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=literal(title), title_justify="left")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(literal(column), overflow="fold")
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*(literal(cell) for cell in row))
     stdout().print(table)
 
 
 def show_fields(title: str, fields: Mapping[str, Any]) -> None:
     """One object as a two-column table: field, value."""
     show_table(title, ("field", "value"), [(name, value) for name, value in fields.items()])
+
+
+def description_column() -> ProgressColumn:
+    """A progress bar's column for its task's description, shown literally."""
+    from rich.progress import ProgressColumn, Task
+
+    class Description(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            return literal(task.description)
+
+    return Description()
 
 
 def short_time(value: Any) -> str:

@@ -57,14 +57,13 @@ def progress_bar(enabled: bool) -> Iterator[Bar]:
         Progress,
         SpinnerColumn,
         TaskProgressColumn,
-        TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
     columns = (
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        output.description_column(),
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),
