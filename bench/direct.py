@@ -13,22 +13,20 @@ from bench.context import Bench
 from bench.measure import rate
 from bench.queued import RECORDED_METRIC_JOBS, QueueRun, expect_rows, metric_payloads
 from bench.services import truncate_tables
-from domain import schemas, services
 from worker.deps import DEPS_KEY, Deps
-from worker.runner import run_use_case
+from worker.jobs import RECORD_METRIC
+from worker.runner import run_job
 
 
 async def run_direct(deps: Deps, payloads: list[dict[str, Any]], concurrency: int) -> float:
-    """Run ``record_metric`` through ``run_use_case`` as a worker would, ``concurrency`` at
+    """Run ``record_metric`` through ``run_job`` as a worker would, ``concurrency`` at
     a time, with no queue; seconds taken."""
     todo: Iterator[dict[str, Any]] = iter(payloads)
 
     async def lane() -> None:
         for payload in todo:
             ctx = {DEPS_KEY: deps, "job_id": os.urandom(16).hex(), "job_try": 1}
-            await run_use_case(
-                ctx, "record_metric", schemas.RecordMetric, payload, services.record_metric
-            )
+            await run_job(ctx, RECORD_METRIC, (payload,))
 
     started = time.perf_counter()
     await asyncio.gather(*(lane() for _ in range(concurrency)))

@@ -56,6 +56,7 @@ class FinishedRun(View):
 
 class GenerationPlan(View):
     generation_id: int
+    key: str
     total: int
     chunk_size: int
     chunks: int

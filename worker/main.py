@@ -1,25 +1,26 @@
-"""The composition root: ``arq worker.main.WorkerSettings`` (or ``jobs worker``).
+"""The composition root: ``arq worker.main.WorkerSettings`` and ``jobs worker`` alike.
 
-``WorkerSettings`` is built when arq asks for it, from the environment of that moment:
-nothing (settings, engine, pools) is created when this module is imported.
+Both call ``prepare_worker``, so every setting behaves the same either way. Nothing
+(settings, engine, pools) is created when this module is imported: ``WorkerSettings`` is
+built when arq asks for it, from the environment of that moment.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq.cron import CronJob, cron
+from arq.worker import Function, func
 
-from domain.db import utcnow
 from worker.config import Settings
 from worker.connections import bound_reply_time, redis_settings
 from worker.deps import DEPS_KEY, Deps, deps_of
-from worker.jobs import JOBS, job
+from worker.jobs import JOBS, Job
 from worker.leases import LEASES_KEY, LeaseKeeper, head_depth, keeper_of
 from worker.logs import configure_logging, skip_job_trace
-from worker.runner import MAX_TRIES_KEY
+from worker.runner import run_job
 from worker.serialization import job_deserializer, serialize
 
 log = logging.getLogger("worker")
@@ -57,48 +58,47 @@ async def on_job_end(ctx: dict[str, Any]) -> None:
     keeper_of(ctx).release(ctx["job_id"])
 
 
-async def fail_stale_runs_cron(ctx: dict[str, Any]) -> dict[str, Any]:
-    settings = deps_of(ctx).settings
-    stale_job = _cron_target("fail_stale_runs")
-    payload = {"idle_seconds": settings.stale_run_seconds, "now": _now()}
-    return await stale_job(_one_try(ctx), payload)
+def arq_function(job: Job[Any]) -> Function:
+    """``job`` as arq runs it: every delivery through ``run_job``."""
+
+    async def adapter(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return await run_job(ctx, job, args, kwargs)
+
+    adapter.__name__ = adapter.__qualname__ = job.name
+    adapter.__doc__ = job.use_case.__doc__
+    return func(adapter, name=job.name, timeout=job.timeout, max_tries=job.max_tries)
 
 
-async def prune_job_history_cron(ctx: dict[str, Any]) -> dict[str, Any]:
-    settings = deps_of(ctx).settings
-    prune = _cron_target("prune_job_history")
-    return await prune(_one_try(ctx), {"keep_days": settings.job_history_days, "now": _now()})
+def cron_job(job: Job[Any]) -> CronJob:
+    """``job`` on its schedule. Every worker schedules it; the tick's job id (name + time)
+    is the same on all of them, and the job ledger lets only one delivery commit."""
+    assert job.cron is not None
 
+    async def tick(ctx: dict[str, Any]) -> dict[str, Any]:
+        # arq runs a cron job once and keeps its in-progress key for 60 s after, so a Retry
+        # would never run: the failure is recorded now and the next tick does the work.
+        return await run_job(ctx, job, max_tries=1)
 
-def _one_try(ctx: dict[str, Any]) -> dict[str, Any]:
-    # arq runs a cron job once (max_tries=1) and keeps its in-progress key for 60 s after,
-    # so a Retry would never run: record the failure now and leave the work to the next tick.
-    return {**ctx, MAX_TRIES_KEY: 1}
-
-
-def _now() -> str:
-    return utcnow().isoformat()
-
-
-def _cron_target(name: str) -> Callable[..., Awaitable[dict[str, Any]]]:
-    return next(f.coroutine for f in JOBS if f.name == name)
+    tick.__name__ = tick.__qualname__ = job.cron_name
+    schedule = job.cron
+    return cron(
+        tick,
+        name=job.cron_name,
+        second=schedule.second,
+        minute=schedule.minute,
+        timeout=job.timeout,
+        unique=True,
+    )
 
 
 def cron_jobs() -> list[CronJob]:
-    # Every worker schedules these; the cron job id (name + scheduled time) is the same on
-    # all of them, and the job ledger lets only one delivery of it commit.
-    return [
-        cron(fail_stale_runs_cron, name="cron:fail_stale_runs", second=0, timeout=60, unique=True),
-        cron(
-            prune_job_history_cron, name="cron:prune_job_history", minute=7, second=0, timeout=300
-        ),
-    ]
+    return [cron_job(job) for job in JOBS.values() if job.cron is not None]
 
 
 def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments for ``arq.Worker``, as arq reads them from ``WorkerSettings``."""
     return {
-        "functions": list(JOBS),
+        "functions": [arq_function(job) for job in JOBS.values()],
         "cron_jobs": cron_jobs(),
         "queue_name": settings.queue_name,
         "redis_settings": redis_settings(settings),
@@ -120,26 +120,28 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
     }
 
 
+def prepare_worker(settings: Settings) -> dict[str, Any]:
+    """Logging and the event loop for a worker process, then arq's options for it."""
+    configure_logging()
+    if not settings.log_each_job:
+        skip_job_trace()
+    _use_uvloop()
+    return build_worker_settings(settings)
+
+
 def __getattr__(name: str) -> Any:
     if name == "WorkerSettings":
-        settings = Settings()
-        configure_logging()
-        if not settings.log_each_job:
-            skip_job_trace()
-        _use_uvloop()
-        return build_worker_settings(settings)
+        return prepare_worker(Settings())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _use_uvloop() -> None:
     """uvloop cuts the worker's CPU per job; arq creates its loop right after this."""
     try:
-        import asyncio
-
         import uvloop
     except ImportError:  # not on this platform: the default loop works, only slower
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-__all__ = ["build_worker_settings", "job", "on_shutdown", "on_startup"]
+__all__ = ["build_worker_settings", "on_shutdown", "on_startup", "prepare_worker"]

@@ -1,36 +1,36 @@
 """Runs one delivery of a job: validate, one unit of work, classify failures.
 
-Every job adapter goes through ``run_use_case``; there is no per-job try/except.
+Every job, cron jobs and fan-outs included, goes through ``run_job``: there is no per-job
+try/except.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NoReturn, TypeVar
 
 import orjson
 from arq import Retry
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from domain.db import utcnow
 from domain.errors import DomainError
 from domain.repositories import JobStamp
-from domain.uow import DuplicateJob, UnitOfWork
+from domain.schemas import Payload
+from domain.uow import DuplicateJob
 from worker.deps import Deps, deps_of
+from worker.jobs import Job
 from worker.retry import backoff_seconds, is_transient
 from worker.serialization import MAX_MESSAGE_CHARS, JobError, OversizedPayload, capped
 
 log = logging.getLogger("worker.jobs")
 
-P = TypeVar("P", bound=BaseModel)
-UseCase = Callable[[UnitOfWork, P], Awaitable[BaseModel]]
+P = TypeVar("P", bound=Payload)
 MAX_RECORDED_PAYLOAD = 64 * 1024
 # A payload with a thousand bad points names the first few problems and counts the rest.
 MAX_PROBLEMS_NAMED = 10
 MAX_LOCATION_CHARS = 80
-# In ctx: fewer tries than ``Settings.max_tries`` for this delivery (cron jobs get one).
-MAX_TRIES_KEY = "max_tries"
 
 
 class InvalidPayload(ValueError):
@@ -70,45 +70,72 @@ def stamp_of(ctx: Mapping[str, Any], function: str) -> JobStamp:
     )
 
 
-def validate(function: str, schema: type[P], raw: Any) -> P:
+def validate(job: Job[P], raw: Any) -> P:
     if isinstance(raw, OversizedPayload):
-        raise InvalidPayload(function, raw.describe())
+        raise InvalidPayload(job.name, raw.describe())
     try:
-        return schema.model_validate(raw)
+        return job.schema.model_validate(raw)
     except ValidationError as error:
-        raise InvalidPayload(function, error) from None
+        raise InvalidPayload(job.name, error) from None
 
 
-async def run_use_case(
+async def run_job(
     ctx: dict[str, Any],
-    function: str,
-    schema: type[P],
-    raw: Any,
-    use_case: Callable[[UnitOfWork, P], Awaitable[BaseModel]],
+    job: Job[Any],
+    args: tuple[Any, ...] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    max_tries: int | None = None,
 ) -> dict[str, Any]:
+    """One delivery of ``job``: its use case and its ledger row commit together, or nothing.
+
+    A job with a fan-out records its success only after enqueueing its follow-up jobs
+    (under fixed ids), so a re-delivery after a crash in between enqueues what is missing.
+    """
     deps = deps_of(ctx)
-    stamp = stamp_of(ctx, function)
+    stamp = stamp_of(ctx, job.name)
+    raw: Any = None
     try:
-        payload = validate(function, schema, raw)
-        async with deps.unit_of_work(stamp) as uow:
-            result = await use_case(uow, payload)
+        raw = payload_from(job.name, args, kwargs or {})
+        raw = job.complete(raw, deps.settings, stamp.job_id)
+        payload = validate(job, raw)
+        async with deps.unit_of_work(None if job.fan_out else stamp) as uow:
+            result = await job.use_case(uow, payload)
+        if job.fan_out is not None:
+            await job.fan_out(deps, payload, result)
+            await record_fan_out(deps, stamp)
     except DuplicateJob:
         return await duplicate_outcome(deps, stamp)
     except Exception as error:
-        return await handle_failure(deps, stamp, raw, error, max_tries=ctx.get(MAX_TRIES_KEY))
+        tries = max_tries or job.max_tries or deps.settings.max_tries
+        return await handle_failure(deps, stamp, raw, error, max_tries=tries)
     return result.model_dump(mode="json")
 
 
 async def duplicate_outcome(deps: Deps, stamp: JobStamp) -> dict[str, Any]:
     log.info("job %s already succeeded: duplicate delivery, nothing changed", stamp.job_id)
-    async with deps.unit_of_work() as uow:
-        await uow.jobs.count_duplicate(stamp.job_id)
-        await uow.commit()
+    await _count_duplicate(deps, stamp)
     return {"duplicate": True, "job_id": stamp.job_id}
 
 
+async def record_fan_out(deps: Deps, stamp: JobStamp) -> None:
+    """The ledger row of a fan-out job. A re-delivery still returns its result (the same
+    plan, its follow-up jobs enqueued again where missing), counted as a duplicate."""
+    try:
+        async with deps.unit_of_work(stamp) as uow:
+            await uow.commit()
+    except DuplicateJob:
+        await _count_duplicate(deps, stamp)
+
+
+async def _count_duplicate(deps: Deps, stamp: JobStamp) -> None:
+    async with deps.unit_of_work() as uow:
+        await uow.jobs.count_duplicate(stamp.job_id)
+        await uow.commit()
+
+
 async def handle_failure(
-    deps: Deps, stamp: JobStamp, raw: Any, error: Exception, *, max_tries: int | None = None
+    deps: Deps, stamp: JobStamp, raw: Any, error: Exception, *, max_tries: int
 ) -> dict[str, Any]:
     """Retry a transient fault with backoff; record and re-raise a permanent one.
 
@@ -116,7 +143,7 @@ async def handle_failure(
     create whose unique key is now taken) is reported as the duplicate it is.
     """
     settings = deps.settings
-    if is_transient(error) and stamp.tries < (max_tries or settings.max_tries):
+    if is_transient(error) and stamp.tries < max_tries:
         delay = backoff_seconds(
             stamp.tries, base=settings.retry_base_delay, cap=settings.retry_max_delay
         )

@@ -59,6 +59,7 @@ async def start_generation(uow: UnitOfWork, payload: schemas.GenerateProfiles) -
     await uow.commit()
     return GenerationPlan(
         generation_id=generation.id,
+        key=generation.key,
         total=generation.total,
         chunk_size=generation.chunk_size,
         chunks=_chunk_count(generation),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import select
 
 from domain.models import Profile
+from tests.services import ROOT
 from tests.support.processes import run_cli, service_env
 
 pytestmark = pytest.mark.e2e
@@ -42,3 +45,35 @@ def test_jobs_worker_exits_non_zero_when_redis_is_unreachable(pg_database):
     assert last_line.startswith(f"error: the worker stopped: Redis at 127.0.0.1:{port}/0")
     assert "hunter2-s3cret" not in crashed.stdout + crashed.stderr
     assert "Traceback" not in crashed.stderr
+
+
+WORKER_COMMANDS = {
+    "jobs worker": [sys.executable, "-m", "worker.cli", "worker", "--burst"],
+    "arq": [sys.executable, "-m", "arq", "worker.main.WorkerSettings", "--burst"],
+}
+
+
+@pytest.mark.parametrize("log_each_job", ["true", "false"])
+@pytest.mark.parametrize("command", sorted(WORKER_COMMANDS))
+def test_both_ways_of_starting_a_worker_honour_the_same_settings(env, command, log_each_job):
+    job_id = f"traced-{log_each_job}"
+    enqueued = run_cli(
+        ["enqueue", "create-profile", "--username", "tracy", "--email", "tracy@example.com",
+         "--full-name", "Tracy", "--job-id", job_id],
+        env,
+    )  # fmt: skip
+    assert enqueued.returncode == 0, enqueued.stderr
+    worked = subprocess.run(
+        WORKER_COMMANDS[command],
+        cwd=ROOT,
+        env={**env, "JOBS_LOG_EACH_JOB": log_each_job},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    log = worked.stdout + worked.stderr
+    assert worked.returncode == 0, log
+    assert "worker ready" in log
+    traced = f"→ {job_id}:create_profile" in log
+    assert traced == (log_each_job == "true"), log

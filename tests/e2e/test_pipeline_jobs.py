@@ -19,7 +19,7 @@ from tests.jobs.support import (
     seed_runs,
 )
 from tests.support.queue import arq_client
-from worker.fanout import chunk_job_id
+from worker.jobs import chunk_job_id
 from worker.serialization import deserialize
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from domain.db import utcnow
 from domain.models import GenerationChunk, Metric, Profile, ProfileGeneration, Run
 from tests.jobs.support import job_record, run_statuses, seed_job_record, seed_runs
-from worker.fanout import chunk_job_id
+from worker.jobs import chunk_job_id
 
 STALE = timedelta(hours=2)
 FRESH = timedelta(seconds=0)

@@ -14,7 +14,7 @@ from domain.models import (
     ProfileGeneration,
     Run,
 )
-from worker.jobs import JOB_NAMES
+from worker.jobs import JOBS
 from worker.serialization import JobError
 
 EFFECT_TABLES = (Profile, ProfileGeneration, GenerationChunk, Experiment, Run, Metric)
@@ -51,9 +51,9 @@ WRONG_TYPE: dict[str, tuple[str, Any]] = {
 async def test_every_job_and_cron_job_is_registered_under_its_name(harness):
     worker = harness.worker()
 
-    assert set(VALID) == JOB_NAMES
-    assert set(worker.functions) == JOB_NAMES | {"cron:fail_stale_runs", "cron:prune_job_history"}
-    for name in JOB_NAMES:
+    assert set(VALID) == set(JOBS)
+    assert set(worker.functions) == set(JOBS) | {"cron:fail_stale_runs", "cron:prune_job_history"}
+    for name in JOBS:
         assert worker.functions[name].name == name
 
 
@@ -83,7 +83,8 @@ async def test_an_unknown_field_fails_the_job_once_naming_the_field(harness, nam
     assert (worker.jobs_failed, worker.jobs_retried) == (1, 0)
     await assert_failed_once_on(harness, job.job_id, "surprise_field")
     [record] = await harness.job_records()
-    assert record.payload == payload  # kept, so the job can be fixed and retried
+    # Kept with the worker's defaults filled in, so that a retry is the very same request.
+    assert record.payload == JOBS[name].complete(payload, harness.settings, job.job_id)
 
 
 @pytest.mark.parametrize("name", sorted(WRONG_TYPE))

@@ -20,9 +20,10 @@ from pydantic import BaseModel
 from domain import schemas, services
 from domain.uow import UnitOfWork
 from worker.config import Settings
+from worker.jobs import Job
 from worker.logs import configure_logging
 from worker.main import build_worker_settings
-from worker.runner import run_use_case
+from worker.runner import run_job
 
 NAME = "slow_metric"
 STARTS_KEY = "test:slow:starts"
@@ -40,7 +41,7 @@ async def slow_metric(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[str,
         await asyncio.sleep(delay)
         return await services.record_metric(uow, point)
 
-    return await run_use_case(ctx, NAME, schemas.RecordMetric, metric, record_slowly)
+    return await run_job(ctx, Job(NAME, schemas.RecordMetric, record_slowly), (metric,))
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,7 @@ import pytest
 from arq.constants import retry_key_prefix
 
 from tests.reliability.support import Summary, report, rows, scalar, wait_for
-from worker.fanout import chunk_job_id
+from worker.jobs import chunk_job_id
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ import orjson
 import pytest
 from arq.jobs import deserialize_job_raw, serialize_job, serialize_result
 
-from domain import schemas
+from worker.jobs import RECORD_METRIC, RECORD_METRICS
 from worker.runner import InvalidPayload, validate
 from worker.serialization import (
     MAX_MESSAGE_CHARS,
@@ -71,7 +71,7 @@ def test_a_job_over_the_limit_reaches_the_runner_as_a_marker_without_being_parse
     assert (function, kwargs, job_try, enqueued) == ("record_metrics", {}, 1, 1_700_000_000_000)
     assert args == [OversizedPayload(len(raw), LIMIT)]
     with pytest.raises(InvalidPayload, match="over the 65,536-byte limit"):
-        validate("record_metrics", schemas.RecordMetrics, args[0])
+        validate(RECORD_METRICS, args[0])
 
 
 def test_an_oversized_blob_that_is_not_an_arq_job_is_refused_outright():
@@ -113,7 +113,7 @@ def test_a_refused_payload_leaves_no_copy_in_its_result():
 def test_an_invalid_payload_names_ten_problems_and_counts_the_rest():
     bad = [{"name": "", "step": -1, "value": "x"}] * 100
     with pytest.raises(InvalidPayload) as error:
-        validate("record_metrics", schemas.RecordMetrics, {"run_id": 1, "points": bad})
+        validate(RECORD_METRICS, {"run_id": 1, "points": bad})
     message = str(error.value)
     assert message.count("points.") == 10
     assert message.endswith("and 290 more problems")
@@ -122,5 +122,5 @@ def test_an_invalid_payload_names_ten_problems_and_counts_the_rest():
 
 def test_a_huge_unknown_key_is_not_echoed_whole():
     with pytest.raises(InvalidPayload) as error:
-        validate("record_metric", schemas.RecordMetric, {"k" * 1_000_000: 1})
+        validate(RECORD_METRIC, {"k" * 1_000_000: 1})
     assert len(str(error.value)) < 1000

@@ -29,16 +29,13 @@ def worker(
     from arq.worker import run_worker
 
     from worker.cli.connect import load_settings, reason, redis_address
-    from worker.logs import configure_logging
-    from worker.main import build_worker_settings
+    from worker.main import prepare_worker
 
     settings = load_settings()
     logging.config.dictConfig(default_log_config(verbose=False))
-    configure_logging()
-    _use_uvloop()
     overrides = {"burst": True} if burst else {}
     try:
-        run_worker(build_worker_settings(settings), **overrides)
+        run_worker(prepare_worker(settings), **overrides)
     except Exception as problem:
         if not _is_redis_outage(problem):
             logging.getLogger("worker").exception("the worker crashed")
@@ -59,17 +56,6 @@ def _is_redis_outage(problem: Exception) -> bool:
     from redis.exceptions import RedisError
 
     return isinstance(problem, OSError | RedisError)  # TimeoutError is an OSError
-
-
-def _use_uvloop() -> None:
-    """uvloop cuts the worker's CPU per job; arq creates its loop right after this."""
-    import asyncio
-
-    try:
-        import uvloop
-    except ImportError:  # not on this platform: the default loop works, only slower
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def demo(

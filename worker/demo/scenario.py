@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.models import Profile
 from worker.demo.jobs import Jobs, Steps
 from worker.demo.setup import DemoError
-from worker.fanout import chunk_job_id
+from worker.jobs import FAIL_STALE_RUNS, PRUNE_JOB_HISTORY, chunk_job_id
 
 METRIC_NAMES = ("loss", "accuracy")
 DEMO_CHUNKS = 4  # enough chunk jobs to watch the fan-out, whatever the profile count
@@ -139,9 +139,9 @@ class Scenario:
 
     async def run_cron_jobs(self) -> None:
         step = self.steps.start("cron jobs", "Running each cron job once", 2)
-        stale = await self.jobs.call("cron:fail_stale_runs")
+        stale = await self.jobs.call(FAIL_STALE_RUNS.cron_name)
         step.advance()
-        pruned = await self.jobs.call("cron:prune_job_history")
+        pruned = await self.jobs.call(PRUNE_JOB_HISTORY.cron_name)
         step.done(
             f"Cron jobs: {len(stale['run_ids'])} stale runs failed, "
             f"{pruned['deleted']} old job records pruned"
