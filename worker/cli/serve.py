@@ -28,11 +28,12 @@ def worker(
     from arq.logs import default_log_config
     from arq.worker import run_worker
 
-    from worker.cli.connect import load_settings, reason, redis_address
+    from worker.cli.connect import load_settings, reason, redis_address, redis_target
     from worker.logs import configure_logging
     from worker.main import build_worker_settings
 
     settings = load_settings()
+    redis_target(settings)  # a REDIS_URL arq refuses is bad input, not a crash of the worker
     logging.config.dictConfig(default_log_config(verbose=False))
     configure_logging()
     _use_uvloop()
