@@ -1,18 +1,21 @@
-"""Unusable settings end a command in one line, never a traceback.
+"""Unusable settings and unreadable Redis data end a command in one line, never a traceback.
 
 A ``REDIS_URL`` or ``DATABASE_URL`` that cannot be used is bad input (exit code 2), its
-password never shown.
+password never shown; a job or result in Redis that is not JSON fails the command (exit 1).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
+import time
 
 import pytest
+from typer.testing import Result
 
-from tests.cli.conftest import closed_port
+from tests.cli.conftest import QUEUE, Cli, Queue, closed_port
 from tests.services import ROOT, RedisSpace
 from worker.cli.connect import database_address, redis_address, scrub
 from worker.config import Settings
@@ -89,3 +92,94 @@ def test_error_path_helpers_never_raise_nor_show_the_password(url):
     message = f"{redis_address(settings)} {database_address(settings)} said {url} ({password})"
     assert PASSWORD not in scrub(message, settings)
     assert scrub("nothing secret here", settings) == "nothing secret here"
+
+
+# Data in Redis that arq cannot read as a JSON job or result.
+UNREADABLE = {
+    "pickle": pickle.dumps({"t": 1, "f": "record_metric", "a": [], "k": {}, "et": 0}),
+    "random bytes": bytes(range(255, -1, -7)),
+    "JSON that is no object": b"[1, 2, 3]",
+    "JSON missing fields": b'{"t": 1, "f": "record_metric"}',
+}
+JOB = "planted"
+RECORD_METRIC = ("enqueue", "record-metric", "1", "loss", "0", "0.5", "--job-id", JOB)
+
+
+def refused_as_unreadable(result: Result, key: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: job {JOB}: Redis holds data under {key} that is not a JSON")
+    assert "Traceback" not in result.output
+
+
+def plant_result(queue: Queue, raw: bytes) -> str:
+    queue.client.set(f"arq:result:{JOB}", raw)
+    return f"arq:result:{JOB}"
+
+
+def plant_queued_job(queue: Queue, raw: bytes) -> str:
+    """A job key as arq leaves it while the job waits: its definition, and its id queued."""
+    queue.client.set(f"arq:job:{JOB}", raw)
+    queue.client.zadd(QUEUE, {JOB: int(time.time() * 1000)})
+    return f"arq:job:{JOB}"
+
+
+@pytest.mark.parametrize("raw", UNREADABLE.values(), ids=UNREADABLE.keys())
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status", JOB),
+        ("result", JOB),
+        ("result", JOB, "--wait", "--timeout", "1"),
+        RECORD_METRIC,
+        (*RECORD_METRIC, "--wait"),
+    ],
+    ids=["status", "result", "result --wait", "enqueue", "enqueue --wait"],
+)
+async def test_an_unreadable_result(cli: Cli, queue: Queue, raw, args):
+    key = plant_result(queue, raw)
+    refused_as_unreadable(await cli(*args), key)
+
+
+@pytest.mark.parametrize("raw", UNREADABLE.values(), ids=UNREADABLE.keys())
+@pytest.mark.parametrize(
+    "args", [("status", JOB), ("result", JOB), RECORD_METRIC], ids=["status", "result", "enqueue"]
+)
+async def test_an_unreadable_job(cli: Cli, queue: Queue, raw, args):
+    key = plant_queued_job(queue, raw)
+    refused_as_unreadable(await cli(*args), key)
+
+
+async def test_waiting_on_an_unreadable_job_reads_only_its_state(cli: Cli, queue: Queue):
+    """Waiting never reads the definition: a worker fails such a job with a clean error."""
+    plant_queued_job(queue, UNREADABLE["pickle"])
+    result = await cli("result", JOB, "--wait", "--timeout", "0.2")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: gave up waiting: job planted is still queued")
+    assert "Traceback" not in result.output
+
+
+async def test_a_batch_wait_with_an_unreadable_result(cli: Cli, queue: Queue):
+    """The batch wait reads many results at once, apart from ``Job``; --json: no note."""
+    key = plant_result(queue, UNREADABLE["random bytes"])
+    points = '{"name": "loss", "step": 1, "value": 0.5}\n'
+    result = await cli(
+        "enqueue", "record-metrics", "1", "--file", "-", "--format", "jsonl", "--job-id", JOB,
+        "--wait", "--json", stdin=points,
+    )  # fmt: skip
+    refused_as_unreadable(result, key)
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("plant", [plant_result, plant_queued_job])
+@pytest.mark.parametrize(
+    "args", [("status", JOB), ("result", JOB), RECORD_METRIC], ids=["status", "result", "enqueue"]
+)
+async def test_json_mode_prints_nothing_on_stdout(cli: Cli, queue: Queue, plant, args):
+    plant(queue, UNREADABLE["JSON that is no object"])
+    result = await cli(*args, "--json")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "Redis holds data under" in result.stderr

@@ -1,13 +1,14 @@
 """Redis and the database for one command: opened when first used, closed at the end.
 
 An unreachable service ends the command with one line naming it (never its password) and
-exit code 1, not a traceback. A ``DATABASE_URL`` or ``REDIS_URL`` that cannot be used is
-bad input: exit code 2.
+exit code 1, not a traceback; so does data in Redis that is not a JSON job or result. A
+``DATABASE_URL`` or ``REDIS_URL`` that cannot be used is bad input: exit code 2.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,7 +30,7 @@ from worker.cli.output import (
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
-    from arq.jobs import Job
+    from arq.jobs import DeserializationError, Job, JobResult
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from domain.uow import SqlAlchemyUnitOfWork
@@ -58,12 +59,13 @@ class Backends:
         return self._pool
 
     async def job(self, job_id: str) -> Job:
-        from arq.jobs import Job
-
+        """The job as arq reads it, except that unreadable data in Redis ends the command."""
         from worker.serialization import deserialize
 
         queue = await self.queue()
-        return Job(job_id, queue, _queue_name=self.settings.queue_name, _deserializer=deserialize)
+        return _checked_job_class()(
+            job_id, queue, _queue_name=self.settings.queue_name, _deserializer=deserialize
+        )
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[SqlAlchemyUnitOfWork]:
@@ -318,3 +320,55 @@ def _password(url: str) -> str | None:
         # still everything before the netloc's last "@".
         netloc = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
         return netloc.rpartition("@")[0].partition(":")[2] or None
+
+
+@functools.cache
+def _checked_job_class() -> type[Job]:
+    """arq's ``Job``, whose unreadable keys in Redis become a refusal naming them.
+
+    Built on first use: arq is not imported while the CLI starts.
+    """
+    from arq.jobs import DeserializationError, Job, JobDef
+
+    class CheckedJob(Job):
+        __slots__ = ()
+
+        async def result_info(self) -> JobResult | None:
+            try:
+                return await super().result_info()
+            except DeserializationError as problem:
+                raise _unreadable(self.job_id, problem, result=True) from None
+
+        async def info(self) -> JobDef | None:
+            # arq's info() reads the result through result_info() above, then the job.
+            try:
+                return await super().info()
+            except DeserializationError as problem:
+                raise _unreadable(self.job_id, problem, result=False) from None
+
+    return CheckedJob
+
+
+def job_result(job_id: str, raw: bytes) -> JobResult:
+    """A result read from Redis in bulk, decoded as ``Job.result_info`` decodes it."""
+    from arq.jobs import DeserializationError, deserialize_result
+
+    from worker.serialization import deserialize
+
+    try:
+        return deserialize_result(raw, deserializer=deserialize)
+    except DeserializationError as problem:
+        raise _unreadable(job_id, problem, result=True) from None
+
+
+def _unreadable(job_id: str, problem: DeserializationError, *, result: bool) -> CliError:
+    """Data that arq cannot read as JSON: a pickle, another program's, or a damaged key."""
+    from arq.constants import job_key_prefix, result_key_prefix
+
+    key, what = (result_key_prefix, "job result") if result else (job_key_prefix, "job")
+    cause = problem.__cause__
+    why = f"no {cause} field" if isinstance(cause, KeyError) else reason(cause or problem)
+    return CliError(
+        f"job {job_id}: Redis holds data under {key}{job_id} that is not a JSON "
+        f"{what} ({why}); another program, or a pickle-based arq, may share this Redis database"
+    )
