@@ -1,33 +1,48 @@
 """Redis and the database for one command: opened when first used, closed at the end.
 
 An unreachable service ends the command with one line naming it (never its password) and
-exit code 1, not a traceback.
+exit code 1, not a traceback; so does data in Redis that is not a JSON job or result. A
+``DATABASE_URL`` or ``REDIS_URL`` that cannot be used is bad input: exit code 2.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import typer
 
-from worker.cli.output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, CliError, error
+from worker.cli.output import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    BadInput,
+    CliError,
+    error,
+)
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
-    from arq.jobs import Job
+    from arq.jobs import DeserializationError, Job, JobResult
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from domain.uow import SqlAlchemyUnitOfWork
     from worker.config import Settings
+    from worker.connections import SafeRedisSettings
 
 T = TypeVar("T")
 MIGRATE_HINT = "the database has no tables yet: run `uv run alembic upgrade head`"
+EXPECTED_URL = {
+    "REDIS_URL": "redis://[:password@]host[:port]/db",
+    "DATABASE_URL": "postgresql://user[:password]@host[:port]/name",
+}
 
 
 class Backends:
@@ -44,12 +59,13 @@ class Backends:
         return self._pool
 
     async def job(self, job_id: str) -> Job:
-        from arq.jobs import Job
-
+        """The job as arq reads it, except that unreadable data in Redis ends the command."""
         from worker.serialization import deserialize
 
         queue = await self.queue()
-        return Job(job_id, queue, _queue_name=self.settings.queue_name, _deserializer=deserialize)
+        return _checked_job_class()(
+            job_id, queue, _queue_name=self.settings.queue_name, _deserializer=deserialize
+        )
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[SqlAlchemyUnitOfWork]:
@@ -94,7 +110,7 @@ def load_settings() -> Settings:
     from worker.config import Settings
 
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as problem:
         details = "; ".join(
             f"{'.'.join(map(str, item['loc']))}: {item['msg']}"
@@ -102,6 +118,39 @@ def load_settings() -> Settings:
         )
         error(f"invalid configuration (environment or .env): {details}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    _refuse_unreadable_urls(settings)
+    return settings
+
+
+def _refuse_unreadable_urls(settings: Settings) -> None:
+    """Every command refuses a URL urllib cannot read, before it connects to anything.
+
+    Only urllib here: SQLAlchemy's and arq's own parsers cost 0.5 s and 0.25 s of imports,
+    so each runs where its service is opened (a producer never loads SQLAlchemy).
+    """
+    for name, secret in (
+        ("REDIS_URL", settings.redis_url),
+        ("DATABASE_URL", settings.database_url),
+    ):
+        problem = _url_problem(secret.get_secret_value())
+        if problem is not None:
+            error(
+                scrub(f"{name} is not a URL: {problem} (expected {EXPECTED_URL[name]})", settings)
+            )
+            raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _url_problem(url: str) -> str | None:
+    if not url.strip():
+        return "it is empty"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # urllib checks the port when it is read
+    except ValueError as problem:
+        return reason(problem)
+    if not parts.scheme:
+        return "it has no scheme://"
+    return None
 
 
 def run(command: Callable[[Backends], Awaitable[T]], settings: Settings | None = None) -> T:
@@ -136,13 +185,10 @@ async def _open_queue(settings: Settings) -> ArqRedis:
     from arq import create_pool
     from redis.exceptions import RedisError
 
-    from worker.connections import bound_reply_time, redis_settings
+    from worker.connections import bound_reply_time
     from worker.serialization import deserialize, serialize
 
-    try:
-        target = redis_settings(settings)
-    except (ValueError, RuntimeError):  # arq raises RuntimeError for a bad scheme
-        raise CliError("REDIS_URL is not a Redis URL (redis://host:6379/0)") from None
+    target = redis_target(settings)
     # Someone at a prompt should hear about an outage in seconds, not after the worker's
     # patient retries: one reconnection attempt (redis-py's default without a Retry).
     target = replace(target, conn_retries=min(target.conn_retries, 1), retry=None)
@@ -166,6 +212,16 @@ async def _open_queue(settings: Settings) -> ArqRedis:
         raise CliError(f"cannot reach Redis at {where}: {why}") from None
 
 
+def redis_target(settings: Settings) -> SafeRedisSettings:
+    """Where and how to reach Redis, as arq reads ``REDIS_URL``; a URL it refuses is bad input."""
+    from worker.connections import redis_settings
+
+    try:
+        return redis_settings(settings)
+    except (ValueError, RuntimeError) as problem:  # arq raises RuntimeError for a bad scheme
+        raise _unusable_url("REDIS_URL", "a Redis URL", problem, settings) from None
+
+
 def _is_redis_outage(problem: BaseException) -> bool:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -180,10 +236,14 @@ def _new_engine(settings: Settings) -> AsyncEngine:
 
     try:
         return create_engine(settings.database_url.get_secret_value(), pool_size=2)
-    except (ArgumentError, ValueError):
-        raise CliError(
-            "DATABASE_URL is not a database URL (postgresql://user@host:5432/name)"
-        ) from None
+    except (ArgumentError, ValueError) as problem:
+        raise _unusable_url("DATABASE_URL", "a database URL", problem, settings) from None
+
+
+def _unusable_url(name: str, kind: str, problem: Exception, settings: Settings) -> BadInput:
+    # Scrubbed here too: `jobs worker` reports it without going through run().
+    message = f"{name} is not {kind}: {reason(problem)} (expected {EXPECTED_URL[name]})"
+    return BadInput(scrub(message, settings))
 
 
 def _database_problem(problem: Exception, settings: Settings) -> Exception:
@@ -215,15 +275,25 @@ def reason(problem: BaseException) -> str:
     return text[0][:300] if text else type(problem).__name__
 
 
+# The helpers below speak on error paths: they never raise, whatever the URLs hold.
+
+
 def redis_address(settings: Settings) -> str:
-    parts = urlsplit(settings.redis_url.get_secret_value())
-    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+    try:
+        parts = urlsplit(settings.redis_url.get_secret_value())
+        return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+    except ValueError:
+        return "the address in REDIS_URL"
 
 
 def database_address(settings: Settings) -> str:
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    url = make_url(settings.database_url.get_secret_value())
+    try:
+        url = make_url(settings.database_url.get_secret_value())
+    except (ArgumentError, ValueError):
+        return "the address in DATABASE_URL"
     if url.get_backend_name() == "sqlite":
         return url.database or ":memory:"
     return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
@@ -233,8 +303,72 @@ def scrub(text: str, settings: Settings) -> str:
     """Belt and braces: whatever a library put in a message, no password leaves the CLI."""
     for secret in (settings.database_url, settings.redis_url):
         url = secret.get_secret_value()
-        text = text.replace(url, "<url>")
-        password = urlsplit(url).password
+        if url:
+            text = text.replace(url, "<url>")
+        password = _password(url)
         if password:
-            text = text.replace(password, "***")
+            text = text.replace(password, "***").replace(unquote(password), "***")
     return text
+
+
+def _password(url: str) -> str | None:
+    """The password in ``url``, also when urllib refuses the URL for its host or port."""
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        # urllib splits the netloc off before it checks the host: the userinfo is
+        # still everything before the netloc's last "@".
+        netloc = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+        return netloc.rpartition("@")[0].partition(":")[2] or None
+
+
+@functools.cache
+def _checked_job_class() -> type[Job]:
+    """arq's ``Job``, whose unreadable keys in Redis become a refusal naming them.
+
+    Built on first use: arq is not imported while the CLI starts.
+    """
+    from arq.jobs import DeserializationError, Job, JobDef
+
+    class CheckedJob(Job):
+        __slots__ = ()
+
+        async def result_info(self) -> JobResult | None:
+            try:
+                return await super().result_info()
+            except DeserializationError as problem:
+                raise _unreadable(self.job_id, problem, result=True) from None
+
+        async def info(self) -> JobDef | None:
+            # arq's info() reads the result through result_info() above, then the job.
+            try:
+                return await super().info()
+            except DeserializationError as problem:
+                raise _unreadable(self.job_id, problem, result=False) from None
+
+    return CheckedJob
+
+
+def job_result(job_id: str, raw: bytes) -> JobResult:
+    """A result read from Redis in bulk, decoded as ``Job.result_info`` decodes it."""
+    from arq.jobs import DeserializationError, deserialize_result
+
+    from worker.serialization import deserialize
+
+    try:
+        return deserialize_result(raw, deserializer=deserialize)
+    except DeserializationError as problem:
+        raise _unreadable(job_id, problem, result=True) from None
+
+
+def _unreadable(job_id: str, problem: DeserializationError, *, result: bool) -> CliError:
+    """Data that arq cannot read as JSON: a pickle, another program's, or a damaged key."""
+    from arq.constants import job_key_prefix, result_key_prefix
+
+    key, what = (result_key_prefix, "job result") if result else (job_key_prefix, "job")
+    cause = problem.__cause__
+    why = f"no {cause} field" if isinstance(cause, KeyError) else reason(cause or problem)
+    return CliError(
+        f"job {job_id}: Redis holds data under {key}{job_id} that is not a JSON "
+        f"{what} ({why}); another program, or a pickle-based arq, may share this Redis database"
+    )

@@ -28,10 +28,11 @@ def worker(
     from arq.logs import default_log_config
     from arq.worker import run_worker
 
-    from worker.cli.connect import load_settings, reason, redis_address
+    from worker.cli.connect import load_settings, reason, redis_address, redis_target
     from worker.main import prepare_worker
 
     settings = load_settings()
+    redis_target(settings)  # a REDIS_URL arq refuses is bad input, not a crash of the worker
     logging.config.dictConfig(default_log_config(verbose=False))
     overrides = {"burst": True} if burst else {}
     try:

@@ -173,9 +173,8 @@ async def await_many(
 
 async def _read_results(backends: Backends, job_ids: list[str]) -> dict[str, Outcome]:
     from arq.constants import result_key_prefix
-    from arq.jobs import deserialize_result
 
-    from worker.serialization import deserialize
+    from worker.cli.connect import job_result
 
     queue = await backends.queue()
     async with queue.pipeline(transaction=False) as pipe:
@@ -187,7 +186,7 @@ async def _read_results(backends: Backends, job_ids: list[str]) -> dict[str, Out
     for index, job_id in enumerate(job_ids):
         raw, score = replies[2 * index], replies[2 * index + 1]
         if raw:
-            found[job_id] = from_result(job_id, deserialize_result(raw, deserializer=deserialize))
+            found[job_id] = from_result(job_id, job_result(job_id, raw))
         elif score is None:  # neither queued nor finished in Redis: ask the history
             outcome = await current_outcome(backends, job_id)
             if outcome is None:
