@@ -9,10 +9,11 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     entity = "object"
+    message = "{entity} {id} not found"
 
     def __init__(self, entity_id: int | str) -> None:
         self.entity_id = entity_id
-        super().__init__(f"{self.entity} {entity_id} not found")
+        super().__init__(self.message.format(entity=self.entity, id=entity_id))
 
 
 class ProfileNotFound(NotFound):
@@ -29,6 +30,11 @@ class RunNotFound(NotFound):
 
 class GenerationNotFound(NotFound):
     entity = "profile generation"
+
+
+class JobNotFound(NotFound):
+    entity = "job"
+    message = "{entity} {id} is not in the job history"
 
 
 class Conflict(DomainError):

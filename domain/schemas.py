@@ -29,6 +29,10 @@ MAX_UNKNOWN_FIELDS_NAMED = 10
 VALIDATION_CHUNK = 1000
 INT32_MAX = 2_147_483_647
 
+ExperimentStatus = Literal["created", "running", "completed", "failed"]
+RunStatus = Literal["running", "completed", "failed"]
+RunEnd = Literal["completed", "failed"]
+
 GENERATED_USERNAME = re.compile(r"\.g\d+n\d+$")
 GENERATED_EMAIL = re.compile(r"\.g\d+n\d+@")
 
@@ -119,10 +123,12 @@ def _shifted(error: ValidationError, offset: int, *, unchecked: int) -> Validati
 
 
 class CreateProfile(Payload):
-    username: Username
-    email: Email
-    full_name: FullName
-    bio: Bio = ""
+    """Create a profile (the result has its id)."""
+
+    username: Username = Field(description="3-64 characters: letters, digits, _ . -")
+    email: Email = Field(description="A valid e-mail address.")
+    full_name: FullName = Field(description="The person's name.")
+    bio: Bio = Field("", description="A short text.")
 
 
 READ_ONLY_PROFILE_FIELDS = frozenset({"id", "created_at", "updated_at", "version"})
@@ -155,15 +161,25 @@ class ProfileChanges(Payload):
 
 
 class UpdateProfile(Payload):
-    profile_id: Id
+    """Change fields of a profile."""
+
+    profile_id: Id = Field(description="The profile to change.")
     changes: ProfileChanges
-    expected_version: Annotated[int, Field(ge=1)] | None = None
+    expected_version: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Refuse the change unless the profile is at this version."
+    )
 
 
 class GenerateProfiles(Payload):
-    count: Annotated[int, Field(ge=1, le=MAX_GENERATE)]
-    seed: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0
-    chunk_size: Annotated[int, Field(ge=1, le=50_000)] = 5_000
+    """Generate fake profiles, in chunk jobs that are each idempotent."""
+
+    count: Annotated[int, Field(ge=1, le=MAX_GENERATE)] = Field(
+        description="How many profiles to generate."
+    )
+    seed: Annotated[int, Field(ge=0, le=INT32_MAX)] = Field(0, description="Seed of the fake data.")
+    chunk_size: Annotated[int, Field(ge=1, le=50_000)] = Field(
+        5_000, description="Profiles per chunk job (default: the worker's setting)."
+    )
     # The same key always means the same generation, so a re-delivered request adds nothing.
     key: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         default_factory=lambda: uuid.uuid4().hex
@@ -171,56 +187,82 @@ class GenerateProfiles(Payload):
 
 
 class GenerateChunk(Payload):
+    """Insert one chunk of a generation (enqueued by generate_profiles)."""
+
     generation_id: Id
     chunk_index: Annotated[int, Field(ge=0)]
 
 
 class CreateExperiment(Payload):
-    owner_id: Id
-    name: Name
-    description: Bio = ""
+    """Create an experiment (the result has its id)."""
+
+    owner_id: Id = Field(description="Id of the owning profile.")
+    name: Name = Field(description="Unique among the owner's experiments.")
+    description: Bio = Field("", description="What it is about.")
 
 
 class ListExperiments(Payload):
     owner_id: Id | None = None
-    status: Literal["created", "running", "completed", "failed"] | None = None
+    status: ExperimentStatus | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
 class StartRun(Payload):
-    experiment_id: Id
-    seed: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    """Start a run (the result has its id)."""
+
+    experiment_id: Id = Field(description="The experiment to run.")
+    seed: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = Field(
+        None, description="The run's seed, kept with it."
+    )
 
 
 class FinishRun(Payload):
-    run_id: Id
-    status: Literal["completed", "failed"]
-    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    """End a run as completed or failed."""
+
+    run_id: Id = Field(description="The run to end.")
+    status: RunEnd = Field(description="How it ended.")
+    reason: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        None, description="Why (for a failed run)."
+    )
 
 
 class MetricPoint(Payload):
-    name: MetricName
-    step: Step
-    value: FiniteFloat
-    recorded_at: AwareDatetime | None = None
+    name: MetricName = Field(description="Metric name, e.g. loss.")
+    step: Step = Field(description="Step number (0 or more).")
+    value: FiniteFloat = Field(description="A finite number.")
+    recorded_at: AwareDatetime | None = Field(
+        None, description="ISO 8601 time with a zone (default: now)."
+    )
 
 
 class RecordMetric(MetricPoint):
-    run_id: Id
+    """Record one metric point of a run."""
+
+    run_id: Id = Field(description="The run.")
 
 
 class RecordMetrics(Payload):
-    run_id: Id
+    """Record a batch of metric points of a run."""
+
+    run_id: Id = Field(description="The run.")
     points: Annotated[
         list[MetricPoint], Field(min_length=1, max_length=MAX_BATCH), WrapValidator(_in_chunks)
     ]
 
 
 class FailStaleRuns(Payload):
-    idle_seconds: Annotated[int, Field(ge=1)]
+    """Fail runs that had no metric for longer than an idle window (a cron job)."""
+
+    idle_seconds: Annotated[int, Field(ge=1)] = Field(
+        description="Idle window (default: JOBS_STALE_RUN_SECONDS)."
+    )
     now: AwareDatetime | None = None
 
 
 class PruneJobHistory(Payload):
-    keep_days: Annotated[int, Field(ge=1)]
+    """Forget successful jobs older than a number of days; failures stay (a cron job)."""
+
+    keep_days: Annotated[int, Field(ge=1)] = Field(
+        description="Days of history to keep (default: JOBS_JOB_HISTORY_DAYS)."
+    )
     now: AwareDatetime | None = None

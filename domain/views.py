@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -79,6 +80,12 @@ class GenerationStatus(View):
     @property
     def done(self) -> bool:
         return self.chunks_done >= self.chunks
+
+
+class RetryPlan(View):
+    function: str
+    payload: dict[str, Any]
+    attempt_id: str
 
 
 class MetricsRecorded(View):

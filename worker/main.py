@@ -65,7 +65,7 @@ def arq_function(job: Job[Any]) -> Function:
         return await run_job(ctx, job, args, kwargs)
 
     adapter.__name__ = adapter.__qualname__ = job.name
-    adapter.__doc__ = job.use_case.__doc__
+    adapter.__doc__ = job.schema.__doc__
     return func(adapter, name=job.name, timeout=job.timeout, max_tries=job.max_tries)
 
 

@@ -14,6 +14,7 @@ import orjson
 from arq import Retry
 from pydantic import ValidationError
 
+from domain import services
 from domain.db import utcnow
 from domain.errors import DomainError
 from domain.repositories import JobStamp
@@ -99,8 +100,9 @@ async def run_job(
         raw = payload_from(job.name, args, kwargs or {})
         raw = job.complete(raw, deps.settings, stamp.job_id)
         payload = validate(job, raw)
+        use_case = job.use_case or services.handler_for(job.schema)
         async with deps.unit_of_work(None if job.fan_out else stamp) as uow:
-            result = await job.use_case(uow, payload)
+            result = await use_case(uow, payload)
         if job.fan_out is not None:
             await job.fan_out(deps, payload, result)
             await record_fan_out(deps, stamp)

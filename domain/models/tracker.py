@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import get_args
 
 from sqlalchemy import (
     CheckConstraint,
@@ -16,9 +17,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from domain.db import NOW, Base, UTCDateTime
 from domain.models.profile import BigId, Profile
+from domain.schemas import ExperimentStatus, RunStatus
 
-EXPERIMENT_STATUSES = ("created", "running", "completed", "failed")
-RUN_STATUSES = ("running", "completed", "failed")
+EXPERIMENT_STATUSES: tuple[str, ...] = get_args(ExperimentStatus)
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 
 def _status_check(statuses: tuple[str, ...]) -> CheckConstraint:

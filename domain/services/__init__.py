@@ -1,5 +1,17 @@
-"""The use cases. Each takes an open unit of work and commits it at most once."""
+"""The use cases. Each takes an open unit of work and commits it at most once.
 
+``HANDLERS`` maps each command (a payload schema) to the use case that carries it out, as
+cosmicpython's ``COMMAND_HANDLERS`` does: the worker's job registry gives each command a
+queue name, a timeout and a schedule, and finds its use case here.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from domain import schemas
+from domain.services.history import plan_retry
 from domain.services.maintenance import fail_stale_runs, prune_job_history
 from domain.services.profiles import (
     create_profile,
@@ -18,8 +30,33 @@ from domain.services.tracker import (
     record_metrics,
     start_run,
 )
+from domain.uow import UnitOfWork
+
+P = TypeVar("P", bound=schemas.Payload)
+UseCase = Callable[[UnitOfWork, P], Awaitable[BaseModel]]
+
+HANDLERS: dict[type[schemas.Payload], UseCase[Any]] = {
+    schemas.GenerateProfiles: start_generation,
+    schemas.GenerateChunk: generate_chunk,
+    schemas.CreateProfile: create_profile,
+    schemas.UpdateProfile: update_profile,
+    schemas.CreateExperiment: create_experiment,
+    schemas.StartRun: start_run,
+    schemas.FinishRun: finish_run,
+    schemas.RecordMetric: record_metric,
+    schemas.RecordMetrics: record_metrics,
+    schemas.FailStaleRuns: fail_stale_runs,
+    schemas.PruneJobHistory: prune_job_history,
+}
+
+
+def handler_for(schema: type[P]) -> UseCase[P]:
+    return HANDLERS[schema]
+
 
 __all__ = [
+    "HANDLERS",
+    "UseCase",
     "create_experiment",
     "create_profile",
     "fail_stale_runs",
@@ -28,7 +65,9 @@ __all__ = [
     "generation_status",
     "get_experiment",
     "get_profile",
+    "handler_for",
     "list_experiments",
+    "plan_retry",
     "prune_job_history",
     "record_metric",
     "record_metrics",

@@ -34,9 +34,10 @@ def modules_loaded_by(*args: str) -> set[str]:
 def test_help_loads_none_of_the_heavy_libraries():
     top = modules_loaded_by("--help")
     assert top.isdisjoint({*HEAVY, "pydantic"})
-    # Typer itself validates command parameters with pydantic; ours stay out.
+    # The enqueue commands come from the job registry, which reads the payload schemas
+    # (pydantic and domain.schemas), and nothing of the database or the queue.
     for args in (["enqueue", "--help"], ["enqueue", "record-metrics", "--help"]):
-        assert modules_loaded_by(*args).isdisjoint(HEAVY)
+        assert modules_loaded_by(*args).isdisjoint(set(HEAVY) - {"domain"})
 
 
 def test_help_lists_every_command():

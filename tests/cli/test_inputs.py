@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from domain.schemas import READ_ONLY_PROFILE_FIELDS, CreateProfile, GenerateProfiles
-from worker.cli.inputs import batches, checked, new_job_id, parse_assignments, read_points
+from worker.cli.inputs import checked, new_job_id, parse_assignments, read_points
 from worker.cli.output import BadInput
-
-PROFILE_FIELDS = ("username", "email", "full_name", "bio")
+from worker.jobs import CREATE_PROFILE, GENERATE_PROFILES, RECORD_METRIC
 
 
 def assignments(*items: str) -> dict[str, str]:
-    return parse_assignments(items, settable=PROFILE_FIELDS, read_only=READ_ONLY_PROFILE_FIELDS)
+    return parse_assignments(items)
 
 
 def test_assignments_keep_text_after_the_first_equals_sign():
@@ -48,15 +46,25 @@ def test_a_field_set_twice_is_refused():
 def test_checked_names_the_option_the_user_typed():
     raw = {"username": "ada", "email": "nope", "full_name": ""}
     with pytest.raises(BadInput) as refused:
-        checked(CreateProfile, raw)
+        checked(CREATE_PROFILE, raw, "job")
     assert "--email: value is not a valid email address" in refused.value.message
     assert "--full-name: String should have at least 1 character" in refused.value.message
 
 
-def test_checked_uses_given_labels_and_leaves_defaults_to_the_worker():
+def test_checked_names_arguments_by_their_metavar():
+    raw = {"run_id": "one", "name": "loss", "step": "-3", "value": "nan"}
+    with pytest.raises(BadInput) as refused:
+        checked(RECORD_METRIC, raw, "job")
+    assert "RUN_ID: Input should be a valid integer" in refused.value.message
+    assert "STEP: Input should be greater than or equal to 0" in refused.value.message
+    assert "VALUE: Input should be a finite number" in refused.value.message
+
+
+def test_checked_uses_the_job_labels_and_leaves_defaults_to_the_worker():
     with pytest.raises(BadInput, match="--job-id: String should have at most 64"):
-        checked(GenerateProfiles, {"count": 5, "key": "k" * 65}, {"key": "--job-id"})
-    assert checked(GenerateProfiles, {"count": 5, "key": "k"}) == {"count": 5, "key": "k"}
+        checked(GENERATE_PROFILES, {"count": 5, "key": "k" * 65}, "job")
+    # chunk_size is the worker's to fill in: checked with a default, not sent.
+    assert checked(GENERATE_PROFILES, {"count": "5", "key": "k"}, "k") == {"count": 5, "key": "k"}
 
 
 def test_job_ids_default_to_a_new_uuid_and_refuse_blanks():
@@ -196,10 +204,3 @@ def test_files_that_cannot_be_read_are_refused(tmp_path):
 def test_the_format_option_wins_over_the_file_name(tmp_path):
     source = write(tmp_path, "points.txt", "name,step,value\nloss,1,2\n")
     assert read_points(source, "csv") == [{"name": "loss", "step": 1, "value": 2.0}]
-
-
-def test_batches_split_points_in_order():
-    points = [{"step": n} for n in range(2500)]
-    split = batches(points, 1000)
-    assert [len(batch) for batch in split] == [1000, 1000, 500]
-    assert [p for batch in split for p in batch] == points

@@ -41,7 +41,7 @@ async def slow_metric(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[str,
         await asyncio.sleep(delay)
         return await services.record_metric(uow, point)
 
-    return await run_job(ctx, Job(NAME, schemas.RecordMetric, record_slowly), (metric,))
+    return await run_job(ctx, Job(NAME, schemas.RecordMetric, use_case=record_slowly), (metric,))
 
 
 def __getattr__(name: str) -> Any:

@@ -10,16 +10,19 @@ import csv
 import json
 import sys
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from worker.cli.output import BadInput, printable
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
 
+    from worker.jobs import Job
+
+M = TypeVar("M", bound="BaseModel")
 MAX_JOB_ID = 150  # room for the suffixes of batches and retries in job_records.job_id (200)
 MAX_REPORTED = 10
 POINT_COLUMNS = ("name", "step", "value", "recorded_at")
@@ -27,55 +30,50 @@ REQUIRED_COLUMNS = frozenset(POINT_COLUMNS[:3])
 JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
 
 
-def checked(
-    schema: type[BaseModel],
-    raw: Mapping[str, Any],
-    labels: Mapping[str, str] | None = None,
-    *,
-    as_options: bool = True,
-) -> dict[str, Any]:
-    """The payload to send: validated by its domain schema, as JSON, only the fields given.
+def checked(job: Job[Any], raw: Mapping[str, Any], job_id: str) -> dict[str, Any]:
+    """The payload to send: the fields given, checked by the job's schema (with the worker's
+    defaults for the rest), as JSON. The defaults themselves are left to the worker."""
+    from worker.cli.connect import load_settings
 
-    Defaults are left to the worker (its settings may differ from the schema's).
-    """
+    model = validated(job.schema, job.complete(dict(raw), load_settings(), job_id), job.label)
+    payload: dict[str, Any] = model.model_dump(mode="json", include=set(raw), exclude_unset=True)
+    return payload
+
+
+def validated(schema: type[M], raw: Mapping[str, Any], label: Callable[[str], str]) -> M:
+    """``raw`` as ``schema``, or a refusal naming each field as the user typed it."""
     from pydantic import ValidationError
 
     try:
-        model = schema.model_validate(dict(raw))
+        return schema.model_validate(raw)
     except ValidationError as problem:
-        raise BadInput(describe(problem, labels or {}, as_options=as_options)) from None
-    return model.model_dump(mode="json", exclude_unset=True)
+        raise BadInput(describe(problem, label)) from None
 
 
-def describe(
-    problem: ValidationError, labels: Mapping[str, str], *, as_options: bool = True
-) -> str:
-    """Each problem as ``<what the user typed>: <what is wrong>``."""
+def describe(problem: ValidationError, label: Callable[[str], str] | None = None) -> str:
+    """Each problem as ``<what the user typed>: <what is wrong>``; without ``label``, the
+    payload's own field names (``points.3.value``)."""
     problems = [
-        f"{label(item['loc'], labels) if as_options else _dotted(item['loc'])}: "
-        f"{_message(item['msg'], item['type'])}"
-        for item in problem.errors(include_url=False, include_input=False)
+        f"{_where(item['loc'], label)}: {_message(item['msg'], item['type'])}"
+        for item in problem.errors(include_url=False, include_input=False)[:MAX_REPORTED]
     ]
+    more = problem.error_count() - len(problems)
+    if more:
+        problems.append(f"... and {more} more")
     if len(problems) == 1:
         return problems[0]
     return "invalid input:\n  " + "\n  ".join(problems)
 
 
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "input"
-
-
-def label(loc: tuple[int | str, ...], labels: Mapping[str, str]) -> str:
-    """The name the user typed for a payload field: ``--full-name``, ``--set bio``, ``RUN_ID``."""
-    key = _dotted(loc)
-    if key in labels:
-        return labels[key]
+def _where(loc: tuple[int | str, ...], label: Callable[[str], str] | None) -> str:
     if not loc:
         return "input"
+    dotted = ".".join(str(part) for part in loc)
+    if label is None:
+        return dotted
     if loc[0] == "changes":
         return "--set" if len(loc) == 1 else f"--set {loc[1]}"
-    head = "--" + str(loc[0]).replace("_", "-")
-    return ".".join([head, *(str(part) for part in loc[1:])])
+    return ".".join([label(str(loc[0])), *(str(part) for part in loc[1:])])
 
 
 def _message(message: str, kind: str) -> str:
@@ -97,10 +95,11 @@ def new_job_id(given: str | None) -> str:
     return given
 
 
-def parse_assignments(
-    items: Iterable[str], *, settable: Collection[str], read_only: Collection[str]
-) -> dict[str, str]:
+def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     """``--set field=value`` pairs (``full-name`` reads as ``full_name``); values stay text."""
+    from domain.schemas import READ_ONLY_PROFILE_FIELDS, ProfileChanges
+
+    settable, read_only = ProfileChanges.model_fields.keys(), READ_ONLY_PROFILE_FIELDS
     changes: dict[str, str] = {}
     for item in items:
         field, equals, value = item.partition("=")
@@ -166,7 +165,7 @@ def _point_problems(numbered: list[tuple[int, dict[str, Any]]]) -> list[tuple[in
         try:
             MetricPoint.model_validate(row)
         except ValidationError as problem:
-            problems.append((line, describe(problem, {}, as_options=False)))
+            problems.append((line, describe(problem)))
     return problems
 
 
@@ -258,7 +257,3 @@ def _csv_point(row: dict[str, str]) -> dict[str, Any]:
     if not point.get("recorded_at"):
         point.pop("recorded_at", None)
     return point
-
-
-def batches(points: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
-    return [points[start : start + size] for start in range(0, len(points), size)]

@@ -1,8 +1,8 @@
-"""Read commands: jobs (status, result) and data (profiles, experiments) via domain services."""
+"""Read commands: jobs (status, result, the failed ones, a retry) and data (profiles,
+experiments), through the domain's use cases."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from worker.cli.connect import Backends
-    from worker.cli.waiting import Outcome
+    from worker.cli.follow import Outcome
+    from worker.cli.submit import Delivery, Report
 
 profile_app = output.command_group("Read profiles.")
 experiments_app = output.command_group("Read experiments and their runs.")
@@ -27,13 +28,6 @@ ExperimentIdArgument = Annotated[
 ]
 
 
-class ExperimentStatus(StrEnum):
-    created = "created"
-    running = "running"
-    completed = "completed"
-    failed = "failed"
-
-
 def status(
     job_id: JobIdArgument,
     as_json: AsJson = False,
@@ -44,7 +38,7 @@ def status(
     the database once Redis has forgotten the job.
     """
     from worker.cli.connect import run
-    from worker.cli.waiting import current_outcome
+    from worker.cli.follow import current_outcome
 
     async def read(backends: Backends) -> Outcome:
         return _known(job_id, await current_outcome(backends, job_id, describe=True))
@@ -77,7 +71,7 @@ def result(
     Exit code 1 when the job failed or has not finished.
     """
     from worker.cli.connect import run
-    from worker.cli.waiting import await_outcome, current_outcome, deadline_after
+    from worker.cli.follow import await_outcome, current_outcome, deadline_after
 
     async def read(backends: Backends) -> Outcome:
         if wait:
@@ -127,6 +121,104 @@ def _outcome_json(outcome: Outcome, *, with_result: bool) -> dict[str, Any]:
     return data
 
 
+def failed(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
+    as_json: AsJson = False,
+) -> None:
+    """List jobs that failed for good, newest first."""
+    from worker.cli.connect import run
+
+    async def read(backends: Backends) -> list[dict[str, Any]]:
+        async with backends.unit_of_work() as uow:
+            return [
+                {
+                    "job_id": record.job_id,
+                    "function": record.function,
+                    "tries": record.tries,
+                    "error_type": record.error_type,
+                    "error_message": record.error_message,
+                    "finished_at": record.finished_at.isoformat(),
+                    "retryable": record.payload is not None,
+                }
+                for record in await uow.jobs.list_failed(limit)
+            ]
+
+    records = run(read)
+    if as_json:
+        output.emit_json({"failed": records})
+        return
+    columns = ("job id", "function", "tries", "error", "message", "finished at")
+    rows = [
+        (
+            r["job_id"],
+            r["function"],
+            r["tries"],
+            r["error_type"],
+            r["error_message"],
+            output.short_time(r["finished_at"]),
+        )
+        for r in records
+    ]
+    output.show_table(f"{len(rows)} failed job(s)", columns, rows)
+
+
+def retry(
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="A failed job's id.")],
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the new attempt's outcome.")
+    ] = False,
+    as_json: AsJson = False,
+    timeout: Annotated[
+        float | None, typer.Option(min=0, help="With --wait: stop waiting after SECONDS.")
+    ] = None,
+) -> None:
+    """Re-enqueue a failed job as <job id>:retry:<n>.
+
+    It runs the recorded function with the recorded payload.
+
+    Running it again while that attempt is queued enqueues nothing; after the attempt
+    fails, the next one is <job id>:retry:<n+1>; after one succeeds, retry refuses.
+    """
+    from domain.services import plan_retry
+    from worker.cli.connect import run
+    from worker.cli.submit import Delivery, enqueue_and_wait, report_and_exit
+
+    async def enqueue(backends: Backends) -> tuple[Delivery, Report]:
+        async with backends.unit_of_work() as uow:
+            plan = await _found(plan_retry(uow, job_id))
+        delivery = Delivery(plan.attempt_id, wait, as_json, timeout)
+        payload = _retryable(job_id, plan.function, plan.payload)
+        return delivery, await enqueue_and_wait(backends, delivery, plan.function, payload)
+
+    delivery, report = run(enqueue)
+    report_and_exit(delivery, report)
+
+
+def _retryable(job_id: str, function: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The recorded payload, checked again: the job may have changed since it ran."""
+    from pydantic import ValidationError
+
+    from worker.cli.inputs import describe
+    from worker.jobs import JOBS
+
+    job = JOBS.get(function)
+    if job is None:
+        raise CliError(f"job {job_id} ran {function!r}, which this CLI cannot enqueue")
+    if job.job_id_field:  # an old record without it: the original job id named the thing made
+        payload.setdefault(job.job_id_field, job_id)
+    try:
+        model = job.schema.model_validate(payload)
+    except ValidationError as problem:
+        raise CliError(
+            f"job {job_id} cannot be retried as it was, its recorded payload is invalid "
+            f"(enqueue a corrected job instead): {describe(problem)}"
+        ) from None
+    checked: dict[str, Any] = model.model_dump(
+        mode="json", include=set(payload), exclude_unset=True
+    )
+    return checked
+
+
 @profile_app.command("get")
 def profile_get(
     profile_id: Annotated[int, typer.Argument(metavar="PROFILE_ID", help="The profile id.")],
@@ -151,7 +243,8 @@ def profile_get(
 def experiments_list(
     owner: Annotated[int | None, typer.Option(help="Only this profile's experiments.")] = None,
     status_: Annotated[
-        ExperimentStatus | None, typer.Option("--status", help="Only experiments in this status.")
+        str | None,
+        typer.Option("--status", help="Only experiments in this status (created, running, ...)."),
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many (1-1000).")] = 100,
     as_json: AsJson = False,
@@ -160,10 +253,12 @@ def experiments_list(
     from domain.schemas import ListExperiments
     from domain.services import list_experiments
     from worker.cli.connect import run
-    from worker.cli.inputs import checked
+    from worker.cli.inputs import validated
 
-    raw = {"limit": limit, "owner_id": owner, "status": status_.value if status_ else None}
-    query = ListExperiments.model_validate(checked(ListExperiments, raw, {"owner_id": "--owner"}))
+    raw = {"limit": limit, "owner_id": owner, "status": status_}
+    query = validated(
+        ListExperiments, raw, lambda field: {"owner_id": "--owner"}.get(field, f"--{field}")
+    )
 
     async def read(backends: Backends) -> list[dict[str, Any]]:
         async with backends.unit_of_work() as uow:
@@ -225,13 +320,13 @@ def experiments_show(
 
 
 async def _found(lookup: Any) -> Any:
-    """The looked-up view, or the domain's 'not found' as a one-line refusal (exit 1)."""
-    from domain.errors import NotFound
+    """The use case's answer, or the domain's refusal ('not found'...) in one line (exit 1)."""
+    from domain.errors import DomainError
 
     try:
         return await lookup
-    except NotFound as missing:
-        raise CliError(str(missing)) from None
+    except DomainError as refusal:
+        raise CliError(str(refusal)) from None
 
 
 def _dumped(view: BaseModel) -> dict[str, Any]:

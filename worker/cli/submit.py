@@ -1,17 +1,31 @@
-"""Enqueue validated payloads, then report: the job id, and with ``--wait`` the outcome."""
+"""Enqueue checked payloads, then report: the job id, and with ``--wait`` the outcome.
+
+One payload is one job; several (a file of metric points in batches) are enqueued
+together under ids ``<job id>:<n>``; a generation is followed chunk by chunk.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from worker.cli import output
 from worker.cli.connect import run
+from worker.cli.follow import (
+    Outcome,
+    await_many,
+    await_outcome,
+    current_outcome,
+    deadline_after,
+    follow_generation,
+    progress_bar,
+)
 from worker.cli.inputs import new_job_id
-from worker.cli.waiting import Outcome, await_many, await_outcome, current_outcome, deadline_after
+from worker.jobs import GENERATE_PROFILES, Job
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
@@ -27,7 +41,9 @@ class Delivery:
     timeout: float | None = None
 
     @classmethod
-    def of(cls, job_id: str | None, wait: bool, as_json: bool, timeout: float | None) -> Delivery:
+    def of(
+        cls, *, job_id: str | None, wait: bool, as_json: bool, timeout: float | None
+    ) -> Delivery:
         return cls(new_job_id(job_id), wait, as_json, timeout)
 
 
@@ -38,13 +54,16 @@ class Report:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-def submit(delivery: Delivery, function: str, payload: dict[str, Any]) -> None:
-    """One job: enqueue it (arq skips an id it already has), maybe wait, report, exit."""
+def submit(job: Job[Any], delivery: Delivery, payload: dict[str, Any]) -> None:
+    """Enqueue the checked payload as ``job``, maybe wait, report, exit."""
+    if job is GENERATE_PROFILES and delivery.wait:
+        return submit_generation(delivery, payload)
 
     async def enqueue(backends: Backends) -> Report:
-        return await enqueue_and_wait(backends, delivery, function, payload)
+        return await enqueue_and_wait(backends, delivery, job.name, payload)
 
     report_and_exit(delivery, run(enqueue))
+    return None
 
 
 async def enqueue_and_wait(
@@ -85,11 +104,11 @@ async def refuse_another_request(
         )
 
 
-def submit_batches(delivery: Delivery, function: str, payloads: Sequence[dict[str, Any]]) -> None:
+def submit_batches(job: Job[Any], delivery: Delivery, payloads: Sequence[dict[str, Any]]) -> None:
     """Many jobs of one kind, enqueued together; ids ``<job id>:<n>`` when more than one."""
-    if len(payloads) == 1:
-        job_ids = [delivery.job_id]
-    else:
+    function = job.name
+    job_ids = [delivery.job_id]
+    if len(payloads) > 1:
         job_ids = [f"{delivery.job_id}:{n}" for n in range(len(payloads))]
 
     async def enqueue(backends: Backends) -> Report:
@@ -185,3 +204,36 @@ def show(delivery: Delivery, report: Report) -> None:
         output.show_json(outcome.result)
     elif outcome.source == "history":
         output.note("its result is no longer kept in Redis (the job history has its outcome)")
+
+
+def submit_generation(delivery: Delivery, payload: dict[str, Any]) -> None:
+    """Enqueue a generation and follow it until every chunk has committed."""
+
+    async def enqueue(backends: Backends) -> Report:
+        started = time.monotonic()
+        with progress_bar(enabled=not delivery.as_json) as bar:
+            report = await enqueue_and_wait(backends, delivery, GENERATE_PROFILES.name, payload)
+            plan = report.outcome.result
+            if report.outcome.status != "succeeded" or not _is_plan(plan):
+                return report
+            bar.plan(plan["total"], plan["generation_id"])
+            deadline = deadline_after(delivery.timeout)
+            status = await follow_generation(backends, plan["generation_id"], deadline, bar)
+        result = {**plan, "rows_done": status.rows_done, "chunks_done": status.chunks_done}
+        result["seconds"] = round(time.monotonic() - started, 3)
+        return replace(report, outcome=report.outcome.with_result(result))
+
+    report = run(enqueue)
+    result = report.outcome.result
+    if not delivery.as_json and _is_plan(result):
+        output.say(
+            f"generation {result['generation_id']}: {result['rows_done']:,} of "
+            f"{result['total']:,} profiles in {result['chunks_done']} of {result['chunks']} "
+            f"chunks ({result['seconds']:.1f}s)"
+        )
+        return
+    report_and_exit(delivery, report)
+
+
+def _is_plan(result: Any) -> bool:
+    return isinstance(result, dict) and {"generation_id", "total", "chunks"} <= result.keys()

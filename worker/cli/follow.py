@@ -1,4 +1,5 @@
-"""A job's state as the CLI reports it: from Redis while arq knows the job, else from history.
+"""Following jobs: their state from Redis while arq knows them, else from the history,
+polled until they end; a generation followed chunk by chunk behind a progress bar.
 
 One vocabulary for every command: queued, deferred, in_progress, succeeded, failed.
 """
@@ -7,21 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from worker.cli import output
 from worker.cli.output import EXIT_TIMEOUT, CliError, note
+from worker.jobs import GENERATE_CHUNK
 
 if TYPE_CHECKING:
     from arq.jobs import JobResult
+    from rich.progress import Progress, TaskID
 
+    from domain.views import GenerationStatus
     from worker.cli.connect import Backends
 
 FINAL = frozenset({"succeeded", "failed"})
 FIRST_POLL = 0.02
 SLOWEST_POLL = 0.25
 NO_WORKER_HINT_AFTER = 5.0
+GENERATION_POLL_SECONDS = 0.2
+STALL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -209,3 +217,95 @@ async def hint_if_no_worker(backends: Backends) -> None:
     queue = await backends.queue()
     if not await queue.exists(backends.settings.queue_name + health_check_key_suffix):
         note("still waiting, and no worker seems to be running: start one with `jobs worker`")
+
+
+class Bar:
+    """A Rich progress bar on stderr, or nothing at all (``--json``)."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self._task: TaskID | None = None
+        if progress is not None:
+            self._task = progress.add_task("planning the generation", total=None)
+
+    def plan(self, total: int, generation_id: int) -> None:
+        if self._progress is not None and self._task is not None:
+            description = f"generation {generation_id}"
+            self._progress.update(self._task, total=total, description=description)
+
+    def advance_to(self, rows: int) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=rows)
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Bar]:
+    if not enabled:
+        yield Bar(None)
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TaskProgressColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        SpinnerColumn(),
+        output.description_column(),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=output.stderr()) as progress:
+        yield Bar(progress)
+
+
+async def follow_generation(
+    backends: Backends, generation_id: int, deadline: float | None, bar: Bar
+) -> GenerationStatus:
+    """Poll the database until every chunk has committed; say so when one failed for good."""
+    from domain.services import generation_status
+
+    last_rows, last_change = -1, time.monotonic()
+    while True:
+        async with backends.unit_of_work() as uow:
+            status = await generation_status(uow, generation_id)
+        bar.advance_to(status.rows_done)
+        if status.done:
+            return status
+        now = time.monotonic()
+        if status.rows_done != last_rows:
+            last_rows, last_change = status.rows_done, now
+        elif now - last_change > STALL_SECONDS:
+            await refuse_failed_chunks(backends, generation_id)
+            last_change = now
+        if deadline is not None and now >= deadline:
+            raise CliError(
+                f"gave up waiting: generation {generation_id} has {status.rows_done:,} of "
+                f"{status.total:,} profiles; it goes on",
+                EXIT_TIMEOUT,
+            )
+        await asyncio.sleep(GENERATION_POLL_SECONDS)
+
+
+async def refuse_failed_chunks(backends: Backends, generation_id: int) -> None:
+    """A chunk that failed for good never commits: say so instead of waiting forever."""
+    async with backends.unit_of_work() as uow:
+        failed = [
+            (record.job_id, record.error_type, record.error_message)
+            for record in await uow.jobs.list_failed(limit=100)
+            if record.function == GENERATE_CHUNK.name
+            and (record.payload or {}).get("generation_id") == generation_id
+        ]
+    if failed:
+        job_id, kind, message = failed[0]
+        raise CliError(
+            f"generation {generation_id} cannot finish: {len(failed)} chunk job(s) failed; "
+            f"first, {job_id}: {kind}: {message} (see `jobs failed`, `jobs retry {job_id}`)"
+        )

@@ -1,0 +1,64 @@
+"""The job registry is the one place a job is declared; everything else derives from it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from domain.services import HANDLERS
+from worker.config import Settings
+from worker.jobs import JOBS, Job
+
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY = ROOT / "worker" / "jobs.py"
+
+
+@pytest.mark.parametrize("job", JOBS.values(), ids=lambda job: job.name)
+def test_each_job_is_declared_consistently(job: Job[object]):
+    fields = job.schema.model_fields
+    assert job.use_case is not None or job.schema in HANDLERS
+    assert set(job.arguments) <= set(fields)
+    assert set(job.option_names) <= set(fields)
+    assert job.job_id_field is None or job.job_id_field in fields
+    assert set(job.defaults) <= set(fields)
+    assert set(job.defaults.values()) <= set(Settings.model_fields)
+    assert job.schema.__doc__, "the schema's docstring is the job's help"
+    assert 0 < job.timeout <= 300
+
+
+def test_every_command_has_a_job_and_every_job_one_name():
+    assert len({job.name for job in JOBS.values()}) == len(JOBS)
+    assert set(HANDLERS) == {job.schema for job in JOBS.values()}
+
+
+def _job_name_literals(path: Path, names: set[str]) -> list[str]:
+    tree = ast.parse(path.read_text())
+    exported = {
+        id(constant)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and any(isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets)
+        for constant in ast.walk(node.value)
+    }
+    return [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and id(node) not in exported
+        and isinstance(node.value, str)
+        and node.value.split(":")[-1] in names
+    ]
+
+
+def test_no_job_name_is_written_outside_the_registry():
+    names = {job.name for job in JOBS.values()} | {job.command for job in JOBS.values()}
+    sources = [*ROOT.joinpath("worker").rglob("*.py"), *ROOT.joinpath("domain").rglob("*.py")]
+    found = [
+        literal
+        for path in sources
+        if path != REGISTRY
+        for literal in _job_name_literals(path, names)
+    ]
+    assert found == []
