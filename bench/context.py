@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.processes import worker_env
@@ -17,7 +16,7 @@ from domain import schemas, services
 from domain.db import create_engine, create_session_factory
 from domain.uow import SqlAlchemyUnitOfWork
 from worker.config import Settings
-from worker.serialization import deserialize, serialize
+from worker.connections import open_pool
 
 
 @dataclass(frozen=True)
@@ -89,12 +88,7 @@ def bench_settings(services_: BenchServices) -> Settings:
 @asynccontextmanager
 async def open_bench(services_: BenchServices, sizes: Sizes, runs: int) -> AsyncIterator[Bench]:
     settings = bench_settings(services_)
-    pool = await create_pool(
-        RedisSettings.from_dsn(services_.redis_url),
-        job_serializer=serialize,
-        job_deserializer=deserialize,
-        default_queue_name=settings.queue_name,
-    )
+    pool = await open_pool(settings)
     engine = create_engine(services_.database_url, pool_size=4)
     try:
         yield Bench(services_, pool, engine, settings, sizes, runs)

@@ -6,13 +6,18 @@ SQLAlchemy.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
+from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.jobs import Deserializer, Serializer
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from worker.config import Settings
+from worker.serialization import deserialize, serialize
 
 # Each Redis command is retried on a lost connection with backoff 0.25, 0.5, 1, 2, 2 s...:
 # with the default 5 retries a worker rides out about 6 s of outage (a restart, a
@@ -47,6 +52,27 @@ def redis_settings(settings: Settings) -> SafeRedisSettings:
         retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
     )
     return SafeRedisSettings(**fields)
+
+
+class QueueOptions(TypedDict):
+    job_serializer: Serializer
+    job_deserializer: Deserializer
+    default_queue_name: str
+
+
+def queue_options(settings: Settings) -> QueueOptions:
+    """How a producer speaks to the workers: JSON both ways, on their queue."""
+    return {
+        "job_serializer": serialize,
+        "job_deserializer": deserialize,
+        "default_queue_name": settings.queue_name,
+    }
+
+
+async def open_pool(settings: Settings, redis: RedisSettings | None = None) -> ArqRedis:
+    """A producer's pool on the workers' queue; ``redis`` replaces the connection settings
+    derived from ``settings`` (a caller with its own patience, or a test's own server)."""
+    return await create_pool(redis or redis_settings(settings), **queue_options(settings))
 
 
 async def bound_reply_time(redis: ArqRedis, seconds: float) -> None:

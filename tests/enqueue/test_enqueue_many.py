@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from arq import Worker, create_pool
+from arq import Worker
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from arq.jobs import Job, JobStatus
@@ -15,6 +15,8 @@ from arq.worker import func
 
 from tests.services import RedisSpace
 from worker import enqueue
+from worker.config import Settings
+from worker.connections import open_pool
 from worker.enqueue import enqueue_many
 from worker.serialization import deserialize, serialize
 
@@ -23,12 +25,7 @@ QUEUE = "test:bulk"
 
 @pytest.fixture
 async def pool(clean_redis: RedisSpace) -> AsyncIterator[ArqRedis]:
-    redis = await create_pool(
-        RedisSettings.from_dsn(clean_redis.url),
-        job_serializer=serialize,
-        job_deserializer=deserialize,
-        default_queue_name=QUEUE,
-    )
+    redis = await open_pool(Settings(queue_name=QUEUE), RedisSettings.from_dsn(clean_redis.url))
     yield redis
     await redis.aclose()
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.demo import run
-from worker.demo.scenario import Scenario
-from worker.demo.setup import DemoError, choose_target
+from worker.demo import choose_target, run
+from worker.demo.scenario import DemoError, Scenario
 
 DEMO_TIMEOUT = 180
 
@@ -89,7 +88,7 @@ def test_a_failing_job_ends_the_demo_with_its_error(
 ) -> None:
     async def stale_update(scenario: Scenario, profile_id: int) -> None:
         payload = {"profile_id": profile_id, "changes": {"bio": "x"}, "expected_version": 9}
-        await scenario.jobs.call("update_profile", payload)
+        await scenario.call("update_profile", payload)
 
     for name in ("DATABASE_URL", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)

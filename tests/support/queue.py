@@ -5,21 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
 from worker.config import Settings
-from worker.serialization import deserialize, serialize
+from worker.connections import open_pool
 
 
 @asynccontextmanager
 async def arq_client(redis_url: str) -> AsyncIterator[ArqRedis]:
-    pool = await create_pool(
-        RedisSettings.from_dsn(redis_url),
-        job_serializer=serialize,
-        job_deserializer=deserialize,
-        default_queue_name=Settings().queue_name,
-    )
+    pool = await open_pool(Settings(), RedisSettings.from_dsn(redis_url))
     try:
         yield pool
     finally:

@@ -3,8 +3,8 @@
 With ``DATABASE_URL`` and ``REDIS_URL`` unset, the queue is an in-process Redis
 (fakeredis) and the database a fresh SQLite file (``demo.db``) migrated by Alembic; with
 both set, the same scenario runs against those services (migrated to head first). Either
-way a real arq worker, built by ``worker.main.build_worker_settings``, runs the real jobs
-on this event loop while the producer enqueues them through arq's client, JSON both ways.
+way a real arq worker (``worker.inprocess``) runs the real jobs on this event loop while
+the scenario enqueues them through arq's client, JSON both ways; then a report.
 """
 
 from __future__ import annotations
@@ -14,80 +14,147 @@ import contextlib
 import logging
 import os
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arq.connections import ArqRedis
+from fakeredis import FakeServer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.engine import make_url
 
-from domain.db import create_engine
-from worker.config import Settings
-from worker.demo.jobs import Jobs, Steps, Tally
-from worker.demo.report import Summary, count_rows, render
-from worker.demo.scenario import Plan, Scenario
-from worker.demo.setup import (
+from domain.db import create_engine, is_sqlite
+from worker import schema
+from worker.config import Settings, with_async_driver
+from worker.connections import open_pool
+from worker.demo.report import Report, count_rows
+from worker.demo.scenario import (
     EXIT_BAD_INPUT,
     DemoError,
-    Target,
-    choose_target,
-    demo_settings,
-    prepare_database,
+    Scenario,
+    brief,
+    chunk_size_for,
+    new_progress,
 )
-from worker.demo.worker import open_queues, running_worker
+from worker.inprocess import fake_pool, in_process_worker, parked_cron_jobs, running
 
 DEFAULT_PROFILES = 2_000
 DEFAULT_DATABASE_FILE = "demo.db"
 MAX_PROFILES = 1_000_000
+# SQLite has a single writer: more jobs at once would only queue on its lock.
+SQLITE_MAX_JOBS = 1
+# Never reached by the in-process mode: anything that tried a real Redis would fail loudly.
+IN_PROCESS_REDIS_URL = "redis://in-process.invalid:6379/0"
 EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Target:
+    """The database and queue one demo run uses."""
+
+    database_url: str = field(repr=False)  # may hold a password
+    redis_url: str | None = field(repr=False)  # None: an in-process Redis
+    database_file: Path | None  # the SQLite file the demo owns, recreated on each run
+
+    @property
+    def in_process(self) -> bool:
+        return self.redis_url is None
+
+    def describe(self) -> dict[str, str]:
+        """Where things live, passwords hidden."""
+        file = self.database_file
+        database = f"SQLite file {file}" if file else redact(self.database_url)
+        queue = redact(self.redis_url) if self.redis_url else "in-process (fakeredis)"
+        return {"database": database, "queue": queue}
+
+
+def choose_target(environ: Mapping[str, str], database_file: str | Path) -> Target:
+    """The services named in the environment, or in-process ones when neither is named."""
+    database_url = environ.get("DATABASE_URL", "").strip()
+    redis_url = environ.get("REDIS_URL", "").strip()
+    if database_url and redis_url:
+        return Target(with_async_driver(database_url), redis_url, None)
+    if database_url or redis_url:
+        given, missing = "DATABASE_URL", "REDIS_URL"
+        if redis_url:
+            given, missing = missing, given
+        raise DemoError(
+            f"{given} is set but {missing} is not: set both to run the demo against your "
+            "services, or neither to run it in-process",
+            EXIT_BAD_INPUT,
+        )
+    path = Path(database_file).expanduser().resolve()
+    return Target(f"sqlite+aiosqlite:///{path}", None, path)
+
+
+def redact(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL we can parse: show its scheme only
+        return url.split(":", 1)[0] + "://…"
 
 
 def run(
     profiles: int = DEFAULT_PROFILES,
     *,
     database_file: str | Path = DEFAULT_DATABASE_FILE,
-    metric_batches: int = 5,
-    batch_size: int = 1_000,
-    job_timeout: float = 120.0,
     console: Console | None = None,
 ) -> int:
-    """Run the demo and print its summary; the process exit code (0 on success)."""
+    """Run the demo and print its report; the process exit code (0 on success)."""
     out = console or Console()
-    errors = Console(stderr=True)
     started = time.perf_counter()
     try:
-        _check_sizes(profiles, metric_batches, batch_size)
+        if not 1 <= profiles <= MAX_PROFILES:
+            raise DemoError(f"profiles must be between 1 and {MAX_PROFILES:,}", EXIT_BAD_INPUT)
         target = choose_target(os.environ, database_file)
-        settings = demo_settings(target)
-        plan = Plan(
-            profiles=profiles,
-            metric_batches=metric_batches,
-            batch_size=batch_size,
-            max_chunk_size=settings.generation_chunk_size,
-            tag=uuid.uuid4().hex[:8],
-        )
+        settings = _settings(target)
         _announce(out, target)
         with out.status("Migrating the database to the latest schema"):
-            prepare_database(target)
+            _migrate(target)
         with _worker_logs_on(out):
-            summary = asyncio.run(_play(target, settings, plan, out, job_timeout))
+            report = asyncio.run(_play(target, settings, profiles, out))
     except DemoError as error:
-        errors.print(f"[bold red]demo failed:[/] {error}", highlight=False)
+        Console(stderr=True).print(f"[bold red]demo failed:[/] {error}", highlight=False)
         return error.code
     except KeyboardInterrupt:
-        errors.print("[yellow]demo interrupted[/]")
+        Console(stderr=True).print("[yellow]demo interrupted[/]")
         return EXIT_INTERRUPTED
-    render(out, summary, total_seconds=time.perf_counter() - started)
+    report.render(out, total_seconds=time.perf_counter() - started)
     return 0
 
 
-def _check_sizes(profiles: int, metric_batches: int, batch_size: int) -> None:
-    if not 1 <= profiles <= MAX_PROFILES:
-        raise DemoError(f"profiles must be between 1 and {MAX_PROFILES:,}", EXIT_BAD_INPUT)
-    if not 1 <= metric_batches <= 100 or not 1 <= batch_size <= 50_000:
-        raise DemoError("metric batches must be 1-100 and batch sizes 1-50,000", EXIT_BAD_INPUT)
+def _settings(target: Target) -> Settings:
+    redis_url = target.redis_url or IN_PROCESS_REDIS_URL
+    try:
+        settings = Settings(database_url=target.database_url, redis_url=redis_url)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+        raise DemoError(f"invalid settings: {problems}", EXIT_BAD_INPUT) from None
+    if is_sqlite(target.database_url):
+        return settings.model_copy(update={"max_jobs": SQLITE_MAX_JOBS})
+    return settings
+
+
+def _migrate(target: Target) -> None:
+    """A fresh SQLite file (or the configured database as is), migrated to head."""
+    if (path := target.database_file) is not None:
+        if path.is_dir():
+            raise DemoError(f"{path} is a directory, not a database file", EXIT_BAD_INPUT)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            leftover.unlink(missing_ok=True)
+    try:
+        schema.upgrade(target.database_url)
+    except FileNotFoundError as error:
+        raise DemoError(str(error)) from None
+    except Exception as error:
+        where = redact(target.database_url)
+        raise DemoError(f"could not migrate the database at {where}: {brief(error)}") from error
 
 
 def _announce(console: Console, target: Target) -> None:
@@ -112,53 +179,56 @@ class _WithoutTraceback(logging.Formatter):
 @contextlib.contextmanager
 def _worker_logs_on(console: Console) -> Iterator[None]:
     """Warnings from arq and the worker (retries, failures) printed above the progress bars."""
-    handler = RichHandler(console=console, show_path=False, show_time=False)
+    handler = RichHandler(logging.WARNING, console=console, show_path=False, show_time=False)
     handler.setFormatter(_WithoutTraceback())
     loggers = [logging.getLogger(name) for name in ("arq", "worker")]
-    levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.addHandler(handler)
-        logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
-        for logger, level in zip(loggers, levels, strict=True):
+        for logger in loggers:
             logger.removeHandler(handler)
-            logger.setLevel(level)
 
 
-async def _play(
-    target: Target, settings: Settings, plan: Plan, console: Console, job_timeout: float
-) -> Summary:
+async def _play(target: Target, settings: Settings, profiles: int, console: Console) -> Report:
     engine = create_engine(target.database_url, pool_size=2)
-    tally = Tally()
+    chunk_size = chunk_size_for(profiles, settings.generation_chunk_size)
     try:
         before = await count_rows(engine)
-        async with (
-            open_queues(target, settings) as queues,
-            running_worker(settings, queues, in_process=target.in_process) as worker,
-        ):
-            with _progress(console) as progress:
-                steps = Steps(progress)
-                jobs = Jobs(queues.producer, worker, timeout=job_timeout, tally=tally)
-                await Scenario(jobs, steps, engine, plan).play()
+        async with _pools(target, settings) as (producer, worker_pool):
+            worker = in_process_worker(
+                settings, worker_pool, cron_jobs=parked_cron_jobs(keep_results=True)
+            )
+            async with running(worker) as worker_run:
+                with new_progress(console) as progress:
+                    scenario = Scenario(
+                        producer, worker_run, progress, engine, profiles, chunk_size
+                    )
+                    await scenario.play()
         after = await count_rows(engine)
     finally:
         await engine.dispose()
-    return Summary(
-        where=target.describe(),
-        jobs=tally.rows(),
-        rows_before=before,
-        rows_after=after,
-        timings=steps.timings,
-    )
+    return Report(target.describe(), scenario.tally, before, after, scenario.timings())
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=20),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
+@contextlib.asynccontextmanager
+async def _pools(target: Target, settings: Settings) -> AsyncIterator[tuple[ArqRedis, ArqRedis]]:
+    """The producer's pool and the worker's, on the same Redis."""
+    server = FakeServer() if target.in_process else None
+    async with contextlib.AsyncExitStack() as stack:
+        pools = []
+        for _ in range(2):
+            pool = fake_pool(settings, server) if server else await _open_pool(settings)
+            # The worker closes its pool too as it stops; a second close is harmless.
+            stack.push_async_callback(pool.aclose)
+            pools.append(pool)
+        yield pools[0], pools[1]
+
+
+async def _open_pool(settings: Settings) -> ArqRedis:
+    try:
+        return await open_pool(settings)
+    except Exception as error:
+        where = redact(settings.redis_url.get_secret_value())
+        raise DemoError(f"could not reach Redis at {where}: {brief(error)}") from error

@@ -1,7 +1,8 @@
-"""The demo's summary: jobs run, rows written, time taken, as Rich tables."""
+"""The demo's report: jobs run, rows written, time taken, as Rich tables."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -22,61 +23,57 @@ async def count_rows(engine: AsyncEngine) -> dict[str, int]:
         Base.metadata.sorted_tables,
         key=lambda t: LAST_TABLES.index(t.name) if t.name in LAST_TABLES else -1,
     )
-    counts: dict[str, int] = {}
     async with engine.connect() as connection:
-        for table in tables:
-            statement = select(func.count()).select_from(table)
-            counts[table.name] = int(await connection.scalar(statement) or 0)
-    return counts
+        return {
+            table.name: int(await connection.scalar(select(func.count()).select_from(table)) or 0)
+            for table in tables
+        }
 
 
 @dataclass(frozen=True)
-class Summary:
+class Report:
     where: dict[str, str]
-    jobs: list[tuple[str, str, int]]
+    jobs: Counter[tuple[str, str]]  # (job, status): how many
     rows_before: dict[str, int]
     rows_after: dict[str, int]
     timings: list[tuple[str, float]]
 
+    def render(self, console: Console, *, total_seconds: float) -> None:
+        console.print()
+        console.print(self._jobs_table())
+        console.print(self._rows_table())
+        console.print(self._time_table(total_seconds))
+        where = ", ".join(f"{name}: {place}" for name, place in self.where.items())
+        console.print(f"[bold green]Demo complete[/] ({where})")
 
-def render(console: Console, summary: Summary, *, total_seconds: float) -> None:
-    console.print()
-    console.print(_jobs_table(summary.jobs))
-    console.print(_rows_table(summary.rows_before, summary.rows_after))
-    console.print(_time_table(summary.timings, total_seconds))
-    where = ", ".join(f"{name}: {place}" for name, place in summary.where.items())
-    console.print(f"[bold green]Demo complete[/] ({where})")
+    def _jobs_table(self) -> Table:
+        table = _table("Jobs run", "Job", "Count")
+        table.add_column("Status")
+        for (function, status), count in self.jobs.items():
+            style = STATUS_STYLES.get(status, "")
+            table.add_row(function, f"{count:,}", f"[{style}]{status}[/]" if style else status)
+        table.add_section()
+        table.add_row("total", f"{self.jobs.total():,}", "")
+        return table
+
+    def _rows_table(self) -> Table:
+        table = _table("Rows written", "Table", "Written", "Rows now")
+        for name, now in self.rows_after.items():
+            table.add_row(name, f"{now - self.rows_before.get(name, 0):,}", f"{now:,}")
+        return table
+
+    def _time_table(self, total_seconds: float) -> Table:
+        table = _table("Time taken", "Step", "Seconds")
+        for name, seconds in self.timings:
+            table.add_row(name, f"{seconds:.2f}")
+        table.add_section()
+        table.add_row("total (with setup and migrations)", f"{total_seconds:.2f}")
+        return table
 
 
-def _jobs_table(jobs: list[tuple[str, str, int]]) -> Table:
-    table = Table(title="Jobs run", title_justify="left")
-    table.add_column("Job")
-    table.add_column("Count", justify="right")
-    table.add_column("Status")
-    for function, status, count in jobs:
-        style = STATUS_STYLES.get(status, "")
-        table.add_row(function, f"{count:,}", f"[{style}]{status}[/]" if style else status)
-    table.add_section()
-    table.add_row("total", f"{sum(count for _, _, count in jobs):,}", "")
-    return table
-
-
-def _rows_table(before: dict[str, int], after: dict[str, int]) -> Table:
-    table = Table(title="Rows written", title_justify="left")
-    table.add_column("Table")
-    table.add_column("Written", justify="right")
-    table.add_column("Rows now", justify="right")
-    for name, rows in after.items():
-        table.add_row(name, f"{rows - before.get(name, 0):,}", f"{rows:,}")
-    return table
-
-
-def _time_table(timings: list[tuple[str, float]], total: float) -> Table:
-    table = Table(title="Time taken", title_justify="left")
-    table.add_column("Step")
-    table.add_column("Seconds", justify="right")
-    for name, seconds in timings:
-        table.add_row(name, f"{seconds:.2f}")
-    table.add_section()
-    table.add_row("total (with setup and migrations)", f"{total:.2f}")
+def _table(title: str, names: str, *numbers: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column(names)
+    for heading in numbers:
+        table.add_column(heading, justify="right")
     return table

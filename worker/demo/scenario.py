@@ -3,46 +3,85 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
+from arq.connections import ArqRedis
+from arq.jobs import Job
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Column
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.models import Profile
-from worker.demo.jobs import Jobs, Steps
-from worker.demo.setup import DemoError
+from worker.inprocess import Running, WorkerStopped
 from worker.jobs import FAIL_STALE_RUNS, PRUNE_JOB_HISTORY, chunk_job_id
+from worker.serialization import JobError, deserialize
 
-METRIC_NAMES = ("loss", "accuracy")
 DEMO_CHUNKS = 4  # enough chunk jobs to watch the fan-out, whatever the profile count
 MIN_CHUNK_SIZE = 100
+METRIC_BATCHES, BATCH_SIZE = 5, 1_000
+METRIC_NAMES = ("loss", "accuracy")
+JOB_TIMEOUT_SECONDS = 120
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TIMEOUT = 1, 2, 3
 
 
-@dataclass(frozen=True)
-class Plan:
-    profiles: int
-    metric_batches: int
-    batch_size: int
-    max_chunk_size: int
-    tag: str  # keeps this run's generation key and experiment name apart from earlier runs
+class DemoError(Exception):
+    """A failure worth one clear line to the user, and its exit code."""
 
-    @property
-    def chunk_size(self) -> int:
-        wanted = max(MIN_CHUNK_SIZE, math.ceil(self.profiles / DEMO_CHUNKS))
-        return min(wanted, self.max_chunk_size)
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        self.code = code
+        super().__init__(message)
 
-    @property
-    def metric_points(self) -> int:
-        return self.metric_batches * self.batch_size
+
+def brief(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
+
+
+def chunk_size_for(profiles: int, largest: int) -> int:
+    return min(largest, max(MIN_CHUNK_SIZE, math.ceil(profiles / DEMO_CHUNKS)))
+
+
+def new_progress(console: Console) -> Progress:
+    """One line per step; in a narrow terminal the bar shrinks and a long line wraps, but
+    the counts are never cut short."""
+    return Progress(
+        TextColumn("{task.description}", table_column=Column(overflow="fold")),
+        BarColumn(bar_width=None, table_column=Column(ratio=1)),
+        MofNCompleteColumn(table_column=Column(no_wrap=True)),
+        TimeElapsedColumn(table_column=Column(no_wrap=True)),
+        console=console,
+        expand=True,
+    )
 
 
 @dataclass
 class Scenario:
-    jobs: Jobs
-    steps: Steps
+    """The demo's story, told through real jobs: profiles, an experiment, a run, metrics."""
+
+    producer: ArqRedis
+    worker: Running
+    progress: Progress
     engine: AsyncEngine
-    plan: Plan
+    profiles: int
+    chunk_size: int
+    # Keeps this run's generation key and experiment name apart from earlier runs'.
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    tally: Counter[tuple[str, str]] = field(default_factory=Counter)  # (job, status): count
+
+    def timings(self) -> list[tuple[str, float]]:
+        return [(task.fields["step"], task.elapsed or 0.0) for task in self.progress.tasks]
 
     async def play(self) -> None:
         generation_id = await self.generate_profiles()
@@ -56,24 +95,19 @@ class Scenario:
         await self.run_cron_jobs()
 
     async def generate_profiles(self) -> int:
-        plan = self.plan
-        step = self.steps.start("generate profiles", f"Generating {plan.profiles:,} profiles", 1)
-        payload = {
-            "count": plan.profiles,
-            "chunk_size": plan.chunk_size,
-            "seed": 42,
-            "key": f"demo-{plan.tag}",
-        }
-        fanned_out = await self.jobs.call("generate_profiles", payload)
+        step = self.start("generate profiles", f"Generating {self.profiles:,} profiles")
+        payload = {"count": self.profiles, "chunk_size": self.chunk_size, "seed": 42}
+        fanned_out = await self.call("generate_profiles", {**payload, "key": f"demo-{self.tag}"})
         generation_id, chunks = int(fanned_out["generation_id"]), int(fanned_out["chunks"])
-        step.resize(plan.profiles)
+        self.progress.update(step, total=self.profiles)
         inserted = 0
         for index in range(chunks):
-            chunk = self.jobs.existing(chunk_job_id(generation_id, index, str(fanned_out["key"])))
-            outcome = await self.jobs.outcome("generate_profiles_chunk", chunk)
+            chunk_id = chunk_job_id(generation_id, index, str(fanned_out["key"]))
+            chunk = Job(chunk_id, self.producer, self.producer.default_queue_name, deserialize)
+            outcome = await self.outcome("generate_profiles_chunk", chunk)
             inserted += int(outcome.get("inserted", 0))
-            step.advance(int(outcome.get("inserted", 0)))
-        step.done(f"Generated {inserted:,} profiles in {chunks} chunk jobs")
+            self.progress.advance(step, int(outcome.get("inserted", 0)))
+        self.done(step, f"Generated {inserted:,} profiles in {chunks} chunk jobs")
         return generation_id
 
     async def first_profile_of(self, generation_id: int) -> int:
@@ -86,76 +120,110 @@ class Scenario:
         return int(profile_id)
 
     async def update_profile(self, profile_id: int) -> None:
-        step = self.steps.start("update profile", f"Updating profile {profile_id}")
+        step = self.start("update profile", f"Updating profile {profile_id}")
         changes = {"bio": "Ran the jobs demo and watched every job land in the database."}
         payload = {"profile_id": profile_id, "changes": changes, "expected_version": 1}
-        updated = await self.jobs.call("update_profile", payload)
-        step.done(f"Updated profile {updated['username']} to version {updated['version']}")
+        updated = await self.call("update_profile", payload)
+        self.done(step, f"Updated profile {updated['username']} to version {updated['version']}")
 
     async def create_experiment(self, owner_id: int) -> int:
-        step = self.steps.start("create experiment", "Creating an experiment")
-        payload = {"owner_id": owner_id, "name": f"demo-{self.plan.tag}", "description": "demo"}
-        experiment = await self.jobs.call("create_experiment", payload)
-        step.done(f"Created experiment {experiment['name']} (id {experiment['id']})")
+        step = self.start("create experiment", "Creating an experiment")
+        payload = {"owner_id": owner_id, "name": f"demo-{self.tag}", "description": "demo"}
+        experiment = await self.call("create_experiment", payload)
+        self.done(step, f"Created experiment {experiment['name']} (id {experiment['id']})")
         return int(experiment["id"])
 
     async def start_run(self, experiment_id: int) -> int:
-        step = self.steps.start("start run", "Starting a run")
-        run = await self.jobs.call("start_run", {"experiment_id": experiment_id, "seed": 7})
-        step.done(f"Started run {run['id']}")
+        step = self.start("start run", "Starting a run")
+        run = await self.call("start_run", {"experiment_id": experiment_id, "seed": 7})
+        self.done(step, f"Started run {run['id']}")
         return int(run["id"])
 
     async def record_metrics(self, run_id: int) -> None:
-        plan = self.plan
-        step = self.steps.start(
-            "record metrics",
-            f"Recording {plan.metric_points:,} metric points in {plan.metric_batches} batches",
-            plan.metric_points,
+        points, batches = METRIC_BATCHES * BATCH_SIZE, METRIC_BATCHES
+        step = self.start(
+            "record metrics", f"Recording {points:,} metric points in {batches} batches", points
         )
         # All batches are queued at once, so the worker takes them as fast as it can.
         queued = [
-            await self.jobs.enqueue("record_metrics", self._batch(run_id, index))
-            for index in range(plan.metric_batches)
+            await self.enqueue("record_metrics", self._batch(run_id, index))
+            for index in range(batches)
         ]
         inserted = 0
         for job in queued:
-            outcome = await self.jobs.outcome("record_metrics", job)
+            outcome = await self.outcome("record_metrics", job)
             inserted += int(outcome["inserted"])
-            step.advance(int(outcome["received"]))
-        step.done(f"Recorded {inserted:,} metric points in {plan.metric_batches} batch jobs")
+            self.progress.advance(step, int(outcome["received"]))
+        self.done(step, f"Recorded {inserted:,} metric points in {batches} batch jobs")
 
     async def resend_a_batch(self, run_id: int) -> None:
-        step = self.steps.start("re-send a batch", "Re-sending batch 1, as a retrying client would")
-        outcome = await self.jobs.call("record_metrics", self._batch(run_id, 0))
-        step.done(
-            f"Re-sent batch 1: {outcome['inserted']} new points, "
-            f"{outcome['duplicates']:,} duplicates skipped"
-        )
+        step = self.start("re-send a batch", "Re-sending batch 1, as a retrying client would")
+        outcome = await self.call("record_metrics", self._batch(run_id, 0))
+        new, duplicates = outcome["inserted"], outcome["duplicates"]
+        self.done(step, f"Re-sent batch 1: {new} new points, {duplicates:,} duplicates skipped")
 
     async def finish_run(self, run_id: int) -> None:
-        step = self.steps.start("finish run", f"Finishing run {run_id}")
-        finished = await self.jobs.call("finish_run", {"run_id": run_id, "status": "completed"})
-        step.done(f"Finished run {run_id} as {finished['run']['status']}")
+        step = self.start("finish run", f"Finishing run {run_id}")
+        finished = await self.call("finish_run", {"run_id": run_id, "status": "completed"})
+        self.done(step, f"Finished run {run_id} as {finished['run']['status']}")
 
     async def run_cron_jobs(self) -> None:
-        step = self.steps.start("cron jobs", "Running each cron job once", 2)
-        stale = await self.jobs.call(FAIL_STALE_RUNS.cron_name)
-        step.advance()
-        pruned = await self.jobs.call(PRUNE_JOB_HISTORY.cron_name)
-        step.done(
-            f"Cron jobs: {len(stale['run_ids'])} stale runs failed, "
-            f"{pruned['deleted']} old job records pruned"
+        step = self.start("cron jobs", "Running each cron job once", 2)
+        stale = await self.call(FAIL_STALE_RUNS.cron_name)
+        self.progress.advance(step)
+        pruned = await self.call(PRUNE_JOB_HISTORY.cron_name)
+        stale_runs, old_records = len(stale["run_ids"]), pruned["deleted"]
+        self.done(
+            step, f"Cron jobs: {stale_runs} stale runs failed, {old_records} old job records pruned"
         )
 
     def _batch(self, run_id: int, index: int) -> dict[str, Any]:
-        """``batch_size`` points, both metric names, steps following on from the last batch."""
-        size = self.plan.batch_size
+        """``BATCH_SIZE`` points, both metric names, steps following on from the last batch."""
         points = []
-        for position in range(index * size, (index + 1) * size):
+        for position in range(index * BATCH_SIZE, (index + 1) * BATCH_SIZE):
             name = METRIC_NAMES[position % len(METRIC_NAMES)]
             step = position // len(METRIC_NAMES)
             points.append({"name": name, "step": step, "value": _curve(name, step)})
         return {"run_id": run_id, "points": points}
+
+    def start(self, name: str, description: str, total: int = 1) -> TaskID:
+        """A progress line for one step; its time goes to the report."""
+        return self.progress.add_task(description, total=total, step=name)
+
+    def done(self, step: TaskID, summary: str) -> None:
+        [task] = [task for task in self.progress.tasks if task.id == step]
+        self.progress.update(step, description=f"[green]✓[/] {summary}", completed=task.total)
+        self.progress.stop_task(step)
+
+    async def call(self, function: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.outcome(function, await self.enqueue(function, payload))
+
+    async def enqueue(self, function: str, payload: dict[str, Any] | None = None) -> Job:
+        job = await self.producer.enqueue_job(function, *(() if payload is None else (payload,)))
+        if job is None:  # only a fixed job id can collide, and the demo uses none
+            raise DemoError(f"{function} was not enqueued: a job with its id already exists")
+        return job
+
+    async def outcome(self, function: str, job: Job) -> dict[str, Any]:
+        """The job's result; a failure, a stopped worker or a timeout ends the demo."""
+        try:
+            result = await self.worker.result(job, JOB_TIMEOUT_SECONDS)
+        except WorkerStopped as stopped:
+            why = brief(stopped.error) if stopped.error else "it stopped"
+            raise DemoError(f"the worker stopped before job {function} ended: {why}") from None
+        except TimeoutError:
+            late = f"job {function} ({job.job_id}) did not finish within {JOB_TIMEOUT_SECONDS}s"
+            raise DemoError(late, EXIT_TIMEOUT) from None
+        except JobError as error:
+            self.tally[function, "failed"] += 1
+            raise DemoError(f"job {function} failed: {error}") from None
+        except Exception as error:
+            self.tally[function, "failed"] += 1
+            raise DemoError(f"job {function} failed: {brief(error)}") from error
+        # A delivery the job ledger (or a chunk's own key) had already seen is a duplicate.
+        duplicate = isinstance(result, dict) and result.get("duplicate") is True
+        self.tally[function, "duplicate" if duplicate else "succeeded"] += 1
+        return result if isinstance(result, dict) else {"result": result}
 
 
 def _curve(name: str, step: int) -> float:
