@@ -182,11 +182,9 @@ async def _with_backends(settings: Settings, command: Callable[[Backends], Await
 
 
 async def _open_queue(settings: Settings) -> ArqRedis:
-    from arq import create_pool
     from redis.exceptions import RedisError
 
-    from worker.connections import bound_reply_time
-    from worker.serialization import deserialize, serialize
+    from worker.connections import bound_reply_time, open_pool
 
     target = redis_target(settings)
     # Someone at a prompt should hear about an outage in seconds, not after the worker's
@@ -195,15 +193,7 @@ async def _open_queue(settings: Settings) -> ArqRedis:
     patience = settings.redis_connect_timeout + settings.redis_socket_timeout
     try:
         # arq's first PING has no reply timeout of its own: a hung Redis would hang us.
-        pool = await asyncio.wait_for(
-            create_pool(
-                target,
-                job_serializer=serialize,
-                job_deserializer=deserialize,
-                default_queue_name=settings.queue_name,
-            ),
-            timeout=patience,
-        )
+        pool = await asyncio.wait_for(open_pool(settings, target), timeout=patience)
         await bound_reply_time(pool, settings.redis_socket_timeout)
         return pool
     except (TimeoutError, OSError, RedisError) as problem:

@@ -25,7 +25,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.models import Profile
 from worker.inprocess import Running, WorkerStopped
-from worker.jobs import FAIL_STALE_RUNS, PRUNE_JOB_HISTORY, chunk_job_id
+from worker.jobs import (
+    CREATE_EXPERIMENT,
+    FAIL_STALE_RUNS,
+    FINISH_RUN,
+    GENERATE_CHUNK,
+    GENERATE_PROFILES,
+    PRUNE_JOB_HISTORY,
+    RECORD_METRICS,
+    START_RUN,
+    UPDATE_PROFILE,
+    chunk_job_id,
+)
 from worker.serialization import JobError, deserialize
 
 DEMO_CHUNKS = 4  # enough chunk jobs to watch the fan-out, whatever the profile count
@@ -97,14 +108,14 @@ class Scenario:
     async def generate_profiles(self) -> int:
         step = self.start("generate profiles", f"Generating {self.profiles:,} profiles")
         payload = {"count": self.profiles, "chunk_size": self.chunk_size, "seed": 42}
-        fanned_out = await self.call("generate_profiles", {**payload, "key": f"demo-{self.tag}"})
+        fanned_out = await self.call(GENERATE_PROFILES.name, {**payload, "key": f"demo-{self.tag}"})
         generation_id, chunks = int(fanned_out["generation_id"]), int(fanned_out["chunks"])
         self.progress.update(step, total=self.profiles)
         inserted = 0
         for index in range(chunks):
             chunk_id = chunk_job_id(generation_id, index, str(fanned_out["key"]))
             chunk = Job(chunk_id, self.producer, self.producer.default_queue_name, deserialize)
-            outcome = await self.outcome("generate_profiles_chunk", chunk)
+            outcome = await self.outcome(GENERATE_CHUNK.name, chunk)
             inserted += int(outcome.get("inserted", 0))
             self.progress.advance(step, int(outcome.get("inserted", 0)))
         self.done(step, f"Generated {inserted:,} profiles in {chunks} chunk jobs")
@@ -123,19 +134,19 @@ class Scenario:
         step = self.start("update profile", f"Updating profile {profile_id}")
         changes = {"bio": "Ran the jobs demo and watched every job land in the database."}
         payload = {"profile_id": profile_id, "changes": changes, "expected_version": 1}
-        updated = await self.call("update_profile", payload)
+        updated = await self.call(UPDATE_PROFILE.name, payload)
         self.done(step, f"Updated profile {updated['username']} to version {updated['version']}")
 
     async def create_experiment(self, owner_id: int) -> int:
         step = self.start("create experiment", "Creating an experiment")
         payload = {"owner_id": owner_id, "name": f"demo-{self.tag}", "description": "demo"}
-        experiment = await self.call("create_experiment", payload)
+        experiment = await self.call(CREATE_EXPERIMENT.name, payload)
         self.done(step, f"Created experiment {experiment['name']} (id {experiment['id']})")
         return int(experiment["id"])
 
     async def start_run(self, experiment_id: int) -> int:
         step = self.start("start run", "Starting a run")
-        run = await self.call("start_run", {"experiment_id": experiment_id, "seed": 7})
+        run = await self.call(START_RUN.name, {"experiment_id": experiment_id, "seed": 7})
         self.done(step, f"Started run {run['id']}")
         return int(run["id"])
 
@@ -146,25 +157,25 @@ class Scenario:
         )
         # All batches are queued at once, so the worker takes them as fast as it can.
         queued = [
-            await self.enqueue("record_metrics", self._batch(run_id, index))
+            await self.enqueue(RECORD_METRICS.name, self._batch(run_id, index))
             for index in range(batches)
         ]
         inserted = 0
         for job in queued:
-            outcome = await self.outcome("record_metrics", job)
+            outcome = await self.outcome(RECORD_METRICS.name, job)
             inserted += int(outcome["inserted"])
             self.progress.advance(step, int(outcome["received"]))
         self.done(step, f"Recorded {inserted:,} metric points in {batches} batch jobs")
 
     async def resend_a_batch(self, run_id: int) -> None:
         step = self.start("re-send a batch", "Re-sending batch 1, as a retrying client would")
-        outcome = await self.call("record_metrics", self._batch(run_id, 0))
+        outcome = await self.call(RECORD_METRICS.name, self._batch(run_id, 0))
         new, duplicates = outcome["inserted"], outcome["duplicates"]
         self.done(step, f"Re-sent batch 1: {new} new points, {duplicates:,} duplicates skipped")
 
     async def finish_run(self, run_id: int) -> None:
         step = self.start("finish run", f"Finishing run {run_id}")
-        finished = await self.call("finish_run", {"run_id": run_id, "status": "completed"})
+        finished = await self.call(FINISH_RUN.name, {"run_id": run_id, "status": "completed"})
         self.done(step, f"Finished run {run_id} as {finished['run']['status']}")
 
     async def run_cron_jobs(self) -> None:
