@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
+import orjson
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.errors import DomainError
@@ -17,6 +19,19 @@ from domain.repositories import (
     ProfileRepository,
     RunRepository,
 )
+
+MAX_RECORDED_RESULT = 16 * 1024
+
+
+def recordable(result: BaseModel | None) -> dict[str, Any] | None:
+    """A use case's result as the history keeps it: JSON, and small."""
+    if result is None:
+        return None
+    data = result.model_dump(mode="json")
+    size = len(orjson.dumps(data))
+    if size > MAX_RECORDED_RESULT:
+        return {"__omitted__": f"a result of {size:,} bytes was not kept"}
+    return data
 
 
 class DuplicateJob(DomainError):
@@ -46,7 +61,7 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    async def commit(self) -> None: ...
+    async def commit(self, result: BaseModel | None = None) -> None: ...
 
     async def rollback(self) -> None: ...
 
@@ -105,8 +120,11 @@ class SqlAlchemyUnitOfWork:
         finally:
             await self.session.close()
 
-    async def commit(self) -> None:
-        if self._job is not None and not await self.jobs.record_success(self._job):
+    async def commit(self, result: BaseModel | None = None) -> None:
+        """Commit; given a ``JobStamp``, record the job's success and ``result`` with it."""
+        if self._job is not None and not await self.jobs.record_success(
+            self._job, result=recordable(result), payload=self._job.payload
+        ):
             await self.rollback()
             raise DuplicateJob(self._job.job_id)
         await self.session.commit()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import socket
+from dataclasses import dataclass, field
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -22,6 +24,8 @@ class Deps:
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
     redis: ArqRedis
+    # Names this process in the job history's tries.
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     @classmethod
     def build(cls, settings: Settings, redis: ArqRedis) -> Deps:

@@ -20,6 +20,9 @@ from arq.utils import timestamp_ms
 
 from worker.serialization import serialize
 
+# A child job's keyword argument naming the submission it belongs to: the job history
+# records it as the job's parent, and the payload never sees it.
+PARENT_KWARG = "_parent_job_id"
 MAX_JOBS_PER_CALL = 1000
 MAX_BYTES_PER_CALL = 4 * 1024 * 1024
 
@@ -47,6 +50,7 @@ async def enqueue_many(
     job_ids: Sequence[str | None] | None = None,
     *,
     queue_name: str | None = None,
+    parent_id: str | None = None,
 ) -> list[str]:
     """Enqueue ``function(payload)`` for each payload; the ids of the jobs actually queued.
 
@@ -59,7 +63,8 @@ async def enqueue_many(
     queue = queue_name or pool.default_queue_name
     script = pool.register_script(_ENQUEUE_SCRIPT)
     enqueued: list[str] = []
-    for batch in _batches(function, payloads, job_ids):
+    kwargs = {PARENT_KWARG: parent_id} if parent_id else {}
+    for batch in _batches(function, payloads, job_ids, kwargs):
         keys: list[str] = [queue]
         args: list[str | bytes | int] = [timestamp_ms(), pool.expires_extra_ms]
         for job_id, job in batch:
@@ -71,14 +76,19 @@ async def enqueue_many(
 
 
 def _batches(
-    function: str, payloads: Sequence[dict[str, Any]], job_ids: Sequence[str | None] | None
+    function: str,
+    payloads: Sequence[dict[str, Any]],
+    job_ids: Sequence[str | None] | None,
+    kwargs: dict[str, Any],
 ) -> Iterator[list[tuple[str, bytes]]]:
     """Serialized jobs in batches bounded in count and bytes (one script call each)."""
     batch: list[tuple[str, bytes]] = []
     size = 0
     for index, payload in enumerate(payloads):
         given = job_ids[index] if job_ids is not None else None
-        job = serialize_job(function, (payload,), {}, None, timestamp_ms(), serializer=serialize)
+        job = serialize_job(
+            function, (payload,), kwargs, None, timestamp_ms(), serializer=serialize
+        )
         batch.append((given or os.urandom(16).hex(), job))  # uuid4().hex's format, faster
         size += len(job)
         if len(batch) >= MAX_JOBS_PER_CALL or size >= MAX_BYTES_PER_CALL:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from worker.deps import Deps
 
 P = TypeVar("P", bound=schemas.Payload)
-FanOut = Callable[["Deps", Any, Any], Awaitable[None]]
+FanOut = Callable[["Deps", Any, Any, str], Awaitable[None]]  # (deps, payload, result, job id)
 
 
 @dataclass(frozen=True)
@@ -98,13 +98,17 @@ def chunk_job_id(generation_id: int, chunk_index: int, key: str) -> str:
 
 
 async def enqueue_chunks(
-    deps: Deps, payload: schemas.GenerateProfiles, plan: GenerationPlan
+    deps: Deps, payload: schemas.GenerateProfiles, plan: GenerationPlan, job_id: str
 ) -> None:
+    from worker.enqueue import PARENT_KWARG
+
+    parent: dict[str, Any] = {PARENT_KWARG: job_id}
     for index in range(plan.chunks):
         await deps.redis.enqueue_job(
             GENERATE_CHUNK.name,
             {"generation_id": plan.generation_id, "chunk_index": index},
             _job_id=chunk_job_id(plan.generation_id, index, payload.key),
+            **parent,
         )
 
 

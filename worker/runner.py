@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 import orjson
 from arq import Retry
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from domain import services
 from domain.db import utcnow
@@ -21,6 +23,7 @@ from domain.repositories import JobStamp
 from domain.schemas import Payload
 from domain.uow import DuplicateJob
 from worker.deps import Deps, deps_of
+from worker.enqueue import PARENT_KWARG
 from worker.jobs import Job
 from worker.retry import backoff_seconds, is_transient
 from worker.serialization import MAX_MESSAGE_CHARS, JobError, OversizedPayload, capped
@@ -28,7 +31,10 @@ from worker.serialization import MAX_MESSAGE_CHARS, JobError, OversizedPayload, 
 log = logging.getLogger("worker.jobs")
 
 P = TypeVar("P", bound=Payload)
+# Failed jobs keep their payload for `jobs retry`; succeeded ones only a small one, so that
+# the history of metric batches does not store every point a second time.
 MAX_RECORDED_PAYLOAD = 64 * 1024
+MAX_KEPT_SUCCESS_PAYLOAD = 4 * 1024
 # A payload with a thousand bad points names the first few problems and counts the rest.
 MAX_PROBLEMS_NAMED = 10
 MAX_LOCATION_CHARS = 80
@@ -62,12 +68,13 @@ def payload_from(function: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
     return args[0] if args else dict(kwargs)
 
 
-def stamp_of(ctx: Mapping[str, Any], function: str) -> JobStamp:
+def stamp_of(ctx: Mapping[str, Any], function: str, worker: str | None = None) -> JobStamp:
     return JobStamp(
         job_id=str(ctx.get("job_id", "")),
         function=function,
         tries=int(ctx.get("job_try", 1)),
         started_at=utcnow(),
+        worker=worker,
     )
 
 
@@ -94,18 +101,20 @@ async def run_job(
     (under fixed ids), so a re-delivery after a crash in between enqueues what is missing.
     """
     deps = deps_of(ctx)
-    stamp = stamp_of(ctx, job.name)
+    stamp = stamp_of(ctx, job.name, deps.worker_id)
     raw: Any = None
     try:
-        raw = payload_from(job.name, args, kwargs or {})
-        raw = job.complete(raw, deps.settings, stamp.job_id)
+        kwargs = dict(kwargs or {})
+        stamp = replace(stamp, parent_id=kwargs.pop(PARENT_KWARG, None))
+        raw = job.complete(payload_from(job.name, args, kwargs), deps.settings, stamp.job_id)
+        stamp = replace(stamp, payload=_recordable(raw, MAX_KEPT_SUCCESS_PAYLOAD))
         payload = validate(job, raw)
         use_case = job.use_case or services.handler_for(job.schema)
         async with deps.unit_of_work(None if job.fan_out else stamp) as uow:
             result = await use_case(uow, payload)
         if job.fan_out is not None:
-            await job.fan_out(deps, payload, result)
-            await record_fan_out(deps, stamp)
+            await job.fan_out(deps, payload, result, stamp.job_id)
+            await record_fan_out(deps, stamp, result)
     except DuplicateJob:
         return await duplicate_outcome(deps, stamp)
     except Exception as error:
@@ -120,12 +129,12 @@ async def duplicate_outcome(deps: Deps, stamp: JobStamp) -> dict[str, Any]:
     return {"duplicate": True, "job_id": stamp.job_id}
 
 
-async def record_fan_out(deps: Deps, stamp: JobStamp) -> None:
+async def record_fan_out(deps: Deps, stamp: JobStamp, result: BaseModel) -> None:
     """The ledger row of a fan-out job. A re-delivery still returns its result (the same
     plan, its follow-up jobs enqueued again where missing), counted as a duplicate."""
     try:
         async with deps.unit_of_work(stamp) as uow:
-            await uow.commit()
+            await uow.commit(result)
     except DuplicateJob:
         await _count_duplicate(deps, stamp)
 
@@ -156,6 +165,7 @@ async def handle_failure(
             type(error).__name__,
             delay,
         )
+        await record_retry(deps, stamp, raw, error, utcnow() + timedelta(seconds=delay))
         raise Retry(defer=delay) from error
     try:
         recorded = await record_failure(deps, stamp, raw, error)
@@ -176,15 +186,44 @@ async def handle_failure(
 
 async def record_failure(deps: Deps, stamp: JobStamp, raw: Any, error: Exception) -> bool:
     """Write the final failure to the job history; False if the job had already succeeded."""
-    message = (
-        capped(str(error)) if isinstance(error, DomainError | InvalidPayload) else _brief(error)
-    )
     async with deps.unit_of_work() as uow:
         recorded = await uow.jobs.record_failure(
-            stamp, error_type=type(error).__name__, message=message, payload=_recordable(raw)
+            stamp, error_type=type(error).__name__, message=_message(error), payload=_kept(raw)
         )
         await uow.commit()
     return recorded
+
+
+async def record_retry(
+    deps: Deps, stamp: JobStamp, raw: Any, error: Exception, retry_at: datetime
+) -> None:
+    """Write a try that will be retried. Best effort: the fault being retried is often the
+    database itself, and the retry must happen whether or not it could be written down."""
+    try:
+        async with deps.unit_of_work() as uow:
+            await uow.jobs.record_retry(
+                stamp,
+                error_type=type(error).__name__,
+                message=_message(error),
+                payload=_kept(raw),
+                retry_at=retry_at,
+            )
+            await uow.commit()
+    except Exception as problem:
+        log.warning(
+            "job %s: the job history could not record try %d: %s",
+            stamp.job_id,
+            stamp.tries,
+            _brief(problem),
+        )
+
+
+def _message(error: Exception) -> str:
+    return capped(str(error)) if isinstance(error, DomainError | InvalidPayload) else _brief(error)
+
+
+def _kept(raw: Any) -> dict[str, Any] | None:
+    return _recordable(raw, MAX_RECORDED_PAYLOAD)
 
 
 def _brief(error: Exception) -> str:
@@ -200,12 +239,12 @@ def _fail(error: Exception) -> NoReturn:
     raise JobError(type(error).__name__, capped(text)) from None
 
 
-def _recordable(raw: Any) -> dict[str, Any] | None:
-    """Keep the payload (for ``jobs retry``) when it is a reasonably small JSON object."""
+def _recordable(raw: Any, limit: int) -> dict[str, Any] | None:
+    """The payload as the history keeps it: a JSON object of at most ``limit`` bytes."""
     if not isinstance(raw, dict):
         return None
     try:
         encoded = orjson.dumps(raw)
     except TypeError:
         return None
-    return raw if len(encoded) <= MAX_RECORDED_PAYLOAD else None
+    return raw if len(encoded) <= limit else None

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.db import NOW, Base, UTCDateTime
 from domain.models.profile import BigId
 
-JOB_OUTCOMES = ("succeeded", "failed")
+# A job's state in the history: written when one of its tries ends (or it is cancelled).
+# Queued and running are Redis's to say: a row per job start would cost every job a
+# round trip to PostgreSQL.
+JOB_STATES = ("retrying", "succeeded", "failed", "cancelled")
 
 
 class ProfileGeneration(Base):
@@ -41,23 +44,55 @@ class GenerationChunk(Base):
 
 
 class JobRecord(Base):
-    """A job's final outcome, written in the same transaction as its effect when it succeeds."""
+    """A job's latest state; its success is written in the same transaction as its effect.
+
+    The columns of the last try (start, end, worker, error) describe the try that set the
+    state; tries that ended in a retry are kept in ``job_tries`` as well.
+    """
 
     __tablename__ = "job_records"
     __table_args__ = (
         CheckConstraint(
-            "status IN ({})".format(", ".join(f"'{s}'" for s in JOB_OUTCOMES)), name="status"
+            "status IN ({})".format(", ".join(f"'{s}'" for s in JOB_STATES)), name="status"
         ),
+        Index("ix_job_records_status_finished_at", "status", "finished_at"),
+        Index("ix_job_records_function_finished_at", "function", "finished_at"),
     )
 
     job_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    function: Mapped[str] = mapped_column(String(100), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    function: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    # The submission a job belongs to (the batches of one file, the chunks of a generation).
+    parent_id: Mapped[str | None] = mapped_column(String(200), index=True)
     tries: Mapped[int] = mapped_column(Integer)
     duplicates: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     error_type: Mapped[str | None] = mapped_column(String(200))
     error_message: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A failure someone has looked at: `jobs failed` no longer lists it.
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobTry(Base):
+    """A try that ended in a retry, with its error and when the next one was due."""
+
+    __tablename__ = "job_tries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("job_records.job_id", ondelete="CASCADE"), index=True
+    )
+    try_number: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(100))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_ms: Mapped[int] = mapped_column(Integer)
+    error_type: Mapped[str | None] = mapped_column(String(200))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

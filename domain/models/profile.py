@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from domain.db import NOW, Base, UTCDateTime
@@ -17,6 +17,16 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 class Profile(Base):
     __tablename__ = "profiles"
+    # Prefix searches (`jobs profile list --username ada`) use these on PostgreSQL, whatever
+    # its collation; the unique indexes serve equality.
+    __table_args__ = (
+        Index(
+            "ix_profiles_username_pattern",
+            "username",
+            postgresql_ops={"username": "text_pattern_ops"},
+        ),
+        Index("ix_profiles_email_pattern", "email", postgresql_ops={"email": "text_pattern_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)

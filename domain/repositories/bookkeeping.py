@@ -9,20 +9,24 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.db import utcnow
-from domain.models import GenerationChunk, JobRecord, ProfileGeneration
+from domain.models import GenerationChunk, JobRecord, JobTry, ProfileGeneration
 from domain.repositories._sql import dialect_insert, dialect_of, insert_for
 
 _LEDGER_COLUMNS = (
     "job_id",
     "function",
     "status",
+    "parent_id",
     "tries",
     "started_at",
     "finished_at",
     "duration_ms",
+    "worker",
     "error_type",
     "error_message",
     "payload",
+    "result",
+    "next_retry_at",
 )
 
 
@@ -34,7 +38,7 @@ def _ledger_upsert(dialect: str) -> Any:
     insert = dialect_insert(dialect, table).values(
         {column: bindparam(column) for column in _LEDGER_COLUMNS}
     )
-    # A failed job may be retried and succeed later; a success is never overwritten.
+    # A failed or retrying job may run again and succeed; a success is never overwritten.
     return insert.on_conflict_do_update(
         index_elements=["job_id"],
         set_={column: insert.excluded[column] for column in _LEDGER_COLUMNS[1:]},
@@ -44,12 +48,15 @@ def _ledger_upsert(dialect: str) -> Any:
 
 @dataclass(frozen=True)
 class JobStamp:
-    """Who is doing the work: the delivery's job id, function and try number."""
+    """Who is doing the work: the delivery's job id, function, try, worker and parent."""
 
     job_id: str
     function: str
     tries: int
     started_at: datetime
+    worker: str | None = None
+    parent_id: str | None = None
+    payload: dict[str, Any] | None = None  # as the history keeps it (bounded by the worker)
 
 
 @dataclass(frozen=True)
@@ -108,9 +115,46 @@ class JobRecordRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def record_success(self, stamp: JobStamp) -> bool:
+    async def record_success(
+        self,
+        stamp: JobStamp,
+        *,
+        result: dict[str, Any] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> bool:
         """Record a success in the effect's transaction; False when the job already succeeded."""
-        return await self._upsert(stamp, status="succeeded")
+        return await self._upsert(stamp, status="succeeded", result=result, payload=payload)
+
+    async def record_retry(
+        self,
+        stamp: JobStamp,
+        *,
+        error_type: str,
+        message: str,
+        payload: dict[str, Any] | None,
+        retry_at: datetime,
+    ) -> bool:
+        """Record a try that will be retried; False when the job had already succeeded."""
+        fields = {"error_type": error_type, "error_message": message}
+        recorded = await self._upsert(
+            stamp, status="retrying", payload=payload, next_retry_at=retry_at, **fields
+        )
+        if recorded:
+            finished = utcnow()
+            self.session.add(
+                JobTry(
+                    job_id=stamp.job_id,
+                    try_number=stamp.tries,
+                    worker=stamp.worker,
+                    started_at=stamp.started_at,
+                    finished_at=finished,
+                    duration_ms=_milliseconds(stamp.started_at, finished),
+                    retry_at=retry_at,
+                    **fields,
+                )
+            )
+            await self.session.flush()
+        return recorded
 
     async def record_failure(
         self, stamp: JobStamp, *, error_type: str, message: str, payload: dict[str, Any] | None
@@ -126,13 +170,17 @@ class JobRecordRepository:
             "job_id": stamp.job_id,
             "function": stamp.function,
             "status": status,
+            "parent_id": stamp.parent_id,
             "tries": stamp.tries,
             "started_at": stamp.started_at,
             "finished_at": finished,
-            "duration_ms": int((finished - stamp.started_at).total_seconds() * 1000),
+            "duration_ms": _milliseconds(stamp.started_at, finished),
+            "worker": stamp.worker,
             "error_type": None,
             "error_message": None,
             "payload": None,
+            "result": None,
+            "next_retry_at": None,
             **fields,
         }
         statement = _ledger_upsert(dialect_of(self.session))
@@ -145,17 +193,82 @@ class JobRecordRepository:
             .values(duplicates=JobRecord.duplicates + 1)
         )
 
+    async def cancel(self, job_id: str, function: str) -> bool:
+        """Record a queued job taken off the queue; False when the history has it already."""
+        now = utcnow()
+        statement = (
+            insert_for(self.session, JobRecord)
+            .values(
+                job_id=job_id,
+                function=function,
+                status="cancelled",
+                tries=0,
+                started_at=now,
+                finished_at=now,
+                duration_ms=0,
+            )
+            .on_conflict_do_nothing(index_elements=["job_id"])
+            .returning(JobRecord.job_id)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
     async def get(self, job_id: str) -> JobRecord | None:
         return await self.session.get(JobRecord, job_id)
 
-    async def list_failed(self, limit: int) -> list[JobRecord]:
+    async def tries_of(self, job_id: str) -> list[JobTry]:
+        statement = select(JobTry).where(JobTry.job_id == job_id).order_by(JobTry.id)
+        return list((await self.session.scalars(statement)).all())
+
+    async def children_of(self, parent_id: str, limit: int) -> list[JobRecord]:
         statement = (
             select(JobRecord)
-            .where(JobRecord.status == "failed")
+            .where(JobRecord.parent_id == parent_id)
+            .order_by(JobRecord.finished_at)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def count_children(self, parent_id: str) -> dict[str, int]:
+        """How many of a submission's jobs are in each state."""
+        statement = (
+            select(JobRecord.status, func.count())
+            .where(JobRecord.parent_id == parent_id)
+            .group_by(JobRecord.status)
+        )
+        return {status: int(n) for status, n in (await self.session.execute(statement)).all()}
+
+    async def list_recent(
+        self, *, status: str | None, function: str | None, limit: int
+    ) -> list[JobRecord]:
+        """Newest first, each filter served by an index on (filter, finished_at)."""
+        statement = select(JobRecord).order_by(JobRecord.finished_at.desc()).limit(limit)
+        if status is not None:
+            statement = statement.where(JobRecord.status == status)
+        if function is not None:
+            statement = statement.where(JobRecord.function == function)
+        return list((await self.session.scalars(statement)).all())
+
+    async def list_failed(self, limit: int) -> list[JobRecord]:
+        """Failures nobody has marked handled, newest first."""
+        statement = (
+            select(JobRecord)
+            .where(JobRecord.status == "failed", JobRecord.handled_at.is_(None))
             .order_by(JobRecord.finished_at.desc())
             .limit(limit)
         )
         return list((await self.session.scalars(statement)).all())
+
+    async def mark_handled(self, job_ids: list[str] | None) -> int:
+        """Mark failures handled (all unhandled ones when ``job_ids`` is None)."""
+        statement = (
+            update(JobRecord)
+            .where(JobRecord.status == "failed", JobRecord.handled_at.is_(None))
+            .values(handled_at=utcnow())
+            .returning(JobRecord.job_id)
+        )
+        if job_ids is not None:
+            statement = statement.where(JobRecord.job_id.in_(job_ids))
+        return len((await self.session.execute(statement)).all())
 
     async def delete_succeeded_before(self, cutoff: datetime) -> int:
         statement = (
@@ -164,3 +277,7 @@ class JobRecordRepository:
             .returning(JobRecord.job_id)
         )
         return len((await self.session.execute(statement)).all())
+
+
+def _milliseconds(started: datetime, finished: datetime) -> int:
+    return int((finished - started).total_seconds() * 1000)

@@ -19,8 +19,9 @@ async def fail_stale_runs(uow: UnitOfWork, payload: schemas.FailStaleRuns) -> St
         cutoff=now - window, now=now, reason=f"no metric for more than {window}"
     )
     await settle_experiments(uow, {experiment_id: "failed" for _, experiment_id in failed})
-    await uow.commit()
-    return StaleRunsFailed(run_ids=[run_id for run_id, _ in failed])
+    result = StaleRunsFailed(run_ids=[run_id for run_id, _ in failed])
+    await uow.commit(result)
+    return result
 
 
 async def prune_job_history(uow: UnitOfWork, payload: schemas.PruneJobHistory) -> HistoryPruned:
@@ -31,5 +32,6 @@ async def prune_job_history(uow: UnitOfWork, payload: schemas.PruneJobHistory) -
     """
     cutoff = (payload.now or utcnow()) - timedelta(days=payload.keep_days)
     deleted = await uow.jobs.delete_succeeded_before(cutoff)
-    await uow.commit()
-    return HistoryPruned(deleted=deleted, cutoff=cutoff)
+    result = HistoryPruned(deleted=deleted, cutoff=cutoff)
+    await uow.commit(result)
+    return result

@@ -14,8 +14,9 @@ async def create_profile(uow: UnitOfWork, payload: schemas.CreateProfile) -> Pro
     profile = await uow.profiles.add(
         Profile(**payload.model_dump(), created_at=now, updated_at=now, version=1)
     )
-    await uow.commit()
-    return ProfileView.model_validate(profile)
+    result = ProfileView.model_validate(profile)
+    await uow.commit(result)
+    return result
 
 
 async def get_profile(uow: UnitOfWork, profile_id: int) -> ProfileView:
@@ -37,8 +38,9 @@ async def update_profile(uow: UnitOfWork, payload: schemas.UpdateProfile) -> Pro
     profile.version += 1
     profile.updated_at = utcnow()
     await uow.profiles.flush()
-    await uow.commit()
-    return ProfileView.model_validate(profile)
+    result = ProfileView.model_validate(profile)
+    await uow.commit(result)
+    return result
 
 
 def _chunk_count(generation: ProfileGeneration) -> int:
@@ -56,14 +58,15 @@ async def start_generation(uow: UnitOfWork, payload: schemas.GenerateProfiles) -
         payload.chunk_size,
     ):
         raise InvalidRequest(f"generation key {payload.key!r} was used for another request")
-    await uow.commit()
-    return GenerationPlan(
+    result = GenerationPlan(
         generation_id=generation.id,
         key=generation.key,
         total=generation.total,
         chunk_size=generation.chunk_size,
         chunks=_chunk_count(generation),
     )
+    await uow.commit(result)
+    return result
 
 
 async def generate_chunk(uow: UnitOfWork, payload: schemas.GenerateChunk) -> ChunkOutcome:
@@ -82,7 +85,7 @@ async def generate_chunk(uow: UnitOfWork, payload: schemas.GenerateChunk) -> Chu
         generation_id=generation.id, chunk_index=payload.chunk_index, inserted=0, duplicate=True
     )
     if not await uow.generations.claim_chunk(generation.id, payload.chunk_index, count):
-        await uow.commit()  # nothing to write but the job's own record
+        await uow.commit(outcome)  # nothing to write but the job's own record
         return outcome
     rows = fake_profiles(
         seed=generation.seed,
@@ -92,8 +95,9 @@ async def generate_chunk(uow: UnitOfWork, payload: schemas.GenerateChunk) -> Chu
         count=count,
     )
     inserted = await uow.profiles.insert_many(rows)
-    await uow.commit()
-    return outcome.model_copy(update={"inserted": inserted, "duplicate": False})
+    result = outcome.model_copy(update={"inserted": inserted, "duplicate": False})
+    await uow.commit(result)
+    return result
 
 
 async def generation_status(uow: UnitOfWork, generation_id: int) -> GenerationStatus:

@@ -21,8 +21,9 @@ async def create_experiment(uow: UnitOfWork, payload: schemas.CreateExperiment) 
     experiment = await uow.experiments.add(
         Experiment(**payload.model_dump(), status="created", created_at=utcnow())
     )
-    await uow.commit()
-    return ExperimentView.model_validate(experiment)
+    result = ExperimentView.model_validate(experiment)
+    await uow.commit(result)
+    return result
 
 
 async def list_experiments(
@@ -61,8 +62,9 @@ async def start_run(uow: UnitOfWork, payload: schemas.StartRun) -> RunView:
         )
     )
     await uow.experiments.set_status(experiment.id, "running")
-    await uow.commit()
-    return RunView.model_validate(run)
+    result = RunView.model_validate(run)
+    await uow.commit(result)
+    return result
 
 
 async def finish_run(uow: UnitOfWork, payload: schemas.FinishRun) -> FinishedRun:
@@ -72,16 +74,18 @@ async def finish_run(uow: UnitOfWork, payload: schemas.FinishRun) -> FinishedRun
     if run is None:
         raise RunNotFound(payload.run_id)
     if run.status == payload.status:
-        await uow.commit()  # nothing to change but the job's own record
-        return FinishedRun(run=RunView.model_validate(run), changed=False)
+        result = FinishedRun(run=RunView.model_validate(run), changed=False)
+        await uow.commit(result)  # nothing to change but the job's own record
+        return result
     if run.status != "running":
         raise InvalidTransition(f"run {run.id} already ended as {run.status!r}")
     run.status = payload.status
     run.ended_at = utcnow()
     run.failure_reason = payload.reason
     await settle_experiments(uow, {run.experiment_id: payload.status})
-    await uow.commit()
-    return FinishedRun(run=RunView.model_validate(run), changed=True)
+    result = FinishedRun(run=RunView.model_validate(run), changed=True)
+    await uow.commit(result)
+    return result
 
 
 async def settle_experiments(uow: UnitOfWork, ended: dict[int, str]) -> None:
@@ -108,13 +112,14 @@ async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> Met
     ]
     await uow.runs.touch(payload.run_id, now)
     inserted = await uow.metrics.insert_many(payload.run_id, points)
-    await uow.commit()
-    return MetricsRecorded(
+    result = MetricsRecorded(
         run_id=payload.run_id,
         received=len(points),
         inserted=inserted,
         duplicates=len(points) - inserted,
     )
+    await uow.commit(result)
+    return result
 
 
 async def record_metric(uow: UnitOfWork, payload: schemas.RecordMetric) -> MetricsRecorded:

@@ -74,6 +74,7 @@ def test_application_tables_are_the_expected_ones():
         "profile_generations",
         "profile_generation_chunks",
         "job_records",
+        "job_tries",
     }
 
 

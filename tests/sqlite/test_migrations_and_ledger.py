@@ -19,6 +19,7 @@ TABLES = {
     "alembic_version",
     "experiments",
     "job_records",
+    "job_tries",
     "metrics",
     "profile_generation_chunks",
     "profile_generations",

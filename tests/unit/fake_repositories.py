@@ -283,7 +283,7 @@ class FakeJobRecordRepository:
     def __init__(self, session: FakeSession) -> None:
         self.session = session
 
-    async def record_success(self, stamp: JobStamp) -> bool:
+    async def record_success(self, stamp: JobStamp, **_recorded: object) -> bool:
         jobs = self.session.rows["jobs"]
         if jobs.get(stamp.job_id, {}).get("status") == "succeeded":
             return False

@@ -9,6 +9,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from pydantic import BaseModel
+
 from domain.repositories import JobStamp
 from domain.uow import DuplicateJob
 from tests.unit.fake_repositories import (
@@ -54,7 +56,7 @@ class FakeUnitOfWork:
     ) -> None:
         await self.rollback()
 
-    async def commit(self) -> None:
+    async def commit(self, result: BaseModel | None = None) -> None:
         assert self._session is not None, "commit outside 'async with'"
         if self.job is not None and not await self.jobs.record_success(self.job):
             await self.rollback()
