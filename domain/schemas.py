@@ -32,6 +32,8 @@ INT32_MAX = 2_147_483_647
 ExperimentStatus = Literal["created", "running", "completed", "failed"]
 RunStatus = Literal["running", "completed", "failed"]
 RunEnd = Literal["completed", "failed"]
+# A job's state in the history; queued, deferred and in_progress are Redis's to say.
+JobState = Literal["retrying", "succeeded", "failed", "cancelled"]
 
 GENERATED_USERNAME = re.compile(r"\.g\d+n\d+$")
 GENERATED_EMAIL = re.compile(r"\.g\d+n\d+@")
@@ -205,6 +207,12 @@ class ListExperiments(Payload):
     owner_id: Id | None = None
     status: ExperimentStatus | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class ListJobs(Payload):
+    status: JobState | None = None
+    function: Annotated[str, StringConstraints(max_length=100)] | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 20
 
 
 class StartRun(Payload):

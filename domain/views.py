@@ -82,6 +82,60 @@ class GenerationStatus(View):
         return self.chunks_done >= self.chunks
 
 
+class TryView(View):
+    try_number: int
+    worker: str | None
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: int
+    error_type: str | None
+    error_message: str | None
+    retry_at: datetime | None
+
+
+class JobSummary(View):
+    job_id: str
+    function: str
+    status: str
+    parent_id: str | None
+    tries: int
+    error_type: str | None
+    error_message: str | None
+    finished_at: datetime
+
+
+class JobView(JobSummary):
+    duplicates: int
+    retryable: bool | None
+    worker: str | None
+    started_at: datetime
+    duration_ms: int
+    next_retry_at: datetime | None
+    handled_at: datetime | None
+    payload: dict[str, Any] | None
+    result: dict[str, Any] | None
+
+
+class Submission(View):
+    """The jobs a submission became (metric batches, generation chunks), by state."""
+
+    parent_id: str
+    states: dict[str, int]
+    failures: list[JobSummary]
+
+    @property
+    def recorded(self) -> int:
+        return sum(self.states.values())
+
+
+class JobDetail(View):
+    """A job as the history knows it: its record and earlier tries, and its children."""
+
+    job: JobView | None
+    earlier_tries: list[TryView]
+    children: Submission | None
+
+
 class RetryPlan(View):
     function: str
     payload: dict[str, Any]

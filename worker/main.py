@@ -17,6 +17,7 @@ from arq.worker import Function, func
 from worker.config import Settings
 from worker.connections import bound_reply_time, redis_settings
 from worker.deps import DEPS_KEY, Deps, deps_of
+from worker.history import OutboxDrainer
 from worker.jobs import JOBS, Job
 from worker.leases import LEASES_KEY, LeaseKeeper, head_depth, keeper_of
 from worker.logs import configure_logging, skip_job_trace
@@ -24,6 +25,7 @@ from worker.runner import run_job
 from worker.serialization import job_deserializer, serialize
 
 log = logging.getLogger("worker")
+OUTBOX_KEY = "history_outbox"
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
@@ -38,12 +40,17 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     )
     keeper.start()
     ctx[LEASES_KEY] = keeper
+    drainer = OutboxDrainer(deps_of(ctx))
+    drainer.start()
+    ctx[OUTBOX_KEY] = drainer
     log.info(
         "worker ready: %d jobs at a time, poll every %ss", settings.max_jobs, settings.poll_delay
     )
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
+    if OUTBOX_KEY in ctx:
+        await ctx[OUTBOX_KEY].stop()
     if LEASES_KEY in ctx:
         await keeper_of(ctx).stop()
     if DEPS_KEY in ctx:

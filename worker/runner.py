@@ -24,6 +24,7 @@ from domain.schemas import Payload
 from domain.uow import DuplicateJob
 from worker.deps import Deps, deps_of
 from worker.enqueue import PARENT_KWARG
+from worker.history import defer_failure, note_retry
 from worker.jobs import Job
 from worker.retry import backoff_seconds, is_transient
 from worker.serialization import MAX_MESSAGE_CHARS, JobError, OversizedPayload, capped
@@ -165,18 +166,23 @@ async def handle_failure(
             type(error).__name__,
             delay,
         )
-        await record_retry(deps, stamp, raw, error, utcnow() + timedelta(seconds=delay))
+        retry_at = utcnow() + timedelta(seconds=delay)
+        await note_retry(deps.redis, stamp, _error(error), retry_at, settings.keep_result)
+        await record_retry(deps, stamp, raw, error, retry_at)
         raise Retry(defer=delay) from error
+    failure = _failure(raw, error)
     try:
-        recorded = await record_failure(deps, stamp, raw, error)
+        recorded = await record_failure(deps, stamp, failure)
     except Exception as problem:
-        # The database is gone too: the producer must still hear the job's own error.
+        # The database is gone too: the history gets the failure later, from Redis, and
+        # the producer hears the job's own error now.
         log.warning(
-            "job %s failed with %s; the job history could not record it: %s",
+            "job %s failed with %s; the job history will record it once it can: %s",
             stamp.job_id,
             type(error).__name__,
             _brief(problem),
         )
+        await defer_failure(deps.redis, stamp, failure)
         error.__cause__ = problem
         _fail(error)
     if recorded:
@@ -184,14 +190,23 @@ async def handle_failure(
     return await duplicate_outcome(deps, stamp)
 
 
-async def record_failure(deps: Deps, stamp: JobStamp, raw: Any, error: Exception) -> bool:
+async def record_failure(deps: Deps, stamp: JobStamp, failure: dict[str, Any]) -> bool:
     """Write the final failure to the job history; False if the job had already succeeded."""
     async with deps.unit_of_work() as uow:
-        recorded = await uow.jobs.record_failure(
-            stamp, error_type=type(error).__name__, message=_message(error), payload=_kept(raw)
-        )
+        recorded = await uow.jobs.record_failure(stamp, **failure)
         await uow.commit()
     return recorded
+
+
+def _failure(raw: Any, error: Exception) -> dict[str, Any]:
+    """A final failure as the history records it."""
+    error_type, message = _error(error)
+    return {
+        "error_type": error_type,
+        "message": message,
+        "payload": _kept(raw),
+        "retryable": not isinstance(error, DomainError | InvalidPayload),
+    }
 
 
 async def record_retry(
@@ -201,12 +216,9 @@ async def record_retry(
     database itself, and the retry must happen whether or not it could be written down."""
     try:
         async with deps.unit_of_work() as uow:
+            error_type, message = _error(error)
             await uow.jobs.record_retry(
-                stamp,
-                error_type=type(error).__name__,
-                message=_message(error),
-                payload=_kept(raw),
-                retry_at=retry_at,
+                stamp, error_type=error_type, message=message, payload=_kept(raw), retry_at=retry_at
             )
             await uow.commit()
     except Exception as problem:
@@ -218,8 +230,11 @@ async def record_retry(
         )
 
 
-def _message(error: Exception) -> str:
-    return capped(str(error)) if isinstance(error, DomainError | InvalidPayload) else _brief(error)
+def _error(error: Exception) -> tuple[str, str]:
+    """Its type and message as the history keeps them: an expected error's whole message
+    (capped), else the first line of it."""
+    expected = isinstance(error, DomainError | InvalidPayload)
+    return type(error).__name__, capped(str(error)) if expected else _brief(error)
 
 
 def _kept(raw: Any) -> dict[str, Any] | None:

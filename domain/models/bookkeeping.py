@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.db import NOW, Base, UTCDateTime
 from domain.models.profile import BigId
+from domain.schemas import JobState
 
-# A job's state in the history: written when one of its tries ends (or it is cancelled).
+# A job's state in the history, written when one of its tries ends (or it is cancelled).
 # Queued and running are Redis's to say: a row per job start would cost every job a
 # round trip to PostgreSQL.
-JOB_STATES = ("retrying", "succeeded", "failed", "cancelled")
+JOB_STATES: tuple[str, ...] = get_args(JobState)
 
 
 class ProfileGeneration(Base):
@@ -70,6 +71,9 @@ class JobRecord(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     error_type: Mapped[str | None] = mapped_column(String(200))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # False for a failure that running the same payload again cannot change (an invalid
+    # payload, an unknown id...): `jobs retry` asks for --force.
+    retryable: Mapped[bool | None] = mapped_column(Boolean)
     worker: Mapped[str | None] = mapped_column(String(100))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -24,6 +24,7 @@ _LEDGER_COLUMNS = (
     "worker",
     "error_type",
     "error_message",
+    "retryable",
     "payload",
     "result",
     "next_retry_at",
@@ -157,11 +158,22 @@ class JobRecordRepository:
         return recorded
 
     async def record_failure(
-        self, stamp: JobStamp, *, error_type: str, message: str, payload: dict[str, Any] | None
+        self,
+        stamp: JobStamp,
+        *,
+        error_type: str,
+        message: str,
+        payload: dict[str, Any] | None,
+        retryable: bool = True,
     ) -> bool:
         """Record a final failure; False when the job had in fact already succeeded."""
         return await self._upsert(
-            stamp, status="failed", error_type=error_type, error_message=message, payload=payload
+            stamp,
+            status="failed",
+            error_type=error_type,
+            error_message=message,
+            payload=payload,
+            retryable=retryable,
         )
 
     async def _upsert(self, stamp: JobStamp, *, status: str, **fields: Any) -> bool:
@@ -178,6 +190,7 @@ class JobRecordRepository:
             "worker": stamp.worker,
             "error_type": None,
             "error_message": None,
+            "retryable": None,
             "payload": None,
             "result": None,
             "next_retry_at": None,
@@ -219,13 +232,17 @@ class JobRecordRepository:
         statement = select(JobTry).where(JobTry.job_id == job_id).order_by(JobTry.id)
         return list((await self.session.scalars(statement)).all())
 
-    async def children_of(self, parent_id: str, limit: int) -> list[JobRecord]:
+    async def children_of(
+        self, parent_id: str, *, status: str | None = None, limit: int
+    ) -> list[JobRecord]:
         statement = (
             select(JobRecord)
             .where(JobRecord.parent_id == parent_id)
             .order_by(JobRecord.finished_at)
             .limit(limit)
         )
+        if status is not None:
+            statement = statement.where(JobRecord.status == status)
         return list((await self.session.scalars(statement)).all())
 
     async def count_children(self, parent_id: str) -> dict[str, int]:

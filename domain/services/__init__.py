@@ -11,7 +11,15 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from domain import schemas
-from domain.services.history import plan_retry
+from domain.services.history import (
+    cancel_job,
+    get_job,
+    get_submission,
+    list_failed,
+    list_jobs,
+    mark_handled,
+    plan_retry,
+)
 from domain.services.maintenance import fail_stale_runs, prune_job_history
 from domain.services.profiles import (
     create_profile,
@@ -57,6 +65,7 @@ def handler_for(schema: type[P]) -> UseCase[P]:
 __all__ = [
     "HANDLERS",
     "UseCase",
+    "cancel_job",
     "create_experiment",
     "create_profile",
     "fail_stale_runs",
@@ -64,9 +73,14 @@ __all__ = [
     "generate_chunk",
     "generation_status",
     "get_experiment",
+    "get_job",
     "get_profile",
+    "get_submission",
     "handler_for",
     "list_experiments",
+    "list_failed",
+    "list_jobs",
+    "mark_handled",
     "plan_retry",
     "prune_job_history",
     "record_metric",

@@ -1,29 +1,93 @@
-"""Use cases over the job history: what an operator does with a job that failed."""
+"""Use cases over the job history: what happened to a job, and what an operator does with
+the ones that failed."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from domain import schemas
 from domain.errors import InvalidRequest, JobNotFound
 from domain.uow import UnitOfWork
-from domain.views import RetryPlan
+from domain.views import JobDetail, JobSummary, JobView, RetryPlan, Submission, TryView
 
 MAX_JOB_ID = 200  # job_records.job_id
 MAX_RETRIES = 1000
+FAILURES_SHOWN = 5
 
 
-async def plan_retry(uow: UnitOfWork, job_id: str) -> RetryPlan:
+async def get_job(uow: UnitOfWork, job_id: str) -> JobDetail:
+    """A job's record and earlier tries, and the jobs it became (if it is a submission)."""
+    record = await uow.jobs.get(job_id)
+    children = await get_submission(uow, job_id)
+    if record is None and children is None:
+        raise JobNotFound(job_id)
+    tries = await uow.jobs.tries_of(job_id) if record is not None else []
+    return JobDetail(
+        job=JobView.model_validate(record) if record is not None else None,
+        earlier_tries=[TryView.model_validate(t) for t in tries if t.try_number < record.tries]
+        if record is not None
+        else [],
+        children=children,
+    )
+
+
+async def get_submission(uow: UnitOfWork, parent_id: str) -> Submission | None:
+    """How far the jobs of a submission got, by state; None when none has been recorded."""
+    states = await uow.jobs.count_children(parent_id)
+    if not states:
+        return None
+    failures = await uow.jobs.children_of(parent_id, status="failed", limit=FAILURES_SHOWN)
+    return Submission(
+        parent_id=parent_id,
+        states=states,
+        failures=[JobSummary.model_validate(f) for f in failures],
+    )
+
+
+async def list_jobs(uow: UnitOfWork, query: schemas.ListJobs) -> list[JobSummary]:
+    records = await uow.jobs.list_recent(
+        status=query.status, function=query.function, limit=query.limit
+    )
+    return [JobSummary.model_validate(record) for record in records]
+
+
+async def list_failed(uow: UnitOfWork, limit: int) -> list[JobView]:
+    """Failures nobody has marked handled yet, newest first."""
+    return [JobView.model_validate(record) for record in await uow.jobs.list_failed(limit)]
+
+
+async def mark_handled(uow: UnitOfWork, job_ids: list[str] | None) -> int:
+    """Mark failures as handled (every unhandled one when ``job_ids`` is None)."""
+    marked = await uow.jobs.mark_handled(job_ids)
+    await uow.commit()
+    return marked
+
+
+async def cancel_job(uow: UnitOfWork, job_id: str, function: str) -> bool:
+    """Record a job taken off the queue before it ran; False when it already has a record."""
+    cancelled = await uow.jobs.cancel(job_id, function)
+    await uow.commit()
+    return cancelled
+
+
+async def plan_retry(uow: UnitOfWork, job_id: str, *, force: bool = False) -> RetryPlan:
     """The function, payload and id of a failed job's next attempt, ``<job id>:retry:<n>``.
 
     While an attempt is queued its id stays the same, so asking twice enqueues it once;
     once an attempt has failed the next one gets the next number; once one has succeeded
-    there is nothing left to retry.
+    there is nothing left to retry. A job that failed for a reason running it again cannot
+    change (an invalid payload, an unknown id) is retried only when forced.
     """
     record = await uow.jobs.get(job_id)
     if record is None:
         raise JobNotFound(job_id)
     if record.status == "succeeded":
         raise InvalidRequest(f"job {job_id} succeeded: there is nothing to retry")
+    if record.retryable is False and not force:
+        raise InvalidRequest(
+            f"job {job_id} failed with {record.error_type}, which running it again will not "
+            "change (use --force to retry it anyway)"
+        )
     if record.payload is None:
         raise InvalidRequest(
             f"job {job_id} has no recorded payload (not a JSON object, or too large): "

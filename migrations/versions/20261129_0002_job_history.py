@@ -30,6 +30,7 @@ def upgrade() -> None:
     with op.batch_alter_table('job_records') as batch:
         batch.add_column(sa.Column('parent_id', sa.String(length=200), nullable=True))
         batch.add_column(sa.Column('result', sa.JSON(), nullable=True))
+        batch.add_column(sa.Column('retryable', sa.Boolean(), nullable=True))
         batch.add_column(sa.Column('worker', sa.String(length=100), nullable=True))
         batch.add_column(sa.Column('next_retry_at', sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('handled_at', sa.DateTime(timezone=True), nullable=True))
@@ -79,5 +80,6 @@ def downgrade() -> None:
         batch.drop_column('handled_at')
         batch.drop_column('next_retry_at')
         batch.drop_column('worker')
+        batch.drop_column('retryable')
         batch.drop_column('result')
         batch.drop_column('parent_id')

@@ -1,0 +1,125 @@
+"""What the job history cannot write while PostgreSQL is away, Redis keeps for it.
+
+- Each retry also leaves a short-lived note in Redis (``retry_note_key``): the try, its
+  error and when the next one is due, so that ``jobs status`` and ``--wait`` can say why
+  a job is waiting even when the database is what failed.
+- A final failure that cannot be written goes to an outbox list in Redis; every worker
+  drains the outbox into PostgreSQL once it answers again, so ``jobs failed`` lists it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from contextlib import suppress
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, cast
+
+import orjson
+from arq.connections import ArqRedis
+
+from domain.repositories import JobStamp
+from worker.deps import Deps
+from worker.tasks import cancel_and_wait
+
+log = logging.getLogger("worker.history")
+
+RETRY_NOTE_PREFIX = "dbjobs:retrying:"
+OUTBOX_KEY = "dbjobs:history:outbox"
+OUTBOX_LIMIT = 100_000  # entries kept while the database is away; the oldest go first
+DRAIN_EVERY_SECONDS = 5.0
+DRAIN_BATCH = 100
+
+
+def retry_note_key(job_id: str) -> str:
+    return RETRY_NOTE_PREFIX + job_id
+
+
+async def note_retry(
+    redis: ArqRedis, stamp: JobStamp, error: tuple[str, str], retry_at: datetime, ttl: int
+) -> None:
+    note = {
+        "tries": stamp.tries,
+        "error_type": error[0],
+        "error_message": error[1],
+        "retry_at": retry_at.isoformat(),
+        "worker": stamp.worker,
+    }
+    await redis.set(retry_note_key(stamp.job_id), orjson.dumps(note), ex=max(ttl, 1))
+
+
+async def read_retry_note(redis: ArqRedis, job_id: str) -> dict[str, Any] | None:
+    raw = await redis.get(retry_note_key(job_id))
+    if raw is None:
+        return None
+    with suppress(orjson.JSONDecodeError):
+        note = orjson.loads(raw)
+        return note if isinstance(note, dict) else None
+    return None
+
+
+async def defer_failure(redis: ArqRedis, stamp: JobStamp, fields: dict[str, Any]) -> None:
+    """Keep a final failure for the history until the database can take it."""
+    entry = {"stamp": {**asdict(stamp), "started_at": stamp.started_at.isoformat()}, **fields}
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.lpush(OUTBOX_KEY, orjson.dumps(entry))
+        pipe.ltrim(OUTBOX_KEY, 0, OUTBOX_LIMIT - 1)
+        await pipe.execute()
+
+
+async def drain_outbox(deps: Deps) -> int:
+    """Write waiting failures to the history, oldest first; how many were written."""
+    written = 0
+    while raw_entries := await _pop_oldest(deps.redis):
+        entries = [orjson.loads(raw) for raw in raw_entries]
+        try:
+            async with deps.unit_of_work() as uow:
+                for entry in entries:
+                    fields = {key: value for key, value in entry.items() if key != "stamp"}
+                    await uow.jobs.record_failure(_stamp(entry["stamp"]), **fields)
+                await uow.commit()
+        except Exception:
+            # Still away: put them back where they were, for the next drain.
+            await cast(
+                Awaitable[int],
+                deps.redis.rpush(OUTBOX_KEY, *(orjson.dumps(e) for e in reversed(entries))),
+            )
+            raise
+        written += len(entries)
+    return written
+
+
+async def _pop_oldest(redis: ArqRedis) -> list[bytes] | None:
+    # redis-py types its commands for both its clients at once.
+    return await cast(Awaitable[list[bytes] | None], redis.rpop(OUTBOX_KEY, DRAIN_BATCH))
+
+
+def _stamp(fields: dict[str, Any]) -> JobStamp:
+    return JobStamp(**{**fields, "started_at": datetime.fromisoformat(fields["started_at"])})
+
+
+class OutboxDrainer:
+    """A worker's background task that drains the outbox every few seconds."""
+
+    def __init__(self, deps: Deps, every: float = DRAIN_EVERY_SECONDS) -> None:
+        self.deps = deps
+        self.every = every
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                if written := await drain_outbox(self.deps):
+                    log.info("wrote %d failure(s) kept while the database was away", written)
+            except Exception as problem:  # the database (or Redis) is still away
+                log.debug("the history outbox waits: %s", problem)
