@@ -14,6 +14,8 @@ from tests.support.processes import service_env
 from tests.support.queue import arq_client as arq_pool
 from tests.support.servers import PostgresServer, RedisServer, postgres_server, redis_server
 
+LOG_TAIL = 20_000  # characters of each worker's log shown when a test fails
+
 
 @pytest.fixture
 def env(pg_database: str, clean_redis: RedisSpace, session_factory: object) -> dict[str, str]:
@@ -53,6 +55,17 @@ def private_postgres() -> Iterator[tuple[PostgresServer, str]]:
         url = server.database_url("dbjobs")
         migrate(url)
         yield server, url
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test that ran workers shows their logs: what they did is the evidence."""
+    report = yield
+    started = getattr(item, "funcargs", {}).get("workers")
+    if report.failed and isinstance(started, Fleet):
+        for worker in started.workers:
+            report.sections.append((f"log of {worker.log_path.name}", worker.log[-LOG_TAIL:]))
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
