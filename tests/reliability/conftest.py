@@ -36,7 +36,7 @@ async def pool(env: dict[str, str]) -> AsyncIterator[ArqRedis]:
 
 
 @pytest.fixture
-def private_redis() -> Iterator[RedisServer]:
+def private_redis(redis_server_binary: str) -> Iterator[RedisServer]:
     """A redis-server of the test's own (AOF, fsync always) that it may crash and restart."""
     with redis_server() as server:
         yield server
@@ -48,7 +48,7 @@ async def run_id(session_factory: async_sessionmaker[AsyncSession]) -> int:
 
 
 @pytest.fixture
-def private_postgres() -> Iterator[tuple[PostgresServer, str]]:
+def private_postgres(postgres_binaries: Path) -> Iterator[tuple[PostgresServer, str]]:
     """A PostgreSQL server of the test's own, migrated, that it may stop and restart."""
     with postgres_server() as server:
         server.create_database("dbjobs")
