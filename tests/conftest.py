@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -10,6 +11,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.db import create_engine, create_session_factory
 from domain.uow import SqlAlchemyUnitOfWork
 from tests import services
+from tests.support import needs
+from tests.support.servers import PG_BIN, REDIS_SERVER
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m deselect
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    needs.check(config, items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    needs.skip_if_missing(item)  # before any fixture is set up
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    needs.summarize(terminalreporter)
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +48,18 @@ def redis_space() -> Iterator[services.RedisSpace]:
         yield space
     finally:
         asyncio.run(services.release_redis_db(space))
+
+
+@pytest.fixture(scope="session")
+def postgres_binaries() -> Path:
+    """Where initdb and pg_ctl are; ask for it to start a PostgreSQL server of the test's own."""
+    return PG_BIN
+
+
+@pytest.fixture(scope="session")
+def redis_server_binary() -> str:
+    """The redis-server executable; ask for it to start a Redis server of the test's own."""
+    return REDIS_SERVER
 
 
 @pytest.fixture

@@ -109,9 +109,15 @@ async def reset_redis_db(space: RedisSpace) -> None:
     """Empty a claimed Redis database between tests or runs, keeping it marked as claimed."""
     client = aioredis.from_url(space.url)
     try:
-        if await client.get(space.owner_key) != space.marker.encode():
-            raise RuntimeError(f"Redis db {space.db} is no longer marked as claimed by us")
-        await client.flushdb()
-        await client.set(space.owner_key, space.marker)
+        async with client.pipeline(transaction=True) as pipe:
+            await pipe.watch(space.owner_key)
+            if await pipe.get(space.owner_key) != space.marker.encode():
+                raise RuntimeError(f"Redis db {space.db} is no longer marked as claimed by us")
+            # One transaction: between a bare FLUSHDB and SET the database would look
+            # empty and unclaimed, and another run could claim it.
+            pipe.multi()
+            pipe.flushdb()
+            pipe.set(space.owner_key, space.marker)
+            await pipe.execute()
     finally:
         await client.aclose()

@@ -14,6 +14,8 @@ from tests.support.processes import service_env
 from tests.support.queue import arq_client as arq_pool
 from tests.support.servers import PostgresServer, RedisServer, postgres_server, redis_server
 
+LOG_TAIL = 20_000  # characters of each worker's log shown when a test fails
+
 
 @pytest.fixture
 def env(pg_database: str, clean_redis: RedisSpace, session_factory: object) -> dict[str, str]:
@@ -34,7 +36,7 @@ async def pool(env: dict[str, str]) -> AsyncIterator[ArqRedis]:
 
 
 @pytest.fixture
-def private_redis() -> Iterator[RedisServer]:
+def private_redis(redis_server_binary: str) -> Iterator[RedisServer]:
     """A redis-server of the test's own (AOF, fsync always) that it may crash and restart."""
     with redis_server() as server:
         yield server
@@ -46,13 +48,24 @@ async def run_id(session_factory: async_sessionmaker[AsyncSession]) -> int:
 
 
 @pytest.fixture
-def private_postgres() -> Iterator[tuple[PostgresServer, str]]:
+def private_postgres(postgres_binaries: Path) -> Iterator[tuple[PostgresServer, str]]:
     """A PostgreSQL server of the test's own, migrated, that it may stop and restart."""
     with postgres_server() as server:
         server.create_database("dbjobs")
         url = server.database_url("dbjobs")
         migrate(url)
         yield server, url
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test that ran workers shows their logs: what they did is the evidence."""
+    report = yield
+    started = getattr(item, "funcargs", {}).get("workers")
+    if report.failed and isinstance(started, Fleet):
+        for worker in started.workers:
+            report.sections.append((f"log of {worker.log_path.name}", worker.log[-LOG_TAIL:]))
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

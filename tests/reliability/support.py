@@ -6,8 +6,8 @@ import asyncio
 import signal
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,20 @@ async def scalar(factory: async_sessionmaker[AsyncSession], sql: str, **params: 
 async def rows(factory: async_sessionmaker[AsyncSession], sql: str, **params: Any) -> list[Any]:
     async with factory() as session:
         return list((await session.execute(text(sql), params)).all())
+
+
+@asynccontextmanager
+async def table_locked(
+    factory: async_sessionmaker[AsyncSession], table: str
+) -> AsyncIterator[None]:
+    """Hold ``table`` in SHARE mode for the block: reads go on, every write to it waits.
+
+    A transaction that must write there cannot commit meanwhile, so a test can stop work
+    at a known point before its commit instead of racing it.
+    """
+    async with factory() as session, session.begin():
+        await session.execute(text(f"LOCK TABLE {table} IN SHARE MODE"))
+        yield
 
 
 async def queue_is_empty(pool: ArqRedis) -> bool:

@@ -103,6 +103,7 @@ def test_reprs_and_dumps_hide_passwords():
     assert [text for text in shown if DB_SECRET in text or REDIS_SECRET in text] == []
 
 
+@pytest.mark.usefixtures("redis_server_binary")
 async def test_a_worker_uses_redis_passwords_and_never_logs_any(tmp_path):
     closed_database = f"postgresql://postgres:{DB_SECRET}@127.0.0.1:{free_port()}/dbjobs"
     with redis_server(password=REDIS_SECRET) as server:
@@ -138,6 +139,7 @@ async def test_a_worker_uses_redis_passwords_and_never_logs_any(tmp_path):
     assert "create_profile failed" in worker.log  # the authenticated one served the job
 
 
+@pytest.mark.usefixtures("redis_server_binary")
 async def test_a_job_failing_on_an_unreachable_database_never_shows_its_password(tmp_path):
     closed_database = f"postgresql://postgres:{DB_SECRET}@127.0.0.1:{free_port()}/dbjobs"
     with redis_server(password=REDIS_SECRET) as server:

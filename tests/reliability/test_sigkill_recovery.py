@@ -9,7 +9,7 @@ import time
 import pytest
 from arq.constants import retry_key_prefix
 
-from tests.reliability.support import Summary, report, rows, scalar, wait_for
+from tests.reliability.support import Summary, report, rows, scalar, table_locked, wait_for
 from worker.jobs import chunk_job_id
 
 pytestmark = pytest.mark.e2e
@@ -17,6 +17,7 @@ pytestmark = pytest.mark.e2e
 TOTAL = 200_000
 CHUNK_SIZE = 10_000
 CHUNKS = TOTAL // CHUNK_SIZE
+MAX_JOBS = 2  # per worker
 RECOVERY_PROMISE_S = 15
 CHUNK_EVENT = re.compile(r"([→←!↻]) generation:(\d+):chunk:(\d+):sigkill:generate_profiles_chunk")
 
@@ -38,26 +39,27 @@ async def committed_chunks(session_factory) -> set[int]:
 
 
 async def test_sigkill_mid_generation_is_finished_by_another_worker(workers, pool, session_factory):
-    doomed = workers.start(JOBS_MAX_JOBS="2")
-    workers.start(JOBS_MAX_JOBS="2")
-    await pool.enqueue_job(
-        "generate_profiles", {"count": TOTAL, "chunk_size": CHUNK_SIZE, "key": "sigkill"}
-    )
+    doomed = workers.start(JOBS_MAX_JOBS=str(MAX_JOBS))
+    workers.start(JOBS_MAX_JOBS=str(MAX_JOBS))
+    # While the test holds this lock no chunk can insert its profiles, so none can commit:
+    # whatever chunk the log shows started is surely in flight when the kill lands.
+    async with table_locked(session_factory, "profiles"):
+        await pool.enqueue_job(
+            "generate_profiles", {"count": TOTAL, "chunk_size": CHUNK_SIZE, "key": "sigkill"}
+        )
 
-    async def doomed_is_mid_chunk() -> bool:
-        committed = await committed_chunks(session_factory)
-        return len(committed) >= 2 and bool(chunks_in_flight(doomed.log) - committed)
+        async def doomed_is_full() -> bool:
+            return len(chunks_in_flight(doomed.log)) == MAX_JOBS
 
-    await wait_for(
-        doomed_is_mid_chunk, within=60, what="first worker mid-generation", interval=0.02
-    )
-    doomed.signal(signal.SIGKILL)
-    killed_at = time.monotonic()
-    doomed.wait(timeout=10)
-
+        await wait_for(doomed_is_full, within=60, what="first worker busy with chunks")
+        doomed.signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        doomed.wait(timeout=10)
+        assert await committed_chunks(session_factory) == set(), "the lock let a chunk commit"
+        lost = sorted(chunks_in_flight(doomed.log))
+    # Released: the killed worker's transactions roll back, the other worker's go on.
+    assert len(lost) == MAX_JOBS
     generation = await scalar(session_factory, "SELECT id FROM profile_generations")
-    lost = sorted(chunks_in_flight(doomed.log) - await committed_chunks(session_factory))
-    assert lost, "the kill should have caught a chunk before its commit"
 
     picked_up, completed = await _watch_recovery(pool, session_factory, generation, lost, killed_at)
     print(f"recovery after SIGKILL: picked up in {picked_up:.2f}s, completed in {completed:.2f}s")
