@@ -122,6 +122,7 @@ class Submission(View):
     parent_id: str
     states: dict[str, int]
     failures: list[JobSummary]
+    totals: dict[str, int]
 
     @property
     def recorded(self) -> int:

@@ -123,6 +123,7 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
         "job_serializer": serialize,
         "job_deserializer": job_deserializer(settings.max_payload_bytes),
         "health_check_interval": 10,
+        "allow_abort_jobs": settings.abort_running_jobs,
         **overrides,
     }
 

@@ -3,6 +3,7 @@ the ones that failed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from domain import schemas
@@ -13,6 +14,7 @@ from domain.views import JobDetail, JobSummary, JobView, RetryPlan, Submission, 
 MAX_JOB_ID = 200  # job_records.job_id
 MAX_RETRIES = 1000
 FAILURES_SHOWN = 5
+MAX_SUMMED = 10_000  # children whose results a submission's totals add up
 
 
 async def get_job(uow: UnitOfWork, job_id: str) -> JobDetail:
@@ -37,11 +39,24 @@ async def get_submission(uow: UnitOfWork, parent_id: str) -> Submission | None:
     if not states:
         return None
     failures = await uow.jobs.children_of(parent_id, status="failed", limit=FAILURES_SHOWN)
+    succeeded = await uow.jobs.children_of(parent_id, status="succeeded", limit=MAX_SUMMED)
     return Submission(
         parent_id=parent_id,
         states=states,
         failures=[JobSummary.model_validate(f) for f in failures],
+        totals=_totals(child.result for child in succeeded),
     )
+
+
+def _totals(results: Iterable[dict[str, Any] | None]) -> dict[str, int]:
+    """The counts in the children's results added up (points inserted, duplicates...)."""
+    totals: dict[str, int] = {}
+    for result in results:
+        for key, value in (result or {}).items():
+            names_a_row = key == "id" or key.endswith(("_id", "_index"))
+            if isinstance(value, int) and not isinstance(value, bool) and not names_a_row:
+                totals[key] = totals.get(key, 0) + value
+    return totals
 
 
 async def list_jobs(uow: UnitOfWork, query: schemas.ListJobs) -> list[JobSummary]:

@@ -17,6 +17,7 @@ from typer.testing import CliRunner, Result
 from tests.services import RedisSpace
 from worker.cli import app
 from worker.config import Settings
+from worker.enqueue import PARENT_KWARG
 from worker.serialization import deserialize
 
 QUEUE = Settings.model_fields["queue_name"].default
@@ -71,9 +72,15 @@ class Queue:
         raw = self.client.get(f"arq:job:{job_id}")
         assert raw is not None, f"job {job_id} is not in Redis"
         job = deserialize(raw)
-        assert job["k"] == {}
+        assert set(job["k"]) <= {PARENT_KWARG}  # a child names its submission, nothing else
         assert len(job["a"]) == 1
         return job["a"][0]
+
+    def parent(self, job_id: str) -> str | None:
+        raw = self.client.get(f"arq:job:{job_id}")
+        assert raw is not None, f"job {job_id} is not in Redis"
+        parent: str | None = deserialize(raw)["k"].get(PARENT_KWARG)
+        return parent
 
     def job_keys(self) -> list[bytes]:
         return list(self.client.scan_iter("arq:*"))

@@ -18,7 +18,14 @@ async def test_json_output_is_one_object_and_the_job_is_queued(cli, queue):
         "job_id": data["job_id"],
         "function": "create_profile",
         "status": "queued",
-        "deduplicated": False,
+        "source": "redis",
+        "tries": None,
+        "finished_at": None,
+        "next_retry_at": None,
+        "error": None,
+        "children": None,
+        "job_ids": [data["job_id"]],
+        "deduplicated": 0,
     }
     assert queue.job_ids() == [data["job_id"]]
     # The payload sent is the validated one: stripped, and only the fields given.
@@ -102,6 +109,7 @@ async def test_metric_files_go_in_batch_jobs_enqueued_once(cli, queue, tmp_path)
     sizes = [len(queue.payload(job_id)["points"]) for job_id in first["job_ids"]]
     assert sizes == [1000, 1000, 500]
     assert queue.payload("pts:2")["points"][-1] == {"name": "loss", "step": 2499, "value": 249.9}
+    assert queue.parent("pts:2") == "pts"  # the batches are one submission's children
     again = one_json(await cli(*args))
     assert again["deduplicated"] == 3
     assert queue.job_ids() == ["pts:0", "pts:1", "pts:2"]

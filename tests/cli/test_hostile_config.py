@@ -15,7 +15,7 @@ import time
 import pytest
 from typer.testing import Result
 
-from tests.cli.conftest import QUEUE, Cli, Queue, closed_port
+from tests.cli.conftest import QUEUE, Cli, Queue, closed_port, one_json
 from tests.services import ROOT, RedisSpace
 from worker.cli.connect import database_address, redis_address, scrub
 from worker.config import Settings
@@ -170,16 +170,18 @@ async def test_a_batch_wait_with_an_unreadable_result(cli: Cli, queue: Queue):
         "--wait", "--json", stdin=points,
     )  # fmt: skip
     refused_as_unreadable(result, key)
-    assert result.stdout == ""
+    assert "Redis holds data under" in one_json(result)["error"]["message"]
 
 
 @pytest.mark.parametrize("plant", [plant_result, plant_queued_job])
 @pytest.mark.parametrize(
     "args", [("status", JOB), ("result", JOB), RECORD_METRIC], ids=["status", "result", "enqueue"]
 )
-async def test_json_mode_prints_nothing_on_stdout(cli: Cli, queue: Queue, plant, args):
+async def test_json_mode_prints_one_error_object(cli: Cli, queue: Queue, plant, args):
     plant(queue, UNREADABLE["JSON that is no object"])
     result = await cli(*args, "--json")
     assert result.exit_code == 1
-    assert result.stdout == ""
     assert "Redis holds data under" in result.stderr
+    error = one_json(result)["error"]
+    assert error["type"] == "failed"
+    assert "Redis holds data under" in error["message"]

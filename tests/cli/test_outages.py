@@ -37,7 +37,7 @@ async def test_redis_down_while_enqueueing(dead_redis_cli):
         "enqueue", "start-run", "1", "--json", JOBS_REDIS_CONNECT_RETRIES="0"
     )
     one_line_refusal(result, containing="cannot reach Redis at 127.0.0.1:")
-    assert result.stdout == ""
+    assert one_json(result)["error"]["type"] == "failed"
 
 
 async def test_redis_refusing_the_password(cli):
@@ -73,4 +73,4 @@ async def test_invalid_settings_are_named(cli):
 
 
 async def test_services_up_the_same_commands_work(cli):
-    assert one_json(await cli("failed", "--json")) == {"failed": []}
+    assert one_json(await cli("failed", "--json")) == {"handled": 0, "failed": []}

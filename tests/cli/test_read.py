@@ -53,7 +53,7 @@ async def test_an_unknown_id_is_a_clear_refusal(cli, tracker):
         result = await cli(*args, "--json")
         assert result.exit_code == 1
         assert result.stderr.strip().endswith("999 not found")
-        assert result.stdout == ""
+        assert one_json(result)["error"]["message"].endswith("999 not found")
         assert "Traceback" not in result.stderr
 
 

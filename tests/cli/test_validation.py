@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.conftest import closed_port
+from tests.cli.conftest import closed_port, one_json
 
 VALID_PROFILE = ("--username", "ada", "--email", "ada@example.com", "--full-name", "Ada L")
 
@@ -47,7 +47,9 @@ async def test_bad_input_is_refused_and_nothing_is_enqueued(cli, queue, args, pr
     result = await cli("enqueue", *args, "--json")
     assert result.exit_code == 2, result.stderr
     assert problem in result.stderr
-    assert result.stdout == ""
+    error = one_json(result)["error"]  # --json: one object on stdout on every path
+    assert error["type"] == "bad_input"
+    assert problem in error["message"]
     assert queue.job_ids() == []
     assert queue.job_keys() == []
 

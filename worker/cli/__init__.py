@@ -11,10 +11,11 @@ import functools
 from typing import TYPE_CHECKING, Any, cast
 
 import typer
+from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
-from worker.cli import read, serve
-from worker.cli.output import CliError, command_group, error
+from worker.cli import history, read, serve
+from worker.cli.output import EXIT_BAD_INPUT, CliError, Mode, command_group, refuse
 
 if TYPE_CHECKING:
     # Typer 0.29 ships its own copy of Click; its groups are typed with that copy's Context.
@@ -22,14 +23,24 @@ if TYPE_CHECKING:
 
 
 class Commands(TyperGroup):
-    """Every refusal (``CliError``) becomes its message on stderr and its exit code."""
+    """Every refusal (``CliError``) becomes its message and its exit code; with ``--json``,
+    so does a mistyped command line, as one JSON object."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        Mode.json = "--json" in args
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Context) -> Any:
         try:
             return super().invoke(ctx)
         except CliError as problem:
-            error(problem.message)
+            refuse(problem)
             ctx.exit(problem.code)
+        except UsageError as problem:
+            if not Mode.json:
+                raise
+            refuse(CliError(problem.format_message(), EXIT_BAD_INPUT))
+            ctx.exit(EXIT_BAD_INPUT)
 
 
 class JobCommands(TyperGroup):
@@ -57,10 +68,12 @@ app = command_group(
 )
 enqueue_help = "Put a job on the queue. Every job takes --wait, --json, --job-id, --timeout."
 app.add_typer(command_group(enqueue_help, cls=JobCommands), name="enqueue")
-app.command("status")(read.status)
-app.command("result")(read.result)
-app.command("failed")(read.failed)
-app.command("retry")(read.retry)
+app.command("status")(history.status)
+app.command("result")(history.result)
+app.command("list")(history.recent)
+app.command("failed")(history.failed)
+app.command("retry")(history.retry)
+app.command("cancel")(history.cancel)
 app.add_typer(read.profile_app, name="profile")
 app.add_typer(read.experiments_app, name="experiments")
 app.command("worker")(serve.worker)

@@ -19,14 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import typer
 
-from worker.cli.output import (
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    BadInput,
-    CliError,
-    error,
-)
+from worker.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, BadInput, CliError, refuse
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
@@ -116,8 +109,7 @@ def load_settings() -> Settings:
             f"{'.'.join(map(str, item['loc']))}: {item['msg']}"
             for item in problem.errors(include_url=False, include_input=False)
         )
-        error(f"invalid configuration (environment or .env): {details}")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        raise BadInput(f"invalid configuration (environment or .env): {details}") from None
     _refuse_unreadable_urls(settings)
     return settings
 
@@ -134,10 +126,8 @@ def _refuse_unreadable_urls(settings: Settings) -> None:
     ):
         problem = _url_problem(secret.get_secret_value())
         if problem is not None:
-            error(
-                scrub(f"{name} is not a URL: {problem} (expected {EXPECTED_URL[name]})", settings)
-            )
-            raise typer.Exit(EXIT_BAD_INPUT)
+            message = f"{name} is not a URL: {problem} (expected {EXPECTED_URL[name]})"
+            raise BadInput(scrub(message, settings))
 
 
 def _url_problem(url: str) -> str | None:
@@ -160,16 +150,16 @@ def run(command: Callable[[Backends], Awaitable[T]], settings: Settings | None =
     try:
         return asyncio.run(_with_backends(settings, command))
     except CliError as problem:
-        error(scrub(problem.message, settings))
+        refuse(CliError(scrub(problem.message, settings), problem.code, job_id=problem.job_id))
         raise typer.Exit(problem.code) from None
     except KeyboardInterrupt:
-        error("interrupted")
+        refuse(CliError("interrupted", EXIT_INTERRUPTED))
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as problem:
         if not _is_redis_outage(problem):
             raise
         message = f"lost the connection to Redis at {redis_address(settings)}: {reason(problem)}"
-        error(scrub(message, settings))
+        refuse(CliError(scrub(message, settings)))
         raise typer.Exit(EXIT_FAILED) from None
 
 

@@ -24,6 +24,19 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_TIMEOUT = 3
 EXIT_INTERRUPTED = 130
+ERROR_TYPES = {
+    EXIT_FAILED: "failed",
+    EXIT_BAD_INPUT: "bad_input",
+    EXIT_TIMEOUT: "timeout",
+    EXIT_INTERRUPTED: "interrupted",
+}
+
+
+class Mode:
+    """Whether the command line asked for ``--json``: then every path, refusals and time-outs
+    included, prints exactly one JSON object on stdout."""
+
+    json = False
 
 
 def command_group(help_text: str, **options: Any) -> typer.Typer:
@@ -34,10 +47,11 @@ def command_group(help_text: str, **options: Any) -> typer.Typer:
 class CliError(Exception):
     """A refusal or a failure told to the user in a line or two, with its exit code."""
 
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+    def __init__(self, message: str, code: int = EXIT_FAILED, *, job_id: str | None = None):
         super().__init__(message)
         self.message = message
         self.code = code
+        self.job_id = job_id
 
 
 class BadInput(CliError):
@@ -119,6 +133,15 @@ def error(message: str) -> None:
     stderr().print(literal(f"error: {message}", one_line=False, style="bold red"), soft_wrap=True)
 
 
+def refuse(problem: CliError) -> None:
+    """A refusal in the one error style: a line on stderr, and with ``--json`` the same as
+    ``{"error": {"type", "message", "job_id"}}`` on stdout."""
+    error(problem.message)
+    if Mode.json:
+        kind = ERROR_TYPES.get(problem.code, "failed")
+        emit_json({"error": {"type": kind, "message": problem.message, "job_id": problem.job_id}})
+
+
 def show_json(data: Any) -> None:
     """A result for people: indented, coloured JSON."""
     from rich.highlighter import JSONHighlighter
@@ -127,9 +150,15 @@ def show_json(data: Any) -> None:
     stdout().print(JSONHighlighter()(literal(text, one_line=False)), soft_wrap=True)
 
 
-def show_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def show_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str = ""
+) -> None:
+    """Rows under their title; with no row, the ``empty`` sentence instead of a bare frame."""
     from rich.table import Table
 
+    if not rows and empty:
+        say(empty)
+        return
     table = Table(title=literal(title), title_justify="left")
     for column in columns:
         table.add_column(literal(column), overflow="fold")

@@ -1,7 +1,8 @@
 """Enqueue checked payloads, then report: the job id, and with ``--wait`` the outcome.
 
 One payload is one job; several (a file of metric points in batches) are enqueued
-together under ids ``<job id>:<n>``; a generation is followed chunk by chunk.
+together under ids ``<job id>:<n>``, children of ``<job id>``; a generation is followed
+chunk by chunk. Every multi-job wait shows a progress bar.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from worker.cli.follow import (
     Outcome,
     await_many,
     await_outcome,
+    combined,
     current_outcome,
     deadline_after,
     follow_generation,
+    mark_submission,
     progress_bar,
 )
 from worker.cli.inputs import new_job_id
@@ -50,7 +53,8 @@ class Delivery:
 @dataclass(frozen=True)
 class Report:
     outcome: Outcome
-    deduplicated: bool
+    job_ids: list[str]
+    deduplicated: int = 0  # how many of the jobs already existed: enqueued again as nothing
     fields: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,36 +81,38 @@ async def enqueue_and_wait(
         if not delivery.as_json:
             output.note(f"job {delivery.job_id} already exists: nothing new enqueued")
     if delivery.wait:
-        outcome = await await_outcome(backends, delivery.job_id, deadline_after(delivery.timeout))
+        deadline = deadline_after(delivery.timeout)
+        outcome = await await_outcome(backends, delivery.job_id, deadline, quiet=delivery.as_json)
     elif deduplicated:
         outcome = await current_outcome(backends, delivery.job_id, describe=True) or Outcome(
             delivery.job_id, "queued", function
         )
     else:
         outcome = Outcome(delivery.job_id, "queued", function)
-    return Report(outcome, deduplicated)
+    return Report(outcome, [delivery.job_id], int(deduplicated))
 
 
 async def refuse_another_request(
     backends: Backends, job_id: str, function: str, payload: dict[str, Any]
 ) -> None:
     """A reused job id is fine for the same request; for another one it is a mistake."""
+    from worker.serialization import arguments_omitted
+
     known = await (await backends.job(job_id)).info()
     if known is None:  # finished and forgotten by Redis meanwhile: nothing to compare
         return
-    from worker.serialization import arguments_omitted
-
     same_payload = arguments_omitted(known.args) or list(known.args) == [payload]
-    if known.function != function or not same_payload or known.kwargs:
+    if known.function != function or not same_payload:
         raise output.CliError(
             f"job {job_id} already exists as {known.function} with another payload: "
-            "nothing enqueued (choose another --job-id)"
+            "nothing enqueued (choose another --job-id)",
+            job_id=job_id,
         )
 
 
 def submit_batches(job: Job[Any], delivery: Delivery, payloads: Sequence[dict[str, Any]]) -> None:
-    """Many jobs of one kind, enqueued together; ids ``<job id>:<n>`` when more than one."""
-    function = job.name
+    """Many jobs of one kind, enqueued together; ids ``<job id>:<n>`` when more than one,
+    each a child of ``<job id>`` in the history."""
     job_ids = [delivery.job_id]
     if len(payloads) > 1:
         job_ids = [f"{delivery.job_id}:{n}" for n in range(len(payloads))]
@@ -114,75 +120,60 @@ def submit_batches(job: Job[Any], delivery: Delivery, payloads: Sequence[dict[st
     async def enqueue(backends: Backends) -> Report:
         from worker.enqueue import enqueue_many
 
-        new = await enqueue_many(await backends.queue(), function, payloads, job_ids)
-        fields = {"job_ids": job_ids, "deduplicated": len(job_ids) - len(new)}
-        if fields["deduplicated"] and not delivery.as_json:
+        parent = delivery.job_id if len(job_ids) > 1 else None
+        if parent is not None:
+            await mark_submission(backends, parent, job.name, job_ids)
+        queue = await backends.queue()
+        new = await enqueue_many(queue, job.name, payloads, job_ids, parent_id=parent)
+        deduplicated = len(job_ids) - len(new)
+        if deduplicated and not delivery.as_json:
             output.note(
-                f"{fields['deduplicated']} of {len(job_ids)} jobs already existed under these "
-                "ids: not enqueued again"
+                f"{deduplicated} of {len(job_ids)} jobs already existed under these ids: "
+                "not enqueued again"
             )
         if not delivery.wait:
-            return Report(Outcome(delivery.job_id, "queued", function), False, fields)
-        outcomes = await await_many(backends, job_ids, deadline_after(delivery.timeout))
-        return Report(combined(delivery.job_id, function, outcomes), False, fields)
+            return Report(Outcome(delivery.job_id, "queued", job.name), job_ids, deduplicated)
+        with progress_bar(not delivery.as_json, f"{len(job_ids)} {job.name} jobs") as bar:
+            deadline = deadline_after(delivery.timeout)
+            outcomes = await await_many(backends, job_ids, deadline, bar)
+        return Report(combined(delivery.job_id, job.name, outcomes), job_ids, deduplicated)
 
     report_and_exit(delivery, run(enqueue))
 
 
-def combined(job_id: str, function: str, outcomes: Sequence[Outcome]) -> Outcome:
-    """Several batch jobs read as one: counts summed, failures listed."""
-    failures = [o for o in outcomes if o.status == "failed"]
-    totals: dict[str, int] = {}
-    for outcome in outcomes:
-        if isinstance(outcome.result, dict):
-            for key in ("received", "inserted", "duplicates"):
-                if isinstance(outcome.result.get(key), int):
-                    totals[key] = totals.get(key, 0) + outcome.result[key]
-    result = {**_common_ids(outcomes), **totals, "jobs": len(outcomes), "failed": len(failures)}
-    if not failures:
-        return Outcome(job_id, "succeeded", function, result=result)
-    first = failures[0]
-    message = f"{len(failures)} of {len(outcomes)} jobs failed; first, {first.job_id}: "
-    return Outcome(
-        job_id,
-        "failed",
-        function,
-        result=result,
-        error_type=first.error_type,
-        error_message=message + str(first.error_message),
-    )
+def submit_generation(delivery: Delivery, payload: dict[str, Any]) -> None:
+    """Enqueue a generation and follow it until every chunk has committed."""
+
+    async def enqueue(backends: Backends) -> Report:
+        started = time.monotonic()
+        with progress_bar(not delivery.as_json, "planning the generation") as bar:
+            report = await enqueue_and_wait(backends, delivery, GENERATE_PROFILES.name, payload)
+            plan = report.outcome.result
+            if report.outcome.status != "succeeded" or not _is_plan(plan):
+                return report
+            bar.plan(plan["total"], f"generation {plan['generation_id']}")
+            deadline = deadline_after(delivery.timeout)
+            status = await follow_generation(backends, plan["generation_id"], deadline, bar)
+        result = {**plan, "rows_done": status.rows_done, "chunks_done": status.chunks_done}
+        result["seconds"] = round(time.monotonic() - started, 3)
+        return replace(report, outcome=report.outcome.with_result(result))
+
+    report_and_exit(delivery, run(enqueue))
 
 
-def _common_ids(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    run_ids = {o.result.get("run_id") for o in outcomes if isinstance(o.result, dict)}
-    run_ids.discard(None)
-    return {"run_id": run_ids.pop()} if len(run_ids) == 1 else {}
+def _is_plan(result: Any) -> bool:
+    return isinstance(result, dict) and {"generation_id", "total", "chunks"} <= result.keys()
 
 
 def report_and_exit(delivery: Delivery, report: Report) -> None:
     outcome = report.outcome
     if delivery.as_json:
-        output.emit_json(as_json(delivery, report))
+        data = outcome.as_json(with_result=delivery.wait)
+        output.emit_json({**data, "job_ids": report.job_ids, "deduplicated": report.deduplicated})
     else:
         show(delivery, report)
     if outcome.status == "failed":
         raise typer.Exit(output.EXIT_FAILED)
-
-
-def as_json(delivery: Delivery, report: Report) -> dict[str, Any]:
-    outcome = report.outcome
-    data: dict[str, Any] = {
-        "job_id": outcome.job_id,
-        "function": outcome.function,
-        "status": outcome.status,
-        "deduplicated": report.deduplicated,
-        **report.fields,
-    }
-    if delivery.wait:
-        data["result"] = outcome.result
-    if outcome.error is not None:
-        data["error"] = outcome.error
-    return data
 
 
 def show(delivery: Delivery, report: Report) -> None:
@@ -193,47 +184,20 @@ def show(delivery: Delivery, report: Report) -> None:
         )
         return
     if not delivery.wait:
-        job_ids = report.fields.get("job_ids", [outcome.job_id])
-        jobs = f"{len(job_ids)} {outcome.function} jobs" if len(job_ids) > 1 else outcome.function
+        count = len(report.job_ids)
+        jobs = f"{count} {outcome.function} jobs" if count > 1 else outcome.function
         output.say(f"{outcome.status}: {jobs} as job {outcome.job_id}")
         if outcome.status != "succeeded":
-            output.note(f"follow it with `jobs status {job_ids[-1]}`")
+            output.note(f"follow it with `jobs status {outcome.job_id}`")
         return
-    output.say(f"job {outcome.job_id} ({outcome.function}) succeeded")
-    if outcome.result is not None:
-        output.show_json(outcome.result)
-    elif outcome.source == "history":
-        output.note("its result is no longer kept in Redis (the job history has its outcome)")
-
-
-def submit_generation(delivery: Delivery, payload: dict[str, Any]) -> None:
-    """Enqueue a generation and follow it until every chunk has committed."""
-
-    async def enqueue(backends: Backends) -> Report:
-        started = time.monotonic()
-        with progress_bar(enabled=not delivery.as_json) as bar:
-            report = await enqueue_and_wait(backends, delivery, GENERATE_PROFILES.name, payload)
-            plan = report.outcome.result
-            if report.outcome.status != "succeeded" or not _is_plan(plan):
-                return report
-            bar.plan(plan["total"], plan["generation_id"])
-            deadline = deadline_after(delivery.timeout)
-            status = await follow_generation(backends, plan["generation_id"], deadline, bar)
-        result = {**plan, "rows_done": status.rows_done, "chunks_done": status.chunks_done}
-        result["seconds"] = round(time.monotonic() - started, 3)
-        return replace(report, outcome=report.outcome.with_result(result))
-
-    report = run(enqueue)
-    result = report.outcome.result
-    if not delivery.as_json and _is_plan(result):
+    result = outcome.result
+    if _is_plan(result) and "rows_done" in result:
         output.say(
             f"generation {result['generation_id']}: {result['rows_done']:,} of "
             f"{result['total']:,} profiles in {result['chunks_done']} of {result['chunks']} "
             f"chunks ({result['seconds']:.1f}s)"
         )
         return
-    report_and_exit(delivery, report)
-
-
-def _is_plan(result: Any) -> bool:
-    return isinstance(result, dict) and {"generation_id", "total", "chunks"} <= result.keys()
+    output.say(f"job {outcome.job_id} ({outcome.function}) succeeded")
+    if result is not None:
+        output.show_json(result)
