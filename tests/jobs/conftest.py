@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.models import JobRecord
 from tests.jobs.support import count_rows
 from worker.config import Settings
+from worker.deps import Deps
 from worker.inprocess import drain, fake_pool, in_process_worker
 from worker.serialization import deserialize
 
@@ -42,6 +43,10 @@ class BurstHarness:
         return in_process_worker(
             self.settings, pool, **{"burst": True, "poll_delay": 0, **overrides}
         )
+
+    def deps(self) -> Deps:
+        """What a worker of these settings builds at startup, on the producer's Redis."""
+        return Deps.build(self.settings, self.producer)
 
     async def run(self, **overrides: Any) -> Worker:
         """Run one burst until the queue is empty (deferred retries included)."""

@@ -8,7 +8,7 @@ job registry alone would add 0.2 s of pydantic and schemas).
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from typer._click.exceptions import UsageError
@@ -65,8 +65,31 @@ app = command_group(
     name="jobs",
     cls=Commands,
     pretty_exceptions_show_locals=False,  # locals may hold connection URLs
+    add_completion=False,
 )
 enqueue_help = "Put a job on the queue. Every job takes --wait, --json, --job-id, --timeout."
+
+
+def _show_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"jobs {version('dbjobs')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Background jobs on arq + PostgreSQL: enqueue, follow, read, run a worker."""
+
+
 app.add_typer(command_group(enqueue_help, cls=JobCommands), name="enqueue")
 app.command("status")(history.status)
 app.command("result")(history.result)

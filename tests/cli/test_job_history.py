@@ -1,0 +1,182 @@
+"""The CLI reads the job history: results after Redis forgets, lists, handled failures,
+forced retries, cancelled jobs, submissions as a whole, and one JSON object on every path."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from domain.db import utcnow
+from domain.repositories import JobStamp
+from domain.views import ProfileView
+from tests.cli.conftest import one_json
+from worker.cli.follow import SUBMISSION_PREFIX
+
+CREATED = {
+    "id": 7, "username": "ada", "email": "ada@example.com", "full_name": "Ada L", "bio": "",
+    "version": 1, "created_at": "2026-11-29T10:00:00Z", "updated_at": "2026-11-29T10:00:00Z",
+}  # fmt: skip
+
+
+@pytest.fixture
+def record(uow_factory):
+    """Writes job outcomes as a worker would."""
+
+    async def write(
+        job_id: str,
+        function: str = "create_profile",
+        *,
+        status: str = "succeeded",
+        parent: str | None = None,
+        retryable: bool = True,
+        payload: dict[str, Any] | None = None,
+        ago: float = 0,
+    ) -> None:
+        stamp = JobStamp(job_id, function, 1, utcnow() - timedelta(seconds=ago), "w:1", parent)
+        async with uow_factory() as uow:
+            if status == "succeeded":
+                result = ProfileView.model_validate(CREATED).model_dump(mode="json")
+                await uow.jobs.record_success(stamp, result=result)
+            else:
+                await uow.jobs.record_failure(
+                    stamp,
+                    error_type="RunNotFound" if not retryable else "KeyError",
+                    message="run 999 not found" if not retryable else "'oops'",
+                    payload=payload or {"run_id": 999, "status": "completed"},
+                    retryable=retryable,
+                )
+            await uow.commit()
+
+    return write
+
+
+async def test_a_result_is_read_from_the_history_once_redis_forgot_it(cli, record):
+    await record("made")
+    result = one_json(await cli("result", "made", "--json"))
+    assert (result["status"], result["source"]) == ("succeeded", "history")
+    assert result["result"]["id"] == 7
+    human = await cli("result", "made")
+    assert human.exit_code == 0
+    assert json.loads(human.stdout)["username"] == "ada"
+
+
+async def test_list_filters_by_state_and_function_newest_first(cli, record):
+    await record("old", ago=60)
+    await record("new")
+    await record("broken", "finish_run", status="failed")
+    everything = one_json(await cli("list", "--json"))["jobs"]
+    assert [job["job_id"] for job in everything] == ["broken", "new", "old"]
+    failed = one_json(await cli("list", "--state", "failed", "--json"))["jobs"]
+    assert [job["job_id"] for job in failed] == ["broken"]
+    made = one_json(await cli("list", "--function", "create_profile", "--json"))["jobs"]
+    assert [job["job_id"] for job in made] == ["new", "old"]
+    refused = await cli("list", "--state", "lost")
+    assert refused.exit_code == 2
+    assert "--state: Input should be" in refused.stderr
+
+
+async def test_a_table_fits_80_columns_and_an_empty_list_says_so(cli, record):
+    assert (await cli("list")).stdout.strip() == "no job in the history"
+    await record("a-very-long-job-id-" + "x" * 60, "finish_run", status="failed")
+    table = await cli("failed", COLUMNS="80")
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    assert "a-very-long-job…" in table.stdout
+
+
+async def test_failures_can_be_marked_handled(cli, record):
+    for job_id in ("one", "two", "three"):
+        await record(job_id, "finish_run", status="failed")
+    handled = one_json(await cli("failed", "--handle", "one", "--json"))
+    assert handled["handled"] == 1
+    assert {job["job_id"] for job in handled["failed"]} == {"two", "three"}
+    rest = one_json(await cli("failed", "--handle-all", "--json"))
+    assert (rest["handled"], rest["failed"]) == (2, [])
+    assert (await cli("failed")).stdout.strip() == "no failed job waits to be handled"
+    # Handled failures stay in the history.
+    assert len(one_json(await cli("list", "--state", "failed", "--json"))["jobs"]) == 3
+
+
+async def test_a_retry_that_cannot_help_needs_force(cli, queue, record):
+    await record("hopeless", "finish_run", status="failed", retryable=False)
+    refused = await cli("retry", "hopeless", "--json")
+    assert refused.exit_code == 1
+    assert "use --force" in one_json(refused)["error"]["message"]
+    assert queue.job_ids() == []
+    forced = one_json(await cli("retry", "hopeless", "--force", "--json"))
+    assert forced["job_id"] == "hopeless:retry:1"
+    assert queue.job_ids() == ["hopeless:retry:1"]
+
+
+async def test_a_queued_job_is_cancelled_and_recorded(cli, queue):
+    enqueued = await cli("enqueue", "start-run", "3", "--job-id", "later")
+    assert enqueued.exit_code == 0, enqueued.stderr
+    cancelled = one_json(await cli("cancel", "later", "--json"))
+    assert cancelled == {"job_id": "later", "status": "cancelled"}
+    assert queue.job_ids() == []
+    assert queue.job_keys() == []
+    status = one_json(await cli("status", "later", "--json"))
+    assert (status["status"], status["function"]) == ("cancelled", "start_run")
+    again = await cli("cancel", "later", "--json")
+    assert again.exit_code == 1
+    assert "only a waiting job can be cancelled" in one_json(again)["error"]["message"]
+
+
+async def test_a_submission_is_followed_through_its_children(cli, queue, record):
+    queue.client.set(
+        SUBMISSION_PREFIX + "file", json.dumps({"function": "record_metrics", "jobs": 3})
+    )
+    await record("file:0", "record_metrics", parent="file")
+    partial = one_json(await cli("status", "file", "--json"))
+    assert partial["status"] == "in_progress"
+    assert partial["children"]["states"] == {"succeeded": 1}
+    assert partial["children"]["jobs"] == 3
+    await record("file:1", "record_metrics", parent="file")
+    await record("file:2", "record_metrics", parent="file", status="failed")
+    done = await cli("status", "file")
+    assert "job file: failed (record_metrics)" in done.stdout
+    assert "3 of 3 ended: 1 failed, 2 succeeded" in done.stdout
+    result = await cli("result", "file", "--json")
+    assert result.exit_code == 1
+    assert "1 of 3 jobs failed; first, file:2" in one_json(result)["error"]["message"]
+
+
+async def test_a_submission_of_successes_adds_up_its_results(cli, queue, record):
+    queue.client.set(
+        SUBMISSION_PREFIX + "ok", json.dumps({"function": "create_profile", "jobs": 2})
+    )
+    await record("ok:0", parent="ok")
+    await record("ok:1", parent="ok")
+    result = one_json(await cli("result", "ok", "--json"))
+    assert result["status"] == "succeeded"
+    assert result["result"] == {"version": 2}  # ints added up; ids are not
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "kind"),
+    [
+        (["enqueue", "start-run", "1", "--wait", "--timeout", "0.2"], 3, "timeout"),
+        (["status", "nobody"], 1, "failed"),
+        (["enqueue", "start-run", "nope"], 2, "bad_input"),
+        (["enqueue", "start-run", "1", "--bogus"], 2, "bad_input"),
+        (["retry", "nobody"], 1, "failed"),
+    ],
+)
+async def test_json_mode_prints_one_object_on_every_error_path(cli, args, code, kind):
+    result = await cli(*args, "--json")
+    assert result.exit_code == code, result.stderr
+    error = one_json(result)["error"]
+    assert error["type"] == kind
+    assert error["message"]
+    assert set(error) == {"type", "message", "job_id"}
+
+
+async def test_jobs_alone_prints_help_and_version_is_known(cli):
+    bare = await cli()
+    assert "Usage: jobs" in bare.stdout + bare.stderr
+    assert "enqueue" in bare.stdout + bare.stderr
+    version = await cli("--version")
+    assert version.exit_code == 0
+    assert version.stdout.startswith("jobs ")
