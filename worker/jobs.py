@@ -174,3 +174,25 @@ JOBS: dict[str, Job[Any]] = {
         PRUNE_JOB_HISTORY,
     )
 }
+
+
+def jobs_table() -> str:
+    """The README's table of jobs, derived from the registry (a test keeps them equal)."""
+    lines = [
+        "| job | payload | timeout | schedule |",
+        "| --- | --- | --- | --- |",
+    ]
+    for job in JOBS.values():
+        fields = ", ".join(
+            f"`{name}`" if field.is_required() and name not in job.defaults else f"[`{name}`]"
+            for name, field in job.schema.model_fields.items()
+        )
+        schedule = _schedule(job.cron) if job.cron else ""
+        lines.append(f"| `{job.name}` | {fields} | {job.timeout} s | {schedule} |")
+    return "\n".join(lines)
+
+
+def _schedule(cron: Cron) -> str:
+    if cron.minute is None:
+        return f"every minute at :{cron.second:02d}"
+    return f"every hour at :{cron.minute:02d}:{cron.second:02d}"

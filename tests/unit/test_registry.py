@@ -9,7 +9,7 @@ import pytest
 
 from domain.services import HANDLERS
 from worker.config import Settings
-from worker.jobs import JOBS, Job
+from worker.jobs import JOBS, Job, jobs_table
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = ROOT / "worker" / "jobs.py"
@@ -62,3 +62,8 @@ def test_no_job_name_is_written_outside_the_registry():
         for literal in _job_name_literals(path, names)
     ]
     assert found == []
+
+
+def test_the_readme_lists_the_jobs_as_the_registry_declares_them():
+    readme = (ROOT / "README.md").read_text()
+    assert jobs_table() in readme, "paste worker.jobs.jobs_table() into README.md:\n" + jobs_table()
