@@ -42,7 +42,7 @@ async def update_profile(uow: UnitOfWork, payload: schemas.UpdateProfile) -> Pro
 
 
 def _chunk_count(generation: ProfileGeneration) -> int:
-    return -(-generation.total // generation.chunk_size)
+    return schemas.chunk_count(generation.total, generation.chunk_size)
 
 
 async def start_generation(uow: UnitOfWork, payload: schemas.GenerateProfiles) -> GenerationPlan:
