@@ -222,6 +222,18 @@ class GenerateChunk(Payload):
     chunk_index: Annotated[int, Field(ge=0)]
 
 
+# A prefix to match: any text (LIKE's wildcards in it are matched literally) but NUL.
+Prefix = Annotated[str, StringConstraints(min_length=1, max_length=254, pattern=r"^[^\x00]+$")]
+
+
+class ListProfiles(Payload):
+    """The newest profiles, those whose username and email start with the prefixes given."""
+
+    username: Prefix | None = Field(None, description="Only usernames that start with this.")
+    email: Prefix | None = Field(None, description="Only emails that start with this.")
+    limit: Annotated[int, Field(ge=1, le=1000)] = 20
+
+
 class CreateExperiment(Payload):
     """Create an experiment (the result has its id)."""
 

@@ -18,6 +18,7 @@ from domain.services.profiles import (
     generate_chunk,
     generation_status,
     get_profile,
+    list_profiles,
     start_generation,
     update_profile,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "get_profile",
     "handler_for",
     "list_experiments",
+    "list_profiles",
     "plan_retry",
     "prune_job_history",
     "record_metric",

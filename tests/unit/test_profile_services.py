@@ -166,3 +166,16 @@ async def test_generation_status_counts_committed_chunks(tracker: Tracker):
         status = await services.generation_status(uow, plan.generation_id)
     assert (status.chunks, status.chunks_done, status.rows_done) == (3, 2, 150)
     assert not status.done
+
+
+async def test_list_profiles_reads_newest_first_by_prefix_without_committing(tracker: Tracker):
+    for username in ("ada", "grace", "adam", "adele"):
+        await tracker.profile(username)
+    query = schemas.ListProfiles(username="ad", email="ada", limit=5)
+    async with tracker.uow() as uow:
+        listed = await services.list_profiles(uow, query)
+    assert [view.username for view in listed] == ["adam", "ada"]
+    assert uow.commits == 0
+    async with tracker.uow() as uow:
+        newest = await services.list_profiles(uow, schemas.ListProfiles(limit=2))
+    assert [view.username for view in newest] == ["adele", "adam"]
