@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.schemas import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
+
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/dbjobs"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -79,7 +81,8 @@ class Settings(BaseSettings):
     # unparsed and recorded as failed: a 50,000-point metrics batch is about 4.5 MB.
     max_payload_bytes: Annotated[int, Field(ge=64 * 1024, le=512 * 1024 * 1024)] = 8 * 1024 * 1024
 
-    generation_chunk_size: Annotated[int, Field(ge=100, le=50_000)] = 10_000
+    # Producers are held to the same bounds (domain.schemas.GenerateProfiles).
+    generation_chunk_size: Annotated[int, Field(ge=MIN_CHUNK_SIZE, le=MAX_CHUNK_SIZE)] = 10_000
 
     stale_run_seconds: Annotated[int, Field(ge=1)] = 3600
     job_history_days: Annotated[int, Field(ge=1)] = 14

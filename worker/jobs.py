@@ -100,16 +100,19 @@ def chunk_job_id(generation_id: int, chunk_index: int, key: str) -> str:
 async def enqueue_chunks(
     deps: Deps, payload: schemas.GenerateProfiles, plan: GenerationPlan, job_id: str
 ) -> None:
-    from worker.enqueue import PARENT_KWARG
+    """All of a generation's chunk jobs in one script call per 1,000 (``enqueue_job`` took a
+    few round trips each); a chunk job already queued or finished is skipped, by its id."""
+    from worker.enqueue import enqueue_many
 
-    parent: dict[str, Any] = {PARENT_KWARG: job_id}
-    for index in range(plan.chunks):
-        await deps.redis.enqueue_job(
-            GENERATE_CHUNK.name,
-            {"generation_id": plan.generation_id, "chunk_index": index},
-            _job_id=chunk_job_id(plan.generation_id, index, payload.key),
-            **parent,
-        )
+    indexes = range(plan.chunks)
+    await enqueue_many(
+        deps.redis,
+        GENERATE_CHUNK.name,
+        [{"generation_id": plan.generation_id, "chunk_index": index} for index in indexes],
+        [chunk_job_id(plan.generation_id, index, payload.key) for index in indexes],
+        queue_name=deps.settings.queue_name,
+        parent_id=job_id,
+    )
 
 
 GENERATE_PROFILES = Job(

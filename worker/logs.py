@@ -14,6 +14,44 @@ def configure_logging(level: int = logging.INFO) -> None:
         handler.setFormatter(logging.Formatter(_FORMAT, datefmt="%H:%M:%S"))
         logger.addHandler(handler)
     logger.setLevel(level)
+    brief_expected_failures()
+
+
+class BriefExpectedFailures(logging.Filter):
+    """One line, no traceback, for a job that failed as expected; a bug keeps its traceback.
+
+    arq logs every failed job with ``logger.exception``: 20 to 147 lines for a profile not
+    found. An expected failure, a refusal of the domain or an invalid payload, says all
+    there is to say in its message, kept to one line (a payload's field names are the
+    producer's text). So does a ``JobError``: the runner raises one, from None, for an error
+    whose message was too long to keep, and its traceback shows only the runner.
+    """
+
+    def __init__(self, expected: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self.expected = expected
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, self.expected):
+            record.msg, record.args = _one_line(record.getMessage()), None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def brief_expected_failures() -> None:
+    """Installed once on arq's logger, where it survives arq's CLI configuring logging."""
+    from domain.errors import DomainError
+    from worker.runner import InvalidPayload
+    from worker.serialization import JobError
+
+    logger = logging.getLogger("arq.worker")
+    if not any(isinstance(f, BriefExpectedFailures) for f in logger.filters):
+        logger.addFilter(BriefExpectedFailures((DomainError, InvalidPayload, JobError)))
 
 
 class SkipJobTrace(logging.Filter):

@@ -53,6 +53,20 @@ class ProfileRepository:
         found = await self.session.scalar(select(Profile.id).where(Profile.id == profile_id))
         return found is not None
 
+    async def list_newest(
+        self, *, username_prefix: str | None, email_prefix: str | None, limit: int
+    ) -> list[Profile]:
+        """Newest first (by id). A prefix is matched case-sensitively with its ``%`` and
+        ``_`` taken literally: ``LIKE :prefix || '%'``, which a text_pattern_ops index serves."""
+        statement = select(Profile).order_by(Profile.id.desc()).limit(limit)
+        if username_prefix is not None:
+            statement = statement.where(
+                Profile.username.startswith(username_prefix, autoescape=True)
+            )
+        if email_prefix is not None:
+            statement = statement.where(Profile.email.startswith(email_prefix, autoescape=True))
+        return list((await self.session.scalars(statement)).all())
+
     async def count(self) -> int:
         return int(await self.session.scalar(select(func.count()).select_from(Profile)) or 0)
 

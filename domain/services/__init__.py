@@ -26,6 +26,7 @@ from domain.services.profiles import (
     generate_chunk,
     generation_status,
     get_profile,
+    list_profiles,
     start_generation,
     update_profile,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "list_experiments",
     "list_failed",
     "list_jobs",
+    "list_profiles",
     "mark_handled",
     "plan_retry",
     "prune_job_history",

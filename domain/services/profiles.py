@@ -26,6 +26,13 @@ async def get_profile(uow: UnitOfWork, profile_id: int) -> ProfileView:
     return ProfileView.model_validate(profile)
 
 
+async def list_profiles(uow: UnitOfWork, query: schemas.ListProfiles) -> list[ProfileView]:
+    profiles = await uow.profiles.list_newest(
+        username_prefix=query.username, email_prefix=query.email, limit=query.limit
+    )
+    return [ProfileView.model_validate(profile) for profile in profiles]
+
+
 async def update_profile(uow: UnitOfWork, payload: schemas.UpdateProfile) -> ProfileView:
     """Apply a partial update under a row lock; a stale ``expected_version`` is refused."""
     profile = await uow.profiles.get_for_update(payload.profile_id)
@@ -44,7 +51,7 @@ async def update_profile(uow: UnitOfWork, payload: schemas.UpdateProfile) -> Pro
 
 
 def _chunk_count(generation: ProfileGeneration) -> int:
-    return -(-generation.total // generation.chunk_size)
+    return schemas.chunk_count(generation.total, generation.chunk_size)
 
 
 async def start_generation(uow: UnitOfWork, payload: schemas.GenerateProfiles) -> GenerationPlan:

@@ -17,6 +17,14 @@ BAD_INPUT = [
     (["generate-profiles", "--count", "0"], "--count: Input should be greater than or equal"),
     (["generate-profiles", "--count", "10000001"], "--count"),
     (["generate-profiles", "--count", "5", "--chunk-size", "0"], "--chunk-size"),
+    (
+        ["generate-profiles", "--count", "30000", "--chunk-size", "1"],
+        "--chunk-size: Input should be greater than or equal to 100",
+    ),
+    (
+        ["generate-profiles", "--count", "10000000", "--chunk-size", "100"],
+        "--chunk-size: at least 10,000 for 10,000,000 profiles",
+    ),
     (["generate-profiles", "--count", "5", "--job-id", "k" * 65], "--job-id"),
     (["update-profile", "1", "--set", "id=5"], "--set id: read-only"),
     (["update-profile", "1", "--set", "created_at=2024-01-01"], "--set created_at: read-only"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -91,3 +92,33 @@ def test_stop_grace_outlasts_the_shutdown_grace():
 @pytest.mark.parametrize("service", ["postgres", "redis", "worker"])
 def test_long_running_services_have_healthchecks(service):
     assert SERVICES[service]["healthcheck"]["test"]
+
+
+def _readme_block_with(command: str) -> str:
+    blocks = re.findall(r"```bash\n(.*?)```", Path(ROOT, "README.md").read_text(), re.DOTALL)
+    [block] = [block for block in blocks if command in block.splitlines()]
+    return block
+
+
+def _published(service: str) -> tuple[str, int]:
+    """The host address and port a service publishes (``127.0.0.1:5432:5432``)."""
+    [mapping] = SERVICES[service]["ports"]
+    host, port, _ = mapping.split(":")
+    return host, int(port)
+
+
+def test_the_readmes_docker_quick_start_reaches_the_compose_services():
+    exports = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in _readme_block_with("docker compose up -d postgres redis").splitlines()
+        if line.startswith("export ")
+    )
+    database, redis = urlsplit(exports["DATABASE_URL"]), urlsplit(exports["REDIS_URL"])
+    postgres = SERVICES["postgres"]["environment"]
+    assert (database.username, database.password, database.path.lstrip("/")) == (
+        postgres["POSTGRES_USER"],
+        postgres["POSTGRES_PASSWORD"],
+        postgres["POSTGRES_DB"],
+    )
+    assert (database.hostname, database.port) == _published("postgres")
+    assert (redis.hostname, redis.port) == _published("redis")

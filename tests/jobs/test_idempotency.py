@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from domain.db import utcnow
 from domain.models import GenerationChunk, Metric, Profile, ProfileGeneration, Run
+from domain.schemas import MAX_CHUNKS, MIN_CHUNK_SIZE
 from tests.jobs.support import job_record, run_statuses, seed_job_record, seed_runs
 from worker.jobs import chunk_job_id
 
@@ -155,3 +156,18 @@ async def test_the_job_history_cron_prunes_old_successes_only(harness):
         "recent-success": "succeeded",
         "cron:prune_job_history:1": "succeeded",
     }
+
+
+async def test_every_chunk_of_a_generation_at_the_chunk_limit_is_enqueued_and_run(harness):
+    count = MAX_CHUNKS * MIN_CHUNK_SIZE
+    payload = {"count": count, "chunk_size": MIN_CHUNK_SIZE}
+    await harness.enqueue("generate_profiles", payload, _job_id="big")
+
+    await harness.run()
+
+    assert (await harness.result("big")).result["chunks"] == MAX_CHUNKS
+    chunks = [await harness.result(chunk_job_id(1, i, "big")) for i in range(MAX_CHUNKS)]
+    assert all(chunk.success for chunk in chunks)
+    assert sum(chunk.result["inserted"] for chunk in chunks) == count
+    assert await harness.count(GenerationChunk) == MAX_CHUNKS
+    assert await harness.count(Profile) == count

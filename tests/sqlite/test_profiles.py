@@ -99,7 +99,7 @@ async def test_generation_chunks_are_idempotent(sqlite_uow: UowFactory) -> None:
 
 
 async def test_the_same_generation_key_reuses_the_generation(sqlite_uow: UowFactory) -> None:
-    request = schemas.GenerateProfiles(count=10, chunk_size=5, key="same")
+    request = schemas.GenerateProfiles(count=200, chunk_size=100, key="same")
     async with sqlite_uow() as uow:
         first = await services.start_generation(uow, request)
     async with sqlite_uow() as uow:

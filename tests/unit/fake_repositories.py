@@ -118,6 +118,19 @@ class FakeProfileRepository:
     async def exists(self, profile_id: int) -> bool:
         return profile_id in self.session.rows["profiles"]
 
+    async def list_newest(
+        self, *, username_prefix: str | None, email_prefix: str | None, limit: int
+    ) -> list[Profile]:
+        self.session.flush()
+        found = []
+        for key in sorted(self.session.rows["profiles"], reverse=True):
+            profile = await self.get(key)
+            assert profile is not None
+            username, email = profile.username, profile.email
+            if username.startswith(username_prefix or "") and email.startswith(email_prefix or ""):
+                found.append(profile)
+        return found[:limit]
+
     async def insert_many(self, profiles: Sequence[FakeProfile]) -> int:
         now = utcnow()
         for fake in profiles:

@@ -121,32 +121,32 @@ async def _chunk(tracker: Tracker, generation_id: int, chunk_index: int):
 
 
 async def test_start_generation_plans_chunks_and_is_idempotent_on_its_key(tracker: Tracker):
-    plan = await _start(tracker, count=25, chunk_size=10)
-    again = await _start(tracker, count=25, chunk_size=10)
-    assert (plan.total, plan.chunk_size, plan.chunks) == (25, 10, 3)
+    plan = await _start(tracker, count=250, chunk_size=100)
+    again = await _start(tracker, count=250, chunk_size=100)
+    assert (plan.total, plan.chunk_size, plan.chunks) == (250, 100, 3)
     assert again.generation_id == plan.generation_id
     assert len(tracker.store.rows["generations"]) == 1
 
 
 async def test_start_generation_refuses_a_key_reused_for_another_request(tracker: Tracker):
-    await _start(tracker, count=25, chunk_size=10)
+    await _start(tracker, count=250, chunk_size=100)
     with pytest.raises(InvalidRequest, match="used for another request"):
-        await _start(tracker, count=26, chunk_size=10)
+        await _start(tracker, count=260, chunk_size=100)
 
 
 async def test_generate_chunk_inserts_the_chunk_then_reports_a_rerun_as_duplicate(
     tracker: Tracker, store: FakeStore
 ):
-    plan = await _start(tracker, count=25, chunk_size=10)
+    plan = await _start(tracker, count=250, chunk_size=100)
     last = await _chunk(tracker, plan.generation_id, 2)
     rerun = await _chunk(tracker, plan.generation_id, 2)
-    assert (last.inserted, last.duplicate) == (5, False)
+    assert (last.inserted, last.duplicate) == (50, False)
     assert (rerun.inserted, rerun.duplicate) == (0, True)
-    assert len(store.rows["profiles"]) == 5
+    assert len(store.rows["profiles"]) == 50
 
 
 async def test_generate_chunk_refuses_an_out_of_range_chunk(tracker: Tracker, store: FakeStore):
-    plan = await _start(tracker, count=25, chunk_size=10)
+    plan = await _start(tracker, count=250, chunk_size=100)
     with pytest.raises(InvalidRequest, match="chunk_index 3 is out of range"):
         await _chunk(tracker, plan.generation_id, 3)
     assert store.rows["profiles"] == {}
@@ -159,10 +159,23 @@ async def test_generate_chunk_of_an_unknown_generation_is_not_found(tracker: Tra
 
 
 async def test_generation_status_counts_committed_chunks(tracker: Tracker):
-    plan = await _start(tracker, count=25, chunk_size=10)
+    plan = await _start(tracker, count=250, chunk_size=100)
     await _chunk(tracker, plan.generation_id, 0)
     await _chunk(tracker, plan.generation_id, 2)
     async with tracker.uow() as uow:
         status = await services.generation_status(uow, plan.generation_id)
-    assert (status.chunks, status.chunks_done, status.rows_done) == (3, 2, 15)
+    assert (status.chunks, status.chunks_done, status.rows_done) == (3, 2, 150)
     assert not status.done
+
+
+async def test_list_profiles_reads_newest_first_by_prefix_without_committing(tracker: Tracker):
+    for username in ("ada", "grace", "adam", "adele"):
+        await tracker.profile(username)
+    query = schemas.ListProfiles(username="ad", email="ada", limit=5)
+    async with tracker.uow() as uow:
+        listed = await services.list_profiles(uow, query)
+    assert [view.username for view in listed] == ["adam", "ada"]
+    assert uow.commits == 0
+    async with tracker.uow() as uow:
+        newest = await services.list_profiles(uow, schemas.ListProfiles(limit=2))
+    assert [view.username for view in newest] == ["adele", "adam"]

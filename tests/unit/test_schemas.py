@@ -214,3 +214,48 @@ def test_a_batch_over_its_length_limit_is_refused_without_checking_items():
         schemas.RecordMetrics.model_validate(_batch(points))
     assert error.value.error_count() == 1
     assert "at most 50000 items" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("count", "chunk_size", "chunks"),
+    [
+        (1, schemas.MIN_CHUNK_SIZE, 1),
+        (100_000, 100, 1000),
+        (schemas.MAX_GENERATE, 10_000, 1000),
+        (schemas.MAX_GENERATE, schemas.MAX_CHUNK_SIZE, 200),
+    ],
+)
+def test_a_generation_within_the_limits_is_accepted(count: int, chunk_size: int, chunks: int):
+    request = schemas.GenerateProfiles(count=count, chunk_size=chunk_size)
+    assert schemas.chunk_count(request.count, request.chunk_size) == chunks
+
+
+def test_a_chunk_smaller_than_the_workers_minimum_is_refused():
+    with pytest.raises(ValidationError) as caught:
+        schemas.GenerateProfiles(count=30_000, chunk_size=1)
+    assert _problems(caught) == {"chunk_size": "Input should be greater than or equal to 100"}
+
+
+@pytest.mark.parametrize(
+    ("count", "chunk_size", "smallest"),
+    [(100_001, 100, "101"), (schemas.MAX_GENERATE, 9_999, "10,000")],
+)
+def test_more_chunks_than_the_limit_are_refused_naming_the_smallest_chunk_size(
+    count: int, chunk_size: int, smallest: str
+):
+    with pytest.raises(ValidationError) as caught:
+        schemas.GenerateProfiles(count=count, chunk_size=chunk_size)
+    assert _problems(caught) == {
+        "chunk_size": f"Value error, at least {smallest} for {count:,} profiles "
+        "(a generation makes at most 1,000 chunk jobs)"
+    }
+    schemas.GenerateProfiles(count=count, chunk_size=int(smallest.replace(",", "")))
+
+
+def test_the_workers_chunk_size_setting_has_the_producers_bounds():
+    from worker.config import Settings
+
+    for refused in (schemas.MIN_CHUNK_SIZE - 1, schemas.MAX_CHUNK_SIZE + 1):
+        with pytest.raises(ValidationError, match="generation_chunk_size"):
+            Settings(generation_chunk_size=refused)
+    assert Settings(generation_chunk_size=schemas.MIN_CHUNK_SIZE).generation_chunk_size == 100

@@ -131,6 +131,15 @@ def update_profile(
         list[str] | None,
         typer.Option("--set", help="FIELD=VALUE, repeatable: username, email, full_name, bio."),
     ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            metavar="PATH",
+            help='A JSON object of changes, e.g. {"bio": "Hello"}; - reads stdin. '
+            "With --set too, both apply, and --set wins for a field given in both.",
+        ),
+    ] = None,
     expected_version: Annotated[
         str | None, typer.Option(help="Refuse the change unless the profile is at this version.")
     ] = None,
@@ -141,15 +150,17 @@ def update_profile(
 ) -> None:
     """Change fields of a profile.
 
-    For example: jobs enqueue update-profile 42 --set bio="Hello" --set full_name="Ada L"
+    For example: jobs enqueue update-profile 42 --set bio="Hello" --set full_name="Ada L",
+    or jobs enqueue update-profile 42 --file changes.json
     """
-    from worker.cli.inputs import checked, parse_assignments
+    from worker.cli.inputs import checked, parse_assignments, read_changes
     from worker.cli.submit import Delivery, submit
 
     delivery = Delivery.of(wait=wait, as_json=as_json, job_id=job_id, timeout=timeout)
+    from_file = read_changes(file) if file is not None else {}
     raw: dict[str, Any] = {
         "profile_id": profile_id,
-        "changes": parse_assignments(assignments or []),
+        "changes": {**from_file, **parse_assignments(assignments or [])},
     }
     if expected_version is not None:
         raw["expected_version"] = expected_version

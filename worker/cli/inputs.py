@@ -28,6 +28,7 @@ MAX_REPORTED = 10
 POINT_COLUMNS = ("name", "step", "value", "recorded_at")
 REQUIRED_COLUMNS = frozenset(POINT_COLUMNS[:3])
 JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
+MAX_CHANGES_CHARS = 64 * 1024  # a profile's fields together are under 3,000 characters
 
 
 def checked(job: Job[Any], raw: Mapping[str, Any], job_id: str) -> dict[str, Any]:
@@ -97,24 +98,54 @@ def new_job_id(given: str | None) -> str:
 
 def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     """``--set field=value`` pairs (``full-name`` reads as ``full_name``); values stay text."""
-    from domain.schemas import READ_ONLY_PROFILE_FIELDS, ProfileChanges
-
-    settable, read_only = ProfileChanges.model_fields.keys(), READ_ONLY_PROFILE_FIELDS
     changes: dict[str, str] = {}
     for item in items:
         field, equals, value = item.partition("=")
         field = field.strip().replace("-", "_")
         if not equals or not field:
             raise BadInput(f"--set {item!r}: expected FIELD=VALUE")
-        if field in read_only:
-            raise BadInput(f"--set {field}: read-only field, it cannot be set")
-        if field not in settable:
-            raise BadInput(
-                f"--set {field}: unknown field (settable: {', '.join(sorted(settable))})"
-            )
+        _check_settable(field, f"--set {field}")
         if field in changes:
             raise BadInput(f"--set {field}: given more than once")
         changes[field] = value
+    return changes
+
+
+def _check_settable(field: str, where: str) -> None:
+    from domain.schemas import READ_ONLY_PROFILE_FIELDS, ProfileChanges
+
+    settable = ProfileChanges.model_fields.keys()
+    if field in READ_ONLY_PROFILE_FIELDS:
+        raise BadInput(f"{where}: read-only field, it cannot be set")
+    if field not in settable:
+        raise BadInput(f"{where}: unknown field (settable: {', '.join(sorted(settable))})")
+
+
+def read_changes(source: str) -> dict[str, Any]:
+    """A profile's changes from a JSON object in a file (``-`` is stdin), each field checked
+    as ``--set`` checks it, the values by the schema."""
+    from pydantic import ValidationError
+
+    from domain.schemas import ProfileChanges
+
+    with _opened(source) as stream, _utf8(source):
+        text = stream.read(MAX_CHANGES_CHARS + 1)
+    if len(text) > MAX_CHANGES_CHARS:
+        raise BadInput(f"--file {source}: over {MAX_CHANGES_CHARS:,} characters")
+    try:
+        changes = json.loads(text)
+    except json.JSONDecodeError as problem:
+        raise BadInput(f"--file {source}: not valid JSON ({problem})") from None
+    if not isinstance(changes, dict):
+        raise BadInput(f'--file {source}: expected a JSON object of changes, like {{"bio": "Hi"}}')
+    if not changes:
+        raise BadInput(f"--file {source}: no field to change in it")
+    for field in changes:
+        _check_settable(field, f"--file {source}: {field}")
+    try:
+        ProfileChanges.model_validate(changes)
+    except ValidationError as problem:
+        raise BadInput(f"--file {source}: {describe(problem)}") from None
     return changes
 
 
@@ -207,8 +238,14 @@ def _opened(source: str) -> Iterator[IO[str]]:
 def _decoded(
     rows: Iterator[tuple[int, dict[str, Any] | str]], source: str
 ) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    try:
+    with _utf8(source):
         yield from rows
+
+
+@contextmanager
+def _utf8(source: str) -> Iterator[None]:
+    try:
+        yield
     except UnicodeDecodeError:
         raise BadInput(f"--file {source}: not UTF-8 text") from None
 

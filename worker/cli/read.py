@@ -138,3 +138,40 @@ async def _found(lookup: Any) -> Any:
 
 def _dumped(view: BaseModel) -> dict[str, Any]:
     return view.model_dump(mode="json")
+
+
+@profile_app.command("list")
+def profile_list(
+    username: Annotated[
+        str | None, typer.Option(metavar="PREFIX", help="Only usernames starting with this.")
+    ] = None,
+    email: Annotated[
+        str | None, typer.Option(metavar="PREFIX", help="Only emails starting with this.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (1-1000).")] = 20,
+    as_json: AsJson = False,
+) -> None:
+    """List profiles, newest first.
+
+    Prefixes are matched as typed: case-sensitive, with % and _ taken literally.
+    """
+    from domain.schemas import ListProfiles
+    from domain.services import list_profiles
+    from worker.cli.connect import run
+    from worker.cli.inputs import validated
+
+    raw = {"username": username, "email": email, "limit": limit}
+    query = validated(ListProfiles, raw, lambda field: f"--{field}")
+
+    async def read(backends: Backends) -> list[dict[str, Any]]:
+        async with backends.unit_of_work() as uow:
+            return [_dumped(profile) for profile in await list_profiles(uow, query)]
+
+    profiles = run(read)
+    if as_json:
+        output.emit_json({"profiles": profiles})
+        return
+    # Narrow enough for 80 columns; jobs profile get ID and --json show every field.
+    columns = ("id", "username", "email", "full name")
+    rows = [(p["id"], p["username"], p["email"], p["full_name"]) for p in profiles]
+    output.show_table(f"{len(rows)} profile(s)", columns, rows)

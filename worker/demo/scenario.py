@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.models import Profile
+from domain.schemas import smallest_chunk_size
 from worker.inprocess import Running, WorkerStopped
 from worker.jobs import (
     CREATE_EXPERIMENT,
@@ -40,7 +41,6 @@ from worker.jobs import (
 from worker.serialization import JobError, deserialize
 
 DEMO_CHUNKS = 4  # enough chunk jobs to watch the fan-out, whatever the profile count
-MIN_CHUNK_SIZE = 100
 METRIC_BATCHES, BATCH_SIZE = 5, 1_000
 METRIC_NAMES = ("loss", "accuracy")
 JOB_TIMEOUT_SECONDS = 120
@@ -61,7 +61,7 @@ def brief(error: BaseException) -> str:
 
 
 def chunk_size_for(profiles: int, largest: int) -> int:
-    return min(largest, max(MIN_CHUNK_SIZE, math.ceil(profiles / DEMO_CHUNKS)))
+    return max(smallest_chunk_size(profiles), min(largest, math.ceil(profiles / DEMO_CHUNKS)))
 
 
 def new_progress(console: Console) -> Progress:
