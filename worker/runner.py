@@ -247,9 +247,13 @@ def _brief(error: Exception) -> str:
 
 
 def _fail(error: Exception) -> NoReturn:
-    """Raise the job's error for arq to log and store; one too long to keep is cut short."""
+    """Raise the job's error for arq to log and store; one too long to keep is cut short,
+    keeping its type and traceback where its message can be replaced."""
     text = str(error)
     if len(text) <= MAX_MESSAGE_CHARS:
+        raise error
+    error.args = (capped(text),)
+    if len(str(error)) <= MAX_MESSAGE_CHARS + 100:  # its message came from its args
         raise error
     raise JobError(type(error).__name__, capped(text)) from None
 

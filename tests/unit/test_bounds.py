@@ -7,7 +7,7 @@ import pytest
 from arq.jobs import deserialize_job_raw, serialize_job, serialize_result
 
 from worker.jobs import RECORD_METRIC, RECORD_METRICS
-from worker.runner import InvalidPayload, validate
+from worker.runner import InvalidPayload, _fail, validate
 from worker.serialization import (
     MAX_MESSAGE_CHARS,
     MAX_RESULT_BYTES,
@@ -124,3 +124,23 @@ def test_a_huge_unknown_key_is_not_echoed_whole():
     with pytest.raises(InvalidPayload) as error:
         validate(RECORD_METRIC, {"k" * 1_000_000: 1})
     assert len(str(error.value)) < 1000
+
+
+@pytest.mark.parametrize("error", [KeyError("k" * 10_000), RuntimeError("r" * 10_000)])
+def test_a_long_failure_is_cut_short_but_keeps_its_type_and_traceback(error):
+    with pytest.raises(type(error)) as raised:
+        _fail(error)
+    assert len(str(raised.value)) < MAX_MESSAGE_CHARS + 100
+    assert "more characters" in str(raised.value)
+    assert raised.value.__traceback__ is not None
+
+
+def test_a_failure_whose_message_cannot_be_replaced_becomes_a_job_error():
+    class Stubborn(Exception):
+        def __str__(self) -> str:
+            return "s" * 10_000
+
+    with pytest.raises(JobError) as raised:
+        _fail(Stubborn())
+    assert raised.value.type_name == "Stubborn"
+    assert len(raised.value.message) < MAX_MESSAGE_CHARS + 100
