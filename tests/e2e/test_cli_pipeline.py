@@ -38,7 +38,7 @@ async def test_generate_profiles_waits_for_the_exact_count_once(env, worker, ses
     assert first["result"]["rows_done"] == 2500
     assert (first["result"]["chunks"], first["result"]["chunks_done"]) == (3, 3)
     again = cli(env, *args, "--seed", "7", "--job-id", "gen-e2e", "--wait")
-    assert again["deduplicated"] is True
+    assert again["deduplicated"] == 1
     assert again["result"]["generation_id"] == first["result"]["generation_id"]
     assert await count(session_factory, Profile) == 2500
 
@@ -122,16 +122,19 @@ async def test_a_permanent_failure_is_shown_listed_and_retried(env, worker, sess
     listed = cli(env, "failed")["failed"]
     assert [(f["job_id"], f["error_type"]) for f in listed] == [("doomed", "RunNotFound")]
 
-    again = cli(env, "retry", "doomed", "--wait", code=1)
+    # An unknown run stays unknown: a plain retry says so, --force tries anyway.
+    hint = cli(env, "retry", "doomed", code=1)["error"]
+    assert "RunNotFound, which running it again will not change" in hint["message"]
+    again = cli(env, "retry", "doomed", "--force", "--wait", code=1)
     assert (again["job_id"], again["error"]["type"]) == ("doomed:retry:1", "RunNotFound")
 
     async with session_factory() as session:  # now the run exists: the next attempt works
         profile = Profile(username="late", email="late@example.com", full_name="Late")
         session.add(Run(id=999, experiment=Experiment(owner=profile, name="late")))
         await session.commit()
-    retried = cli(env, "retry", "doomed", "--wait")
+    retried = cli(env, "retry", "doomed", "--force", "--wait")
     assert (retried["job_id"], retried["status"]) == ("doomed:retry:2", "succeeded")
-    refused = run_cli(["retry", "doomed"], env)
+    refused = run_cli(["retry", "doomed", "--force"], env)
     assert refused.returncode == 1
     assert "already retried: doomed:retry:2 succeeded" in refused.stderr
     async with session_factory() as session:
@@ -142,7 +145,7 @@ async def test_duplicate_enqueue_status_and_result(env, worker, session_factory)
     args = ("enqueue", "create-profile", "--username", "grace", "--email", "g@example.com")
     first = cli(env, *args, "--full-name", "Grace", "--job-id", "p1", "--wait")
     second = cli(env, *args, "--full-name", "Grace", "--job-id", "p1", "--wait")
-    assert (first["deduplicated"], second["deduplicated"]) == (False, True)
+    assert (first["deduplicated"], second["deduplicated"]) == (0, 1)
     assert second["result"]["id"] == first["result"]["id"]
     assert await count(session_factory, Profile) == 1
 
