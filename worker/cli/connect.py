@@ -23,7 +23,7 @@ from worker.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, BadInput, CliError,
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
-    from arq.jobs import DeserializationError, Job, JobResult
+    from arq.jobs import Job, JobResult
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from domain.uow import SqlAlchemyUnitOfWork
@@ -164,9 +164,13 @@ def run(command: Callable[[Backends], Awaitable[T]], settings: Settings | None =
 
 
 async def _with_backends(settings: Settings, command: Callable[[Backends], Awaitable[T]]) -> T:
+    from worker.status import UnknownJob, UnreadableData
+
     backends = Backends(settings)
     try:
         return await command(backends)
+    except (UnknownJob, UnreadableData) as problem:
+        raise CliError(str(problem), job_id=problem.job_id) from None
     finally:
         await backends.close()
 
@@ -310,6 +314,8 @@ def _checked_job_class() -> type[Job]:
     """
     from arq.jobs import DeserializationError, Job, JobDef
 
+    from worker.status import UnreadableData
+
     class CheckedJob(Job):
         __slots__ = ()
 
@@ -317,38 +323,13 @@ def _checked_job_class() -> type[Job]:
             try:
                 return await super().result_info()
             except DeserializationError as problem:
-                raise _unreadable(self.job_id, problem, result=True) from None
+                raise UnreadableData(self.job_id, problem, result=True) from None
 
         async def info(self) -> JobDef | None:
             # arq's info() reads the result through result_info() above, then the job.
             try:
                 return await super().info()
             except DeserializationError as problem:
-                raise _unreadable(self.job_id, problem, result=False) from None
+                raise UnreadableData(self.job_id, problem, result=False) from None
 
     return CheckedJob
-
-
-def job_result(job_id: str, raw: bytes) -> JobResult:
-    """A result read from Redis in bulk, decoded as ``Job.result_info`` decodes it."""
-    from arq.jobs import DeserializationError, deserialize_result
-
-    from worker.serialization import deserialize
-
-    try:
-        return deserialize_result(raw, deserializer=deserialize)
-    except DeserializationError as problem:
-        raise _unreadable(job_id, problem, result=True) from None
-
-
-def _unreadable(job_id: str, problem: DeserializationError, *, result: bool) -> CliError:
-    """Data that arq cannot read as JSON: a pickle, another program's, or a damaged key."""
-    from arq.constants import job_key_prefix, result_key_prefix
-
-    key, what = (result_key_prefix, "job result") if result else (job_key_prefix, "job")
-    cause = problem.__cause__
-    why = f"no {cause} field" if isinstance(cause, KeyError) else reason(cause or problem)
-    return CliError(
-        f"job {job_id}: Redis holds data under {key}{job_id} that is not a JSON "
-        f"{what} ({why}); another program, or a pickle-based arq, may share this Redis database"
-    )

@@ -12,8 +12,8 @@ from worker.cli.output import CliError
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
-    from worker.cli.follow import Outcome
     from worker.cli.submit import Delivery, Report
+    from worker.status import Outcome
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 JobIdArgument = Annotated[str, typer.Argument(metavar="JOB_ID", help="The job id.")]
@@ -74,7 +74,8 @@ def result(
     Exit code 1 when the job failed or has not finished.
     """
     from worker.cli.connect import run
-    from worker.cli.follow import await_outcome, current_outcome, deadline_after
+    from worker.cli.follow import await_outcome, deadline_after
+    from worker.status import current_outcome
 
     async def read(backends: Backends) -> Outcome:
         if wait:
@@ -96,7 +97,7 @@ def result(
 
 def _outcome(job_id: str) -> Outcome:
     from worker.cli.connect import run
-    from worker.cli.follow import current_outcome
+    from worker.status import current_outcome
 
     async def read(backends: Backends) -> Outcome:
         return _known(job_id, await current_outcome(backends, job_id, describe=True))

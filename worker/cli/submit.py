@@ -17,18 +17,15 @@ import typer
 from worker.cli import output
 from worker.cli.connect import run
 from worker.cli.follow import (
-    Outcome,
     await_many,
     await_outcome,
-    combined,
-    current_outcome,
     deadline_after,
     follow_generation,
-    mark_submission,
     progress_bar,
 )
 from worker.cli.inputs import new_job_id
 from worker.jobs import GENERATE_PROFILES, Job
+from worker.status import Outcome, combined, current_outcome, mark_submission
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
