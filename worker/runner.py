@@ -24,10 +24,11 @@ from domain.schemas import Payload
 from domain.uow import DuplicateJob
 from worker.deps import Deps, deps_of
 from worker.enqueue import PARENT_KWARG
+from worker.errors import MAX_MESSAGE_CHARS, capped, first_line, problems
 from worker.history import defer_failure, note_retry
 from worker.jobs import Job
 from worker.retry import backoff_seconds, is_transient
-from worker.serialization import MAX_MESSAGE_CHARS, JobError, OversizedPayload, capped
+from worker.serialization import JobError, OversizedPayload
 
 log = logging.getLogger("worker.jobs")
 
@@ -36,9 +37,6 @@ P = TypeVar("P", bound=Payload)
 # the history of metric batches does not store every point a second time.
 MAX_RECORDED_PAYLOAD = 64 * 1024
 MAX_KEPT_SUCCESS_PAYLOAD = 4 * 1024
-# A payload with a thousand bad points names the first few problems and counts the rest.
-MAX_PROBLEMS_NAMED = 10
-MAX_LOCATION_CHARS = 80
 
 
 class InvalidPayload(ValueError):
@@ -50,14 +48,7 @@ class InvalidPayload(ValueError):
 
 
 def _describe(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors(include_url=False, include_input=False)[:MAX_PROBLEMS_NAMED]:
-        where = ".".join(str(part) for part in item["loc"]) or "payload"
-        problems.append(f"{capped(where, MAX_LOCATION_CHARS)}: {item['msg']}")
-    more = error.error_count() - len(problems)
-    if more:
-        problems.append(f"and {more:,} more problem{'s' if more > 1 else ''}")
-    return capped("; ".join(problems))
+    return capped("; ".join(problems(error)))
 
 
 def payload_from(function: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
@@ -242,8 +233,7 @@ def _kept(raw: Any) -> dict[str, Any] | None:
 
 
 def _brief(error: Exception) -> str:
-    text = str(error)
-    return capped(text.splitlines()[0]) if text else type(error).__name__
+    return first_line(error)
 
 
 def _fail(error: Exception) -> NoReturn:

@@ -19,9 +19,10 @@ from typing import Any
 import orjson
 from arq.jobs import SerializationError
 
+from worker.errors import capped
+
 ERROR_KEY = "__error__"
 OMITTED_KEY = "__omitted__"
-MAX_MESSAGE_CHARS = 2000
 MAX_RESULT_BYTES = 64 * 1024
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
 
@@ -72,13 +73,6 @@ def _brief(value: Any) -> str:
         return f"<{len(value)} {'items' if isinstance(value, list) else 'keys'}>"
     text = repr(value) if not isinstance(value, str) or len(value) <= 40 else repr(value[:37])
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def capped(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """``text`` cut to about ``limit`` characters, saying how much was left out."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
 def _encode(value: Any) -> Any:

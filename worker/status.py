@@ -51,11 +51,13 @@ class UnreadableData(ValueError):
         self.job_id = job_id
         key, what = (result_key_prefix, "job result") if result else (job_key_prefix, "job")
         cause = problem.__cause__
-        if isinstance(cause, KeyError):
-            why = f"no {cause} field"
-        else:
-            lines = str(cause or problem).strip().splitlines()
-            why = lines[0][:300] if lines else type(cause or problem).__name__
+        from worker.errors import first_line
+
+        why = (
+            f"no {cause} field"
+            if isinstance(cause, KeyError)
+            else first_line(cause or problem, 300)
+        )
         super().__init__(
             f"job {job_id}: Redis holds data under {key}{job_id} that is not a JSON {what} "
             f"({why}); another program, or a pickle-based arq, may share this Redis database"

@@ -20,7 +20,8 @@ from arq.constants import job_key_prefix, result_key_prefix
 from domain.schemas import MAX_BATCH
 from tests.reliability.support import Summary, report, results, rows, wait_for
 from worker.config import Settings
-from worker.serialization import MAX_MESSAGE_CHARS, MAX_RESULT_BYTES, JobError
+from worker.errors import MAX_MESSAGE_CHARS
+from worker.serialization import MAX_RESULT_BYTES, JobError
 
 pytestmark = pytest.mark.e2e
 

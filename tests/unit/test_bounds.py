@@ -6,15 +6,14 @@ import orjson
 import pytest
 from arq.jobs import deserialize_job_raw, serialize_job, serialize_result
 
+from worker.errors import MAX_MESSAGE_CHARS, capped
 from worker.jobs import RECORD_METRIC, RECORD_METRICS
 from worker.runner import InvalidPayload, _fail, validate
 from worker.serialization import (
-    MAX_MESSAGE_CHARS,
     MAX_RESULT_BYTES,
     JobError,
     OversizedPayload,
     arguments_omitted,
-    capped,
     deserialize,
     job_deserializer,
     serialize,

@@ -105,10 +105,9 @@ def load_settings() -> Settings:
     try:
         settings = Settings()
     except ValidationError as problem:
-        details = "; ".join(
-            f"{'.'.join(map(str, item['loc']))}: {item['msg']}"
-            for item in problem.errors(include_url=False, include_input=False)
-        )
+        from worker.errors import problems
+
+        details = "; ".join(problems(problem))
         raise BadInput(f"invalid configuration (environment or .env): {details}") from None
     _refuse_unreadable_urls(settings)
     return settings
@@ -255,8 +254,9 @@ def _detail(problem: BaseException) -> str:
 
 
 def reason(problem: BaseException) -> str:
-    text = str(problem).strip().splitlines()
-    return text[0][:300] if text else type(problem).__name__
+    from worker.errors import first_line
+
+    return first_line(problem, 300)
 
 
 # The helpers below speak on error paths: they never raise, whatever the URLs hold.

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="BaseModel")
 MAX_JOB_ID = 150  # room for the suffixes of batches and retries in job_records.job_id (200)
-MAX_REPORTED = 10
+MAX_REPORTED = 10  # bad lines of a file named one by one
 POINT_COLUMNS = ("name", "step", "value", "recorded_at")
 REQUIRED_COLUMNS = frozenset(POINT_COLUMNS[:3])
 JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
@@ -54,35 +54,27 @@ def validated(schema: type[M], raw: Mapping[str, Any], label: Callable[[str], st
 def describe(problem: ValidationError, label: Callable[[str], str] | None = None) -> str:
     """Each problem as ``<what the user typed>: <what is wrong>``; without ``label``, the
     payload's own field names (``points.3.value``)."""
-    problems = [
-        f"{_where(item['loc'], label)}: {_message(item['msg'], item['type'])}"
-        for item in problem.errors(include_url=False, include_input=False)[:MAX_REPORTED]
-    ]
-    more = problem.error_count() - len(problems)
-    if more:
-        problems.append(f"... and {more} more")
-    if len(problems) == 1:
-        return problems[0]
-    return "invalid input:\n  " + "\n  ".join(problems)
+    from worker.errors import problems
+
+    told = problems(problem, _where(label), plain=True)
+    if len(told) == 1:
+        return told[0]
+    return "invalid input:\n  " + "\n  ".join(told)
 
 
-def _where(loc: tuple[int | str, ...], label: Callable[[str], str] | None) -> str:
-    if not loc:
-        return "input"
-    dotted = ".".join(str(part) for part in loc)
-    if label is None:
-        return dotted
-    if loc[0] == "changes":
-        return "--set" if len(loc) == 1 else f"--set {loc[1]}"
-    return ".".join([label(str(loc[0])), *(str(part) for part in loc[1:])])
+def _where(label: Callable[[str], str] | None) -> Callable[[tuple[int | str, ...]], str]:
+    """A field's location as the user typed it: ``--set bio`` for a change, else its label."""
 
+    def where(loc: tuple[int | str, ...]) -> str:
+        if not loc:
+            return "input"
+        if label is None:
+            return ".".join(str(part) for part in loc)
+        if loc[0] == "changes":
+            return "--set" if len(loc) == 1 else f"--set {loc[1]}"
+        return ".".join([label(str(loc[0])), *(str(part) for part in loc[1:])])
 
-def _message(message: str, kind: str) -> str:
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "missing":
-        return "required"
-    return message.removeprefix("Value error, ")
+    return where
 
 
 def new_job_id(given: str | None) -> str:

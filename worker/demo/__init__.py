@@ -28,17 +28,18 @@ from sqlalchemy.engine import make_url
 
 from domain.db import create_engine, is_sqlite
 from worker import schema
+from worker.cli.output import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from worker.config import Settings, with_async_driver
 from worker.connections import open_pool
 from worker.demo.report import Report, count_rows
 from worker.demo.scenario import (
-    EXIT_BAD_INPUT,
     DemoError,
     Scenario,
     brief,
     chunk_size_for,
     new_progress,
 )
+from worker.errors import problems
 from worker.inprocess import fake_pool, in_process_worker, parked_cron_jobs, running
 
 DEFAULT_PROFILES = 2_000
@@ -48,7 +49,6 @@ MAX_PROFILES = 1_000_000
 SQLITE_MAX_JOBS = 1
 # Never reached by the in-process mode: anything that tried a real Redis would fail loudly.
 IN_PROCESS_REDIS_URL = "redis://in-process.invalid:6379/0"
-EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True)
@@ -131,10 +131,8 @@ def _settings(target: Target) -> Settings:
     try:
         settings = Settings(database_url=target.database_url, redis_url=redis_url)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False)
-        )
-        raise DemoError(f"invalid settings: {problems}", EXIT_BAD_INPUT) from None
+        told = "; ".join(problems(error))
+        raise DemoError(f"invalid settings: {told}", EXIT_BAD_INPUT) from None
     if is_sqlite(target.database_url):
         return settings.model_copy(update={"max_jobs": SQLITE_MAX_JOBS})
     return settings

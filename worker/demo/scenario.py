@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.models import Profile
 from domain.schemas import smallest_chunk_size
+from worker.cli.output import EXIT_FAILED, EXIT_TIMEOUT
+from worker.errors import first_line
 from worker.inprocess import Running, WorkerStopped
 from worker.jobs import (
     CREATE_EXPERIMENT,
@@ -44,7 +46,6 @@ DEMO_CHUNKS = 4  # enough chunk jobs to watch the fan-out, whatever the profile 
 METRIC_BATCHES, BATCH_SIZE = 5, 1_000
 METRIC_NAMES = ("loss", "accuracy")
 JOB_TIMEOUT_SECONDS = 120
-EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TIMEOUT = 1, 2, 3
 
 
 class DemoError(Exception):
@@ -56,8 +57,7 @@ class DemoError(Exception):
 
 
 def brief(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else type(error).__name__
+    return first_line(error, 300)
 
 
 def chunk_size_for(profiles: int, largest: int) -> int:
