@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.services import ROOT
 from worker.config import Settings
+from worker.processes import ROOT
 
 COMPOSE = yaml.safe_load(Path(ROOT, "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]

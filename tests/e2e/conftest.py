@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import RedisSpace
-from tests.support.processes import WorkerProcess, running_worker, service_env
+from worker.processes import WorkerProcess, running_worker, service_env
+from worker.scratch import RedisSpace
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from arq.jobs import Job, JobStatus
 from arq.worker import func
 
-from tests.services import RedisSpace
 from worker import enqueue
 from worker.config import Settings
 from worker.connections import open_pool
 from worker.enqueue import enqueue_many
+from worker.scratch import RedisSpace
 from worker.serialization import deserialize, serialize
 
 QUEUE = "test:bulk"

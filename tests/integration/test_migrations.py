@@ -16,8 +16,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from domain.db import Base, create_engine
-from tests import services
-from worker import schema
+from worker import schema, scratch
 
 MIGRATED = {*Base.metadata.tables, "alembic_version"}
 
@@ -25,11 +24,11 @@ MIGRATED = {*Base.metadata.tables, "alembic_version"}
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
     """An empty PostgreSQL database, not migrated; its asyncpg URL."""
-    name = asyncio.run(services.create_database())
+    name = asyncio.run(scratch.create_database())
     try:
-        yield services.database_url(name)
+        yield scratch.database_url(name)
     finally:
-        asyncio.run(services.drop_database(name))
+        asyncio.run(scratch.drop_database(name))
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 
-from tests.services import RedisSpace
 from worker.leases import ARQ_CLAIM, LeaseKeeper
+from worker.scratch import RedisSpace
 
 QUEUE = "test:leases"
 LEASE_S = 8

@@ -9,10 +9,10 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.reliability.support import SUMMARIES, Fleet, fleet, start_a_run
-from tests.services import RedisSpace, migrate
-from tests.support.processes import service_env
 from tests.support.queue import arq_client as arq_pool
 from tests.support.servers import PostgresServer, RedisServer, postgres_server, redis_server
+from worker.processes import service_env
+from worker.scratch import RedisSpace, migrate
 
 LOG_TAIL = 20_000  # characters of each worker's log shown when a test fails
 

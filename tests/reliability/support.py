@@ -21,14 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import schemas, services
 from domain.uow import SqlAlchemyUnitOfWork
 from tests.reliability.slow_worker import STARTS_KEY
-from tests.support.processes import (
+from worker.config import Settings
+from worker.processes import (
     READY_LINE,
     WORKER_SETTINGS,
     WorkerProcess,
     launch_worker,
     wait_for_log,
 )
-from worker.config import Settings
 from worker.serialization import deserialize
 
 SLOW_WORKER_SETTINGS = "tests.reliability.slow_worker.WorkerSettings"

@@ -21,8 +21,8 @@ from tests.reliability.support import (
     start_a_run,
     wait_for,
 )
-from tests.support.processes import service_env
 from tests.support.queue import arq_client as arq_pool
+from worker.processes import service_env
 
 pytestmark = pytest.mark.e2e
 

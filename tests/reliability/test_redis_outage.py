@@ -28,10 +28,9 @@ from tests.reliability.support import (
     rows,
     wait_for,
 )
-from tests.services import ROOT
-from tests.support.processes import service_env
 from tests.support.queue import arq_client as arq_pool
 from worker.config import Settings
+from worker.processes import ROOT, service_env
 
 pytestmark = pytest.mark.e2e
 

@@ -12,13 +12,12 @@ import pytest
 
 from domain.db import create_engine
 from tests.reliability.support import Fleet, wait_for
-from tests.services import ROOT
-from tests.support.processes import run_cli, service_env
 from tests.support.queue import arq_client as arq_pool
 from tests.support.servers import free_port, redis_server
 from worker.config import Settings
 from worker.connections import redis_settings
 from worker.main import build_worker_settings
+from worker.processes import ROOT, run_cli, service_env
 from worker.serialization import serialize
 
 pytestmark = pytest.mark.e2e

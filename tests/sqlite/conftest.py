@@ -16,14 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.db import create_engine, create_session_factory
 from domain.repositories import JobStamp
 from domain.uow import SqlAlchemyUnitOfWork
-from tests import services
 from tests.sqlite.helpers import UowFactory, sqlite_url
+from worker import scratch
 
 
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
-    services.migrate(sqlite_url(path))
+    scratch.migrate(sqlite_url(path))
     return path
 
 

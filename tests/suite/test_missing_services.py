@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import ROOT
 from tests.support.servers import free_port
+from worker.processes import ROOT
 
 SLICE = (
     "tests/unit/test_schemas.py",

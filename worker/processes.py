@@ -1,4 +1,8 @@
-"""Real worker and CLI processes for end-to-end tests, always cleaned up."""
+"""Real worker and CLI processes, always cleaned up: for end-to-end tests and the bench.
+
+A development tool: processes run from the project's root (``ROOT``), the way a developer
+runs them from a checkout.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.services import ROOT
-
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: worker/ and domain/ are in it
 WORKER_SETTINGS = "worker.main.WorkerSettings"
 READY_LINE = "worker ready"  # what on_startup logs once the worker serves
 

@@ -1,11 +1,12 @@
 """Real PostgreSQL and Redis of one's own: a scratch database and a Redis logical database.
 
+A development tool, shared by the test suite and the bench; the worker never uses it.
 The suite creates ``dbjobs_test_<random>`` on the server at ``TEST_POSTGRES_URL`` (an
 admin URL, default ``postgresql://postgres@127.0.0.1:5432/postgres``) and drops it at the
 end; it never touches a database it did not create. For Redis it takes an empty logical
 database on ``TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379``), marks it, and
 flushes only that one at the end. The bench (``bench/services.py``) does the same under
-its own names, through the same code.
+its own ``Owner``, through the same code.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import redis.asyncio as aioredis
 
 from domain.models import Profile
 from worker import schema
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 # Every table of the models' shared metadata, children first: what TRUNCATE empties.
@@ -87,7 +87,7 @@ async def claim_redis_db(owner: Owner = SUITE) -> RedisSpace:
     marker, key = uuid.uuid4().hex, owner.redis_owner_key
     for db in owner.redis_dbs:
         url = f"{owner.redis_base_url.rstrip('/')}/{db}"
-        client = aioredis.from_url(url)
+        client: aioredis.Redis = aioredis.Redis.from_url(url)
         try:
             if await client.dbsize() == 0 and await client.set(key, marker, nx=True):
                 return RedisSpace(url, db, key, marker)
@@ -97,7 +97,7 @@ async def claim_redis_db(owner: Owner = SUITE) -> RedisSpace:
 
 
 async def release_redis_db(space: RedisSpace) -> None:
-    client = aioredis.from_url(space.url)
+    client: aioredis.Redis = aioredis.Redis.from_url(space.url)
     try:
         if await client.get(space.owner_key) == space.marker.encode():
             await client.flushdb()
@@ -107,7 +107,7 @@ async def release_redis_db(space: RedisSpace) -> None:
 
 async def reset_redis_db(space: RedisSpace) -> None:
     """Empty a claimed Redis database between tests or runs, keeping it marked as claimed."""
-    client = aioredis.from_url(space.url)
+    client: aioredis.Redis = aioredis.Redis.from_url(space.url)
     try:
         async with client.pipeline(transaction=True) as pipe:
             await pipe.watch(space.owner_key)
@@ -115,7 +115,7 @@ async def reset_redis_db(space: RedisSpace) -> None:
                 raise RuntimeError(f"Redis db {space.db} is no longer marked as claimed by us")
             # One transaction: between a bare FLUSHDB and SET the database would look
             # empty and unclaimed, and another run could claim it.
-            pipe.multi()
+            pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             pipe.flushdb()
             pipe.set(space.owner_key, space.marker)
             await pipe.execute()
