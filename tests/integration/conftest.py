@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.helpers import StatementLog
+from tests.support.db import StatementLog
 
 
 @pytest.fixture

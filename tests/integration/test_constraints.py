@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from domain import schemas, services
 from domain.errors import AlreadyExists, ProfileNotFound, RunNotFound
 from domain.models import Experiment, Metric, Profile, Run
-from tests.integration.helpers import (
+from tests.support.db import (
     MakeUow,
     add_experiment,
     add_profile,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from domain import schemas, services
 from domain.models import Profile
 from domain.views import ChunkOutcome, GenerationPlan
-from tests.integration.helpers import MakeUow, add_tracked_run, count_rows, record
+from tests.support.db import MakeUow, add_tracked_run, count_rows, record
 
 
 async def _plan(uow_factory: MakeUow, count: int = 250, chunk_size: int = 100) -> GenerationPlan:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from domain import schemas, services
 from domain.generator import generate_chunk
-from tests.integration.helpers import (
+from tests.support.db import (
     MakeUow,
     StatementLog,
     add_experiment,

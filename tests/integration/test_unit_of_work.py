@@ -13,7 +13,7 @@ from domain.generator import generate_chunk
 from domain.models import JobRecord, Profile
 from domain.repositories import JobStamp
 from domain.uow import DuplicateJob
-from tests.integration.helpers import MakeUow, count_rows
+from tests.support.db import MakeUow, count_rows
 
 
 def _profile(username: str) -> Profile:

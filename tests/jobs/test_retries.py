@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from domain.models import Profile
 from domain.repositories import ProfileRepository, RunRepository
-from tests.jobs.support import job_record, run_statuses, seed_runs
+from tests.support.rows import job_record, run_statuses, seed_runs
 from worker.serialization import JobError
 
 PROFILE = {"username": "ada", "email": "ada@example.com", "full_name": "Ada L"}

@@ -8,7 +8,7 @@ import pytest
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.reliability.support import SUMMARIES, Fleet, fleet, start_a_run
+from tests.support.fleet import SUMMARIES, Fleet, fleet, start_a_run
 from tests.support.queue import arq_client as arq_pool
 from tests.support.servers import PostgresServer, RedisServer, postgres_server, redis_server
 from worker.processes import service_env

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from arq.constants import job_key_prefix
 
-from tests.reliability.support import Summary, report, results, rows, wait_for
+from tests.support.fleet import Summary, report, results, rows, wait_for
 from worker.config import Settings
 
 pytestmark = pytest.mark.e2e

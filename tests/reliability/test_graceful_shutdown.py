@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.reliability.support import (
+from tests.support.fleet import (
     SLOW_WORKER_SETTINGS,
     Summary,
     queue_is_empty,

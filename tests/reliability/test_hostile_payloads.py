@@ -18,7 +18,7 @@ import pytest
 from arq.constants import job_key_prefix, result_key_prefix
 
 from domain.schemas import MAX_BATCH
-from tests.reliability.support import Summary, report, results, rows, wait_for
+from tests.support.fleet import Summary, report, results, rows, wait_for
 from worker.config import Settings
 from worker.serialization import MAX_MESSAGE_CHARS, MAX_RESULT_BYTES, JobError
 

@@ -14,8 +14,7 @@ import time
 import pytest
 from arq.constants import in_progress_key_prefix
 
-from tests.reliability.slow_worker import SLOW_TIMEOUT_S
-from tests.reliability.support import (
+from tests.support.fleet import (
     SLOW_WORKER_SETTINGS,
     Summary,
     report,
@@ -23,6 +22,7 @@ from tests.reliability.support import (
     slow_starts,
     wait_for,
 )
+from tests.support.slow_worker import SLOW_TIMEOUT_S
 from worker.config import Settings
 
 pytestmark = pytest.mark.e2e

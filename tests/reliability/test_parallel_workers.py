@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from arq.constants import result_key_prefix
 
-from tests.reliability.support import (
+from tests.support.fleet import (
     Summary,
     enqueue_metrics,
     queue_is_empty,

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from domain.db import create_engine, create_session_factory
-from tests.reliability.support import (
+from tests.support.fleet import (
     SLOW_WORKER_SETTINGS,
     Summary,
     enqueue_metrics,

@@ -19,7 +19,7 @@ import time
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.reliability.support import (
+from tests.support.fleet import (
     Summary,
     enqueue_metrics,
     fleet,

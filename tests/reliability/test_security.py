@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from domain.db import create_engine
-from tests.reliability.support import Fleet, wait_for
+from tests.support.fleet import Fleet, wait_for
 from tests.support.queue import arq_client as arq_pool
 from tests.support.servers import free_port, redis_server
 from worker.config import Settings

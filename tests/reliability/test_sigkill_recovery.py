@@ -9,7 +9,7 @@ import time
 import pytest
 from arq.constants import retry_key_prefix
 
-from tests.reliability.support import Summary, report, rows, scalar, table_locked, wait_for
+from tests.support.fleet import Summary, report, rows, scalar, table_locked, wait_for
 from worker.jobs import chunk_job_id
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,5 @@
-"""Helpers of the reliability suite: worker fleets, bounded waits, queue and table probes."""
+"""Worker fleets of the end-to-end tests that break things, bounded waits, queue and table
+probes, and the one-line summary each reliability scenario reports."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import schemas, services
 from domain.uow import SqlAlchemyUnitOfWork
-from tests.reliability.slow_worker import STARTS_KEY
+from tests.support.slow_worker import STARTS_KEY
 from worker.config import Settings
 from worker.processes import (
     READY_LINE,
@@ -31,7 +32,7 @@ from worker.processes import (
 )
 from worker.serialization import deserialize
 
-SLOW_WORKER_SETTINGS = "tests.reliability.slow_worker.WorkerSettings"
+SLOW_WORKER_SETTINGS = "tests.support.slow_worker.WorkerSettings"
 
 
 async def wait_for(

@@ -1,7 +1,7 @@
-"""Shared by the job tests and the pipeline end-to-end tests.
+"""Rows written straight to the database and read back, for the job and end-to-end tests.
 
-Rows written straight to the database, for states jobs cannot fake (a run idle for hours,
-job history from last month); an arq client speaking JSON; bounded waiting.
+Seeds states jobs cannot fake (a run idle for hours, job history from last month); probes
+what jobs wrote; waits, bounded, for something to appear.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.db import utcnow
@@ -73,11 +73,6 @@ async def run_statuses(sessions: Sessions, run_ids: Sequence[int]) -> list[str]:
             for run in await session.scalars(select(Run).where(Run.id.in_(run_ids)))
         }
     return [found[run_id] for run_id in run_ids]
-
-
-async def count_rows(sessions: Sessions, model: type[object]) -> int:
-    async with sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 async def job_record(sessions: Sessions, job_id: str) -> JobRecord | None:

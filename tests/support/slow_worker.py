@@ -1,6 +1,6 @@
 """A worker for tests: the production settings plus one slow job (never in production code).
 
-``python -m arq tests.reliability.slow_worker.WorkerSettings``
+``python -m arq tests.support.slow_worker.WorkerSettings``
 
 ``slow_metric`` records one metric like ``record_metric`` but holds its transaction open
 for ``seconds`` first (``later_seconds`` on later tries), with arq's default 300 s

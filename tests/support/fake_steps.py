@@ -8,7 +8,7 @@ from datetime import datetime
 from domain import schemas, services
 from domain.repositories import JobStamp
 from domain.views import ExperimentView, ProfileView, RunView
-from tests.unit.fakes import FakeStore, FakeUnitOfWork
+from tests.support.fakes import FakeStore, FakeUnitOfWork
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from domain.repositories import JobStamp
 from domain.uow import DuplicateJob
-from tests.unit.fake_repositories import (
+from tests.support.fake_repositories import (
     FakeExperimentRepository,
     FakeGenerationRepository,
     FakeJobRecordRepository,

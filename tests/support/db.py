@@ -1,15 +1,17 @@
-"""Arrange steps and probes for the integration tests."""
+"""Arrange steps through the use cases, and probes, on a real database (PostgreSQL or SQLite)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import schemas, services
+from domain.db import Base
 from domain.uow import SqlAlchemyUnitOfWork
 from domain.views import ExperimentView, ProfileView, RunView
 
@@ -29,9 +31,17 @@ class StatementLog:
         seen.extend(self.sql[start:])
 
 
-async def count_rows(session_factory: async_sessionmaker[AsyncSession], table: str) -> int:
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def count_rows(
+    session_factory: async_sessionmaker[AsyncSession], table: str | type[Base]
+) -> int:
+    """The rows of ``table``, given by name or by model."""
+    name = table if isinstance(table, str) else table.__tablename__
     async with session_factory() as session:
-        return int((await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+        return int((await session.execute(text(f"SELECT count(*) FROM {name}"))).scalar_one())
 
 
 async def add_profile(uow_factory: MakeUow, username: str = "ada") -> ProfileView:
