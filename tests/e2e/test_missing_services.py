@@ -1,6 +1,7 @@
 """The suite on a machine without PostgreSQL and Redis: it runs the rest and says what to start.
 
-Runs a small slice of the suite in a subprocess, with the services pointed at closed ports.
+Runs a small slice of the suite in a subprocess, with the services pointed at closed ports:
+the suite itself, end to end, as a developer without services runs it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ SLICE = (
     "tests/integration/test_constraints.py",
 )
 START = "docker compose up -d postgres redis"
+
+pytestmark = pytest.mark.e2e
 
 
 def run_slice(pg_port: int, redis_port: int, **env: str) -> subprocess.CompletedProcess[str]:
