@@ -9,10 +9,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.db import create_engine, create_session_factory
+from domain.repositories import JobStamp
 from domain.uow import SqlAlchemyUnitOfWork
 from tests.support import needs
+from tests.support.db import MakeUow
 from tests.support.servers import PG_BIN, REDIS_SERVER
 from worker import scratch
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    needs.mark(item)  # before -m selects
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m deselect
@@ -77,18 +83,22 @@ async def pg_engine(pg_database: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def session_factory(pg_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Empty tables before each test that asks for the database."""
+async def emptied_pg_engine(pg_engine: AsyncEngine) -> AsyncEngine:
+    """The suite's PostgreSQL database, its tables emptied for this test."""
     async with pg_engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {scratch.TABLES} RESTART IDENTITY CASCADE"))
-    return create_session_factory(pg_engine)
+    return pg_engine
 
 
 @pytest.fixture
-def uow_factory(
-    session_factory: async_sessionmaker[AsyncSession],
-) -> type[SqlAlchemyUnitOfWork] | object:
-    def make(job: object = None) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(session_factory, job)  # type: ignore[arg-type]
+def session_factory(emptied_pg_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on emptied tables (tests/integration runs it on SQLite too)."""
+    return create_session_factory(emptied_pg_engine)
+
+
+@pytest.fixture
+def uow_factory(session_factory: async_sessionmaker[AsyncSession]) -> MakeUow:
+    def make(job: JobStamp | None = None) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(session_factory, job)
 
     return make

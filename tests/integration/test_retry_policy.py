@@ -27,15 +27,15 @@ UPDATE = text("UPDATE profiles SET bio = :bio WHERE id = :id")
 
 
 @pytest.fixture
-async def two_profiles(session_factory, pg_engine):
-    async with pg_engine.begin() as connection:
+async def two_profiles(emptied_pg_engine):
+    async with emptied_pg_engine.begin() as connection:
         await connection.execute(
             text(
                 "INSERT INTO profiles (id, username, email, full_name, bio) VALUES "
                 "(1, 'one', 'one@example.com', 'One', ''), (2, 'two', 'two@example.com', 'Two', '')"
             )
         )
-    return pg_engine
+    return emptied_pg_engine
 
 
 async def failure_of(statement: Awaitable[object]) -> DBAPIError:

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,6 +17,15 @@ from domain.uow import SqlAlchemyUnitOfWork
 from domain.views import ExperimentView, ProfileView, RunView
 
 MakeUow = Callable[..., SqlAlchemyUnitOfWork]
+
+# The databases a test in tests/integration runs on: its ``engine`` fixture, and so its
+# ``session_factory`` and ``uow_factory``, take each in turn. A behaviour only one of
+# them has is marked with ``postgresql_only`` or ``sqlite_only``.
+POSTGRESQL = pytest.param("postgresql", marks=pytest.mark.postgres, id="postgresql")
+SQLITE = pytest.param("sqlite", id="sqlite")
+DATABASES = (POSTGRESQL, SQLITE)
+postgresql_only = pytest.mark.parametrize("engine", [POSTGRESQL], indirect=True)
+sqlite_only = pytest.mark.parametrize("engine", [SQLITE], indirect=True)
 
 
 @dataclass

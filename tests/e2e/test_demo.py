@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from worker.demo import choose_target, run
-from worker.demo.scenario import DemoError, Scenario
+from worker.demo import run
+from worker.demo.scenario import Scenario
+
+pytestmark = pytest.mark.e2e
 
 DEMO_TIMEOUT = 180
 
@@ -97,17 +99,3 @@ def test_a_failing_job_ends_the_demo_with_its_error(
     error = " ".join(capsys.readouterr().err.split())  # Rich wraps long lines
     assert code == 1
     assert "job update_profile failed: StaleVersion: profile 1 is at version 1" in error
-
-
-def test_the_target_follows_the_environment(tmp_path: Path) -> None:
-    local = choose_target({}, tmp_path / "x.db")
-    remote = choose_target(
-        {"DATABASE_URL": "postgresql://u:hunter2@db/app", "REDIS_URL": "redis://:pw@q:6379/1"},
-        "ignored.db",
-    )
-    assert (local.in_process, local.database_url) == (True, f"sqlite+aiosqlite:///{tmp_path}/x.db")
-    assert remote.database_url == "postgresql+asyncpg://u:hunter2@db/app"
-    assert "hunter2" not in str(remote.describe())
-    assert ":pw@" not in str(remote.describe())
-    with pytest.raises(DemoError, match="REDIS_URL is set but DATABASE_URL is not"):
-        choose_target({"REDIS_URL": "redis://q"}, "x.db")

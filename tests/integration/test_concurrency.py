@@ -1,4 +1,9 @@
-"""SQLite has one writer: concurrent use cases must serialize, and a lock is transient."""
+"""Concurrent use cases: one version wins on either database; SQLite's lock is transient.
+
+PostgreSQL makes the second update wait on the row lock, SQLite on its one writer; both
+must refuse the loser. A database locked past the busy timeout is SQLite's own failure,
+and must be retried like PostgreSQL's lock timeouts (see test_retry_policy.py).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from domain import schemas, services
 from domain.db import create_engine, create_session_factory
 from domain.errors import StaleVersion
 from domain.uow import SqlAlchemyUnitOfWork
-from tests.sqlite.helpers import UowFactory
+from tests.support.db import MakeUow, sqlite_only
 from worker.retry import is_transient
 
 
@@ -24,8 +29,8 @@ def _impatient(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-async def test_concurrent_updates_of_one_version_cannot_both_win(sqlite_uow: UowFactory) -> None:
-    async with sqlite_uow() as uow:
+async def test_concurrent_updates_of_one_version_cannot_both_win(uow_factory: MakeUow) -> None:
+    async with uow_factory() as uow:
         profile = await services.create_profile(
             uow, schemas.CreateProfile(username="ada", email="a@example.com", full_name="Ada")
         )
@@ -36,7 +41,7 @@ async def test_concurrent_updates_of_one_version_cannot_both_win(sqlite_uow: Uow
         payload = schemas.UpdateProfile(
             profile_id=profile.id, changes=schemas.ProfileChanges(bio=bio), expected_version=1
         )
-        async with sqlite_uow() as uow:
+        async with uow_factory() as uow:
             read = uow.profiles.get_for_update
 
             async def read_then_wait_for_the_other(profile_id: int) -> object:
@@ -54,7 +59,7 @@ async def test_concurrent_updates_of_one_version_cannot_both_win(sqlite_uow: Uow
             return await services.update_profile(uow, payload)
 
     outcomes = await asyncio.gather(update("first"), update("second"), return_exceptions=True)
-    async with sqlite_uow() as uow:
+    async with uow_factory() as uow:
         stored = await services.get_profile(uow, profile.id)
     refused = [o for o in outcomes if isinstance(o, StaleVersion)]
     winners = [o for o in outcomes if not isinstance(o, BaseException)]
@@ -62,14 +67,15 @@ async def test_concurrent_updates_of_one_version_cannot_both_win(sqlite_uow: Uow
     assert (stored.version, stored.bio) == (2, getattr(winners[0], "bio", None))
 
 
-async def test_a_locked_database_is_a_transient_failure(
-    sqlite_database: str, sqlite_uow: UowFactory
+@sqlite_only
+async def test_a_locked_sqlite_database_is_a_transient_failure(
+    sqlite_database: str, uow_factory: MakeUow
 ) -> None:
     other = create_engine(sqlite_database)
     event.listen(other.sync_engine, "connect", _impatient)
     payload = schemas.CreateProfile(username="ada", email="a@example.com", full_name="Ada")
     try:
-        async with sqlite_uow() as holder:
+        async with uow_factory() as holder:
             await holder.profiles.count()  # its transaction now holds the write lock
             with pytest.raises(OperationalError, match="locked") as caught:
                 async with SqlAlchemyUnitOfWork(create_session_factory(other)) as uow:
@@ -77,5 +83,5 @@ async def test_a_locked_database_is_a_transient_failure(
     finally:
         await other.dispose()
     assert is_transient(caught.value)
-    async with sqlite_uow() as uow:  # the lock is gone with the holder: a retry succeeds
+    async with uow_factory() as uow:  # the lock is gone with the holder: a retry succeeds
         assert (await services.create_profile(uow, payload)).username == "ada"
