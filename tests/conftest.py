@@ -92,7 +92,8 @@ async def emptied_pg_engine(pg_engine: AsyncEngine) -> AsyncEngine:
 
 @pytest.fixture
 def session_factory(emptied_pg_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions on emptied tables (tests/integration runs it on SQLite too)."""
+    """Sessions on the suite's PostgreSQL database, its tables emptied (tests/integration
+    overrides it to run each test on SQLite as well)."""
     return create_session_factory(emptied_pg_engine)
 
 
