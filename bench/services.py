@@ -2,7 +2,7 @@
 
 The admin URLs come from ``BENCH_POSTGRES_URL`` and ``BENCH_REDIS_URL`` (defaults: the local
 services). The bench drops only the database it created and flushes only the Redis
-database it marked as its own, with the test suite's code for scratch services.
+database it marked as its own, with ``worker.scratch``, the test suite's code for them too.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from tests.services import (
-    ROOT,
+from worker.scratch import (
     TABLES,
     Owner,
     RedisSpace,
@@ -39,7 +38,7 @@ BENCH = Owner(
     redis_base_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379"),
 )
 
-__all__ = ["ROOT", "BenchServices", "bench_services", "reset_redis", "truncate_tables"]
+__all__ = ["BenchServices", "bench_services", "reset_redis", "truncate_tables"]
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # LIKE is case-sensitive on PostgreSQL; prefix searches mean the same on both.
+    cursor.execute("PRAGMA case_sensitive_like=ON")
     cursor.close()
 
 

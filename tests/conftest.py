@@ -9,10 +9,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.db import create_engine, create_session_factory
+from domain.repositories import JobStamp
 from domain.uow import SqlAlchemyUnitOfWork
-from tests import services
 from tests.support import needs
+from tests.support.db import MakeUow
 from tests.support.servers import PG_BIN, REDIS_SERVER
+from worker import scratch
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    needs.mark(item)  # before -m selects
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m deselect
@@ -32,22 +38,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A migrated PostgreSQL database of the suite's own; its asyncpg URL."""
-    name = asyncio.run(services.create_database())
-    url = services.database_url(name)
+    name = asyncio.run(scratch.create_database())
+    url = scratch.database_url(name)
     try:
-        services.migrate(url)
+        scratch.migrate(url)
         yield url
     finally:
-        asyncio.run(services.drop_database(name))
+        asyncio.run(scratch.drop_database(name))
 
 
 @pytest.fixture(scope="session")
-def redis_space() -> Iterator[services.RedisSpace]:
-    space = asyncio.run(services.claim_redis_db())
+def redis_space() -> Iterator[scratch.RedisSpace]:
+    space = asyncio.run(scratch.claim_redis_db())
     try:
         yield space
     finally:
-        asyncio.run(services.release_redis_db(space))
+        asyncio.run(scratch.release_redis_db(space))
 
 
 @pytest.fixture(scope="session")
@@ -63,9 +69,9 @@ def redis_server_binary() -> str:
 
 
 @pytest.fixture
-async def clean_redis(redis_space: services.RedisSpace) -> services.RedisSpace:
+async def clean_redis(redis_space: scratch.RedisSpace) -> scratch.RedisSpace:
     """The suite's Redis database, emptied for this test."""
-    await services.reset_redis_db(redis_space)
+    await scratch.reset_redis_db(redis_space)
     return redis_space
 
 
@@ -77,18 +83,23 @@ async def pg_engine(pg_database: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def session_factory(pg_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Empty tables before each test that asks for the database."""
+async def emptied_pg_engine(pg_engine: AsyncEngine) -> AsyncEngine:
+    """The suite's PostgreSQL database, its tables emptied for this test."""
     async with pg_engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {services.TABLES} RESTART IDENTITY CASCADE"))
-    return create_session_factory(pg_engine)
+        await connection.execute(text(f"TRUNCATE {scratch.TABLES} RESTART IDENTITY CASCADE"))
+    return pg_engine
 
 
 @pytest.fixture
-def uow_factory(
-    session_factory: async_sessionmaker[AsyncSession],
-) -> type[SqlAlchemyUnitOfWork] | object:
-    def make(job: object = None) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(session_factory, job)  # type: ignore[arg-type]
+def session_factory(emptied_pg_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the suite's PostgreSQL database, its tables emptied (tests/integration
+    overrides it to run each test on SQLite as well)."""
+    return create_session_factory(emptied_pg_engine)
+
+
+@pytest.fixture
+def uow_factory(session_factory: async_sessionmaker[AsyncSession]) -> MakeUow:
+    def make(job: JobStamp | None = None) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(session_factory, job)
 
     return make

@@ -14,10 +14,10 @@ import pytest
 import redis
 from typer.testing import CliRunner, Result
 
-from tests.services import RedisSpace
 from worker.cli import app
 from worker.config import Settings
 from worker.enqueue import PARENT_KWARG
+from worker.scratch import RedisSpace
 from worker.serialization import deserialize
 
 QUEUE = Settings.model_fields["queue_name"].default

@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
-from tests.services import ROOT
 from worker.cli import app
+from worker.processes import ROOT
 
 HEAVY = ("arq", "asyncio", "asyncpg", "domain", "faker", "redis", "rich", "sqlalchemy")
 

@@ -16,9 +16,10 @@ import pytest
 from typer.testing import Result
 
 from tests.cli.conftest import QUEUE, Cli, Queue, closed_port, one_json
-from tests.services import ROOT, RedisSpace
 from worker.cli.connect import database_address, redis_address, scrub
 from worker.config import Settings
+from worker.processes import ROOT
+from worker.scratch import RedisSpace
 
 PASSWORD = "pw-hunter2"
 

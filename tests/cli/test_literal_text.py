@@ -8,7 +8,6 @@ control characters as JSON-style escapes (``\\u001b``), and give them back exact
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import timedelta
 
@@ -19,48 +18,23 @@ from domain import schemas, services
 from domain.db import utcnow
 from domain.repositories import JobStamp
 from tests.cli.conftest import QUEUE, one_json
+from tests.support.text import (
+    ALERT,
+    BIO,
+    CLOSING,
+    ERROR_MESSAGE,
+    ERROR_TYPE,
+    HYPERLINK,
+    JOB_ID,
+    LINK,
+    NAMES,
+    REASON,
+    RED,
+    REVERSED,
+    assert_clean,
+    assert_shown,
+)
 from worker.serialization import serialize
-
-CLOSING = "closing [/] tag"
-ALERT = "[bold red]ALERT[/]"
-LINK = "[link=https://evil.example]click[/link]"
-RED = "\x1b[31mred\x1b[0m"
-HYPERLINK = "\x1b]8;;http://x\x1b\\"
-RETURN = "a\rb"
-REVERSED = "\u202eevil"
-TWO_LINES = "two\nlines"
-# How each one must look in a table: escaped the way a JSON string escapes it.
-SHOWN = {
-    CLOSING: CLOSING,
-    ALERT: ALERT,
-    LINK: LINK,
-    RED: "\\u001b[31mred\\u001b[0m",
-    HYPERLINK: "\\u001b]8;;http://x\\u001b\\",
-    RETURN: "a\\rb",
-    REVERSED: "\\u202eevil",
-    TWO_LINES: "two\\nlines",
-}
-NAMES = list(SHOWN)
-BIO = f"{RED}\n{HYPERLINK} {RETURN}"
-REASON = f"{HYPERLINK}\n│ 99 │ completed │ {REVERSED}"
-JOB_ID = "[/]x"
-ERROR_TYPE = "[bold red]Boom[/]"
-ERROR_MESSAGE = f"{RED} {LINK}\nfake row {REVERSED}"
-# Line feeds aside, nothing a terminal would act on.
-UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-
-
-def assert_clean(result) -> None:
-    assert "Traceback" not in result.stderr
-    assert not UNSAFE.findall(result.stdout), result.stdout
-    assert not UNSAFE.findall(result.stderr), result.stderr
-
-
-def assert_shown(result, *texts: str) -> None:
-    assert result.exit_code == 0, result.stderr
-    assert_clean(result)
-    for text in texts:
-        assert SHOWN.get(text, text) in result.stdout
 
 
 @pytest.fixture

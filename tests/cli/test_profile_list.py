@@ -7,7 +7,7 @@ import pytest
 from domain.db import utcnow
 from domain.models import Profile
 from tests.cli.conftest import one_json
-from tests.cli.test_literal_text import ALERT, LINK, RED, assert_clean
+from tests.support.text import ALERT, LINK, RED, assert_clean
 
 # Stored by any other writer than our schemas (which refuse them): shown as they are.
 MARKUP_NAMES = [ALERT, LINK, "[/]x"]

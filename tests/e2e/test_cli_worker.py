@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from domain.models import Profile
-from tests.services import ROOT
-from tests.support.processes import run_cli, service_env
+from worker.processes import ROOT, run_cli, service_env
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from domain.models import Metric, Profile
-from tests.services import ROOT, RedisSpace, reset_redis_db
-from tests.support.processes import run_cli
+from worker.processes import ROOT, run_cli
+from worker.scratch import RedisSpace, reset_redis_db
 
 pytestmark = pytest.mark.e2e
 

@@ -10,14 +10,14 @@ from arq.utils import timestamp_ms
 from sqlalchemy import select, text
 
 from domain.models import Experiment, JobRecord, Metric, Run
-from tests.jobs.support import (
-    count_rows,
+from tests.support.db import count_rows
+from tests.support.queue import arq_client
+from tests.support.rows import (
     eventually,
     job_record,
     run_statuses,
     seed_runs,
 )
-from tests.support.queue import arq_client
 from worker.serialization import JobError
 
 pytestmark = pytest.mark.e2e

@@ -10,15 +10,15 @@ from sqlalchemy import select
 
 from domain.db import utcnow
 from domain.models import Experiment, GenerationChunk, Metric, Profile, Run
-from tests.jobs.support import (
-    count_rows,
+from tests.support.db import count_rows
+from tests.support.queue import arq_client
+from tests.support.rows import (
     eventually,
     job_record,
     run_statuses,
     seed_job_record,
     seed_runs,
 )
-from tests.support.queue import arq_client
 from worker.jobs import chunk_job_id
 from worker.serialization import deserialize
 

@@ -8,9 +8,8 @@ import sys
 
 import pytest
 
-from tests.services import ROOT
-from tests.support.processes import service_env
 from tests.support.queue import arq_client
+from worker.processes import ROOT, service_env
 
 pytestmark = pytest.mark.e2e
 

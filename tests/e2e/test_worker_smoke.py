@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
 from sqlalchemy import func, select
@@ -7,6 +8,8 @@ from sqlalchemy import func, select
 from domain.models import Profile
 from worker.config import Settings
 from worker.serialization import deserialize, serialize
+
+pytestmark = pytest.mark.e2e
 
 
 async def test_worker_process_creates_a_profile(env, worker, session_factory):

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
 from domain import schemas, services
+from domain.db import utcnow
 from domain.errors import AlreadyExists, ProfileNotFound, RunNotFound
 from domain.models import Experiment, Metric, Profile, Run
-from tests.integration.helpers import (
+from tests.support.db import (
     MakeUow,
     add_experiment,
     add_profile,
@@ -72,7 +73,9 @@ async def test_experiment_insert_breaking_the_foreign_key_is_not_mistaken_for_a_
     uow_factory: MakeUow,
 ):
     async with uow_factory() as uow:
-        with pytest.raises(IntegrityError, match="fk_experiments_owner_id_profiles"):
+        # PostgreSQL names the constraint; SQLite only says which kind it is.
+        foreign_key = "fk_experiments_owner_id_profiles|FOREIGN KEY constraint failed"
+        with pytest.raises(IntegrityError, match=foreign_key):
             await uow.experiments.add(Experiment(owner_id=77, name="name", description=""))
 
 
@@ -143,6 +146,22 @@ async def test_timestamps_are_timezone_aware(uow_factory: MakeUow, session_facto
     assert all(stamp.utcoffset() == timedelta(0) for stamp in stamps)
 
 
+async def test_a_time_with_another_offset_comes_back_as_the_same_instant_in_utc(
+    uow_factory: MakeUow, session_factory
+):
+    run = await add_tracked_run(uow_factory)
+    sent = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    point = {"name": "loss", "step": 0, "value": 1.0, "recorded_at": sent}
+    payload = schemas.RecordMetrics.model_validate({"run_id": run.id, "points": [point]})
+    async with uow_factory() as uow:
+        await services.record_metrics(uow, payload)
+    async with session_factory() as session:
+        stored = await session.scalar(select(Metric.recorded_at))
+    assert stored == sent
+    assert stored is not None
+    assert stored.utcoffset() == timedelta(0)
+
+
 async def test_server_default_timestamps_are_timezone_aware(session_factory):
     async with session_factory() as session:
         await session.execute(
@@ -151,6 +170,7 @@ async def test_server_default_timestamps_are_timezone_aware(session_factory):
         created = await session.scalar(select(Profile.created_at))
     assert created is not None
     assert created.utcoffset() == timedelta(0)
+    assert abs(utcnow() - created) < timedelta(minutes=5)  # read as UTC, not local time
 
 
 async def test_lazy_loading_raises(uow_factory: MakeUow):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from domain import schemas, services
 from domain.models import Profile
 from domain.views import ChunkOutcome, GenerationPlan
-from tests.integration.helpers import MakeUow, add_tracked_run, count_rows, record
+from tests.support.db import MakeUow, add_tracked_run, count_rows, record
 
 
 async def _plan(uow_factory: MakeUow, count: int = 250, chunk_size: int = 100) -> GenerationPlan:
@@ -83,6 +83,24 @@ async def test_recording_the_same_metrics_twice_counts_duplicates(uow_factory, s
     assert (first.inserted, first.duplicates) == (10, 0)
     assert (second.received, second.inserted, second.duplicates) == (10, 5, 5)
     assert await count_rows(session_factory, "metrics") == 15
+
+
+async def test_the_same_step_under_another_name_is_a_new_point(uow_factory, session_factory):
+    run = await add_tracked_run(uow_factory)
+    await record(uow_factory, run.id, range(10), name="loss")
+    accuracy = await record(uow_factory, run.id, range(10), name="accuracy")
+    assert (accuracy.inserted, accuracy.duplicates) == (10, 0)
+    assert await count_rows(session_factory, "metrics") == 20
+
+
+async def test_a_batch_past_the_parameter_limit_is_recorded_once(uow_factory, session_factory):
+    """7,000 points are 35,000 parameters: past SQLite's 32,766 in one statement."""
+    run = await add_tracked_run(uow_factory)
+    first = await record(uow_factory, run.id, range(7_000))
+    overlapping = await record(uow_factory, run.id, range(6_300, 7_800))
+    assert (first.inserted, first.duplicates) == (7_000, 0)
+    assert (overlapping.received, overlapping.inserted, overlapping.duplicates) == (1_500, 800, 700)
+    assert await count_rows(session_factory, "metrics") == 7_800
 
 
 async def test_concurrent_metric_batches_store_each_point_once(uow_factory, session_factory):

@@ -16,25 +16,32 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from domain.db import Base, create_engine
-from tests import services
-from worker import schema
+from tests.support.db import DATABASES, sqlite_url
+from worker import schema, scratch
 
 MIGRATED = {*Base.metadata.tables, "alembic_version"}
 
 
 @pytest.fixture
-def fresh_postgres() -> Iterator[str]:
+def fresh_postgresql() -> Iterator[str]:
     """An empty PostgreSQL database, not migrated; its asyncpg URL."""
-    name = asyncio.run(services.create_database())
+    name = asyncio.run(scratch.create_database())
     try:
-        yield services.database_url(name)
+        yield scratch.database_url(name)
     finally:
-        asyncio.run(services.drop_database(name))
+        asyncio.run(scratch.drop_database(name))
 
 
 @pytest.fixture
 def fresh_sqlite(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}"
+    return sqlite_url(tmp_path / "migrations.db")
+
+
+@pytest.fixture(params=DATABASES)
+def fresh_database(request: pytest.FixtureRequest) -> str:
+    """An empty database, not migrated, on PostgreSQL or SQLite by the parameter; its URL."""
+    url: str = request.getfixturevalue(f"fresh_{request.param}")
+    return url
 
 
 def _tables(url: str) -> set[str]:
@@ -78,12 +85,8 @@ def test_application_tables_are_the_expected_ones():
     }
 
 
-def test_postgres_upgrade_check_downgrade_and_upgrade_again(fresh_postgres: str):
-    _round_trip(fresh_postgres)
-
-
-def test_sqlite_upgrade_check_downgrade_and_upgrade_again(fresh_sqlite: str):
-    _round_trip(fresh_sqlite)
+def test_upgrade_check_downgrade_and_upgrade_again(fresh_database: str):
+    _round_trip(fresh_database)
 
 
 def test_check_detects_drift(fresh_sqlite: str):

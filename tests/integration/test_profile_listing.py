@@ -5,7 +5,7 @@ from __future__ import annotations
 from domain import schemas, services
 from domain.db import utcnow
 from domain.models import Profile
-from tests.integration.helpers import MakeUow, add_profile
+from tests.support.db import MakeUow, add_profile
 
 # Usernames may hold "_" (a LIKE wildcard); emails are stored as given, "%" and "\" too.
 ROWS = [

@@ -1,10 +1,14 @@
-"""Reads and bulk writes cost a fixed number of statements, whatever the row count."""
+"""Reads and bulk writes cost a fixed number of statements, whatever the row count.
+
+Counted on PostgreSQL: SQLite adds a BEGIN IMMEDIATE to each transaction and splits bulk
+inserts to stay under its limit of parameters per statement.
+"""
 
 from __future__ import annotations
 
 from domain import schemas, services
 from domain.generator import generate_chunk
-from tests.integration.helpers import (
+from tests.support.db import (
     MakeUow,
     StatementLog,
     add_experiment,
@@ -12,7 +16,10 @@ from tests.integration.helpers import (
     add_run,
     add_tracked_run,
     count_rows,
+    postgresql_only,
 )
+
+pytestmark = postgresql_only
 
 EXPERIMENTS, RUNS_EACH = 5, 3
 

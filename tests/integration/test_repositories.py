@@ -11,7 +11,7 @@ from domain.errors import RunNotFound
 from domain.models import Profile
 from domain.repositories import JobStamp
 from domain.repositories.tracker import ACTIVITY_RESOLUTION
-from tests.integration.helpers import (
+from tests.support.db import (
     MakeUow,
     add_experiment,
     add_profile,

@@ -10,7 +10,7 @@ from domain import schemas, services
 from domain.db import utcnow
 from domain.errors import InvalidTransition, StaleVersion
 from domain.models import Profile
-from tests.integration.helpers import MakeUow, add_experiment, add_profile, add_run
+from tests.support.db import MakeUow, add_experiment, add_profile, add_run
 
 
 async def test_create_then_get_profile(uow_factory: MakeUow):

@@ -13,7 +13,7 @@ from domain.generator import generate_chunk
 from domain.models import JobRecord, Profile
 from domain.repositories import JobStamp
 from domain.uow import DuplicateJob
-from tests.integration.helpers import MakeUow, count_rows
+from tests.support.db import MakeUow, count_rows, postgresql_only
 
 
 def _profile(username: str) -> Profile:
@@ -59,6 +59,7 @@ async def test_work_after_a_commit_is_rolled_back_at_exit(uow_factory: MakeUow, 
         assert list(await session.scalars(select(Profile.username))) == ["ada"]
 
 
+@postgresql_only  # SQLite has one writer: the second transaction waits for the first
 async def test_two_units_of_work_are_independent_sessions(uow_factory: MakeUow):
     async with uow_factory() as first, uow_factory() as second:
         assert first.session is not second.session

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import JobRecord
-from tests.jobs.support import count_rows
+from tests.support.db import count_rows
 from worker.config import Settings
 from worker.deps import Deps
 from worker.inprocess import drain, fake_pool, in_process_worker

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from domain.models import JobRecord, JobTry
 from domain.repositories import ProfileRepository
-from tests.jobs.test_retries import connection_lost, failing_profile_inserts
+from tests.support.faults import connection_lost, failing_profile_inserts
 from worker.enqueue import PARENT_KWARG
 from worker.history import OUTBOX_KEY, drain_outbox, read_retry_note
 from worker.jobs import chunk_job_id

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from domain.db import utcnow
 from domain.models import GenerationChunk, Metric, Profile, ProfileGeneration, Run
 from domain.schemas import MAX_CHUNKS, MIN_CHUNK_SIZE
-from tests.jobs.support import job_record, run_statuses, seed_job_record, seed_runs
+from tests.support.rows import job_record, run_statuses, seed_job_record, seed_runs
 from worker.jobs import chunk_job_id
 
 STALE = timedelta(hours=2)

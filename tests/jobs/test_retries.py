@@ -8,50 +8,19 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from domain.models import Profile
-from domain.repositories import ProfileRepository, RunRepository
-from tests.jobs.support import job_record, run_statuses, seed_runs
+from domain.repositories import RunRepository
+from tests.support.faults import (
+    TRANSIENT_FAULTS,
+    connection_lost,
+    failing_profile_inserts,
+)
+from tests.support.rows import job_record, run_statuses, seed_runs
 from worker.serialization import JobError
 
 PROFILE = {"username": "ada", "email": "ada@example.com", "full_name": "Ada L"}
-
-
-def connection_lost() -> DBAPIError:
-    return OperationalError(
-        "INSERT INTO profiles ...",
-        None,
-        ConnectionResetError("connection reset by peer"),
-        connection_invalidated=True,
-    )
-
-
-def deadlock() -> DBAPIError:
-    # What SQLAlchemy raises when PostgreSQL picks this transaction as the deadlock victim.
-    return OperationalError(
-        "INSERT INTO profiles ...", None, asyncpg.DeadlockDetectedError("deadlock detected")
-    )
-
-
-TRANSIENT_FAULTS = pytest.mark.parametrize(
-    "fault", [connection_lost, deadlock], ids=["connection-lost", "deadlock"]
-)
-
-
-def failing_profile_inserts(monkeypatch: pytest.MonkeyPatch, fault, times: int) -> list[int]:
-    """Make the first ``times`` profile inserts raise ``fault()``; returns the attempt log."""
-    attempts: list[int] = []
-    insert = ProfileRepository.add
-
-    async def flaky_add(self: ProfileRepository, profile: Profile) -> Profile:
-        attempts.append(len(attempts) + 1)
-        if len(attempts) <= times:
-            raise fault()
-        return await insert(self, profile)
-
-    monkeypatch.setattr(ProfileRepository, "add", flaky_add)
-    return attempts
 
 
 def retry_delays(caplog: pytest.LogCaptureFixture) -> list[float]:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from domain.models import Experiment, Metric, Profile, Run
-from tests.jobs.support import run_statuses, seed_runs
+from tests.support.rows import run_statuses, seed_runs
 
 
 async def run_one(harness, function: str, payload: dict) -> dict:

@@ -1,9 +1,12 @@
 """What a test needs from the machine, read from its fixtures, and whether the machine has it.
 
 A test needs PostgreSQL or Redis when it asks (directly or through other fixtures) for
-``pg_database`` or ``redis_space``, and the server binaries when it asks for
-``postgres_binaries`` or ``redis_server_binary`` (the fixtures that start private
-servers do). Each need is checked once per run, and only if a collected test has it.
+``pg_database`` or ``redis_space``, or carries the ``postgres`` or ``redis`` marker (the
+PostgreSQL side of a test parametrized over both databases does), and the server binaries
+when it asks for ``postgres_binaries`` or ``redis_server_binary`` (the fixtures that start
+private servers do). Each test gets the marker of each service it needs as it is
+collected, so ``-m "not postgres and not redis"`` selects what runs without services.
+Each need is checked once per run, and only if a collected test has it.
 
 When one is missing, the tests that need it are skipped, before any fixture is set up,
 all with one reason, and the run ends with one block saying what was left out and the
@@ -26,8 +29,8 @@ import asyncpg
 import pytest
 import redis
 
-from tests.services import ADMIN_URL, REDIS_BASE_URL
 from tests.support.servers import PG_BIN, REDIS_SERVER
+from worker.scratch import ADMIN_URL, REDIS_BASE_URL
 
 START_SERVICES = "docker compose up -d postgres redis"
 # docker-compose.yml's PostgreSQL has the superuser dbjobs, not postgres.
@@ -57,6 +60,7 @@ class Need:
 
     fixtures: frozenset[str]
     probe: Callable[[], Missing | None]
+    marker: str | None = None  # the marker that says a test needs it, and is set when it does
 
 
 def _where(url: str, default_port: int) -> str:
@@ -125,8 +129,8 @@ def redis_binary_missing() -> Missing | None:
     return Missing("no redis-server on PATH to start a private Redis server", "install Redis 7")
 
 
-POSTGRES = Need(frozenset({"pg_database", "fresh_postgres"}), postgres_missing)
-REDIS = Need(frozenset({"redis_space"}), redis_missing)
+POSTGRES = Need(frozenset({"pg_database", "fresh_postgresql"}), postgres_missing, "postgres")
+REDIS = Need(frozenset({"redis_space"}), redis_missing, "redis")
 NEEDS = (
     POSTGRES,
     REDIS,
@@ -134,7 +138,7 @@ NEEDS = (
     Need(frozenset({"redis_server_binary"}), redis_binary_missing),
 )
 # Tests that reach a service in their own body instead of through a fixture. Better:
-# have them ask for the fixture (pg_database here) and drop them from this table.
+# have them ask for the fixture (pg_database here), or mark them, and drop them from here.
 IN_BODY = {
     "tests/cli/test_outages.py::test_a_database_without_tables_says_to_migrate": (POSTGRES,),
 }
@@ -160,8 +164,18 @@ class Checker:
 
 def needs_of(item: pytest.Item) -> Iterable[Need]:
     names = set(getattr(item, "fixturenames", ()))
-    yield from (need for need in NEEDS if need.fixtures & names)
-    yield from IN_BODY.get(item.nodeid, ())
+    in_body = IN_BODY.get(item.nodeid, ())
+    for need in NEEDS:
+        marked = need.marker is not None and item.get_closest_marker(need.marker) is not None
+        if need.fixtures & names or marked or need in in_body:
+            yield need
+
+
+def mark(item: pytest.Item) -> None:
+    """Give a test the marker of each service it needs, for ``-m`` to select on."""
+    for need in needs_of(item):
+        if need.marker is not None and item.get_closest_marker(need.marker) is None:
+            item.add_marker(need.marker)
 
 
 def check(config: pytest.Config, items: list[pytest.Item]) -> None:

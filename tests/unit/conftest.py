@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.fakes import FakeStore
-from tests.unit.helpers import Tracker
+from tests.support.fake_steps import Tracker
+from tests.support.fakes import FakeStore
 
 
 @pytest.fixture

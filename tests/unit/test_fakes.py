@@ -9,7 +9,7 @@ from domain.db import utcnow
 from domain.models import Profile
 from domain.repositories import JobStamp
 from domain.uow import DuplicateJob
-from tests.unit.fakes import FakeStore, FakeUnitOfWork
+from tests.support.fakes import FakeStore, FakeUnitOfWork
 
 ADA = schemas.CreateProfile(username="ada", email="ada@example.com", full_name="Ada L")
 

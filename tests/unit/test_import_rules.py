@@ -1,5 +1,10 @@
-"""domain/ is the core: it must never depend on the delivery (worker, arq, redis) or on
-migrations."""
+"""Who may import whom.
+
+domain/ is the core: it must never depend on the delivery (worker, arq, redis) or on
+migrations. bench/ uses worker/ and domain/, never the tests. A test module takes shared
+code from tests/support (or fixtures' helpers from its own folder's conftest), never from
+another test module or another folder.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-DOMAIN = Path(__file__).resolve().parents[2] / "domain"
+ROOT = Path(__file__).resolve().parents[2]
+DOMAIN = ROOT / "domain"
 FORBIDDEN = frozenset({"worker", "arq", "redis", "migrations"})
+FIRST_PARTY = frozenset({"bench", "domain", "migrations", "tests", "worker"})
 
 
 def _imported_roots(source: str) -> set[str]:
@@ -51,3 +58,72 @@ def test_domain_module_imports_no_delivery_code(module: Path):
 )
 def test_the_check_catches_every_import_form(source: str):
     assert _imported_roots(source) & FORBIDDEN
+
+
+def _imported_modules(source: str) -> set[str]:
+    """Every module named by an import, ``from tests import x`` giving ``tests.x``."""
+    modules = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return modules
+
+
+def _bench_strays(source: str) -> set[str]:
+    """The project packages other than bench, worker and domain that ``source`` imports."""
+    return _imported_roots(source) & FIRST_PARTY - {"bench", "domain", "worker"}
+
+
+def test_the_bench_uses_only_worker_and_domain():
+    found = [
+        f"{path.relative_to(ROOT)}: {root}"
+        for path in sorted((ROOT / "bench").rglob("*.py"))
+        for root in _bench_strays(path.read_text())
+    ]
+    assert found == []
+
+
+def test_the_bench_check_catches_the_tests_and_allows_worker():
+    assert _bench_strays("from tests.support import processes") == {"tests"}
+    assert _bench_strays("from worker.scratch import Owner\nimport domain.models") == set()
+
+
+def _shortcuts(folder: tuple[str, ...], source: str) -> list[str]:
+    """The test code ``source`` (a module in ``folder``) imports from outside tests/support
+    and its own folder's conftest."""
+    own_conftest = ".".join((*folder, "conftest"))
+    return sorted(
+        module
+        for module in _imported_modules(source)
+        if module.split(".")[0] == "tests"
+        and not module.startswith(("tests.support.", f"{own_conftest}."))
+    )
+
+
+def test_tests_share_code_through_tests_support_only():
+    found = [
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        for module in _shortcuts(path.parent.relative_to(ROOT).parts, path.read_text())
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from tests.cli.conftest import one_json",
+        "from tests.jobs import support",
+        "import tests.unit.test_demo_target",
+        "def f():\n    from tests import services",
+    ],
+)
+def test_the_tests_check_catches_every_shortcut(source: str):
+    assert _shortcuts(("tests", "e2e"), source)
+
+
+def test_the_tests_check_allows_support_and_the_own_conftest():
+    source = "from tests.support.db import MakeUow\nfrom tests.cli.conftest import one_json"
+    assert _shortcuts(("tests", "cli"), source) == []

@@ -12,8 +12,8 @@ from domain.errors import (
     ProfileNotFound,
     StaleVersion,
 )
-from tests.unit.fakes import FakeStore
-from tests.unit.helpers import Tracker
+from tests.support.fake_steps import Tracker
+from tests.support.fakes import FakeStore
 
 
 def _update(profile_id: int, expected_version: int | None = None, **changes: str):

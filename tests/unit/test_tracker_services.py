@@ -14,8 +14,8 @@ from domain.errors import (
     ProfileNotFound,
     RunNotFound,
 )
-from tests.unit.fakes import FakeStore
-from tests.unit.helpers import Tracker
+from tests.support.fake_steps import Tracker
+from tests.support.fakes import FakeStore
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
