@@ -3,9 +3,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, literal, select, text, update
+from sqlalchemy import CursorResult, bindparam, delete, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
@@ -301,12 +301,12 @@ class JobRecordRepository:
         return len((await self.session.execute(statement)).all())
 
     async def delete_succeeded_before(self, cutoff: datetime) -> int:
-        statement = (
-            delete(JobRecord)
-            .where(JobRecord.status == "succeeded", JobRecord.finished_at < cutoff)
-            .returning(JobRecord.job_id)
+        """How many were deleted: the row count, not their ids (a day's prune is ~70,000)."""
+        statement = delete(JobRecord).where(
+            JobRecord.status == "succeeded", JobRecord.finished_at < cutoff
         )
-        return len((await self.session.execute(statement)).all())
+        result = await self.session.execute(statement)
+        return cast(CursorResult[Any], result).rowcount
 
 
 def _milliseconds(started: datetime, finished: datetime) -> int:
