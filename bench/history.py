@@ -8,8 +8,9 @@ submissions of 1 to 500 jobs, 20 functions of skewed popularity. One failure in 
 hundred is still unhandled: operators handle them, and the prune keeps failures, so the
 handled ones pile up. Each query then runs through the domain's own repository and
 use-case code, on a fresh unit of work per call; statements that write are rolled back,
-so every call sees the same history. A query whose plan scans job_records or job_tries
-without an index is MISSED.
+so every call sees the same history. A query whose plan (for the call's own values)
+scans job_records or job_tries without an index is MISSED;
+tests/integration/test_history_indexes.py checks the generic plans as well.
 """
 
 from __future__ import annotations
