@@ -30,14 +30,15 @@ class Sizes:
     enqueue_one_by_one: int
     raw_rows: int
     idle_seconds: float
+    history_rows: int
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(20_000, 10_000, 300, 1_000, 1_000_000, 50_000, 5_000, 200_000, 5.0)
+        return cls(20_000, 10_000, 300, 1_000, 1_000_000, 50_000, 5_000, 200_000, 5.0, 1_000_000)
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(3_000, 2_000, 60, 1_000, 1_000_000, 20_000, 2_000, 50_000, 3.0)
+        return cls(3_000, 2_000, 60, 1_000, 1_000_000, 20_000, 2_000, 50_000, 3.0, 100_000)
 
 
 @dataclass

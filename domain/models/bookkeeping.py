@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, get_args
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.db import NOW, Base, UTCDateTime
@@ -16,6 +26,10 @@ from domain.schemas import JobState
 # Queued and running are Redis's to say: a row per job start would cost every job a
 # round trip to PostgreSQL.
 JOB_STATES: tuple[str, ...] = get_args(JobState)
+# What `jobs failed` lists and `jobs failed --handle` clears. The prune keeps failures, so
+# the handled ones pile up for good: a partial index holds only the few unhandled ones.
+UNHANDLED_FAILURE = "status = 'failed' AND handled_at IS NULL"
+HAS_PARENT = "parent_id IS NOT NULL"
 
 
 class ProfileGeneration(Base):
@@ -58,13 +72,30 @@ class JobRecord(Base):
         ),
         Index("ix_job_records_status_finished_at", "status", "finished_at"),
         Index("ix_job_records_function_finished_at", "function", "finished_at"),
+        # A submission's jobs by state, in order: on parent_id alone PostgreSQL ANDed in
+        # the status index to find a submission's few failures, reading every failure.
+        # Jobs enqueued on their own have no parent, and no entry to write.
+        Index(
+            "ix_job_records_parent_status_finished_at",
+            "parent_id",
+            "status",
+            "finished_at",
+            postgresql_where=text(HAS_PARENT),
+            sqlite_where=text(HAS_PARENT),
+        ),
+        Index(
+            "ix_job_records_unhandled_failures",
+            "finished_at",
+            postgresql_where=text(UNHANDLED_FAILURE),
+            sqlite_where=text(UNHANDLED_FAILURE),
+        ),
     )
 
     job_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     function: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16))
     # The submission a job belongs to (the batches of one file, the chunks of a generation).
-    parent_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    parent_id: Mapped[str | None] = mapped_column(String(200))
     tries: Mapped[int] = mapped_column(Integer)
     duplicates: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))

@@ -150,3 +150,20 @@ async def test_job_records_keep_successes_and_prune_old_ones(uow_factory: MakeUo
         assert await uow.jobs.delete_succeeded_before(utcnow() + timedelta(seconds=1)) == 1
         assert await uow.jobs.get("old") is None
         assert await uow.jobs.get("failed") is not None
+
+
+@pytest.mark.parametrize("text", ["it's", "back\\slash", "x' OR '1'='1", "--", "é ünï 🎉"])
+async def test_history_filters_written_into_the_sql_match_their_text_only(
+    uow_factory: MakeUow, text: str
+):
+    """Status and function filters are inlined as literals (for the plans): quoted right."""
+    async with uow_factory() as uow:
+        await uow.jobs.record_success(JobStamp("odd", text, 1, utcnow(), parent_id=text))
+        await uow.jobs.record_success(JobStamp("plain", "create_profile", 1, utcnow()))
+        await uow.commit()
+    async with uow_factory() as uow:
+        listed = await uow.jobs.list_recent(status="succeeded", function=text, limit=10)
+        children = await uow.jobs.children_of(text, status="succeeded", limit=10)
+        assert [r.job_id for r in listed] == ["odd"]
+        assert [r.job_id for r in children] == ["odd"]
+        assert await uow.jobs.list_recent(status=text, function=None, limit=10) == []

@@ -1,0 +1,255 @@
+"""Every query the job history runs can use its index, so the history stays fast as it grows.
+
+Each repository method runs once on the migrated schema while its statements are
+captured; each statement is then prepared and EXPLAINed with its own parameters, with
+sequential scans priced out (``enable_seqscan = off``): a plan that still scans a job table
+sequentially, or that does without the index meant for the query, has no index to use.
+Both the plan for the parameters' values and the generic plan PostgreSQL may reuse for a
+prepared statement are checked. bench/history.py times the same queries on a million rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from domain.models import JobRecord, JobTry
+from domain.repositories import JobRecordRepository, JobStamp
+
+HISTORY_TABLES = (JobRecord.__tablename__, JobTry.__tablename__)
+INDEX_NODES = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
+PLAN_MODES = ("force_custom_plan", "force_generic_plan")
+NOW = datetime(2026, 11, 29, tzinfo=UTC)
+STAMP = JobStamp("job-1", "record_metrics", 2, NOW, worker="w1", parent_id="parent-1")
+
+Call = Callable[[JobRecordRepository], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Query:
+    call: Call
+    index: str  # the index meant to serve it
+    # Another that serves it as well: the planner picks between them by the values.
+    or_index: str | None = None
+
+    @property
+    def indexes(self) -> tuple[str, ...]:
+        return (self.index, self.or_index) if self.or_index else (self.index,)
+
+
+QUERIES: dict[str, Query] = {
+    "get": Query(lambda jobs: jobs.get("job-1"), "pk_job_records"),
+    "tries_of": Query(lambda jobs: jobs.tries_of("job-1"), "ix_job_tries_job_id"),
+    "count_children": Query(
+        lambda jobs: jobs.count_children("parent-1"), "ix_job_records_parent_status_finished_at"
+    ),
+    "children_of": Query(
+        lambda jobs: jobs.children_of("parent-1", status="failed", limit=5),
+        "ix_job_records_parent_status_finished_at",
+    ),
+    "list_recent": Query(
+        lambda jobs: jobs.list_recent(status=None, function=None, limit=20),
+        "ix_job_records_finished_at",
+    ),
+    "list_recent by status": Query(
+        lambda jobs: jobs.list_recent(status="failed", function=None, limit=20),
+        "ix_job_records_status_finished_at",
+    ),
+    "list_recent by function": Query(
+        lambda jobs: jobs.list_recent(status=None, function="record_metrics", limit=20),
+        "ix_job_records_function_finished_at",
+    ),
+    "list_failed": Query(lambda jobs: jobs.list_failed(20), "ix_job_records_unhandled_failures"),
+    "mark_handled some": Query(
+        lambda jobs: jobs.mark_handled(["job-1", "job-2"]),
+        "pk_job_records",
+        or_index="ix_job_records_unhandled_failures",
+    ),
+    "mark_handled all": Query(
+        lambda jobs: jobs.mark_handled(None), "ix_job_records_unhandled_failures"
+    ),
+    "delete_succeeded_before": Query(
+        lambda jobs: jobs.delete_succeeded_before(NOW),
+        "ix_job_records_status_finished_at",
+        or_index="ix_job_records_finished_at",
+    ),
+    "record_success": Query(lambda jobs: jobs.record_success(STAMP), "pk_job_records"),
+    "record_retry": Query(
+        lambda jobs: jobs.record_retry(
+            STAMP, error_type="E", message="m", payload=None, retry_at=NOW
+        ),
+        "pk_job_records",
+    ),
+    "record_failure": Query(
+        lambda jobs: jobs.record_failure(STAMP, error_type="E", message="m", payload=None),
+        "pk_job_records",
+    ),
+    "count_duplicate": Query(lambda jobs: jobs.count_duplicate("job-1"), "pk_job_records"),
+    "cancel": Query(lambda jobs: jobs.cancel("job-1", "record_metrics"), "pk_job_records"),
+}
+
+
+@dataclass(frozen=True)
+class Plans:
+    """What the plans of one call's statements scan."""
+
+    indexes: list[str]
+    seq_scans: list[str]
+
+    def missing(self, wanted: tuple[str, ...]) -> str | None:
+        """Why the call cannot count on one of the ``wanted`` indexes; None when it can."""
+        if self.seq_scans:
+            return f"sequential scan on {', '.join(self.seq_scans)}"
+        if not set(wanted) & set(self.indexes):
+            return f"{' or '.join(wanted)} unused; the plans use {self.indexes or 'no index'}"
+        return None
+
+
+# A history shaped like a real one, small: the planner picks among indexes by statistics,
+# and on empty tables a status filter looks as selective as a parent's id. Per 100 jobs:
+# 95 successes, 3 failures (2 handled), 1 retrying (with a try), 1 cancelled; 20 functions;
+# half the jobs children of submissions of 100 jobs that end together.
+_SEED = [
+    """
+    INSERT INTO job_records (job_id, function, status, parent_id, tries, started_at,
+        finished_at, duration_ms, handled_at)
+    SELECT 'seeded-' || i, 'function_' || i % 20,
+           CASE WHEN i % 100 < 95 THEN 'succeeded' WHEN i % 100 < 98 THEN 'failed'
+                WHEN i % 100 < 99 THEN 'retrying' ELSE 'cancelled' END,
+           CASE WHEN i % 1000 < 500 THEN 'parent-' || i / 100 END, 1,
+           CAST(:now AS timestamptz) - i * interval '1 minute',
+           CAST(:now AS timestamptz) - i * interval '1 minute', 0,
+           CASE WHEN i % 100 IN (95, 96) THEN CAST(:now AS timestamptz) END
+    FROM generate_series(1, :rows) AS i
+    """,
+    """
+    INSERT INTO job_tries (job_id, try_number, started_at, finished_at, duration_ms)
+    SELECT job_id, 1, started_at, finished_at, 0 FROM job_records WHERE status = 'retrying'
+    """,
+    "ANALYZE job_records, job_tries",
+]
+SEEDED_ROWS = 10_000
+
+
+@pytest.fixture
+async def session(session_factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One transaction on a seeded history, rolled back: the seed, what the calls write and
+    any index dropped go with it."""
+    async with session_factory() as session:
+        for statement in _SEED:
+            await session.execute(text(statement), {"now": NOW, "rows": SEEDED_ROWS})
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        yield session
+        await session.rollback()
+
+
+@contextmanager
+def captured(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
+    """The statements the engine sends inside the block, with their parameters."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_rest: Any) -> None:
+        sent.append((sql, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def plans_of(session: AsyncSession, engine: AsyncEngine, call: Call, mode: str) -> Plans:
+    with captured(engine) as sent:
+        await call(JobRecordRepository(session))
+    assert sent, "the call sent no statement"
+    connection = await session.connection()
+    await connection.exec_driver_sql(f"SET LOCAL plan_cache_mode = {mode}")
+    indexes: list[str] = []
+    seq_scans: list[str] = []
+    for number, (sql, parameters) in enumerate(sent):
+        for node in _nodes(await _explain(session, f"history_{number}", sql, parameters)):
+            indexes += _indexes_of(node)
+            if node["Node Type"] == "Seq Scan" and node["Relation Name"] in HISTORY_TABLES:
+                seq_scans.append(node["Relation Name"])
+    return Plans(indexes, seq_scans)
+
+
+async def _explain(session: AsyncSession, name: str, sql: str, parameters: Any) -> dict[str, Any]:
+    """The plan of a prepared statement, as EXPLAIN EXECUTE shows it under plan_cache_mode."""
+    connection = await session.connection()
+    await connection.exec_driver_sql(f"PREPARE {name} AS {sql}")
+    # EXECUTE takes its arguments as SQL, not as protocol parameters.
+    arguments = f"({', '.join(map(_literal, parameters))})" if parameters else ""
+    result = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) EXECUTE {name}{arguments}")
+    plan: dict[str, Any] = result.scalar_one()[0]["Plan"]
+    await connection.exec_driver_sql(f"DEALLOCATE {name}")
+    return plan
+
+
+def _literal(value: object) -> str:
+    """A parameter as SQL; EXECUTE casts it to the type the prepared statement gave it."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool | int | float):
+        return str(value).upper() if isinstance(value, bool) else str(value)
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no SQL literal for {value!r}")
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _indexes_of(node: dict[str, Any]) -> list[str]:
+    """The job tables' indexes a plan node scans, or checks an ON CONFLICT against."""
+    names = list(node.get("Conflict Arbiter Indexes", []))
+    if node["Node Type"] in INDEX_NODES:
+        names.append(node["Index Name"])
+    return [name for name in names if any(table in name for table in HISTORY_TABLES)]
+
+
+@pytest.mark.parametrize("mode", PLAN_MODES)
+@pytest.mark.parametrize("name", QUERIES)
+async def test_every_history_query_uses_its_index(
+    session: AsyncSession, pg_engine: AsyncEngine, name: str, mode: str
+):
+    query = QUERIES[name]
+    plans = await plans_of(session, pg_engine, query.call, mode)
+    assert plans.missing(query.indexes) is None, plans.missing(query.indexes)
+
+
+def _secondary_indexes() -> list[str]:
+    return sorted(
+        str(index.name) for table in (JobRecord, JobTry) for index in table.__table__.indexes
+    )
+
+
+def _only_served_by(index: str) -> list[Query]:
+    return [query for query in QUERIES.values() if query.indexes == (index,)]
+
+
+def test_every_index_of_the_history_is_the_only_one_for_some_query():
+    assert [index for index in _secondary_indexes() if not _only_served_by(index)] == []
+
+
+@pytest.mark.parametrize("index", _secondary_indexes())
+async def test_dropping_an_index_fails_the_check(
+    session: AsyncSession, pg_engine: AsyncEngine, index: str
+):
+    """The check can fail: without any one of the indexes, some query has nothing to use."""
+    await session.execute(text(f"DROP INDEX {index}"))
+    for query in _only_served_by(index):
+        plans = await plans_of(session, pg_engine, query.call, "force_custom_plan")
+        assert plans.missing(query.indexes) is not None
