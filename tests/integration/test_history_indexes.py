@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from domain.db import create_session_factory
 from domain.models import JobRecord, JobTry
 from domain.repositories import JobRecordRepository, JobStamp
 
@@ -139,10 +140,10 @@ SEEDED_ROWS = 10_000
 
 
 @pytest.fixture
-async def session(session_factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction on a seeded history, rolled back: the seed, what the calls write and
-    any index dropped go with it."""
-    async with session_factory() as session:
+async def session(pg_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """One transaction on a seeded history of PostgreSQL (whose plans these are), rolled
+    back: the seed, what the calls write and any index dropped go with it."""
+    async with create_session_factory(pg_engine)() as session:
         for statement in _SEED:
             await session.execute(text(statement), {"now": NOW, "rows": SEEDED_ROWS})
         await session.execute(text("SET LOCAL enable_seqscan = off"))
