@@ -137,11 +137,27 @@ def job_deserializer(max_bytes: int) -> Callable[[bytes], dict[str, Any]]:
     """The worker's deserializer: a job over ``max_bytes`` is refused before it is parsed."""
 
     def deserialize_job(raw: bytes) -> dict[str, Any]:
-        if len(raw) <= max_bytes:
-            return deserialize(raw)
-        return _oversized_job(raw, max_bytes)
+        if len(raw) > max_bytes:
+            return _oversized_job(raw, max_bytes)
+        return _checked_envelope(deserialize(raw))
 
     return deserialize_job
+
+
+def _checked_envelope(job: dict[str, Any]) -> dict[str, Any]:
+    """arq uses a job's envelope outside its own error handling: a try that is not a number
+    or a function name that is not text would end the worker, and then the next worker to
+    claim the job. Refused here, it fails that job alone."""
+    well_typed = (
+        isinstance(job.get("f"), str)
+        and isinstance(job.get("a"), list)
+        and isinstance(job.get("k"), dict)
+        and type(job.get("et")) is int
+        and (job.get("t") is None or type(job.get("t")) is int)
+    )
+    if not well_typed:
+        raise ValueError("not an arq job: its f, a, k, t or et has the wrong type")
+    return job
 
 
 def _oversized_job(raw: bytes, limit: int) -> dict[str, Any]:

@@ -103,6 +103,13 @@ BAD_JOBS = [
         ("must be a JSON object",), recorded=False),
     Bad("pickle-bomb", "record_metric", PICKLE_BOMB, UNDECODABLE, ("unable to deserialize",),
         recorded=False),
+    # arq reads these outside its own error handling: each once ended the worker.
+    Bad("try-not-a-number", "record_metric", b'{"t":"x","f":"record_metric","a":[],"k":{},'
+        b'"et":1}', UNDECODABLE, ("not an arq job",), recorded=False),
+    Bad("function-not-text", "record_metric", b'{"t":1,"f":["x"],"a":[],"k":{},"et":1}',
+        UNDECODABLE, ("not an arq job",), recorded=False),
+    Bad("time-not-a-number", "record_metric", b'{"t":1,"f":"record_metric","a":[],"k":{},'
+        b'"et":"soon"}', UNDECODABLE, ("not an arq job",), recorded=False),
 ]  # fmt: skip
 SQL_PROFILE = {
     "username": "bobby_tables",

@@ -143,3 +143,25 @@ def test_a_failure_whose_message_cannot_be_replaced_becomes_a_job_error():
         _fail(Stubborn())
     assert raised.value.type_name == "Stubborn"
     assert len(raised.value.message) < MAX_MESSAGE_CHARS + 100
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"t": "x", "f": "record_metric", "a": [], "k": {}, "et": 1},
+        {"t": 1, "f": ["record_metric"], "a": [], "k": {}, "et": 1},
+        {"t": 1, "f": "record_metric", "a": {}, "k": {}, "et": 1},
+        {"t": 1, "f": "record_metric", "a": [], "k": [], "et": 1},
+        {"t": 1, "f": "record_metric", "a": [], "k": {}, "et": "soon"},
+        {"t": 1, "f": "record_metric", "a": [], "k": {}},
+        {"t": True, "f": "record_metric", "a": [], "k": {}, "et": 1},
+    ],
+)
+def test_a_job_whose_envelope_arq_would_trip_on_is_refused_as_undecodable(envelope):
+    with pytest.raises(ValueError, match="not an arq job"):
+        job_deserializer(LIMIT)(orjson.dumps(envelope))
+
+
+def test_a_well_formed_envelope_passes():
+    job = {"t": None, "f": "record_metric", "a": [{}], "k": {}, "et": 1}
+    assert job_deserializer(LIMIT)(orjson.dumps(job))["f"] == "record_metric"
