@@ -22,15 +22,16 @@ from arq.connections import ArqRedis
 
 from domain.repositories import JobStamp
 from worker.deps import Deps
+from worker.retry import is_transient
 from worker.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.history")
 
 RETRY_NOTE_PREFIX = "dbjobs:retrying:"
 OUTBOX_KEY = "dbjobs:history:outbox"
+DEAD_LETTERS_KEY = "dbjobs:history:outbox:refused"
 OUTBOX_LIMIT = 100_000  # entries kept while the database is away; the oldest go first
 DRAIN_EVERY_SECONDS = 5.0
-DRAIN_BATCH = 100
 
 
 def retry_note_key(job_id: str) -> str:
@@ -70,30 +71,40 @@ async def defer_failure(redis: ArqRedis, stamp: JobStamp, fields: dict[str, Any]
 
 
 async def drain_outbox(deps: Deps) -> int:
-    """Write waiting failures to the history, oldest first; how many were written."""
+    """Write waiting failures to the history, oldest first, one at a time; how many were
+    written. An entry the history refuses for good is set aside (``DEAD_LETTERS_KEY``) so
+    that it cannot hold the others back; one that fails for now goes back, and waits."""
     written = 0
-    while raw_entries := await _pop_oldest(deps.redis):
-        entries = [orjson.loads(raw) for raw in raw_entries]
+    while (raw := await _pop_oldest(deps.redis)) is not None:
+        try:
+            entry = orjson.loads(raw)
+            fields = {key: value for key, value in entry.items() if key != "stamp"}
+            stamp = _stamp(entry["stamp"])
+        except (ValueError, KeyError, TypeError) as problem:
+            await _set_aside(deps.redis, raw, problem)
+            continue
         try:
             async with deps.unit_of_work() as uow:
-                for entry in entries:
-                    fields = {key: value for key, value in entry.items() if key != "stamp"}
-                    await uow.jobs.record_failure(_stamp(entry["stamp"]), **fields)
+                await uow.jobs.record_failure(stamp, **fields)
                 await uow.commit()
-        except Exception:
-            # Still away: put them back where they were, for the next drain.
-            await cast(
-                Awaitable[int],
-                deps.redis.rpush(OUTBOX_KEY, *(orjson.dumps(e) for e in reversed(entries))),
-            )
-            raise
-        written += len(entries)
+        except BaseException as problem:
+            if is_transient(problem) or not isinstance(problem, Exception):
+                await cast(Awaitable[int], deps.redis.rpush(OUTBOX_KEY, raw))  # the oldest again
+                raise
+            await _set_aside(deps.redis, raw, problem)
+            continue
+        written += 1
     return written
 
 
-async def _pop_oldest(redis: ArqRedis) -> list[bytes] | None:
+async def _pop_oldest(redis: ArqRedis) -> bytes | None:
     # redis-py types its commands for both its clients at once.
-    return await cast(Awaitable[list[bytes] | None], redis.rpop(OUTBOX_KEY, DRAIN_BATCH))
+    return await cast(Awaitable[bytes | None], redis.rpop(OUTBOX_KEY))
+
+
+async def _set_aside(redis: ArqRedis, raw: bytes, problem: BaseException) -> None:
+    log.warning("a failure kept for the history cannot be written, set aside: %s", problem)
+    await cast(Awaitable[int], redis.lpush(DEAD_LETTERS_KEY, raw))
 
 
 def _stamp(fields: dict[str, Any]) -> JobStamp:

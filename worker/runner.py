@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import orjson
 from arq import Retry
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 
 from domain import services
 from domain.db import utcnow
@@ -37,6 +38,7 @@ P = TypeVar("P", bound=Payload)
 # the history of metric batches does not store every point a second time.
 MAX_RECORDED_PAYLOAD = 64 * 1024
 MAX_KEPT_SUCCESS_PAYLOAD = 4 * 1024
+MAX_JOB_ID = 200  # job_records.job_id: a longer id cannot be recorded, so cannot run
 
 
 class InvalidPayload(ValueError):
@@ -70,6 +72,12 @@ def stamp_of(ctx: Mapping[str, Any], function: str, worker: str | None = None) -
     )
 
 
+def _parent(function: str, parent_id: Any) -> str | None:
+    if parent_id is None or (isinstance(parent_id, str) and 0 < len(parent_id) <= MAX_JOB_ID):
+        return parent_id
+    raise InvalidPayload(function, f"{PARENT_KWARG}: a job id of 1 to {MAX_JOB_ID} characters")
+
+
 def validate(job: Job[P], raw: Any) -> P:
     if isinstance(raw, OversizedPayload):
         raise InvalidPayload(job.name, raw.describe())
@@ -96,8 +104,10 @@ async def run_job(
     stamp = stamp_of(ctx, job.name, deps.worker_id)
     raw: Any = None
     try:
+        if len(stamp.job_id) > MAX_JOB_ID:
+            raise InvalidPayload(job.name, f"a job id of at most {MAX_JOB_ID} characters")
         kwargs = dict(kwargs or {})
-        stamp = replace(stamp, parent_id=kwargs.pop(PARENT_KWARG, None))
+        stamp = replace(stamp, parent_id=_parent(job.name, kwargs.pop(PARENT_KWARG, None)))
         raw = job.complete(payload_from(job.name, args, kwargs), deps.settings, stamp.job_id)
         stamp = replace(stamp, payload=_recordable(raw, MAX_KEPT_SUCCESS_PAYLOAD))
         payload = validate(job, raw)
@@ -158,9 +168,14 @@ async def handle_failure(
             delay,
         )
         retry_at = utcnow() + timedelta(seconds=delay)
-        await note_retry(deps.redis, stamp, _error(error), retry_at, settings.keep_result)
+        try:  # what producers are told is best effort: the retry itself is not
+            await note_retry(deps.redis, stamp, _error(error), retry_at, settings.keep_result)
+        except RedisError as problem:
+            log.warning("job %s: could not leave its retry note: %s", stamp.job_id, _brief(problem))
         await record_retry(deps, stamp, raw, error, retry_at)
         raise Retry(defer=delay) from error
+    if len(stamp.job_id) > MAX_JOB_ID:
+        _fail(error)  # the history has no room for its id; the producer hears it from arq
     failure = _failure(raw, error)
     try:
         recorded = await record_failure(deps, stamp, failure)

@@ -13,7 +13,7 @@ from domain.models import JobRecord, JobTry
 from domain.repositories import ProfileRepository
 from tests.support.faults import connection_lost, failing_profile_inserts
 from worker.enqueue import PARENT_KWARG
-from worker.history import OUTBOX_KEY, drain_outbox, read_retry_note
+from worker.history import DEAD_LETTERS_KEY, OUTBOX_KEY, drain_outbox, read_retry_note
 from worker.jobs import chunk_job_id
 
 PROFILE = {"username": "ada", "email": "ada@example.com", "full_name": "Ada L"}
@@ -136,3 +136,52 @@ async def test_failures_kept_in_redis_reach_the_history_once_it_answers(harness,
         ("failed", 8, "OperationalError")
     }
     assert await harness.producer.llen(OUTBOX_KEY) == 0
+
+
+async def test_an_entry_the_history_refuses_is_set_aside_and_the_rest_written(harness):
+    def entry(job_id: str) -> bytes:
+        stamp = {
+            "job_id": job_id,
+            "function": "create_profile",
+            "tries": 1,
+            "worker": "w:1",
+            "started_at": "2026-11-29T10:00:00+00:00",
+            "parent_id": None,
+            "payload": None,
+        }
+        return orjson.dumps({"stamp": stamp, "error_type": "OperationalError",
+                             "message": "away", "payload": None, "retryable": True})  # fmt: skip
+
+    # Oldest last (LPUSH): a good one, one too long for the history, a corrupt one, a good one.
+    await harness.producer.lpush(OUTBOX_KEY, entry("first"), entry("x" * 300), b"{not json",
+                                 entry("last"))  # fmt: skip
+    deps = harness.deps()
+    try:
+        assert await drain_outbox(deps) == 2
+    finally:
+        await deps.dispose()
+
+    assert set(await records(harness)) == {"first", "last"}
+    assert await harness.producer.llen(OUTBOX_KEY) == 0
+    assert await harness.producer.llen(DEAD_LETTERS_KEY) == 2
+
+
+async def test_a_job_id_too_long_for_the_history_fails_once_without_a_record(harness):
+    await harness.enqueue("create_profile", PROFILE, _job_id="j" * 201)
+    await harness.enqueue("create_profile", PROFILE, _job_id="fine")
+    worker = await harness.run()
+
+    assert (worker.jobs_failed, worker.jobs_complete, worker.jobs_retried) == (1, 1, 0)
+    info = await harness.result("j" * 201)
+    assert info.result.type_name == "InvalidPayload"
+    assert "at most 200 characters" in info.result.message
+    assert set(await records(harness)) == {"fine"}
+
+
+async def test_a_parent_that_is_not_a_job_id_is_refused(harness):
+    await harness.enqueue("create_profile", PROFILE, _job_id="odd", **{PARENT_KWARG: 7})
+    await harness.run()
+
+    info = await harness.result("odd")
+    assert info.result.type_name == "InvalidPayload"
+    assert PARENT_KWARG in info.result.message
