@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
@@ -73,7 +74,9 @@ def create_engine(
     asyncpg (BEGIN, a ping, ROLLBACK), skipped by callers that retry a lost connection.
     """
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": 30}, json_serializer=_json
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
@@ -84,7 +87,14 @@ def create_engine(
         max_overflow=max(2, pool_size // 2),
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
+        json_serializer=_json,
     )
+
+
+def _json(value: Any) -> str:
+    # The job history writes a JSON result (and payload) with every job: orjson takes a
+    # tenth of the stdlib's time for them.
+    return orjson.dumps(value).decode()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -252,7 +252,9 @@ class ListExperiments(Payload):
 
 class ListJobs(Payload):
     status: JobState | None = None
-    function: Annotated[str, StringConstraints(max_length=100)] | None = None
+    function: (
+        Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_:.\-]+$")] | None
+    ) = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 20
 
 
@@ -305,7 +307,6 @@ class FailStaleRuns(Payload):
     idle_seconds: Annotated[int, Field(ge=1)] = Field(
         description="Idle window (default: JOBS_STALE_RUN_SECONDS)."
     )
-    now: AwareDatetime | None = None
 
 
 class PruneJobHistory(Payload):
@@ -314,4 +315,3 @@ class PruneJobHistory(Payload):
     keep_days: Annotated[int, Field(ge=1)] = Field(
         description="Days of history to keep (default: JOBS_JOB_HISTORY_DAYS)."
     )
-    now: AwareDatetime | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -157,3 +158,14 @@ class StaleRunsFailed(View):
 class HistoryPruned(View):
     deleted: int
     cutoff: datetime
+
+
+def add_up(results: Iterable[dict[str, Any] | None]) -> dict[str, int]:
+    """The counts in the children's results added up (points inserted, duplicates...)."""
+    totals: dict[str, int] = {}
+    for result in results:
+        for key, value in (result or {}).items():
+            names_a_row = key == "id" or key.endswith(("_id", "_index"))
+            if isinstance(value, int) and not isinstance(value, bool) and not names_a_row:
+                totals[key] = totals.get(key, 0) + value
+    return totals

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from arq.connections import ArqRedis
-from arq.constants import job_key_prefix, result_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 
@@ -96,3 +96,26 @@ def _batches(
             batch, size = [], 0
     if batch:
         yield batch
+
+
+# KEYS: queue, job key, in-progress key; ARGV: job id. 1 when the job was taken off the
+# queue, 0 when it was not there or a worker has claimed it.
+_TAKE_OFF_SCRIPT = """
+if redis.call('exists', KEYS[3]) == 1 then
+  return 0
+end
+local removed = redis.call('zrem', KEYS[1], ARGV[1])
+if removed == 1 then
+  redis.call('del', KEYS[2])
+end
+return removed
+"""
+
+
+async def take_off_queue(pool: ArqRedis, job_id: str, *, queue_name: str | None = None) -> bool:
+    """Remove a job that is waiting (queued, or deferred until its next try), atomically, so
+    that no worker can claim it halfway: False when a worker already has it, or it is gone."""
+    queue = queue_name or pool.default_queue_name
+    script = pool.register_script(_TAKE_OFF_SCRIPT)
+    keys = [queue, job_key_prefix + job_id, in_progress_key_prefix + job_id]
+    return bool(await script(keys=keys, args=[job_id]))

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 FINAL = frozenset({"succeeded", "failed", "cancelled"})
 SUBMISSION_PREFIX = "dbjobs:submission:"
-COUNTED = ("received", "inserted", "duplicates")
 
 
 class Sources(Protocol):
@@ -321,15 +320,14 @@ async def read_results(sources: Sources, job_ids: list[str]) -> dict[str, Outcom
 
 
 def combined(job_id: str, function: str, outcomes: Sequence[Outcome]) -> Outcome:
-    """Several jobs of one submission read as one: counts summed, failures listed."""
+    """Several jobs of one submission read as one: their counts added up as the history
+    adds them up, failures listed."""
+    from domain.views import add_up
+
     failures = [o for o in outcomes if o.status == "failed"]
-    totals = dict.fromkeys(COUNTED, 0)
-    for outcome in outcomes:
-        result = outcome.result if isinstance(outcome.result, dict) else {}
-        for key in COUNTED:
-            totals[key] += result.get(key, 0) if isinstance(result.get(key), int) else 0
-    run_ids = {o.result.get("run_id") for o in outcomes if isinstance(o.result, dict)} - {None}
-    result = {**({"run_id": run_ids.pop()} if len(run_ids) == 1 else {}), **totals}
+    results = [o.result if isinstance(o.result, dict) else None for o in outcomes]
+    run_ids = {result.get("run_id") for result in results if result} - {None}
+    result = {**({"run_id": run_ids.pop()} if len(run_ids) == 1 else {}), **add_up(results)}
     states = {"succeeded": len(outcomes) - len(failures), "failed": len(failures)}
     children = {"recorded": len(outcomes), "states": states, "failures": []}
     outcome = Outcome(job_id, "succeeded", function, result=result, children=children)

@@ -221,22 +221,23 @@ class JobRecordRepository:
         )
 
     async def cancel(self, job_id: str, function: str) -> bool:
-        """Record a queued job taken off the queue; False when the history has it already."""
+        """Record a job taken off the queue before it ran (or before its next try); False
+        when the history says it already ended."""
         now = utcnow()
-        statement = (
-            insert_for(self.session, JobRecord)
-            .values(
-                job_id=job_id,
-                function=function,
-                status="cancelled",
-                tries=0,
-                started_at=now,
-                finished_at=now,
-                duration_ms=0,
-            )
-            .on_conflict_do_nothing(index_elements=["job_id"])
-            .returning(JobRecord.job_id)
+        insert = insert_for(self.session, JobRecord).values(
+            job_id=job_id,
+            function=function,
+            status="cancelled",
+            tries=0,
+            started_at=now,
+            finished_at=now,
+            duration_ms=0,
         )
+        statement = insert.on_conflict_do_update(
+            index_elements=["job_id"],
+            set_={"status": "cancelled", "finished_at": now, "next_retry_at": None},
+            where=JobRecord.__table__.c.status == "retrying",
+        ).returning(JobRecord.job_id)
         return (await self.session.execute(statement)).first() is not None
 
     async def get(self, job_id: str) -> JobRecord | None:

@@ -66,6 +66,7 @@ def handler_for(schema: type[P]) -> UseCase[P]:
 __all__ = [
     "HANDLERS",
     "UseCase",
+    "add_up",
     "cancel_job",
     "create_experiment",
     "create_profile",

@@ -3,13 +3,12 @@ the ones that failed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from domain import schemas
 from domain.errors import InvalidRequest, JobNotFound
 from domain.uow import UnitOfWork
-from domain.views import JobDetail, JobSummary, JobView, RetryPlan, Submission, TryView
+from domain.views import JobDetail, JobSummary, JobView, RetryPlan, Submission, TryView, add_up
 
 MAX_JOB_ID = 200  # job_records.job_id
 MAX_RETRIES = 1000
@@ -44,19 +43,8 @@ async def get_submission(uow: UnitOfWork, parent_id: str) -> Submission | None:
         parent_id=parent_id,
         states=states,
         failures=[JobSummary.model_validate(f) for f in failures],
-        totals=_totals(child.result for child in succeeded),
+        totals=add_up(child.result for child in succeeded),
     )
-
-
-def _totals(results: Iterable[dict[str, Any] | None]) -> dict[str, int]:
-    """The counts in the children's results added up (points inserted, duplicates...)."""
-    totals: dict[str, int] = {}
-    for result in results:
-        for key, value in (result or {}).items():
-            names_a_row = key == "id" or key.endswith(("_id", "_index"))
-            if isinstance(value, int) and not isinstance(value, bool) and not names_a_row:
-                totals[key] = totals.get(key, 0) + value
-    return totals
 
 
 async def list_jobs(uow: UnitOfWork, query: schemas.ListJobs) -> list[JobSummary]:
@@ -98,6 +86,12 @@ async def plan_retry(uow: UnitOfWork, job_id: str, *, force: bool = False) -> Re
         raise JobNotFound(job_id)
     if record.status == "succeeded":
         raise InvalidRequest(f"job {job_id} succeeded: there is nothing to retry")
+    if record.status == "retrying" and not force:
+        # Its next try is still due: another attempt now would run the job twice at once.
+        raise InvalidRequest(
+            f"job {job_id} is still retrying (try {record.tries} failed): wait for it, or "
+            "use --force"
+        )
     if record.retryable is False and not force:
         raise InvalidRequest(
             f"job {job_id} failed with {record.error_type}, which running it again will not "
@@ -120,7 +114,7 @@ async def _next_attempt(uow: UnitOfWork, job_id: str) -> str:
         if len(attempt_id) > MAX_JOB_ID:
             raise InvalidRequest(f"job {job_id}: its id is too long to derive a retry id from")
         record = await uow.jobs.get(attempt_id)
-        if record is None:
+        if record is None or record.status == "retrying":  # new, or that one is still going
             return attempt_id
         if record.status == "succeeded":
             raise InvalidRequest(f"job {job_id} was already retried: {attempt_id} succeeded")

@@ -180,3 +180,41 @@ async def test_jobs_alone_prints_help_and_version_is_known(cli):
     version = await cli("--version")
     assert version.exit_code == 0
     assert version.stdout.startswith("jobs ")
+
+
+async def retrying(uow_factory, job_id: str, function: str = "start_run") -> None:
+    stamp = JobStamp(job_id, function, 1, utcnow(), "w:1")
+    async with uow_factory() as uow:
+        await uow.jobs.record_retry(
+            stamp,
+            error_type="OperationalError",
+            message="the database was away",
+            payload={"experiment_id": 3},
+            retry_at=utcnow() + timedelta(seconds=30),
+        )
+        await uow.commit()
+
+
+async def test_a_job_still_retrying_is_not_retried_twice_at_once(cli, queue, uow_factory):
+    await retrying(uow_factory, "busy")
+    refused = await cli("retry", "busy", "--json")
+    assert refused.exit_code == 1
+    assert "still retrying" in one_json(refused)["error"]["message"]
+    assert queue.job_ids() == []
+    forced = one_json(await cli("retry", "busy", "--force", "--json"))
+    assert forced["job_id"] == "busy:retry:1"
+
+
+async def test_a_job_waiting_for_its_next_try_is_cancelled_for_good(cli, queue, uow_factory):
+    assert (await cli("enqueue", "start-run", "3", "--job-id", "waiting")).exit_code == 0
+    await retrying(uow_factory, "waiting")
+    assert one_json(await cli("cancel", "waiting", "--json"))["status"] == "cancelled"
+    assert queue.job_ids() == []
+    status = one_json(await cli("status", "waiting", "--json"))
+    assert (status["status"], status["next_retry_at"]) == ("cancelled", None)
+
+
+async def test_a_function_filter_is_a_name_not_arbitrary_text(cli):
+    refused = await cli("list", "--function", "x'; DROP TABLE job_records; --")
+    assert refused.exit_code == 2
+    assert "--function: String should match pattern" in refused.stderr

@@ -66,12 +66,12 @@ async def test_fail_stale_runs_uses_the_stored_activity(uow_factory: MakeUow):
     owner = await add_profile(uow_factory)
     experiment = await add_experiment(uow_factory, owner.id)
     run = await add_run(uow_factory, experiment.id)
-    soon = schemas.FailStaleRuns(idle_seconds=60, now=run.started_at + timedelta(seconds=30))
-    later = schemas.FailStaleRuns(idle_seconds=60, now=utcnow() + timedelta(minutes=2))
+    window = schemas.FailStaleRuns(idle_seconds=60)
+    soon, later = run.started_at + timedelta(seconds=30), utcnow() + timedelta(minutes=2)
     async with uow_factory() as uow:
-        assert (await services.fail_stale_runs(uow, soon)).run_ids == []
+        assert (await services.fail_stale_runs(uow, window, now=soon)).run_ids == []
     async with uow_factory() as uow:
-        assert (await services.fail_stale_runs(uow, later)).run_ids == [run.id]
+        assert (await services.fail_stale_runs(uow, window, now=later)).run_ids == [run.id]
     async with uow_factory() as uow:
         detail = await services.get_experiment(uow, experiment.id)
     assert detail.status == "failed"

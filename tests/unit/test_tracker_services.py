@@ -37,9 +37,9 @@ async def _finish(tracker: Tracker, run_id: int, status: str):
 
 
 async def _fail_stale(tracker: Tracker, idle_seconds: int) -> list[int]:
-    payload = schemas.FailStaleRuns(idle_seconds=idle_seconds, now=NOW)
+    payload = schemas.FailStaleRuns(idle_seconds=idle_seconds)
     async with tracker.uow() as uow:
-        result = await services.fail_stale_runs(uow, payload)
+        result = await services.fail_stale_runs(uow, payload, now=NOW)
     assert uow.commits == 1
     return result.run_ids
 
@@ -212,7 +212,7 @@ async def test_prune_job_history_deletes_only_old_successes(tracker: Tracker, st
     }
     async with tracker.uow() as uow:
         pruned = await services.prune_job_history(
-            uow, schemas.PruneJobHistory(keep_days=7, now=NOW)
+            uow, schemas.PruneJobHistory(keep_days=7), now=NOW
         )
     assert pruned.deleted == 1
     assert set(store.rows["jobs"]) == {"old-failed", "new-ok"}

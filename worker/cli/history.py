@@ -272,11 +272,12 @@ def cancel(job_id: JobIdArgument, as_json: AsJson = False) -> None:
 
 
 async def _cancel(backends: Backends, job_id: str) -> str:
-    from arq.constants import abort_jobs_ss, job_key_prefix
+    from arq.constants import abort_jobs_ss
     from arq.jobs import JobStatus
     from arq.utils import timestamp_ms
 
     from domain.services import cancel_job
+    from worker.enqueue import take_off_queue
 
     job = await backends.job(job_id)
     status = await job.status()
@@ -289,14 +290,12 @@ async def _cancel(backends: Backends, job_id: str) -> str:
     if status not in (JobStatus.queued, JobStatus.deferred):
         raise CliError(f"job {job_id} is {status.value}: only a waiting job can be cancelled")
     definition = await job.info()
-    async with queue.pipeline(transaction=True) as pipe:
-        pipe.zrem(backends.settings.queue_name, job_id)
-        pipe.delete(job_key_prefix + job_id)
-        removed, _ = await pipe.execute()
-    if not removed:  # a worker took it meanwhile
+    if not await take_off_queue(queue, job_id, queue_name=backends.settings.queue_name):
         raise CliError(f"job {job_id} started before it could be cancelled", job_id=job_id)
     async with backends.unit_of_work() as uow:
-        await cancel_job(uow, job_id, definition.function if definition else "?")
+        recorded = await cancel_job(uow, job_id, definition.function if definition else "?")
+    if not recorded:
+        raise CliError(f"job {job_id} was taken off the queue, but it had already ended")
     return "cancelled"
 
 
