@@ -25,7 +25,7 @@ from worker.runner import run_job
 from worker.serialization import job_deserializer, serialize
 
 log = logging.getLogger("worker")
-OUTBOX_KEY = "history_outbox"
+DRAINER_KEY = "history_drainer"  # in ctx: the task that drains the history outbox
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
@@ -42,15 +42,15 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx[LEASES_KEY] = keeper
     drainer = OutboxDrainer(deps_of(ctx))
     drainer.start()
-    ctx[OUTBOX_KEY] = drainer
+    ctx[DRAINER_KEY] = drainer
     log.info(
         "worker ready: %d jobs at a time, poll every %ss", settings.max_jobs, settings.poll_delay
     )
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
-    if OUTBOX_KEY in ctx:
-        await ctx[OUTBOX_KEY].stop()
+    if DRAINER_KEY in ctx:
+        await ctx[DRAINER_KEY].stop()
     if LEASES_KEY in ctx:
         await keeper_of(ctx).stop()
     if DEPS_KEY in ctx:
