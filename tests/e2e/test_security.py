@@ -72,7 +72,8 @@ def test_every_arq_connection_in_worker_code_speaks_json():
     options = build_worker_settings(Settings())
     assert options["job_serializer"] is serialize
     json_only = options["job_deserializer"]
-    assert json_only(serialize({"f": "job"})) == {"f": "job"}
+    job = {"t": 1, "f": "job", "a": [], "k": {}, "et": 1}
+    assert json_only(serialize(job)) == job
     with pytest.raises(orjson.JSONDecodeError):  # read as JSON, never unpickled
         json_only(pickle.dumps({"f": "job"}))
 
