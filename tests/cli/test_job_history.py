@@ -218,3 +218,22 @@ async def test_a_function_filter_is_a_name_not_arbitrary_text(cli):
     refused = await cli("list", "--function", "x'; DROP TABLE job_records; --")
     assert refused.exit_code == 2
     assert "--function: String should match pattern" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["enqueue", "finish-run", "1"],
+            "Missing option '--status'. Choose from: completed, failed",
+        ),
+        (["enqueue", "start-run", "1", "--bogus"], "Got unexpected extra argument(s) (--bogus)"),
+        (["nonsense"], "No such command 'nonsense'."),
+    ],
+)
+async def test_a_mistyped_command_line_gets_the_one_error_style(cli, args, says):
+    result = await cli(*args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {says}")
+    assert "--help`" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -11,7 +11,7 @@ import functools
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from typer._click.exceptions import UsageError
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from worker.cli import history, read, serve
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 
 class Commands(TyperGroup):
-    """Every refusal (``CliError``) becomes its message and its exit code; with ``--json``,
-    so does a mistyped command line, as one JSON object."""
+    """Every refusal (``CliError``) and every mistyped command line becomes one line in the
+    one error style and its exit code (with ``--json``, one JSON object too)."""
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         Mode.json = "--json" in args
@@ -36,10 +36,12 @@ class Commands(TyperGroup):
         except CliError as problem:
             refuse(problem)
             ctx.exit(problem.code)
+        except NoArgsIsHelpError:
+            raise  # a group given no command prints its help
         except UsageError as problem:
-            if not Mode.json:
-                raise
-            refuse(CliError(problem.format_message(), EXIT_BAD_INPUT))
+            where = f"`{problem.ctx.command_path} --help`" if problem.ctx else "`jobs --help`"
+            said = " ".join(problem.format_message().split())  # Click folds long lists
+            refuse(CliError(f"{said} (see {where})", EXIT_BAD_INPUT))
             ctx.exit(EXIT_BAD_INPUT)
 
 
