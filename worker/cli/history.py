@@ -283,10 +283,10 @@ async def _cancel(backends: Backends, job_id: str) -> str:
     status = await job.status()
     queue = await backends.queue()
     if status is JobStatus.in_progress:
-        # arq's abort: the worker running it cancels it (JOBS_ABORT_RUNNING_JOBS) and the
-        # job's own result says how it ended.
+        # arq's abort: a worker that reads abort requests (JOBS_ABORT_RUNNING_JOBS=true)
+        # cancels it, and the job's own result says how it ended.
         await queue.zadd(abort_jobs_ss, {job_id: timestamp_ms()})
-        return "abort requested"
+        return "abort requested (workers act on it with JOBS_ABORT_RUNNING_JOBS=true)"
     if status not in (JobStatus.queued, JobStatus.deferred):
         raise CliError(f"job {job_id} is {status.value}: only a waiting job can be cancelled")
     definition = await job.info()
