@@ -92,3 +92,10 @@ async def test_experiments_show_lists_the_runs(cli, tracker):
     assert runs[tracker["runs"][0]]["failure_reason"] == "diverged"
     table = await cli("experiments", "show", str(tracker["mnist"]))
     assert "diverged" in table.stdout
+
+
+async def test_a_run_table_fits_80_columns_without_wrapping_its_times(cli, tracker):
+    shown = await cli("experiments", "show", "1", COLUMNS="80")
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 80
+    runs = shown.stdout.split("run(s)")[1]
+    assert len([line for line in runs.splitlines() if line.startswith("│")]) == 2  # one each

@@ -139,7 +139,13 @@ def recent(
         output.emit_json({"jobs": jobs})
         return
     rows = [
-        (_short(j["job_id"]), j["function"], j["status"], j["tries"], _time(j["finished_at"]))
+        (
+            _short(j["job_id"]),
+            j["function"],
+            j["status"],
+            j["tries"],
+            output.table_time(j["finished_at"]),
+        )
         for j in jobs
     ]
     columns = ("job id", "function", "state", "tries", "finished")
@@ -180,12 +186,22 @@ def failed(
     if handle or handle_all:
         output.note(f"marked {marked} failure(s) handled")
     rows = [
-        (_short(j["job_id"]), j["function"], j["tries"], _error(j), _time(j["finished_at"]))
+        (
+            _short(j["job_id"]),
+            j["function"],
+            j["tries"],
+            _error(j),
+            output.table_time(j["finished_at"]),
+        )
         for j in jobs
     ]
     columns = ("job id", "function", "tries", "error", "finished")
     title = f"{len(rows)} failed job(s), not handled"
     output.show_table(title, columns, rows, empty="no failed job waits to be handled")
+
+
+def _finished(job: dict[str, Any]) -> str:
+    return output.table_time(job["finished_at"])
 
 
 def _error(job: dict[str, Any]) -> str:
@@ -194,10 +210,6 @@ def _error(job: dict[str, Any]) -> str:
 
 def _short(job_id: str) -> str:
     return job_id if len(job_id) <= ID_WIDTH else job_id[: ID_WIDTH - 1] + "…"
-
-
-def _time(value: str) -> str:
-    return output.short_time(value)[5:]  # MM-DD hh:mm:ss: the year is rarely news
 
 
 def retry(

@@ -184,6 +184,12 @@ def description_column() -> ProgressColumn:
 
 
 def short_time(value: Any) -> str:
-    """ISO timestamps trimmed to the second, for tables."""
+    """ISO timestamps trimmed to the second, for messages."""
     text = "" if value is None else str(value)
     return text[:19].replace("T", " ")
+
+
+def table_time(value: Any) -> str:
+    """``MM-DD hh:mm:ss``: narrow enough that a table's timestamps never wrap in 80
+    columns (the year is rarely news; ``--json`` has the whole time)."""
+    return short_time(value)[5:]

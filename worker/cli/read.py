@@ -83,7 +83,7 @@ def experiments_list(
             e["name"],
             e["status"],
             e["run_count"],
-            output.short_time(e["created_at"]),
+            output.table_time(e["created_at"]),
         )
         for e in experiments
     ]
@@ -117,8 +117,8 @@ def experiments_show(
             r["id"],
             r["status"],
             r["seed"],
-            output.short_time(r["started_at"]),
-            output.short_time(r["ended_at"]),
+            output.table_time(r["started_at"]),
+            output.table_time(r["ended_at"]),
             r.get("failure_reason"),
         )
         for r in runs
