@@ -19,6 +19,7 @@ from domain.repositories import (
     ProfileRepository,
     RunRepository,
 )
+from domain.views import OMITTED_KEY
 
 MAX_RECORDED_RESULT = 16 * 1024
 
@@ -30,7 +31,7 @@ def recordable(result: BaseModel | None) -> dict[str, Any] | None:
     data = result.model_dump(mode="json")
     size = len(orjson.dumps(data))
     if size > MAX_RECORDED_RESULT:
-        return {"__omitted__": f"a result of {size:,} bytes was not kept"}
+        return {OMITTED_KEY: f"a result of {size:,} bytes was not kept"}
     return data
 
 

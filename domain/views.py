@@ -8,6 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+# Stands in for a value too large to keep (a result in the history, arq's copy of a job's
+# arguments in Redis): ``{OMITTED_KEY: "what was left out"}``.
+OMITTED_KEY = "__omitted__"
+
 
 class View(BaseModel):
     model_config = ConfigDict(from_attributes=True, frozen=True)

@@ -19,10 +19,10 @@ from typing import Any
 import orjson
 from arq.jobs import SerializationError
 
+from domain.views import OMITTED_KEY
 from worker.errors import capped
 
 ERROR_KEY = "__error__"
-OMITTED_KEY = "__omitted__"
 MAX_RESULT_BYTES = 64 * 1024
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
 
