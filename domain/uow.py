@@ -15,6 +15,7 @@ from domain.repositories import (
     GenerationRepository,
     JobRecordRepository,
     JobStamp,
+    MetricReads,
     MetricRepository,
     ProfileRepository,
     RunRepository,
@@ -50,6 +51,7 @@ class UnitOfWork(Protocol):
     experiments: ExperimentRepository
     runs: RunRepository
     metrics: MetricRepository
+    metric_reads: MetricReads
     generations: GenerationRepository
     jobs: JobRecordRepository
 
@@ -81,6 +83,7 @@ class SqlAlchemyUnitOfWork:
     experiments: ExperimentRepository
     runs: RunRepository
     metrics: MetricRepository
+    metric_reads: MetricReads
     generations: GenerationRepository
     jobs: JobRecordRepository
 
@@ -106,6 +109,7 @@ class SqlAlchemyUnitOfWork:
         self.experiments = ExperimentRepository(session)
         self.runs = RunRepository(session)
         self.metrics = MetricRepository(session)
+        self.metric_reads = MetricReads(session)
         self.generations = GenerationRepository(session)
         self.jobs = JobRecordRepository(session)
         return self

@@ -60,6 +60,72 @@ class FinishedRun(View):
     changed: bool
 
 
+class MetricSummary(View):
+    """One metric of a run: how many points, over which steps, and their values."""
+
+    name: str
+    points: int
+    first_step: int
+    last_step: int
+    last: float  # the value at last_step
+    min: float
+    max: float
+
+
+class RunSummary(RunView):
+    points: int
+    metrics: list[MetricSummary]
+
+
+class ExperimentRuns(ExperimentView):
+    runs: list[RunSummary]
+
+
+class MetricBucket(View):
+    """The points of one run whose steps fall in one bucket of the history's step range."""
+
+    first_step: int
+    last_step: int
+    points: int
+    min: float
+    max: float
+    mean: float
+    last: float  # the value at last_step
+
+
+class MetricSeries(View):
+    run_id: int
+    buckets: list[MetricBucket]
+
+
+class MetricHistory(View):
+    """A metric of several runs, downsampled: the step range, from the first point to the
+    last of any run, is cut into ``buckets`` equal spans, the same for every run; a span
+    holding none of a run's points has no bucket in its series."""
+
+    name: str
+    buckets: int
+    first_step: int | None
+    last_step: int | None
+    series: list[MetricSeries]
+
+
+class MetricPointView(View):
+    step: int
+    value: float
+    recorded_at: datetime
+
+
+class MetricPage(View):
+    """Points in step order; ``next_after`` is the step to ask the next page after, None at
+    the end."""
+
+    run_id: int
+    name: str
+    points: list[MetricPointView]
+    next_after: int | None
+
+
 class GenerationPlan(View):
     generation_id: int
     key: str

@@ -70,11 +70,19 @@ class Run(Base):
     experiment: Mapped[Experiment] = relationship(back_populates="runs", lazy="raise")
 
 
+# The largest finite double: NaN and the infinities fall outside (PostgreSQL orders NaN above
+# every number), so every aggregate over a run is a number.
+_FINITE = "value >= -1.7976931348623157e308 AND value <= 1.7976931348623157e308"
+
+
 class Metric(Base):
     __tablename__ = "metrics"
     __table_args__ = (
-        UniqueConstraint("run_id", "name", "step"),
+        # INCLUDE (value): summaries and downsampled histories are index-only scans
+        # (migration 0003 has the figures).
+        UniqueConstraint("run_id", "name", "step", postgresql_include=["value"]),
         CheckConstraint("step >= 0", name="step_non_negative"),
+        CheckConstraint(_FINITE, name="value_finite"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -1,6 +1,7 @@
 """Data access. Repositories flush but never commit: the unit of work owns the transaction."""
 
 from domain.repositories.bookkeeping import GenerationRepository, JobRecordRepository, JobStamp
+from domain.repositories.metric_reads import MetricReads
 from domain.repositories.profiles import ProfileRepository
 from domain.repositories.tracker import ExperimentRepository, MetricRepository, RunRepository
 
@@ -9,6 +10,7 @@ __all__ = [
     "GenerationRepository",
     "JobRecordRepository",
     "JobStamp",
+    "MetricReads",
     "MetricRepository",
     "ProfileRepository",
     "RunRepository",

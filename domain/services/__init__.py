@@ -21,6 +21,12 @@ from domain.services.history import (
     plan_retry,
 )
 from domain.services.maintenance import fail_stale_runs, prune_job_history
+from domain.services.metric_reads import (
+    experiment_runs,
+    metric_history,
+    metric_page,
+    run_summary,
+)
 from domain.services.profiles import (
     create_profile,
     generate_chunk,
@@ -70,6 +76,7 @@ __all__ = [
     "cancel_job",
     "create_experiment",
     "create_profile",
+    "experiment_runs",
     "fail_stale_runs",
     "finish_run",
     "generate_chunk",
@@ -84,10 +91,13 @@ __all__ = [
     "list_jobs",
     "list_profiles",
     "mark_handled",
+    "metric_history",
+    "metric_page",
     "plan_retry",
     "prune_job_history",
     "record_metric",
     "record_metrics",
+    "run_summary",
     "start_generation",
     "start_run",
     "update_profile",

@@ -1,0 +1,184 @@
+"""Reading metrics back: run summaries, and a metric's history paged or downsampled.
+
+Every query walks the metrics' unique index on (run_id, name, step), which carries the
+value too on PostgreSQL (INCLUDE, migration 0003): index-only scans, the table itself
+untouched where the visibility map says its pages are all visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    true,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.models import Metric, Run
+from domain.repositories._sql import dialect_of
+
+_METRICS = cast(Table, Metric.__table__)
+_M = _METRICS.c
+# PostgreSQL's planner prices these scans of a million index entries above jit_above_cost,
+# then spends 0.5 to 1.0 s compiling them (measured) for a query that runs in 0.3 s.
+_NO_JIT = text("SET LOCAL jit = off")
+
+
+class MetricReads:
+    """Read-only queries over metrics; the unit of work's transaction gives them one
+    snapshot, so pages read in one unit of work agree with each other."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def known_runs(self, run_ids: Sequence[int]) -> set[int]:
+        statement = select(Run.id).where(Run.id.in_(run_ids))
+        return set((await self.session.scalars(statement)).all())
+
+    async def summaries(self, run_ids: Sequence[int]) -> list[Row[Any]]:
+        """Each metric of each run, by run then name: run_id, name, points, first_step,
+        last_step, min, max and last (the value at last_step)."""
+        per_name = (
+            select(
+                _M.run_id,
+                _M.name,
+                func.count().label("points"),
+                func.min(_M.step).label("first_step"),
+                func.max(_M.step).label("last_step"),
+                func.min(_M.value).label("min"),
+                func.max(_M.value).label("max"),
+            )
+            .where(_M.run_id.in_(run_ids))
+            .group_by(_M.run_id, _M.name)
+            .subquery("per_name")
+        )
+        last = _value_at(per_name.c.run_id, per_name.c.name, per_name.c.last_step)
+        statement = select(per_name, last.label("last")).order_by(
+            per_name.c.run_id, per_name.c.name
+        )
+        return await self._rows(statement)
+
+    async def downsampled(
+        self,
+        run_ids: Sequence[int],
+        name: str,
+        buckets: int,
+        *,
+        first_step: int | None = None,
+        last_step: int | None = None,
+    ) -> list[Row[Any]]:
+        """The runs' points of ``name`` in at most ``buckets`` buckets, by run then bucket:
+        run_id, bucket, points, first_step, last_step, min, max, mean, last.
+
+        The step range (the runs' first to last point, within the bounds given) is cut
+        into ``buckets`` spans of equal width, the same for every run: bucket i holds the
+        steps s with floor((s - lo) * buckets / (hi - lo + 1)) = i. Each span is one range
+        of the index, aggregated on its own, so nothing is sorted or hashed per point.
+        """
+        in_range = [_M.name == name]
+        if first_step is not None:
+            in_range.append(_M.step >= first_step)
+        if last_step is not None:
+            in_range.append(_M.step <= last_step)
+        edges = _edges(_span(run_ids, in_range), buckets)
+        per_bucket = (
+            select(
+                _M.run_id,
+                edges.c.bucket,
+                func.count().label("points"),
+                func.min(_M.step).label("first_step"),
+                func.max(_M.step).label("last_step"),
+                func.min(_M.value).label("min"),
+                func.max(_M.value).label("max"),
+                func.avg(_M.value).label("mean"),
+            )
+            .select_from(edges)
+            .join(
+                _METRICS,
+                and_(
+                    _M.run_id.in_(run_ids),
+                    _M.name == name,
+                    _M.step >= edges.c.start_step,
+                    _M.step < edges.c.end_step,
+                ),
+            )
+            .group_by(_M.run_id, edges.c.bucket)
+            .subquery("per_bucket")
+        )
+        last = _value_at(per_bucket.c.run_id, name, per_bucket.c.last_step)
+        statement = select(per_bucket, last.label("last")).order_by(
+            per_bucket.c.run_id, per_bucket.c.bucket
+        )
+        return await self._rows(statement)
+
+    async def page(self, run_id: int, name: str, after_step: int, limit: int) -> list[Row[Any]]:
+        """Up to ``limit`` points (step, value, recorded_at) after ``after_step``."""
+        statement: Select[Any] = (
+            select(_M.step, _M.value, _M.recorded_at)
+            .where(_M.run_id == run_id, _M.name == name, _M.step > after_step)
+            .order_by(_M.step)
+            .limit(limit)
+        )
+        return list((await self.session.execute(statement)).all())
+
+    async def _rows(self, statement: Select[Any]) -> list[Row[Any]]:
+        if dialect_of(self.session) == "postgresql":
+            await self.session.execute(_NO_JIT)
+        return list((await self.session.execute(statement)).all())
+
+
+def _span(run_ids: Sequence[int], in_range: list[ColumnElement[bool]]) -> Any:
+    """The lowest and highest step of the runs' points: one (min, max) per run, each two
+    probes of the index, rather than one scan of every point of every run."""
+    per_run = [
+        select(func.min(_M.step).label("lo"), func.max(_M.step).label("hi")).where(
+            _M.run_id == run_id, *in_range
+        )
+        for run_id in run_ids
+    ]
+    each = (union_all(*per_run) if len(per_run) > 1 else per_run[0]).subquery("per_run")
+    return select(func.min(each.c.lo).label("lo"), func.max(each.c.hi).label("hi")).cte("span")
+
+
+def _edges(span: Any, buckets: int) -> Any:
+    """Bucket i's steps: [lo + ceil(i * width / n), lo + ceil((i + 1) * width / n))."""
+    n = bindparam("buckets", buckets, type_=BigInteger)
+    numbers = select(literal_column("0").label("i")).cte("numbers", recursive=True)
+    numbers = numbers.union_all(select(numbers.c.i + 1).where(numbers.c.i + 1 < n))
+    # 64-bit: (hi - lo + 1) * buckets passes 2**31 as soon as the steps do.
+    width = span.c.hi.cast(BigInteger) - span.c.lo + 1
+
+    def start(i: Any) -> Any:
+        return span.c.lo + (width * i + n - 1) // n
+
+    return (
+        select(
+            numbers.c.i.label("bucket"),
+            start(numbers.c.i).label("start_step"),
+            start(numbers.c.i + 1).label("end_step"),
+        )
+        .select_from(span.join(numbers, true()))  # one row of span: a cross join
+        .cte("edges")
+    )
+
+
+def _value_at(run_id: Any, name: Any, step: Any) -> Any:
+    point = _METRICS.alias("point")
+    return (
+        select(point.c.value)
+        .where(point.c.run_id == run_id, point.c.name == name, point.c.step == step)
+        .scalar_subquery()
+    )
