@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -193,3 +193,40 @@ def table_time(value: Any) -> str:
     """``MM-DD hh:mm:ss``: narrow enough that a table's timestamps never wrap in 80
     columns (the year is rarely news; ``--json`` has the whole time)."""
     return short_time(value)[5:]
+
+
+def emit_csv(rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None) -> None:
+    """Rows of CSV on stdout (``None`` is an empty cell), each cell shown literally;
+    called again, more rows of the same CSV."""
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows([printable(cell) for cell in row] for row in rows)
+    sys.stdout.flush()
+
+
+class JsonList:
+    """Exactly one JSON object on stdout, ``{**head, key: [...]}``, written as its items
+    arrive: a million points never sit in memory together."""
+
+    def __init__(self, head: Mapping[str, Any], key: str) -> None:
+        opening = json.dumps({**head, key: []}, default=str, ensure_ascii=False)
+        sys.stdout.write(printable(opening[: -len("]}")]))
+        self._empty = True
+
+    def add(self, items: Iterable[Mapping[str, Any]]) -> None:
+        for item in items:
+            text = json.dumps(item, default=str, ensure_ascii=False)
+            sys.stdout.write(printable(text if self._empty else f", {text}"))
+            self._empty = False
+
+    def close(self) -> None:
+        sys.stdout.write("]}\n")
+        sys.stdout.flush()
+
+
+def number(value: Any) -> str:
+    """A value for a table cell: six significant digits (``--json`` and ``--csv`` have all)."""
+    return "" if value is None else f"{value:.6g}"

@@ -37,7 +37,7 @@ def profile_get(
 
     async def read(backends: Backends) -> dict[str, Any]:
         async with backends.unit_of_work() as uow:
-            return _dumped(await _found(get_profile(uow, profile_id)))
+            return dumped(await found(get_profile(uow, profile_id)))
 
     profile = run(read)
     if as_json:
@@ -69,7 +69,7 @@ def experiments_list(
 
     async def read(backends: Backends) -> list[dict[str, Any]]:
         async with backends.unit_of_work() as uow:
-            return [_dumped(summary) for summary in await list_experiments(uow, query)]
+            return [dumped(summary) for summary in await list_experiments(uow, query)]
 
     experiments = run(read)
     if as_json:
@@ -97,13 +97,14 @@ def experiments_show(
     ],
     as_json: AsJson = False,
 ) -> None:
-    """Show one experiment with its runs."""
-    from domain.services import get_experiment
+    """Show one experiment with its runs, and each run's metrics with their last values."""
+    from domain.services import experiment_runs
     from worker.cli.connect import run
+    from worker.cli.runs import show_metrics
 
     async def read(backends: Backends) -> dict[str, Any]:
         async with backends.unit_of_work() as uow:
-            return _dumped(await _found(get_experiment(uow, experiment_id)))
+            return dumped(await found(experiment_runs(uow, experiment_id)))
 
     experiment = run(read)
     if as_json:
@@ -124,9 +125,12 @@ def experiments_show(
         for r in runs
     ]
     output.show_table(f"{len(rows)} run(s)", columns, rows)
+    metrics = [{**m, "run_id": r["id"]} for r in runs for m in r["metrics"]]
+    points = sum(r["points"] for r in runs)
+    show_metrics(f"their metrics: {points:,} point(s)", metrics, runs=True)
 
 
-async def _found(lookup: Any) -> Any:
+async def found(lookup: Any) -> Any:
     """The use case's answer, or the domain's refusal ('not found'...) in one line (exit 1)."""
     from domain.errors import DomainError
 
@@ -136,7 +140,7 @@ async def _found(lookup: Any) -> Any:
         raise CliError(str(refusal)) from None
 
 
-def _dumped(view: BaseModel) -> dict[str, Any]:
+def dumped(view: BaseModel) -> dict[str, Any]:
     return view.model_dump(mode="json")
 
 
@@ -165,7 +169,7 @@ def profile_list(
 
     async def read(backends: Backends) -> list[dict[str, Any]]:
         async with backends.unit_of_work() as uow:
-            return [_dumped(profile) for profile in await list_profiles(uow, query)]
+            return [dumped(profile) for profile in await list_profiles(uow, query)]
 
     profiles = run(read)
     if as_json:

@@ -1,0 +1,213 @@
+"""``jobs runs``: a run's summary and a metric's history, through the domain's read use
+cases. Downsampled by default (in SQL); ``--all`` streams every point, a page at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from worker.cli import output
+from worker.cli.output import BadInput
+from worker.cli.read import AsJson, dumped, found
+
+if TYPE_CHECKING:
+    from worker.cli.connect import Backends
+
+runs_app = output.command_group("Read runs and their metrics.")
+
+METRIC_COLUMNS = ("metric", "points", "steps", "last", "min", "max")
+BUCKET_FIELDS = ("run_id", "first_step", "last_step", "points", "min", "max", "mean", "last")
+POINT_FIELDS = ("run_id", "step", "value", "recorded_at")
+LABELS = {"run_ids": "RUN", "run_id": "RUN", "buckets": "--points", "name": "--name"}
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[int, typer.Argument(metavar="RUN", help="The run id.")],
+    as_json: AsJson = False,
+) -> None:
+    """Show a run and each of its metrics: points, steps, last value, min and max."""
+    from domain.services import run_summary
+    from worker.cli.connect import run
+
+    async def read(backends: Backends) -> dict[str, Any]:
+        async with backends.unit_of_work() as uow:
+            return dumped(await found(run_summary(uow, run_id)))
+
+    summary = run(read)
+    if as_json:
+        output.emit_json(summary)
+        return
+    metrics = summary.pop("metrics")
+    output.show_fields(f"run {run_id}", summary)
+    show_metrics(f"{len(metrics)} metric(s)", [{**m, "run_id": run_id} for m in metrics])
+
+
+def show_metrics(title: str, metrics: Sequence[Mapping[str, Any]], *, runs: bool = False) -> None:
+    """Metric summaries as a table; with ``runs``, the run of each in a first column."""
+    columns = ("run", *METRIC_COLUMNS) if runs else METRIC_COLUMNS
+    rows = [
+        (
+            *((m["run_id"],) if runs else ()),
+            m["name"],
+            f"{m['points']:,}",
+            _steps(m),
+            *(output.number(m[key]) for key in ("last", "min", "max")),
+        )
+        for m in metrics
+    ]
+    output.show_table(title, columns, rows, empty="no metric recorded yet")
+
+
+@runs_app.command("metrics")
+def runs_metrics(
+    run_ids: Annotated[
+        list[int], typer.Argument(metavar="RUN...", help="The run, or several to compare.")
+    ],
+    name: Annotated[str, typer.Option(help="The metric, e.g. loss.")],
+    points: Annotated[
+        int | None,
+        typer.Option(metavar="N", help="Downsample to at most N buckets (default 500)."),
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every point, streamed (CSV).")] = False,
+    as_json: AsJson = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+) -> None:
+    """A metric's history: each bucket's min, max, mean and last value, charted on a
+    terminal, a table when piped; --all prints every point."""
+    if as_json and as_csv:
+        raise BadInput("--json and --csv: choose one")
+    if all_:
+        if points is not None:
+            raise BadInput("--points and --all: choose one")
+        _stream_points(run_ids, name, as_json=as_json)
+        return
+    history = _read_history(run_ids, name, points)
+    if as_json:
+        output.emit_json(history)
+    elif as_csv:
+        rows = [
+            (s["run_id"], *(b[k] for k in BUCKET_FIELDS[1:]))
+            for s in history["series"]
+            for b in s["buckets"]
+        ]
+        output.emit_csv(rows, BUCKET_FIELDS)
+    else:
+        _show_history(history)
+
+
+def _read_history(run_ids: list[int], name: str, points: int | None) -> dict[str, Any]:
+    from domain.metric_queries import DEFAULT_BUCKETS, MetricHistoryQuery
+    from domain.services import metric_history
+    from worker.cli.connect import run
+    from worker.cli.inputs import validated
+
+    raw = {"run_ids": run_ids, "name": name, "buckets": points or DEFAULT_BUCKETS}
+    query = validated(MetricHistoryQuery, raw, lambda field: LABELS.get(field, field))
+
+    async def read(backends: Backends) -> dict[str, Any]:
+        async with backends.unit_of_work() as uow:
+            return dumped(await found(metric_history(uow, query)))
+
+    return run(read)
+
+
+def _show_history(history: dict[str, Any]) -> None:
+    series = {s["run_id"]: s["buckets"] for s in history["series"]}
+    name = history["name"]
+    if not any(series.values()):
+        runs = ", ".join(map(str, series))
+        output.say(f"no points named {name!r} in run {runs}: `jobs runs show RUN` lists them")
+        return
+    console = output.stdout()
+    if console.is_terminal:
+        from rich.text import Text
+
+        from worker.cli.chart import line_chart
+
+        console.print(Text.from_ansi(line_chart(name, series, width=min(console.width, 100))))
+        for run_id, buckets in series.items():
+            output.say(_caption(name, run_id, buckets, history["buckets"]))
+        output.note("--csv or --json for the numbers; piped, a table")
+        return
+    several = len(series) > 1
+    columns = ("run", "steps", "points", "min", "max", "mean", "last")[0 if several else 1 :]
+    rows = [
+        (
+            *((run_id,) if several else ()),
+            _steps(b),
+            f"{b['points']:,}",
+            *(output.number(b[key]) for key in ("min", "max", "mean", "last")),
+        )
+        for run_id, buckets in series.items()
+        for b in buckets
+    ]
+    output.show_table(f"{name}: {len(rows)} bucket(s)", columns, rows)
+
+
+def _caption(name: str, run_id: int, buckets: list[dict[str, Any]], asked: int) -> str:
+    if not buckets:
+        return f"{name}, run {run_id}: no points"
+    count = sum(b["points"] for b in buckets)
+    low, high = min(b["min"] for b in buckets), max(b["max"] for b in buckets)
+    return (
+        f"{name}, run {run_id}: {count:,} points, steps {_steps(buckets[0], buckets[-1])}, "
+        f"{len(buckets)} of {asked} buckets\n  last {output.number(buckets[-1]['last'])}, "
+        f"min {output.number(low)}, max {output.number(high)}"
+    )
+
+
+def _steps(first: Mapping[str, Any], last: Mapping[str, Any] | None = None) -> str:
+    low, high = first["first_step"], (last or first)["last_step"]
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def _stream_points(run_ids: list[int], name: str, *, as_json: bool) -> None:
+    """Every point, a page at a time, in one unit of work (one snapshot): memory holds one
+    page, whatever the run's size."""
+    from domain.metric_queries import MetricPageQuery
+    from domain.services import metric_page
+    from worker.cli.connect import run
+    from worker.cli.inputs import validated
+
+    queries = [
+        validated(MetricPageQuery, {"run_id": r, "name": name}, lambda f: LABELS.get(f, f))
+        for r in run_ids
+    ]
+
+    async def stream(backends: Backends) -> None:
+        async with backends.unit_of_work() as uow:
+            for query in queries:  # an unknown run is refused before anything is printed
+                await found(metric_page(uow, query.model_copy(update={"limit": 1})))
+            sink = _PointSink(name, as_json=as_json)
+            for first in queries:
+                page = await found(metric_page(uow, first))
+                sink.add(first.run_id, dumped(page)["points"])
+                while page.next_after is not None:
+                    after = first.model_copy(update={"after_step": page.next_after})
+                    page = await found(metric_page(uow, after))
+                    sink.add(first.run_id, dumped(page)["points"])
+        sink.close()
+
+    run(stream)
+
+
+class _PointSink:
+    """Points as they are read: CSV rows, or the items of one JSON object."""
+
+    def __init__(self, name: str, *, as_json: bool) -> None:
+        self._json = output.JsonList({"name": name}, "points") if as_json else None
+        if self._json is None:
+            output.emit_csv([], POINT_FIELDS)
+
+    def add(self, run_id: int, points: list[dict[str, Any]]) -> None:
+        if self._json is not None:
+            self._json.add({"run_id": run_id, **p} for p in points)
+        else:
+            output.emit_csv((run_id, p["step"], p["value"], p["recorded_at"]) for p in points)
+
+    def close(self) -> None:
+        if self._json is not None:
+            self._json.close()
