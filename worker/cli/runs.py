@@ -104,7 +104,11 @@ def _read_history(run_ids: list[int], name: str, points: int | None) -> dict[str
     from worker.cli.connect import run
     from worker.cli.inputs import validated
 
-    raw = {"run_ids": run_ids, "name": name, "buckets": points or DEFAULT_BUCKETS}
+    raw = {
+        "run_ids": run_ids,
+        "name": name,
+        "buckets": DEFAULT_BUCKETS if points is None else points,
+    }
     query = validated(MetricHistoryQuery, raw, lambda field: LABELS.get(field, field))
 
     async def read(backends: Backends) -> dict[str, Any]:
