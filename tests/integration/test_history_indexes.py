@@ -10,23 +10,22 @@ prepared statement are checked. bench/history.py times the same queries on a mil
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain.db import create_session_factory
 from domain.models import JobRecord, JobTry
 from domain.repositories import JobRecordRepository, JobStamp
+from tests.support.plans import PLAN_MODES, captured, explain, nodes
 
 HISTORY_TABLES = (JobRecord.__tablename__, JobTry.__tablename__)
 INDEX_NODES = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
-PLAN_MODES = ("force_custom_plan", "force_generic_plan")
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 STAMP = JobStamp("job-1", "record_metrics", 2, NOW, worker="w1", parent_id="parent-1")
 
@@ -151,21 +150,6 @@ async def session(pg_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         await session.rollback()
 
 
-@contextmanager
-def captured(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
-    """The statements the engine sends inside the block, with their parameters."""
-    sent: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_rest: Any) -> None:
-        sent.append((sql, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
-
-
 async def plans_of(session: AsyncSession, engine: AsyncEngine, call: Call, mode: str) -> Plans:
     with captured(engine) as sent:
         await call(JobRecordRepository(session))
@@ -175,42 +159,11 @@ async def plans_of(session: AsyncSession, engine: AsyncEngine, call: Call, mode:
     indexes: list[str] = []
     seq_scans: list[str] = []
     for number, (sql, parameters) in enumerate(sent):
-        for node in _nodes(await _explain(session, f"history_{number}", sql, parameters)):
+        for node in nodes(await explain(session, f"history_{number}", sql, parameters)):
             indexes += _indexes_of(node)
             if node["Node Type"] == "Seq Scan" and node["Relation Name"] in HISTORY_TABLES:
                 seq_scans.append(node["Relation Name"])
     return Plans(indexes, seq_scans)
-
-
-async def _explain(session: AsyncSession, name: str, sql: str, parameters: Any) -> dict[str, Any]:
-    """The plan of a prepared statement, as EXPLAIN EXECUTE shows it under plan_cache_mode."""
-    connection = await session.connection()
-    await connection.exec_driver_sql(f"PREPARE {name} AS {sql}")
-    # EXECUTE takes its arguments as SQL, not as protocol parameters.
-    arguments = f"({', '.join(map(_literal, parameters))})" if parameters else ""
-    result = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) EXECUTE {name}{arguments}")
-    plan: dict[str, Any] = result.scalar_one()[0]["Plan"]
-    await connection.exec_driver_sql(f"DEALLOCATE {name}")
-    return plan
-
-
-def _literal(value: object) -> str:
-    """A parameter as SQL; EXECUTE casts it to the type the prepared statement gave it."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool | int | float):
-        return str(value).upper() if isinstance(value, bool) else str(value)
-    if isinstance(value, datetime):
-        value = value.isoformat()
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"no SQL literal for {value!r}")
-
-
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
 
 
 def _indexes_of(node: dict[str, Any]) -> list[str]:

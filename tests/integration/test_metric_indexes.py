@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain.db import create_session_factory
 from domain.repositories import MetricReads
-from tests.integration.test_history_indexes import PLAN_MODES, _explain, _nodes, captured
+from tests.support.plans import PLAN_MODES, captured, explain, nodes
 
 INDEX = "uq_metrics_run_id_name_step"
 PLAIN_INDEX = (
@@ -75,7 +75,7 @@ async def scans(session: AsyncSession, engine: AsyncEngine, read: Any, mode: str
     for number, (sql, parameters) in enumerate(sent):
         if "metrics" not in sql:
             continue
-        for node in _nodes(await _explain(session, f"metrics_{number}", sql, parameters)):
+        for node in nodes(await explain(session, f"metrics_{number}", sql, parameters)):
             if node.get("Relation Name") == "metrics" or "metrics" in node.get("Index Name", ""):
                 found.append(f"{node['Node Type']} on {node.get('Index Name', 'metrics')}")
     assert found, "no plan reads metrics"
