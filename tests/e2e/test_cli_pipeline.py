@@ -71,7 +71,20 @@ async def test_profile_and_tracker_flow_through_the_cli(env, worker, session_fac
     cli(env, "enqueue", "finish-run", run_id, "--status", "completed", "--wait")
     shown = cli(env, "experiments", "show", str(experiment["id"]))
     assert shown["status"] == "completed"
-    assert [(r["id"], r["status"]) for r in shown["runs"]] == [(int(run_id), "completed")]
+    assert [(r["id"], r["status"], r["points"]) for r in shown["runs"]] == [
+        (int(run_id), "completed", 10_001)
+    ]
+    summary = cli(env, "runs", "show", run_id)
+    assert [(m["name"], m["points"], m["last"]) for m in summary["metrics"]] == [
+        ("accuracy", 1, 0.5),
+        ("loss", 10_000, 1 / 10_000),
+    ]
+    history = cli(env, "runs", "metrics", run_id, "--name", "loss", "--points", "10")
+    buckets = history["series"][0]["buckets"]
+    assert [(b["first_step"], b["points"]) for b in buckets] == [
+        (n * 1000, 1000) for n in range(10)
+    ]
+    assert (buckets[0]["max"], buckets[-1]["last"]) == (1.0, 1 / 10_000)
 
     async with session_factory() as session:
         stored = await session.get(Profile, profile["id"])
