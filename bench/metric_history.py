@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import random
 import resource
+import statistics
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,8 +24,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from sqlalchemy import event, text
 
 from bench.context import Bench
+from bench.cpu import process_cpu_seconds
 from bench.measure import Row
 from bench.producers import ROOT, _jobs_command
 from bench.services import truncate_tables
@@ -112,15 +115,20 @@ async def _vacuum(bench: Bench) -> None:
 
 
 async def _measure(bench: Bench, name: str, call: Call, points: int) -> Row:
+    """Wall milliseconds per call, and the CPU its PostgreSQL backend spent: on a shared
+    machine the CPU is the figure that does not wait for the other processes."""
     milliseconds: list[float] = []
+    postgres_cpu: list[float] = []
     for _ in range(bench.runs):
         for n in range(WARMUP_CALLS + TIMED_CALLS):
             async with bench.unit_of_work() as uow:
-                await uow.session.connection()  # checkout stays out of the timing
+                backend = await uow.session.scalar(text("SELECT pg_backend_pid()"))
+                cpu_before = process_cpu_seconds(backend)
                 started = time.perf_counter()
                 await call(uow)
                 if n >= WARMUP_CALLS:
                     milliseconds.append((time.perf_counter() - started) * 1000)
+                    postgres_cpu.append((process_cpu_seconds(backend) - cpu_before) * 1000)
     indexes, seq_scans = await _plan(bench, call)
     return Row(
         f"  {name}",
@@ -129,6 +137,7 @@ async def _measure(bench: Bench, name: str, call: Call, points: int) -> Row:
         target="uses an index",
         check=lambda _median: bool(indexes) and not seq_scans,
         note=(f"NO INDEX: {', '.join(seq_scans)}; " if seq_scans else "")
+        + f"PG CPU {statistics.median(postgres_cpu):,.0f} ms; "
         + f"{', '.join(dict.fromkeys(indexes)) or 'no index'}; median of {len(milliseconds)}",
     )
 
@@ -140,8 +149,6 @@ async def _plan(bench: Bench, call: Call) -> tuple[list[str], list[str]]:
     def record(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_rest: Any) -> None:
         if sql.lstrip().upper().startswith(("SELECT", "WITH")):
             sent.append((sql, parameters))
-
-    from sqlalchemy import event
 
     event.listen(bench.engine.sync_engine, "before_cursor_execute", record)
     try:
