@@ -4,7 +4,7 @@ views, ready to be served as JSON; none of them writes or commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import groupby
 from typing import Any
 
@@ -103,7 +103,7 @@ async def _known(uow: UnitOfWork, run_ids: Sequence[int]) -> None:
         raise RunNotFound(", ".join(map(str, missing)))
 
 
-def _by_run(rows: Sequence[Any]) -> Any:
+def _by_run(rows: Sequence[Any]) -> Iterator[tuple[int, list[Any]]]:
     """Rows ordered by run, grouped by it."""
     return ((run_id, list(group)) for run_id, group in groupby(rows, key=lambda r: r.run_id))
 

@@ -64,9 +64,9 @@ def show_metrics(title: str, metrics: Sequence[Mapping[str, Any]], *, runs: bool
 @runs_app.command("metrics")
 def runs_metrics(
     run_ids: Annotated[
-        list[int], typer.Argument(metavar="RUN...", help="The run, or several to compare.")
+        list[int], typer.Argument(metavar="RUN", help="The run, or several to compare.")
     ],
-    name: Annotated[str, typer.Option(help="The metric, e.g. loss.")],
+    name: Annotated[str, typer.Option(metavar="NAME", help="The metric, e.g. loss.")],
     points: Annotated[
         int | None,
         typer.Option(metavar="N", help="Downsample to at most N buckets (default 500)."),
