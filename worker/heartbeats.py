@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import FrameType
+from time import monotonic
 from typing import Any
 
 import orjson
 from arq.connections import ArqRedis
 
 from domain.db import utcnow
-from worker.deps import deps_of
-from worker.leases import keeper_of
 from worker.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.heartbeats")
@@ -39,6 +36,7 @@ INDEX_PREFIX = "dbjobs:workers:"
 LIVENESS_BEATS = 3  # beats a worker may miss before it counts as gone
 FORGET_AFTER_SECONDS = 300  # how long a silent worker stays listed as lost
 STARTING, READY, STOPPING = "starting", "ready", "stopping"
+WORKER_STATES = (STARTING, READY, STOPPING)
 
 
 def worker_key(queue_name: str, worker_id: str) -> str:
@@ -140,6 +138,7 @@ class Heartbeat:
         worker_id: str,
         every: float,
         running: Callable[[], int],
+        database: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.redis = redis
         self.queue_name = queue_name
@@ -148,7 +147,12 @@ class Heartbeat:
         self.running = running
         self.state = STARTING
         self.started_at = utcnow()
-        self.beats = 0  # beats written since the start: what liveness probes watch
+        self.database = database  # pinged with each beat, for readiness probes
+        # What probes read (``worker.health``), from another thread: monotonic times.
+        self.ticked_at = monotonic()  # the event loop last ran the beat
+        self.written_at: float | None = None  # Redis last took a beat
+        self.database_at: float | None = None  # PostgreSQL last answered
+        self.beats = 0
         self._key = worker_key(queue_name, worker_id)
         self._index = index_key(queue_name)
         self._wake = asyncio.Event()
@@ -178,12 +182,14 @@ class Heartbeat:
             pipe.zremrangebyscore(self._index, "-inf", now_ms - FORGET_AFTER_SECONDS * 1000)
             await pipe.execute()
         self.beats += 1
+        self.written_at = monotonic()
 
     async def start(self, state: str = READY) -> None:
         """Write the first beat now (a Redis that cannot take it fails the startup), then
         beat in the background."""
         self.state = state
         await self.beat()
+        await self._ping_within(self.every)
         self._loop = asyncio.get_running_loop()
         self._task = self._loop.create_task(self._beat_forever())
 
@@ -211,59 +217,22 @@ class Heartbeat:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.every)
             self._wake.clear()
-            try:
-                await self.beat()
-            except Exception as problem:  # a Redis hiccup must not stop the beat for good
-                log.warning("could not write this worker's heartbeat: %s", problem)
+            self.ticked_at = monotonic()
+            # Each bounded by one interval, so that the loop goes round at least every two.
+            await asyncio.gather(self._beat_within(self.every), self._ping_within(self.every))
 
-
-HEARTBEAT_KEY = "heartbeat"  # in ctx: this worker's Heartbeat
-
-
-def heartbeat_of(ctx: dict[str, Any]) -> Heartbeat:
-    heartbeat = ctx.get(HEARTBEAT_KEY)
-    if not isinstance(heartbeat, Heartbeat):
-        raise RuntimeError("heartbeat missing: on_startup did not run")
-    return heartbeat
-
-
-async def start_heartbeat(ctx: dict[str, Any]) -> None:
-    """The worker's heartbeat, "ready" from now on, and "stopping" from its first signal."""
-    deps, keeper = deps_of(ctx), keeper_of(ctx)
-    heartbeat = Heartbeat(
-        deps.redis,
-        deps.settings.queue_name,
-        deps.worker_id,
-        deps.settings.heartbeat_seconds,
-        running=lambda: len(keeper.running),
-    )
-    await heartbeat.start()
-    ctx[HEARTBEAT_KEY] = heartbeat
-    _stopping_on_signals(heartbeat)
-
-
-async def stop_heartbeat(ctx: dict[str, Any]) -> None:
-    if HEARTBEAT_KEY in ctx:
-        await heartbeat_of(ctx).stop()
-
-
-def _stopping_on_signals(heartbeat: Heartbeat) -> None:
-    """Say "stopping" the moment SIGTERM or SIGINT arrives, not once the running jobs end.
-
-    arq handles these through ``loop.add_signal_handler``, which leaves a Python-level
-    handler that does nothing and learns of the signal from the loop's wakeup fd, which the
-    interpreter writes whatever that handler is. So a handler set here runs first and arq's
-    still runs after it. It only flips a flag and wakes the heartbeat.
-    """
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(signum)
-
-        def handler(number: int, frame: FrameType | None, previous: Any = previous) -> None:
-            heartbeat.stopping()
-            if callable(previous):
-                previous(number, frame)
-
+    async def _beat_within(self, seconds: float) -> None:
         try:
-            signal.signal(signum, handler)
-        except ValueError:  # not the main thread (a worker run inside a test): no signals
+            await asyncio.wait_for(self.beat(), timeout=seconds)
+        except Exception as problem:  # a Redis hiccup must not stop the beat for good
+            log.warning("could not write this worker's heartbeat: %s", problem or "timeout")
+
+    async def _ping_within(self, seconds: float) -> None:
+        if self.database is None:
             return
+        try:
+            await asyncio.wait_for(self.database(), timeout=seconds)
+        except Exception as problem:
+            log.debug("the database did not answer the health probe: %s", problem)
+        else:
+            self.database_at = monotonic()
