@@ -10,8 +10,8 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.scrape import Samples, parse
 from worker.heartbeats import Heartbeat, worker_key
 from worker.queue_metrics import queue_metrics
 from worker.scratch import RedisSpace
@@ -26,13 +26,8 @@ async def redis(clean_redis: RedisSpace) -> AsyncIterator[ArqRedis]:
     await pool.aclose()
 
 
-def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of an exposition, by name and labels: the text parsed as Prometheus does."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text.decode())
-        for sample in family.samples
-    }
+def samples(text: bytes) -> Samples:
+    return parse(text.decode())
 
 
 async def test_an_empty_queue_with_no_workers(redis):
