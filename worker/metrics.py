@@ -48,8 +48,9 @@ DURATION = Histogram(
 RUNNING = Gauge("dbjobs_jobs_running", "Jobs running on this worker now.", registry=REGISTRY)
 LEASES_RECOVERED = Counter(
     "dbjobs_leases_recovered",
-    "Orphaned job claims (their worker died before the job started) this worker cut to one "
-    "lease, so that the job runs again within a lease.",
+    "Job claims at the head of the queue this worker cut to one lease, so that a job whose "
+    "worker died before starting it runs again within a lease (rarely, a live claim a moment "
+    "before its job starts, which loses nothing).",
     registry=REGISTRY,
 )
 LEASES_LAPSED = Counter(
