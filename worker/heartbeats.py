@@ -106,12 +106,11 @@ async def read_roster(redis: ArqRedis, queue_name: str) -> Roster:
     raws = await redis.mget([worker_key(queue_name, worker_id) for worker_id in ids])
     live: list[WorkerBeat] = []
     lost: list[LostWorker] = []
-    for (worker_id, (_, score)), raw in zip(zip(ids, members, strict=True), raws, strict=True):
-        beat = WorkerBeat.from_json(raw) if raw is not None else None
-        if beat is not None:
+    for worker_id, (_, last_ms), raw in zip(ids, members, raws, strict=True):
+        if raw is None:
+            lost.append(LostWorker(worker_id, datetime.fromtimestamp(last_ms / 1000, UTC)))
+        elif (beat := WorkerBeat.from_json(raw)) is not None:
             live.append(beat)
-        elif raw is None:
-            lost.append(LostWorker(worker_id, datetime.fromtimestamp(score / 1000, UTC)))
     return Roster(sorted(live, key=_by_id), sorted(lost, key=_by_id))
 
 
@@ -199,18 +198,21 @@ class Heartbeat:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def stop(self) -> None:
-        """Say "stopping", stop beating, then leave: the key and the index entry go."""
+        """Stop beating and leave: the key and the index entry go (a signal said
+        "stopping" already; without one, as in a burst, there is no one to tell)."""
         self.state = STOPPING
         if self._task is not None:
             await cancel_and_wait(self._task)
         try:
-            await self.beat()
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.delete(self._key)
-                pipe.zrem(self._index, self.worker_id)
-                await pipe.execute()
+            await asyncio.wait_for(self._leave(), timeout=max(1.0, self.every))
         except Exception as problem:  # Redis away: the key expires on its own
-            log.warning("could not remove this worker's heartbeat: %s", problem)
+            log.warning("could not remove this worker's heartbeat: %s", problem or "timeout")
+
+    async def _leave(self) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key)
+            pipe.zrem(self._index, self.worker_id)
+            await pipe.execute()
 
     async def _beat_forever(self) -> None:
         while True:
