@@ -24,6 +24,7 @@ from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from redis.exceptions import ResponseError
 
+from worker.metrics import LEASES_LAPSED, LEASES_RECOVERED
 from worker.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.leases")
@@ -79,6 +80,7 @@ class LeaseKeeper:
     async def acquire(self, job_id: str) -> None:
         self.running.add(job_id)
         if not await self._lease(job_id):
+            LEASES_LAPSED.labels("before_start").inc()
             log.warning("job %s: its claim lapsed before it started; it may run twice", job_id)
 
     def release(self, job_id: str) -> None:
@@ -112,6 +114,7 @@ class LeaseKeeper:
             renewed = await pipe.execute()
         for job_id, alive in zip(running, renewed, strict=True):
             if not alive and job_id in self.running:
+                LEASES_LAPSED.labels("running").inc()
                 log.warning("job %s: its lease lapsed while it ran; it may run twice", job_id)
 
     async def _cap_if_supported(self) -> None:
@@ -139,6 +142,7 @@ class LeaseKeeper:
         keys = [in_progress_key_prefix + job_id.decode() for job_id in head]
         capped = int(await self._cap_script(keys=keys, args=[self.lease_ms]))
         if capped:
+            LEASES_RECOVERED.inc(capped)
             log.debug("capped %d job claims to one lease", capped)
         return capped
 

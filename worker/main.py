@@ -17,10 +17,12 @@ from arq.worker import Function, func
 from worker.config import Settings
 from worker.connections import bound_reply_time, redis_settings
 from worker.deps import DEPS_KEY, Deps, deps_of
+from worker.health import start_health, stop_health
 from worker.history import OutboxDrainer
 from worker.jobs import JOBS, Job
 from worker.leases import LEASES_KEY, LeaseKeeper, head_depth, keeper_of
 from worker.logs import configure_logging, skip_job_trace
+from worker.metrics import job_meter
 from worker.runner import run_job
 from worker.serialization import job_deserializer, serialize
 
@@ -43,12 +45,14 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     drainer = OutboxDrainer(deps_of(ctx))
     drainer.start()
     ctx[DRAINER_KEY] = drainer
+    await start_health(ctx)
     log.info(
         "worker ready: %d jobs at a time, poll every %ss", settings.max_jobs, settings.poll_delay
     )
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
+    await stop_health(ctx)
     if DRAINER_KEY in ctx:
         await ctx[DRAINER_KEY].stop()
     if LEASES_KEY in ctx:
@@ -67,9 +71,10 @@ async def on_job_end(ctx: dict[str, Any]) -> None:
 
 def arq_function(job: Job[Any]) -> Function:
     """``job`` as arq runs it: every delivery through ``run_job``."""
+    meter = job_meter(job.name)
 
     async def adapter(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return await run_job(ctx, job, args, kwargs)
+        return await meter.measure(run_job(ctx, job, args, kwargs))
 
     adapter.__name__ = adapter.__qualname__ = job.name
     adapter.__doc__ = job.schema.__doc__
@@ -80,11 +85,12 @@ def cron_job(job: Job[Any]) -> CronJob:
     """``job`` on its schedule. Every worker schedules it; the tick's job id (name + time)
     is the same on all of them, and the job ledger lets only one delivery commit."""
     assert job.cron is not None
+    meter = job_meter(job.name)
 
     async def tick(ctx: dict[str, Any]) -> dict[str, Any]:
         # arq runs a cron job once and keeps its in-progress key for 60 s after, so a Retry
         # would never run: the failure is recorded now and the next tick does the work.
-        return await run_job(ctx, job, max_tries=1)
+        return await meter.measure(run_job(ctx, job, max_tries=1))
 
     tick.__name__ = tick.__qualname__ = job.cron_name
     schedule = job.cron

@@ -6,12 +6,17 @@
 for ``seconds`` first (``later_seconds`` on later tries), with arq's default 300 s
 timeout, so a test can kill, stop or outlast a job that is really in the middle of its
 work. Every start is logged to a Redis list for the test to read.
+
+``flaky_metric`` records a metric, but its first try hits a transient fault (a connection
+reset), so it is retried once. ``block_loop`` blocks the worker's event loop for
+``seconds``, as a job that calls blocking code would: the worker is stuck meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
 from arq.worker import func
@@ -23,9 +28,12 @@ from worker.config import Settings
 from worker.jobs import Job
 from worker.logs import configure_logging
 from worker.main import build_worker_settings
+from worker.metrics import job_meter
 from worker.runner import run_job
 
 NAME = "slow_metric"
+FLAKY = "flaky_metric"
+BLOCK = "block_loop"
 STARTS_KEY = "test:slow:starts"
 SLOW_TIMEOUT_S = 300
 
@@ -44,10 +52,32 @@ async def slow_metric(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[str,
     return await run_job(ctx, Job(NAME, schemas.RecordMetric, use_case=record_slowly), (metric,))
 
 
+FLAKY_METER = job_meter(FLAKY)
+
+
+async def flaky_metric(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    async def record_after_a_fault(uow: UnitOfWork, point: schemas.RecordMetric) -> BaseModel:
+        if ctx["job_try"] == 1:
+            raise ConnectionResetError("the test's fault on the first try")
+        return await services.record_metric(uow, point)
+
+    job = Job(FLAKY, schemas.RecordMetric, use_case=record_after_a_fault)
+    return await FLAKY_METER.measure(run_job(ctx, job, (payload,)))
+
+
+async def block_loop(ctx: dict[str, Any], seconds: float) -> None:
+    await ctx["redis"].rpush(STARTS_KEY, f"{ctx['job_id']}|{os.getpid()}|{ctx['job_try']}")
+    time.sleep(seconds)  # noqa: ASYNC251 (the point: the loop is stuck meanwhile)
+
+
 def __getattr__(name: str) -> Any:
     if name == "WorkerSettings":
         configure_logging()
         settings = build_worker_settings(Settings())
-        slow = func(slow_metric, name=NAME, timeout=SLOW_TIMEOUT_S)
-        return {**settings, "functions": [*settings["functions"], slow]}
+        extra = [
+            func(slow_metric, name=NAME, timeout=SLOW_TIMEOUT_S),
+            func(flaky_metric, name=FLAKY),
+            func(block_loop, name=BLOCK, max_tries=1),
+        ]
+        return {**settings, "functions": [*settings["functions"], *extra]}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

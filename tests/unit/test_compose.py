@@ -122,3 +122,15 @@ def test_the_readmes_docker_quick_start_reaches_the_compose_services():
     )
     assert (database.hostname, database.port) == _published("postgres")
     assert (redis.hostname, redis.port) == _published("redis")
+
+
+def test_each_worker_replica_checks_its_own_readiness_on_its_own_exporter():
+    worker = SERVICES["worker"]
+    env = _env("worker")
+    port = int(env["JOBS_METRICS_PORT"])
+    assert env["JOBS_METRICS_HOST"] == "0.0.0.0"  # reachable by Prometheus in the network
+    assert [int(p) for p in worker["expose"]] == [port]  # scraped inside it, not published
+    test = worker["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    assert test[-3:] == ["jobs", "health", "--local"]  # not arq --check: one key per queue
+    assert env["DATABASE_URL"] == _env("migrate")["DATABASE_URL"]  # the anchor still applies

@@ -14,7 +14,7 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
-from worker.cli import history, read, runs, serve
+from worker.cli import health, history, read, runs, serve
 from worker.cli.output import EXIT_BAD_INPUT, CliError, Mode, command_group, refuse
 
 if TYPE_CHECKING:
@@ -103,6 +103,7 @@ app.add_typer(read.profile_app, name="profile")
 app.add_typer(read.experiments_app, name="experiments")
 app.add_typer(runs.runs_app, name="runs")
 app.command("worker")(serve.worker)
+app.command("health")(health.health)
 app.command("demo")(serve.demo)
 
 
