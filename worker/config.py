@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # picked up by another worker once its lease lapses.
     lease_seconds: Annotated[float, Field(ge=2, le=600)] = 8
     shutdown_grace: Annotated[int, Field(ge=0)] = 30
+    # Each worker's own heartbeat (worker.heartbeats): it counts as gone after 3 missed.
+    heartbeat_seconds: Annotated[float, Field(ge=0.1, le=60)] = 5
     retry_base_delay: Annotated[float, Field(gt=0)] = 0.5
     retry_max_delay: Annotated[float, Field(gt=0)] = 60
 
