@@ -102,6 +102,7 @@ app.command("cancel")(history.cancel)
 app.add_typer(read.profile_app, name="profile")
 app.add_typer(read.experiments_app, name="experiments")
 app.command("worker")(serve.worker)
+app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 
 
