@@ -9,7 +9,7 @@ import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from arq import Worker
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from worker.config import Settings
@@ -87,8 +88,8 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def served(settings: Settings) -> Iterator[Served]:
+@contextmanager
+def serving(settings: Settings) -> Iterator[Served]:
     """The console on a real uvicorn, on a free loopback port, in a thread of its own."""
     port = free_port()
     config = uvicorn.Config(
@@ -107,3 +108,15 @@ def served(settings: Settings) -> Iterator[Served]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@pytest.fixture
+def served(settings: Settings) -> Iterator[Served]:
+    with serving(settings) as console:
+        yield console
+
+
+@pytest.fixture
+def served_with_token(settings: Settings) -> Iterator[Served]:
+    with serving(settings.model_copy(update={"console_token": SecretStr(TOKEN)})) as console:
+        yield console

@@ -13,10 +13,10 @@ from worker.jobs import CREATE_PROFILE, UPDATE_PROFILE
 from worker.web.api_jobs import IdempotencyKey, Wait
 from worker.web.console import Console, console_of
 from worker.web.enqueueing import enqueue
-from worker.web.schemas import Enqueued
+from worker.web.schemas import ERRORS, Enqueued
 from worker.web.security import require_token
 
-router = APIRouter(prefix="/api", tags=["data"])
+router = APIRouter(prefix="/api", tags=["data"], responses=ERRORS)
 Sources = Annotated[Console, Depends(console_of)]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, Query(ge=1, le=1000)]

@@ -17,6 +17,7 @@ from worker.web import paging
 from worker.web.console import Console, console_of
 from worker.web.enqueueing import MAX_WAIT_SECONDS, answer, enqueue
 from worker.web.schemas import (
+    ERRORS,
     Cancelled,
     CancelRequest,
     Children,
@@ -31,7 +32,7 @@ from worker.web.schemas import (
 )
 from worker.web.security import require_token
 
-router = APIRouter(prefix="/api", tags=["jobs"])
+router = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS)
 Sources = Annotated[Console, Depends(console_of)]
 Wait = Annotated[
     float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for the outcome")
@@ -64,7 +65,6 @@ def _enqueue_route(job: Job[Any]) -> None:
         dependencies=Changes,
         name=f"enqueue_{job.name}",
         summary=f"Enqueue {job.name}: {job.summary}",
-        openapi_extra={"x-payload-schema": job.schema.__name__},
         responses={200: {"model": Enqueued, "description": "Waited: the job has ended"}},
     )
 

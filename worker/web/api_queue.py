@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends
 
 from worker.web import queue
 from worker.web.console import Console, console_of
-from worker.web.schemas import QueueOverview, WorkerOut
+from worker.web.schemas import ERRORS, QueueOverview, WorkerOut
 
-router = APIRouter(prefix="/api", tags=["queue"])
+router = APIRouter(prefix="/api", tags=["queue"], responses=ERRORS)
 Sources = Annotated[Console, Depends(console_of)]
 
 

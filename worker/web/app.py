@@ -11,7 +11,16 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from worker.config import Settings
-from worker.web import api_data, api_jobs, api_queue, errors, pages_data, pages_jobs, security
+from worker.web import (
+    api_data,
+    api_jobs,
+    api_queue,
+    errors,
+    openapi,
+    pages_data,
+    pages_jobs,
+    security,
+)
 from worker.web.console import Console
 
 STATIC = Path(__file__).parent / "static"
@@ -48,5 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pages_data.router,
     ):
         app.include_router(router)
+    openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

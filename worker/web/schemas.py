@@ -11,6 +11,30 @@ from domain.views import JobSummary, JobView, Submission, TryView
 from worker.status import Outcome
 
 
+class Refusal(BaseModel):
+    type: str = Field(description="bad_input, unauthorized, forbidden, not_found, conflict...")
+    message: str
+    problems: list[str] | None = Field(None, description="For bad input: one per field")
+
+
+class ErrorOut(BaseModel):
+    error: Refusal
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in {
+        400: "The body cannot be read (not JSON, or not in its declared encoding)",
+        401: "The call changes state and JOBS_CONSOLE_TOKEN is set: send it as a Bearer token",
+        403: "A request from another site",
+        404: "Not found",
+        409: "Refused: the state of things does not allow it",
+        422: "Bad input, each field and problem named; nothing was changed",
+        503: "Redis or the database is unavailable",
+    }.items()
+}
+
+
 class JobError(BaseModel):
     type: str | None
     message: str | None
