@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     stale_run_seconds: Annotated[int, Field(ge=1)] = 3600
     job_history_days: Annotated[int, Field(ge=1)] = 14
 
+    @field_validator("console_token", mode="before")
+    @classmethod
+    def _no_empty_token(cls, value: object) -> object:
+        """An empty JOBS_CONSOLE_TOKEN (compose passes one when unset) means no token."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("database_url", mode="after")
     @classmethod
     def _async_driver(cls, value: SecretStr) -> SecretStr:
