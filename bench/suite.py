@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Awaitable, Callable, Sequence
 
-from bench import direct, footprint, history, producers, queued, raw, tuning
+from bench import console, direct, footprint, history, producers, queued, raw, tuning
 from bench.context import Bench
 from bench.cpu import CpuUse
 from bench.measure import Row
@@ -210,6 +210,7 @@ WORKLOADS: dict[str, Workload] = {
     "idle": idle,
     "scaling": scaling,
     "history": history.history,
+    "console": console.console,
     "sweep": tuning.sweep,
 }
 # ``sweep`` runs only when asked for by name.

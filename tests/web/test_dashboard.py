@@ -137,7 +137,7 @@ async def test_a_failed_job_is_retried_from_its_page_and_succeeds(page, served, 
 async def test_the_overview_moves_when_jobs_run(page, served, worker):
     await page.goto("/")
     await expect(page.locator("#workers")).to_have_text("1", timeout=WAIT_MS)
-    await expect(page.locator("#done-hour")).to_have_text("0")
+    before = int(await page.locator("#done-hour").inner_text())
     for n in range(5):
         await enqueue(
             served,
@@ -145,7 +145,10 @@ async def test_the_overview_moves_when_jobs_run(page, served, worker):
             {"username": f"user{n}", "email": f"user{n}@example.com", "full_name": f"User {n}"},
         )
     await enqueue(served, "start_run", {"experiment_id": 7})  # fails: no such experiment
-    await expect(page.locator("#done-hour")).to_have_text("5", timeout=WAIT_MS)  # no reload: live
+    # No reload: the page polls. The worker's minutely cron job (fail_stale_runs) may
+    # succeed during the test too, once or twice.
+    done = re.compile("^(" + "|".join(str(before + n) for n in (5, 6, 7)) + ")$")
+    await expect(page.locator("#done-hour")).to_have_text(done, timeout=WAIT_MS)
     await expect(page.locator("#failed-hour")).to_have_text("1", timeout=WAIT_MS)
     await expect(page.locator("#rate")).not_to_have_text("0.0")
     SCREENSHOT.parent.mkdir(exist_ok=True)
