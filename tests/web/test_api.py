@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -248,3 +249,14 @@ async def test_every_refusal_has_one_shape(api: httpx.AsyncClient):
         assert response.status_code == 422
         assert set(response.json()) == {"error"}
         assert response.json()["error"]["type"] == "bad_input"
+
+
+async def test_a_job_id_with_slashes_and_markup_is_read_and_shown_literally(api, settings):
+    key = "import/2026<b>bold</b>&amp;"
+    headers = {"Idempotency-Key": key}
+    assert (await api.post("/api/enqueue/create_profile", json=ADA, headers=headers)).is_success
+    quoted = quote(key, safe="")
+    assert (await api.get(f"/api/jobs/{quoted}")).json()["job"]["job_id"] == key
+    page = (await api.get(f"/jobs/{quoted}")).text
+    assert "import/2026&lt;b&gt;bold&lt;/b&gt;&amp;amp;" in page
+    assert "<b>bold</b>" not in page

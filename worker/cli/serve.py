@@ -63,11 +63,13 @@ def serve(
 
     from worker.cli.connect import load_settings, redis_target
     from worker.web.app import create_app
+    from worker.web.security import describe
 
     settings = load_settings()
     redis_target(settings)  # a REDIS_URL arq refuses is bad input, not a crash at startup
     where = host or settings.console_host
     output.note(f"the console: http://{where}:{port or settings.console_port}/")
+    output.note(f"its changes of state {describe(settings)}")
     uvicorn.run(
         create_app(settings),
         host=where,
