@@ -15,6 +15,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -67,8 +68,8 @@ def _cross_site(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return False  # not a browser's cross-site form or fetch: those always send one
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    return origin != own
+    # Host against host: behind a proxy that ends TLS, the scheme seen here is http.
+    return urlsplit(origin).netloc != request.headers.get("host", "")
 
 
 def _settings(request: Request) -> Settings:
