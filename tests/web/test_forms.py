@@ -53,8 +53,7 @@ async def test_a_form_from_another_site_is_refused(api, settings):
 
 async def test_with_a_token_the_forms_need_a_login(guarded, settings):
     bearer = {"Authorization": f"Bearer {TOKEN}"}
-    guarded_settings = settings
-    job_id = await a_failure(guarded, guarded_settings, bearer)
+    job_id = await a_failure(guarded, settings, bearer)
     csrf = await csrf_of(guarded)
     assert (
         await guarded.post("/jobs/handle", data={"job_id": job_id, "csrf": csrf})
@@ -64,7 +63,8 @@ async def test_with_a_token_the_forms_need_a_login(guarded, settings):
     login = await guarded.post("/login", data={"token": TOKEN, "csrf": csrf})
     assert login.status_code == 303
     session = guarded.cookies.get("dbjobs_session")
-    assert session and TOKEN not in session
+    assert session
+    assert TOKEN not in session
     handled = await guarded.post("/jobs/handle", data={"job_id": job_id, "csrf": csrf})
     assert handled.status_code == 303
     assert (await guarded.get("/api/failed")).json()["failed"] == []
