@@ -92,8 +92,20 @@ class Settings(BaseSettings):
     # Producers are held to the same bounds (domain.schemas.GenerateProfiles).
     generation_chunk_size: Annotated[int, Field(ge=MIN_CHUNK_SIZE, le=MAX_CHUNK_SIZE)] = 10_000
 
+    # The operations console (`jobs serve`). Loopback unless told otherwise: its API can
+    # enqueue jobs. With a token set, every change of state needs it.
+    console_host: str = "127.0.0.1"
+    console_port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    console_token: SecretStr | None = None
+
     stale_run_seconds: Annotated[int, Field(ge=1)] = 3600
     job_history_days: Annotated[int, Field(ge=1)] = 14
+
+    @field_validator("console_token", mode="before")
+    @classmethod
+    def _no_empty_token(cls, value: object) -> object:
+        """An empty JOBS_CONSOLE_TOKEN (compose passes one when unset) means no token."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("database_url", mode="after")
     @classmethod

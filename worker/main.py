@@ -39,6 +39,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
         settings.queue_name,
         settings.lease_seconds,
         depth=head_depth(settings.max_jobs),
+        holder=deps_of(ctx).worker_id,
     )
     keeper.start()
     ctx[LEASES_KEY] = keeper
