@@ -14,13 +14,15 @@ import resource
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 from arq.constants import job_key_prefix, result_key_prefix
 
+from bench import cpu
 from bench.context import Bench
+from bench.cpu import CpuUse
 from bench.processes import running_workers
 from bench.producers import jobs_command
 from bench.queued import expect_rows
@@ -39,6 +41,7 @@ class FileRun:
     enqueued: float  # until the last batch job is in Redis
     cpu: float  # the command's own user + system CPU seconds
     peak_rss_mb: float
+    others: CpuUse  # the worker's, PostgreSQL's and Redis's CPU seconds meanwhile
 
 
 def points_file(count: int) -> str:
@@ -56,14 +59,17 @@ async def file_runs(bench: Bench) -> list[FileRun]:
     path = points_file(count)
     runs = []
     try:
-        with running_workers(bench.env(), 1, WORKER_SETTINGS):
+        with running_workers(bench.env(), 1, WORKER_SETTINGS) as workers:
             for number in range(bench.runs):
                 await truncate_tables(bench.services)
                 run_id = await bench.new_run()
                 job_id = f"bench-file-{number}-{os.urandom(4).hex()}"
                 args = ["enqueue", "record-metrics", str(run_id), "--file", path]
                 args += ["--wait", "--json", "--job-id", job_id]
-                runs.append(await timed_command(bench, args, job_id, -(-count // BATCH_POINTS)))
+                before = await cpu.sample(bench, workers)
+                run = await timed_command(bench, args, job_id, -(-count // BATCH_POINTS))
+                used = (await cpu.sample(bench, workers)).minus(before)
+                runs.append(replace(run, others=used))
                 await expect_rows(bench, "metrics", count)
     finally:
         os.unlink(path)
@@ -85,6 +91,7 @@ async def timed_command(bench: Bench, args: list[str], job_id: str, jobs: int) -
         enqueued=last - started,
         cpu=usage.ru_utime + usage.ru_stime,
         peak_rss_mb=usage.ru_maxrss / 1024,
+        others=CpuUse(0, 0, 0),
     )
 
 

@@ -170,7 +170,8 @@ async def cli_file_wait(bench: Bench) -> list[Row]:
             check=lambda value: value >= 100_000,
             note=f"start to exit, 1 worker; median run: checked at {median.checked:.1f} s, "
             f"enqueued at {median.enqueued:.1f} s, done at {median.seconds:.1f} s; "
-            f"CLI CPU {median.cpu:.1f} s",
+            f"CPU s: CLI {median.cpu:.1f}, worker {median.others.workers:.1f}, "
+            f"PG {median.others.postgres:.1f}",
         ),
         Row("  the CLI's peak RSS", "MB", [r.peak_rss_mb for r in runs]),
     ]

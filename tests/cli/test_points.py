@@ -135,3 +135,64 @@ def test_files_that_cannot_be_read_are_refused(tmp_path):
 def test_the_format_option_wins_over_the_file_name(tmp_path):
     source = write(tmp_path, "points.txt", "name,step,value\nloss,1,2\n")
     assert read_points(source, "csv") == [{"name": "loss", "step": 1, "value": 2.0}]
+
+
+def test_lines_are_numbered_as_an_editor_numbers_them_across_read_chunks(tmp_path, monkeypatch):
+    import worker.cli.points
+
+    good = '{"name": "loss", "step": %d, "value": 1}'
+    text = (
+        "\r\n".join([good % 0, "", good % 1])
+        + "\r"
+        + good % 2
+        + "\n\n"
+        + '{"step": 3, "value": 1}\r\n'
+    )
+    bad, fine = tmp_path / "bad.jsonl", tmp_path / "fine.jsonl"
+    bad.write_bytes(text.encode())
+    fine.write_bytes(text.rsplit("\n\n", 1)[0].encode())
+    for read_bytes in range(1, len(text) + 1):  # every place a read can end
+        monkeypatch.setattr(worker.cli.points, "READ_BYTES", read_bytes)
+        with pytest.raises(BadInput) as refused:
+            read_points(str(bad))
+        assert "1 bad line, nothing enqueued:\n  line 6: name: required" in refused.value.message
+        assert [point["step"] for point in read_points(str(fine))] == [0, 1, 2]
+
+
+def test_blank_lines_do_not_count_in_a_batch(tmp_path):
+    lines = [f'{{"name": "loss", "step": {n}, "value": 1}}' for n in range(7)]
+    source = write(tmp_path, "points.jsonl", "\n\n".join(lines) + "\n\n\n")
+    with checked_batches(source, None, 3) as batches:
+        steps = [[point["step"] for point in orjson.loads(batch)] for batch in batches]
+    assert steps == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+def test_a_bad_line_after_good_batches_refuses_the_whole_file(tmp_path):
+    lines = [f'{{"name": "loss", "step": {n}, "value": 1}}' for n in range(50)]
+    lines[44] = '{"name": "loss", "step": 44, "value": 1, "unit": "s"}'
+    source = write(tmp_path, "points.jsonl", "\n".join(lines))
+    with pytest.raises(BadInput, match=r"1 bad line, nothing enqueued:\n  line 45: unit: unknown"):
+        read_points(source, batch_size=10)
+
+
+def test_memory_does_not_grow_with_the_file(tmp_path, monkeypatch):
+    """The checked batches wait in a temporary file: checking four times as many points
+    takes no more memory (a list of the points would take 30 times the file's size)."""
+    import worker.cli.points
+
+    monkeypatch.setattr(worker.cli.points, "READ_BYTES", 16 * 1024)
+
+    def peak_bytes(count: int) -> int:
+        line = '{"name": "loss", "step": %d, "value": 0.123456789}\n'
+        source = write(tmp_path, f"{count}.jsonl", "".join(line % n for n in range(count)))
+        tracemalloc.start()
+        try:
+            with checked_batches(source, None, 250) as batches:
+                assert len(batches) == count // 250
+                return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    peak_bytes(250)  # imports and builds the checks first
+    small, large = peak_bytes(5_000), peak_bytes(20_000)
+    assert large < small * 1.2
