@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -79,7 +80,9 @@ async def file_runs(bench: Bench) -> list[FileRun]:
 async def timed_command(bench: Bench, args: list[str], job_id: str, jobs: int) -> FileRun:
     """Run the command and watch its first and last batch jobs arrive in Redis."""
     started = time.perf_counter()
-    ended = asyncio.ensure_future(asyncio.to_thread(_measured, args, bench.env()))
+    pid: list[int] = []
+    ended = asyncio.ensure_future(asyncio.to_thread(_measured, args, bench.env(), pid))
+    peak = asyncio.ensure_future(_peak_rss_mb(pid, ended))
     first = await _appeared(bench, f"{job_id}:0", ended)
     last = await _appeared(bench, f"{job_id}:{jobs - 1}", ended)
     usage = await ended
@@ -90,23 +93,41 @@ async def timed_command(bench: Bench, args: list[str], job_id: str, jobs: int) -
         checked=first - started,
         enqueued=last - started,
         cpu=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,
+        peak_rss_mb=await peak,
         others=CpuUse(0, 0, 0),
     )
 
 
-def _measured(args: list[str], env: dict[str, str]) -> resource.struct_rusage:
-    """``jobs ARGS`` run to its end; what the kernel counted for that process alone."""
+def _measured(args: list[str], env: dict[str, str], pid: list[int]) -> resource.struct_rusage:
+    """``jobs ARGS`` run to its end (its pid put in ``pid``); the CPU the kernel counted."""
     with tempfile.TemporaryFile() as err:
         command = subprocess.Popen(
             [*jobs_command(), *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err
         )
+        pid.append(command.pid)
         _, status, usage = os.wait4(command.pid, 0)
         command.returncode = os.waitstatus_to_exitcode(status)
         if command.returncode != 0:
             err.seek(0)
             raise RuntimeError(f"jobs {' '.join(args)} failed:\n{err.read().decode()[-2000:]}")
     return usage
+
+
+async def _peak_rss_mb(pid: list[int], ended: asyncio.Future[Any]) -> float:
+    """The command's VmHWM, read until it exits. Not its ru_maxrss: that counts the memory
+    of the bench process it was forked from, often larger than its own."""
+    peak = 0.0
+    while not ended.done():
+        status = Path(f"/proc/{pid[0]}/status") if pid else None
+        try:
+            lines = status.read_text().splitlines() if status else []
+        except OSError:
+            lines = []
+        for line in lines:
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]) / 1024)
+        await asyncio.sleep(POLL_SECONDS)
+    return peak
 
 
 async def _appeared(bench: Bench, job_id: str, ended: asyncio.Future[Any]) -> float:
