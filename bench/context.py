@@ -31,14 +31,17 @@ class Sizes:
     raw_rows: int
     idle_seconds: float
     history_rows: int
+    file_points: int
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(20_000, 10_000, 300, 1_000, 1_000_000, 50_000, 5_000, 200_000, 5.0, 1_000_000)
+        return cls(
+            20_000, 10_000, 300, 1_000, 1_000_000, 50_000, 5_000, 200_000, 5.0, 1_000_000, 1_000_000
+        )
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(3_000, 2_000, 60, 1_000, 1_000_000, 20_000, 2_000, 50_000, 3.0, 100_000)
+        return cls(3_000, 2_000, 60, 1_000, 1_000_000, 20_000, 2_000, 50_000, 3.0, 100_000, 100_000)
 
 
 @dataclass

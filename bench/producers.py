@@ -90,7 +90,7 @@ async def cli_enqueue_rate(bench: Bench, count: int, batch_size: int) -> list[fl
     return values
 
 
-def _jobs_command() -> list[str]:
+def jobs_command() -> list[str]:
     """The ``jobs`` console script of this environment, as a user runs it."""
     script = Path(sys.executable).with_name("jobs")
     return [str(script)] if script.exists() else [sys.executable, "-m", "worker.cli"]
@@ -100,7 +100,7 @@ def run_cli(args: list[str], env: dict[str, str]) -> float:
     """Wall seconds of ``jobs ARGS``, from process start to exit."""
     started = time.perf_counter()
     done = subprocess.run(
-        [*_jobs_command(), *args],
+        [*jobs_command(), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -6,6 +6,7 @@ import statistics
 from collections.abc import Awaitable, Callable, Sequence
 
 from bench import (
+    cli_file,
     console,
     direct,
     footprint,
@@ -94,6 +95,7 @@ async def record_metric(bench: Bench) -> list[Row]:
 async def record_metrics(bench: Bench) -> list[Row]:
     runs = await queued.record_metrics_runs(bench)
     points = bench.sizes.batch_points
+    bench.baselines["record_metrics"] = _median(_rates(runs))
     return [
         Row(
             f"record_metrics, batches of {points:,}, enqueue to commit",
@@ -163,6 +165,29 @@ async def enqueue(bench: Bench) -> list[Row]:
     return rows
 
 
+async def cli_file_wait(bench: Bench) -> list[Row]:
+    """The file's batches through the CLI, timed as a user waits for them."""
+    if not producers.cli_available():
+        return []
+    runs = await cli_file.file_runs(bench)
+    median = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
+    return [
+        Row(
+            f"jobs enqueue record-metrics --file, {bench.sizes.file_points:,} points, --wait",
+            "points/s",
+            [r.per_second for r in runs],
+            baseline=_quote(bench, "record_metrics", "batches from Python"),
+            target=">= 100,000/s",
+            check=lambda value: value >= 100_000,
+            note=f"start to exit, 1 worker; median run: checked at {median.checked:.1f} s, "
+            f"enqueued at {median.enqueued:.1f} s, done at {median.seconds:.1f} s; "
+            f"CPU s: CLI {median.cpu:.1f}, worker {median.others.workers:.1f}, "
+            f"PG {median.others.postgres:.1f}",
+        ),
+        Row("  the CLI's peak RSS", "MB", [r.peak_rss_mb for r in runs]),
+    ]
+
+
 async def cli_help(bench: Bench) -> list[Row]:
     if not producers.cli_available():
         return []
@@ -216,6 +241,7 @@ WORKLOADS: dict[str, Workload] = {
     "record-metrics": record_metrics,
     "generate-profiles": generate_profiles,
     "enqueue": enqueue,
+    "cli-file": cli_file_wait,
     "cli-help": cli_help,
     "idle": idle,
     "scaling": scaling,

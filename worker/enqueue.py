@@ -10,7 +10,8 @@ the queue with the enqueue time as score. Workers cannot tell the two apart.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from itertools import repeat
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -46,7 +47,7 @@ return added
 async def enqueue_many(
     pool: ArqRedis,
     function: str,
-    payloads: Sequence[dict[str, Any]],
+    payloads: Iterable[dict[str, Any]],
     job_ids: Sequence[str | None] | None = None,
     *,
     queue_name: str | None = None,
@@ -56,9 +57,10 @@ async def enqueue_many(
 
     ``job_ids`` (one per payload, ``None`` for a random one) deduplicate like ``_job_id``:
     an id already queued, running or holding a result is skipped, as are repeats within
-    the call.
+    the call. ``payloads`` are serialized as they are enqueued: an iterator of them is
+    drawn one batch of jobs at a time.
     """
-    if job_ids is not None and len(job_ids) != len(payloads):
+    if job_ids is not None and isinstance(payloads, Sized) and len(job_ids) != len(payloads):
         raise ValueError(f"{len(job_ids)} job ids for {len(payloads)} payloads")
     queue = queue_name or pool.default_queue_name
     script = pool.register_script(_ENQUEUE_SCRIPT)
@@ -77,15 +79,15 @@ async def enqueue_many(
 
 def _batches(
     function: str,
-    payloads: Sequence[dict[str, Any]],
+    payloads: Iterable[dict[str, Any]],
     job_ids: Sequence[str | None] | None,
     kwargs: dict[str, Any],
 ) -> Iterator[list[tuple[str, bytes]]]:
     """Serialized jobs in batches bounded in count and bytes (one script call each)."""
     batch: list[tuple[str, bytes]] = []
     size = 0
-    for index, payload in enumerate(payloads):
-        given = job_ids[index] if job_ids is not None else None
+    ids: Iterable[str | None] = repeat(None) if job_ids is None else job_ids
+    for payload, given in zip(payloads, ids, strict=job_ids is not None):
         job = serialize_job(
             function, (payload,), kwargs, None, timestamp_ms(), serializer=serialize
         )

@@ -295,22 +295,39 @@ async def mark_submission(
     await queue.set(SUBMISSION_PREFIX + parent_id, marker, px=queue.expires_extra_ms)
 
 
+# KEYS: the queue, then each job's result key; ARGV: the job ids. Per job: its result, 1
+# while it is queued (or deferred, or running), 0 when Redis knows nothing of it.
+_RESULTS_SCRIPT = """
+local replies = {}
+for i = 1, #ARGV do
+  local result = redis.call('get', KEYS[i + 1])
+  if result then
+    replies[i] = result
+  elseif redis.call('zscore', KEYS[1], ARGV[i]) then
+    replies[i] = 1
+  else
+    replies[i] = 0
+  end
+end
+return replies
+"""
+
+
 async def read_results(sources: Sources, job_ids: list[str]) -> dict[str, Outcome]:
-    """The jobs among ``job_ids`` that have ended: all their results in one round trip."""
+    """The jobs among ``job_ids`` that have ended: all their results in one script call
+    (a pipeline of a GET and a ZSCORE per job cost the CLI 1 s of CPU per 40 polls of a
+    thousand jobs; the script, a tenth of that)."""
     from arq.constants import result_key_prefix
 
     queue = await sources.queue()
-    async with queue.pipeline(transaction=False) as pipe:
-        for job_id in job_ids:
-            pipe.get(result_key_prefix + job_id)
-            pipe.zscore(queue.default_queue_name, job_id)
-        replies = await pipe.execute()
+    script = queue.register_script(_RESULTS_SCRIPT)
+    keys = [queue.default_queue_name, *(result_key_prefix + job_id for job_id in job_ids)]
+    replies = await script(keys=keys, args=job_ids)
     found: dict[str, Outcome] = {}
-    for index, job_id in enumerate(job_ids):
-        raw, score = replies[2 * index], replies[2 * index + 1]
-        if raw:
-            found[job_id] = from_result(job_id, decoded_result(job_id, raw))
-        elif score is None:  # neither queued nor finished in Redis: ask the history
+    for job_id, reply in zip(job_ids, replies, strict=True):
+        if isinstance(reply, bytes):
+            found[job_id] = from_result(job_id, decoded_result(job_id, reply))
+        elif not reply:  # neither queued nor finished in Redis: ask the history
             outcome = await current_outcome(sources, job_id)
             if outcome is None:
                 raise UnknownJob(job_id)

@@ -67,10 +67,15 @@ async def test_bad_metric_files_name_the_line_and_enqueue_nothing(cli, queue, tm
     lines = [f'{{"name": "loss", "step": {n}, "value": 0.5}}' for n in range(3000)]
     lines[2041] = '{"name": "loss", "step": 2041, "value": NaN}'
     points.write_text("\n".join(lines))
-    result = await cli("enqueue", "record-metrics", "1", "--file", str(points))
+    result = await cli("enqueue", "record-metrics", "1", "--file", str(points), "--job-id", "f")
     assert result.exit_code == 2
+    assert "1 bad line, nothing enqueued" in result.stderr
     assert "line 2042: value: Input should be a finite number" in result.stderr
+    # Two good batches were checked before the bad line: neither is in Redis, nor is
+    # the submission they would have belonged to.
     assert queue.job_ids() == []
+    assert queue.job_keys() == []
+    assert list(queue.client.scan_iter("dbjobs:submission:*")) == []
 
 
 async def test_click_refuses_malformed_arguments_with_exit_code_2(cli, queue):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -97,6 +97,20 @@ async def test_many_jobs_span_several_script_calls(pool: ArqRedis, monkeypatch):
     ids = await enqueue_many(pool, "echo", [{"n": n} for n in range(50)])
     assert len(set(ids)) == 50
     assert await pool.zcard(QUEUE) == 50
+
+
+async def test_payloads_from_an_iterator_are_made_as_they_are_enqueued(pool: ArqRedis, monkeypatch):
+    monkeypatch.setattr(enqueue, "MAX_JOBS_PER_CALL", 10)
+
+    def payloads() -> Iterator[dict[str, int]]:
+        for n in range(50):
+            if n == 25:
+                raise RuntimeError("the producer stopped")
+            yield {"n": n}
+
+    with pytest.raises(RuntimeError, match="producer stopped"):
+        await enqueue_many(pool, "echo", payloads())
+    assert await pool.zcard(QUEUE) == 20  # two full calls sent before the 25th was made
 
 
 async def test_job_ids_must_match_payloads(pool: ArqRedis):

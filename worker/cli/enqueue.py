@@ -193,17 +193,21 @@ def record_metrics(
     JSON lines or CSV (name,step,value[,recorded_at]). Points go in batch jobs of
     --batch-size; with several batches their ids are <job id>:0, <job id>:1, ...
     """
-    from worker.cli.inputs import checked, read_points
+    import orjson
+
+    from worker.cli.inputs import checked
+    from worker.cli.points import checked_batches
     from worker.cli.submit import Delivery, submit_batches
 
     delivery = Delivery.of(wait=wait, as_json=as_json, job_id=job_id, timeout=timeout)
-    points = read_points(file, file_format.value if file_format else None)
-    first, *rest = [points[at : at + batch_size] for at in range(0, len(points), batch_size)]
-    # The points are checked already. What is left (the run id, the batch length) is the
-    # same for every batch or largest in the first, so checking the first covers them all.
-    head = checked(RECORD_METRICS, {"run_id": run_id, "points": first}, delivery.job_id)
-    payloads = [head, *({"run_id": head["run_id"], "points": batch} for batch in rest)]
-    submit_batches(RECORD_METRICS, delivery, payloads)
+    fmt = file_format.value if file_format else None
+    with checked_batches(file, fmt, batch_size) as batches:
+        # The points are checked already. What is left (the run id, the batch length) is
+        # the same for every batch or largest in the first, so checking the first covers all.
+        first = orjson.loads(next(iter(batches)))
+        head = checked(RECORD_METRICS, {"run_id": run_id, "points": first}, delivery.job_id)
+        payloads = ({"run_id": head["run_id"], "points": orjson.Fragment(b)} for b in batches)
+        submit_batches(RECORD_METRICS, delivery, payloads, len(batches))
 
 
 WRITTEN: dict[str, Callable[..., None]] = {

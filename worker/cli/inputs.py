@@ -1,4 +1,4 @@
-"""Command-line input into payloads: schema checks, ``--set`` pairs, metric files, job ids.
+"""Command-line input into payloads: schema checks, ``--set`` pairs, files, job ids.
 
 All of it runs before any connection is opened: bad input is refused with the field and
 the problem named (exit code 2), and nothing is enqueued.
@@ -6,7 +6,6 @@ the problem named (exit code 2), and nothing is enqueued.
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import uuid
@@ -23,10 +22,6 @@ if TYPE_CHECKING:
     from worker.jobs import Job
 
 M = TypeVar("M", bound="BaseModel")
-MAX_REPORTED = 10  # bad lines of a file named one by one
-POINT_COLUMNS = ("name", "step", "value", "recorded_at")
-REQUIRED_COLUMNS = frozenset(POINT_COLUMNS[:3])
-JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
 MAX_CHANGES_CHARS = 64 * 1024  # a profile's fields together are under 3,000 characters
 
 
@@ -126,7 +121,7 @@ def read_changes(source: str) -> dict[str, Any]:
 
     from domain.schemas import ProfileChanges
 
-    with _opened(source) as stream, _utf8(source):
+    with opened(source) as stream, utf8(source):
         text = stream.read(MAX_CHANGES_CHARS + 1)
     if len(text) > MAX_CHANGES_CHARS:
         raise BadInput(f"--file {source}: over {MAX_CHANGES_CHARS:,} characters")
@@ -147,148 +142,24 @@ def read_changes(source: str) -> dict[str, Any]:
     return changes
 
 
-def read_points(source: str, file_format: str | None = None) -> list[dict[str, Any]]:
-    """Metric points from JSON lines or CSV (``-`` is stdin), each checked, with line numbers."""
-    kind = file_format or format_of(source)
-    numbered: list[tuple[int, dict[str, Any]]] = []
-    problems: list[tuple[int, str]] = []
-    with _opened(source) as stream:
-        rows = _csv_rows(stream, source) if kind == "csv" else _json_rows(stream)
-        for line, row in _decoded(rows, source):
-            if isinstance(row, str):
-                problems.append((line, row))
-            else:
-                numbered.append((line, row))
-    points = _valid_points([row for _, row in numbered])
-    if points is None:
-        problems += _point_problems(numbered)
-    _refuse(source, [f"line {line}: {problem}" for line, problem in sorted(problems)])
-    if not points:
-        raise BadInput(f"--file {source}: no metric points in it")
-    return points
-
-
-def _valid_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """All rows checked in one call (fast); ``None`` when any of them is invalid."""
-    from pydantic import TypeAdapter, ValidationError
-
-    from domain.schemas import MetricPoint
-
-    adapter = TypeAdapter(list[MetricPoint])
-    try:
-        points = adapter.validate_python(rows)
-    except ValidationError:
-        return None
-    dumped: list[dict[str, Any]] = adapter.dump_python(points, mode="json", exclude_none=True)
-    return dumped
-
-
-def _point_problems(numbered: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, str]]:
-    """Each invalid row described on its own, with its line number."""
-    from pydantic import ValidationError
-
-    from domain.schemas import MetricPoint
-
-    problems = []
-    for line, row in numbered:
-        try:
-            MetricPoint.model_validate(row)
-        except ValidationError as problem:
-            problems.append((line, describe(problem)))
-    return problems
-
-
-def _refuse(source: str, problems: list[str]) -> None:
-    if not problems:
-        return
-    shown = problems[:MAX_REPORTED]
-    more = len(problems) - len(shown)
-    if more:
-        shown.append(f"... and {more} more")
-    count = f"{len(problems)} bad line" + ("s" if len(problems) > 1 else "")
-    raise BadInput(f"--file {source}: {count}, nothing enqueued:\n  " + "\n  ".join(shown))
-
-
-def format_of(source: str) -> str:
-    if source == "-":
-        return "jsonl"
-    suffix = Path(source).suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in JSON_SUFFIXES:
-        return "jsonl"
-    raise BadInput(f"--file {source}: cannot tell its format from the name; add --format")
-
-
 @contextmanager
-def _opened(source: str) -> Iterator[IO[str]]:
+def opened(source: str, *, binary: bool = False) -> Iterator[IO[Any]]:
+    """The file, or stdin for ``-``: text as UTF-8 with line endings as they are, or bytes."""
     if source == "-":
-        yield sys.stdin
+        yield sys.stdin.buffer if binary else sys.stdin
         return
+    path = Path(source)
     try:
-        stream = Path(source).open(encoding="utf-8", newline="")  # noqa: SIM115
+        stream: IO[Any] = path.open("rb") if binary else path.open(encoding="utf-8", newline="")
     except OSError as problem:
         raise BadInput(f"--file {source}: {problem.strerror or problem}") from None
     with stream:
         yield stream
 
 
-def _decoded(
-    rows: Iterator[tuple[int, dict[str, Any] | str]], source: str
-) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    with _utf8(source):
-        yield from rows
-
-
 @contextmanager
-def _utf8(source: str) -> Iterator[None]:
+def utf8(source: str) -> Iterator[None]:
     try:
         yield
     except UnicodeDecodeError:
         raise BadInput(f"--file {source}: not UTF-8 text") from None
-
-
-def _json_rows(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as problem:
-            yield number, f"not valid JSON ({problem.msg})"
-            continue
-        yield number, value if isinstance(value, dict) else "expected one JSON object per line"
-
-
-def _csv_rows(stream: IO[str], source: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    reader = csv.DictReader(stream)
-    if reader.fieldnames is None:
-        return
-    columns = [column.strip() for column in reader.fieldnames]
-    _check_header(columns, source)
-    reader.fieldnames = columns
-    for row in reader:
-        if None in row:
-            yield reader.line_num, "more values than columns"
-        elif any(value is None for value in row.values()):
-            yield reader.line_num, "fewer values than columns"
-        else:
-            yield reader.line_num, _csv_point(row)
-
-
-def _check_header(columns: list[str], source: str) -> None:
-    missing = sorted(REQUIRED_COLUMNS - set(columns))
-    unknown = sorted(set(columns) - set(POINT_COLUMNS))
-    if missing or unknown or len(set(columns)) != len(columns):
-        raise BadInput(
-            f"--file {source}: the CSV header must be name,step,value[,recorded_at]"
-            + (f"; missing: {', '.join(missing)}" if missing else "")
-            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-        )
-
-
-def _csv_point(row: dict[str, str]) -> dict[str, Any]:
-    point = {column: value.strip() for column, value in row.items()}
-    if not point.get("recorded_at"):
-        point.pop("recorded_at", None)
-    return point

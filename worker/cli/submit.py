@@ -8,7 +8,7 @@ chunk by chunk. Every multi-job wait shows a progress bar.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -86,12 +86,15 @@ async def enqueue_and_wait(
     return Report(outcome, [delivery.job_id], int(deduplicated))
 
 
-def submit_batches(job: Job[Any], delivery: Delivery, payloads: Sequence[dict[str, Any]]) -> None:
-    """Many jobs of one kind, enqueued together; ids ``<job id>:<n>`` when more than one,
-    each a child of ``<job id>`` in the history."""
+def submit_batches(
+    job: Job[Any], delivery: Delivery, payloads: Iterable[dict[str, Any]], count: int
+) -> None:
+    """``count`` jobs of one kind, enqueued as ``payloads`` come (the first batches reach
+    the worker before the last are made); ids ``<job id>:<n>`` when more than one, each a
+    child of ``<job id>`` in the history."""
     job_ids = [delivery.job_id]
-    if len(payloads) > 1:
-        job_ids = [f"{delivery.job_id}:{n}" for n in range(len(payloads))]
+    if count > 1:
+        job_ids = [f"{delivery.job_id}:{n}" for n in range(count)]
 
     async def enqueue(backends: Backends) -> Report:
         from worker.enqueue import enqueue_many
