@@ -16,6 +16,7 @@ from rich.console import Console
 from bench import profiling, report
 from bench.context import Bench, Sizes, open_bench
 from bench.measure import Row
+from bench.peers import PeersMissing
 from bench.services import BenchServices, bench_services
 from bench.suite import DEFAULT_WORKLOADS, WORKLOADS
 
@@ -50,8 +51,12 @@ async def run_workloads(bench: Bench, names: Sequence[str], console: Console) ->
     rows: list[Row] = []
     for name in names:
         started = time.perf_counter()
-        with console.status(f"{name} ..."):
-            new = await WORKLOADS[name](bench)
+        try:
+            with console.status(f"{name} ..."):
+                new = await WORKLOADS[name](bench)
+        except PeersMissing as missing:
+            console.print(f"{name}: not run: {missing}")
+            continue
         console.log(f"{name}: {time.perf_counter() - started:.0f} s")
         rows += new
     return rows

@@ -1,0 +1,24 @@
+"""The peers workload: the same one-row job on arq, SAQ, dramatiq, procrastinate and ours.
+
+The peers are the optional ``peers`` dependency group (``uv sync --group peers``), so the
+project's users never install them.
+"""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+PACKAGES = ("saq", "dramatiq", "procrastinate")
+INSTALL = "uv sync --group peers"
+
+
+class PeersMissing(Exception):
+    """The peers group is not installed: the message says how to get it."""
+
+
+def require() -> None:
+    missing = [name for name in PACKAGES if find_spec(name) is None]
+    if missing:
+        raise PeersMissing(
+            f"the peers workload needs {', '.join(missing)}: install them with `{INSTALL}`"
+        )
