@@ -85,10 +85,14 @@ async def bench_main(services: BenchServices, args: argparse.Namespace, console:
         rows = await run_workloads(bench, names, console)
         console.print(report.results_table(rows, runs))
         console.print(report.load_line("at end"))
+        for failure in bench.failures:
+            console.print(f"[red]not exactly once:[/] {failure}")
         if args.json:
             _write_json(args.json, rows)
         if args.profile:
             await run_profiles(bench, console, args.top)
+    if bench.failures:
+        raise SystemExit(1)
 
 
 def _write_json(path: str, rows: Sequence[Row]) -> None:

@@ -35,6 +35,8 @@ class System:
     command: list[str] | None  # the worker process; None: the job body in this process
     enqueue: Enqueue
     reset: Step | None = None  # before each run, beside emptying our tables and Redis db
+    # Whether the started worker is past its start-up chores (polled before the warm-up job).
+    ready: Callable[[Bench], Awaitable[bool]] | None = None
     check: Check | None = None  # more exactly-once checks of its own
     exit_codes: frozenset[int] = field(default_factory=lambda: frozenset({0}))
 
@@ -72,6 +74,13 @@ async def _enqueue_saq(bench: Bench, run_id: int, count: int) -> None:
             await asyncio.gather(*(queue.enqueue(TASK, run_id=run_id, step=s) for s in steps))
     finally:
         await queue.disconnect()
+
+
+async def _saq_swept(bench: Bench) -> bool:
+    """SAQ sweeps its active list as it starts, re-running any job there that is not marked
+    active yet, as a job it has just taken is: so jobs are queued once the sweep is done
+    (its lock key is set), as they are for a worker that has been running a while."""
+    return bool(await bench.pool.exists("saq:default:sweep"))
 
 
 def _send_dramatiq(url: str, run_id: int, count: int) -> None:
@@ -159,6 +168,7 @@ def systems() -> list[System]:
             f"SAQ {version('saq')}",
             [PYTHON, "-m", "saq", "bench.peers.saq_worker.settings"],
             _enqueue_saq,
+            ready=_saq_swept,
         ),
         System(
             "dramatiq",

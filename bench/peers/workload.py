@@ -36,11 +36,16 @@ def _ours_against(ours: Sequence[Run], theirs: Sequence[Run]) -> str:
     return f"ours {speed:.2f}x the rate, {cpu:.2f}x the CPU"
 
 
+def violations(runs: Sequence[Run]) -> list[str]:
+    return [f"round {i}: {run.violation}" for i, run in enumerate(runs, 1) if run.violation]
+
+
 def rows(table: Sequence[System], runs: dict[str, list[Run]]) -> list[Row]:
     result = []
     for system in table:
         mine = runs[system.key]
         worker = "in-process" if system.command is None else "worker"
+        broken = violations(mine)
         result.append(
             Row(
                 f"peers: {system.label}",
@@ -49,7 +54,9 @@ def rows(table: Sequence[System], runs: dict[str, list[Run]]) -> list[Row]:
                 baseline=""
                 if system.key == OURS or OURS not in runs
                 else _ours_against(runs[OURS], mine),
-                note=_cpu_note(mine, worker),
+                target="exactly once",
+                check=lambda _median, clean=not broken: clean,
+                note="; ".join([_cpu_note(mine, worker), *broken]),
             )
         )
     return result
@@ -72,4 +79,6 @@ def chosen(names: str | None = None) -> list[System]:
 async def peers(bench: Bench, count: int | None = None) -> list[Row]:
     table = chosen()
     runs = await interleaved(bench, table, count or bench.sizes.metric_jobs)
+    for system in table:
+        bench.failures += violations(runs[system.key])
     return rows(table, runs)
