@@ -16,7 +16,7 @@ from rich.console import Console
 from bench import profiling, report
 from bench.context import Bench, Sizes, open_bench
 from bench.measure import Row
-from bench.peers import PeersMissing
+from bench.peers import NotRunnable
 from bench.services import BenchServices, bench_services
 from bench.suite import DEFAULT_WORKLOADS, WORKLOADS
 
@@ -36,7 +36,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=sorted(WORKLOADS),
         metavar="WORKLOAD",
         help=f"run only these (repeatable): {', '.join(WORKLOADS)}; sweep (worker settings "
-        "variants, several minutes) runs only when named",
+        "variants, several minutes) runs only when named; peers (the same job on arq, SAQ, "
+        "dramatiq, procrastinate and ours) needs `uv sync --group peers`, and "
+        "BENCH_PEERS=ours,arq runs only those systems",
     )
     parser.add_argument("--profile", action="store_true", help="also show where the time goes")
     parser.add_argument("--top", type=int, default=25, help="functions listed per profile")
@@ -54,7 +56,7 @@ async def run_workloads(bench: Bench, names: Sequence[str], console: Console) ->
         try:
             with console.status(f"{name} ..."):
                 new = await WORKLOADS[name](bench)
-        except PeersMissing as missing:
+        except NotRunnable as missing:
             console.print(f"{name}: not run: {missing}")
             continue
         console.log(f"{name}: {time.perf_counter() - started:.0f} s")

@@ -12,7 +12,11 @@ PACKAGES = ("saq", "dramatiq", "procrastinate")
 INSTALL = "uv sync --group peers"
 
 
-class PeersMissing(Exception):
+class NotRunnable(Exception):
+    """The peers workload cannot run here: the message says why (the bench goes on)."""
+
+
+class PeersMissing(NotRunnable):
     """The peers group is not installed: the message says how to get it."""
 
 

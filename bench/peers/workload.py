@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from bench.context import Bench
 from bench.measure import Row
+from bench.peers import NotRunnable
 from bench.peers.runs import Run, interleaved
 from bench.peers.systems import System, systems
 
@@ -72,7 +73,7 @@ def chosen(names: str | None = None) -> list[System]:
     unknown = set(wanted) - {system.key for system in every}
     if unknown:
         keys = ", ".join(system.key for system in every)
-        raise ValueError(f"BENCH_PEERS: unknown {', '.join(sorted(unknown))} (known: {keys})")
+        raise NotRunnable(f"BENCH_PEERS: unknown {', '.join(sorted(unknown))} (known: {keys})")
     return [system for system in every if system.key in wanted]
 
 

@@ -96,3 +96,12 @@ def test_the_check_fails_on_a_job_lost_or_repeated(services, steps, problem):
     statements = [INSERT % step for step in steps]
     with pytest.raises(NotExactlyOnce, match=problem):
         on_bench(services, lambda bench: _rows(bench, statements))
+
+
+def test_bench_peers_picks_systems_and_names_the_known_ones(services):
+    from bench.peers import NotRunnable
+    from bench.peers.workload import chosen
+
+    assert [system.key for system in chosen("ours, arq")] == ["arq", "ours"]
+    with pytest.raises(NotRunnable, match=r"unknown celery \(known: direct, arq, saq, dramatiq"):
+        chosen("arq,celery")
