@@ -11,6 +11,7 @@ yet, which jobs queued before the worker started can be).
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import tempfile
 import time
@@ -99,7 +100,9 @@ async def _redis_pid(bench: Bench) -> int | None:
 
 def _start(system: System, bench: Bench) -> WorkerProcess:
     assert system.command is not None
-    log = Path(tempfile.mkstemp(prefix=f"bench-{system.key}-", suffix=".log")[1])
+    fd, name = tempfile.mkstemp(prefix=f"bench-{system.key}-", suffix=".log")
+    os.close(fd)
+    log = Path(name)
     with log.open("wb") as out:
         process = subprocess.Popen(
             system.command, cwd=ROOT, env=bench.env(), stdout=out, stderr=subprocess.STDOUT
