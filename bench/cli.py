@@ -16,6 +16,7 @@ from rich.console import Console
 from bench import profiling, report
 from bench.context import Bench, Sizes, open_bench
 from bench.measure import Row
+from bench.peers import NotRunnable
 from bench.services import BenchServices, bench_services
 from bench.suite import DEFAULT_WORKLOADS, WORKLOADS
 
@@ -35,7 +36,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=sorted(WORKLOADS),
         metavar="WORKLOAD",
         help=f"run only these (repeatable): {', '.join(WORKLOADS)}; sweep (worker settings "
-        "variants, several minutes) runs only when named",
+        "variants, several minutes) runs only when named; peers (the same job on arq, SAQ, "
+        "dramatiq, procrastinate and ours) needs `uv sync --group peers`, and "
+        "BENCH_PEERS=ours,arq runs only those systems",
     )
     parser.add_argument("--profile", action="store_true", help="also show where the time goes")
     parser.add_argument("--top", type=int, default=25, help="functions listed per profile")
@@ -50,8 +53,12 @@ async def run_workloads(bench: Bench, names: Sequence[str], console: Console) ->
     rows: list[Row] = []
     for name in names:
         started = time.perf_counter()
-        with console.status(f"{name} ..."):
-            new = await WORKLOADS[name](bench)
+        try:
+            with console.status(f"{name} ..."):
+                new = await WORKLOADS[name](bench)
+        except NotRunnable as missing:
+            console.print(f"{name}: not run: {missing}")
+            continue
         console.log(f"{name}: {time.perf_counter() - started:.0f} s")
         rows += new
     return rows
@@ -80,10 +87,14 @@ async def bench_main(services: BenchServices, args: argparse.Namespace, console:
         rows = await run_workloads(bench, names, console)
         console.print(report.results_table(rows, runs))
         console.print(report.load_line("at end"))
+        for failure in bench.failures:
+            console.print(f"[red]not exactly once:[/] {failure}")
         if args.json:
             _write_json(args.json, rows)
         if args.profile:
             await run_profiles(bench, console, args.top)
+    if bench.failures:
+        raise SystemExit(1)
 
 
 def _write_json(path: str, rows: Sequence[Row]) -> None:

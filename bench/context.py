@@ -54,6 +54,8 @@ class Bench:
     runs: int
     # Medians measured earlier in this run, for later rows to quote as baselines.
     baselines: dict[str, float] = field(default_factory=dict)
+    # Broken guarantees (a job run twice): shown in the table, then the bench exits 1.
+    failures: list[str] = field(default_factory=list)
 
     @property
     def queue(self) -> str:

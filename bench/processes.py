@@ -23,6 +23,8 @@ def worker_env(services: BenchServices, **settings: str) -> dict[str, str]:
     that setting (the in-process baselines read the same variables).
     """
     env = dict(os.environ)
+    # Child processes may cache bytecode: each would otherwise recompile SQLAlchemy.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
         DATABASE_URL=services.database_url,
         REDIS_URL=services.redis_url,

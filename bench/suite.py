@@ -232,6 +232,16 @@ async def scaling(bench: Bench) -> list[Row]:
     ]
 
 
+async def peers(bench: Bench) -> list[Row]:
+    """The same one-row job on arq, SAQ, dramatiq, procrastinate and ours (bench/peers/)."""
+    from bench import peers as group
+
+    group.require()
+    from bench.peers.workload import peers as run_peers
+
+    return await run_peers(bench)
+
+
 # In this order: the raw inserts and the noop ceiling come first, to be quoted beside the
 # workloads they bound.
 WORKLOADS: dict[str, Workload] = {
@@ -245,6 +255,7 @@ WORKLOADS: dict[str, Workload] = {
     "cli-help": cli_help,
     "idle": idle,
     "scaling": scaling,
+    "peers": peers,
     "history": history.history,
     "metric_history": metric_history.metric_history,
     "console": console.console,
