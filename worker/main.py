@@ -15,7 +15,7 @@ from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
 from worker.config import Settings
-from worker.connections import bound_reply_time, redis_settings
+from worker.connections import redis_settings
 from worker.deps import DEPS_KEY, Deps, deps_of
 from worker.history import OutboxDrainer
 from worker.jobs import JOBS, Job
@@ -23,14 +23,18 @@ from worker.leases import LEASES_KEY, LeaseKeeper, head_depth, keeper_of
 from worker.logs import configure_logging, skip_job_trace
 from worker.runner import run_job
 from worker.serialization import job_deserializer, serialize
+from worker.watchdog import ReplyWatchdog
 
 log = logging.getLogger("worker")
 DRAINER_KEY = "history_drainer"  # in ctx: the task that drains the history outbox
+WATCHDOG_KEY = "reply_watchdog"  # in ctx: bounds the wait for a Redis reply
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
-    await bound_reply_time(ctx["redis"], settings.redis_socket_timeout)
+    watchdog = ReplyWatchdog(ctx["redis"], settings.redis_socket_timeout)
+    await watchdog.start()
+    ctx[WATCHDOG_KEY] = watchdog
     ctx[DEPS_KEY] = Deps.build(settings, ctx["redis"])
     keeper = LeaseKeeper(
         ctx["redis"],
@@ -55,6 +59,8 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
         await keeper_of(ctx).stop()
     if DEPS_KEY in ctx:
         await deps_of(ctx).dispose()
+    if WATCHDOG_KEY in ctx:
+        await ctx[WATCHDOG_KEY].stop()
 
 
 async def on_job_start(ctx: dict[str, Any]) -> None:
