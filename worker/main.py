@@ -64,7 +64,7 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
 
 
 async def on_job_start(ctx: dict[str, Any]) -> None:
-    await keeper_of(ctx).acquire(ctx["job_id"])
+    keeper_of(ctx).acquire(ctx["job_id"])
 
 
 async def on_job_end(ctx: dict[str, Any]) -> None:
