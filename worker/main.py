@@ -130,6 +130,7 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
         "job_deserializer": job_deserializer(settings.max_payload_bytes),
         "health_check_interval": 10,
         "allow_abort_jobs": settings.abort_running_jobs,
+        "log_results": settings.log_each_job,  # off: no repr of each result for a dropped line
         **overrides,
     }
 
