@@ -5,11 +5,12 @@ plus 10 s, and a job whose worker died is only picked up again once that key exp
 Here the key becomes a short lease once the job runs and is renewed while it runs, so a
 long job keeps its lease and a SIGKILLed worker's jobs return within one lease.
 
-A job's first lease is not written as it starts: every ``FIRST_LEASE_SECONDS`` one
-pipeline leases all the jobs started since, and most short jobs have ended by then and need
-none. A SET per job start cost 0.07 ms of CPU per job, a tenth of a one-row job's
-(bench/, issue 14). Until then the job holds arq's raw claim, which is what the next
-paragraph is about, and which every worker caps anyway.
+``ClaimingWorker`` (``worker.claiming``) claims a job with its lease already. For a worker
+that claims as arq does, a job's first lease is not written as it starts: every
+``FIRST_LEASE_SECONDS`` one pipeline leases all the jobs started since, and most short
+jobs have ended by then and need none. A SET per job start cost 0.07 ms of CPU per job, a
+tenth of a one-row job's (bench/, issue 14). Until then the job holds arq's raw claim,
+which is what the next paragraph is about, and which every worker caps anyway.
 
 One window is left by arq itself: it claims a job (in-progress key ``1``) before the job
 starts. A worker, or Redis, dying inside that window leaves a claim that no one renews and

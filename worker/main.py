@@ -14,6 +14,7 @@ from typing import Any
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
+from worker.claiming import use_claiming_worker
 from worker.config import Settings
 from worker.connections import redis_settings
 from worker.deps import DEPS_KEY, Deps, deps_of
@@ -141,6 +142,7 @@ def prepare_worker(settings: Settings) -> dict[str, Any]:
     if not settings.log_each_job:
         skip_job_trace()
     _use_uvloop()
+    use_claiming_worker()
     return build_worker_settings(settings)
 
 
