@@ -34,6 +34,10 @@ class Deps:
             url,
             pool_size=min(settings.db_pool_size, settings.max_jobs),
             pre_ping=settings.db_pre_ping,
+            # None beyond the pool: with more jobs than connections there is always one
+            # more waiting, so an overflow connection was opened and closed again about
+            # every ten one-row jobs, each a new session, TLS probe and statement cache.
+            overflow=0,
         )
         return cls(settings, engine, create_session_factory(engine), redis)
 
