@@ -29,7 +29,7 @@ from sqlalchemy import event, text
 from bench.context import Bench
 from bench.cpu import process_cpu_seconds
 from bench.measure import Row
-from bench.producers import ROOT, _jobs_command
+from bench.producers import ROOT, jobs_command
 from bench.services import truncate_tables
 from domain import services
 from domain.metric_queries import MetricHistoryQuery, MetricPageQuery
@@ -209,7 +209,7 @@ def _cli_row(bench: Bench, run_id: int, points: int) -> Row:
 def _run_cli(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([*_jobs_command(), *args], cwd=ROOT, env=env, capture_output=True, check=True)
+    subprocess.run([*jobs_command(), *args], cwd=ROOT, env=env, capture_output=True, check=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -66,12 +66,19 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, echo: bool = False, pre_ping: bool = True
+    url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    pre_ping: bool = True,
+    overflow: int | None = None,
 ) -> AsyncEngine:
     """One engine per process; the pool is sized to the worker's concurrency.
 
     ``pre_ping`` tests each connection as it leaves the pool: three round trips under
     asyncpg (BEGIN, a ping, ROLLBACK), skipped by callers that retry a lost connection.
+    ``overflow``: connections opened beyond ``pool_size`` when all are busy, and closed as
+    they are given back (default: half the pool, at least 2).
     """
     if is_sqlite(url):
         engine = create_async_engine(
@@ -84,7 +91,7 @@ def create_engine(
         url,
         echo=echo,
         pool_size=pool_size,
-        max_overflow=max(2, pool_size // 2),
+        max_overflow=max(2, pool_size // 2) if overflow is None else overflow,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
         json_serializer=_json,

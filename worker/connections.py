@@ -78,6 +78,9 @@ async def open_pool(settings: Settings, redis: RedisSettings | None = None) -> A
 async def bound_reply_time(redis: ArqRedis, seconds: float) -> None:
     """Give every connection of ``redis`` a reply timeout; call it while none is in use.
 
+    For the CLI, one command at a time: redis-py then runs each command as a task of its
+    own, which a worker cannot afford (``worker.watchdog`` bounds its replies instead).
+
     arq's ``RedisSettings`` has no such setting, and arq creates the pool itself. redis-py
     builds each new connection from the pool's keyword arguments, so the existing ones are
     closed and dropped. A timed-out command counts as a lost connection: it is retried,

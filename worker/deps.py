@@ -25,7 +25,7 @@ class Deps:
     session_factory: async_sessionmaker[AsyncSession]
     redis: ArqRedis
     # Names this process in the job history's tries.
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    worker_id: str = field(default_factory=lambda: this_worker_id())
 
     @classmethod
     def build(cls, settings: Settings, redis: ArqRedis) -> Deps:
@@ -34,6 +34,10 @@ class Deps:
             url,
             pool_size=min(settings.db_pool_size, settings.max_jobs),
             pre_ping=settings.db_pre_ping,
+            # None beyond the pool: with more jobs than connections there is always one
+            # more waiting, so an overflow connection was opened and closed again about
+            # every ten one-row jobs, each a new session, TLS probe and statement cache.
+            overflow=0,
         )
         return cls(settings, engine, create_session_factory(engine), redis)
 
@@ -43,6 +47,11 @@ class Deps:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def this_worker_id() -> str:
+    """How this process is named in the history, its heartbeat and its leases."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def deps_of(ctx: dict[str, Any]) -> Deps:

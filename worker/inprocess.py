@@ -1,6 +1,6 @@
 """An arq queue and worker inside this process, for the demo, the job tests and the benchmark.
 
-The queue is a fakeredis server (or any pool given); the worker is a real arq ``Worker``
+The queue is a fakeredis server (or any pool given); the worker is the real ``ClaimingWorker``
 built by ``worker.main.build_worker_settings``, the composition root of the worker process,
 running on the caller's event loop. Cron jobs stay registered, so they can be enqueued by
 name, but never fire on the clock.
@@ -24,6 +24,7 @@ from fakeredis import FakeAsyncRedisConnection, FakeServer
 from fakeredis.aioredis import FakeRedis
 from redis.typing import EncodableT
 
+from worker.claiming import ClaimingWorker
 from worker.config import Settings
 from worker.connections import queue_options
 from worker.main import build_worker_settings, cron_jobs
@@ -71,7 +72,7 @@ def in_process_worker(settings: Settings, pool: ArqRedis, **overrides: Any) -> W
         **{"handle_signals": False, "cron_jobs": parked_cron_jobs(), **overrides},
     )
     del options["redis_settings"]  # the pool given replaces it
-    return Worker(**options)
+    return ClaimingWorker(**options)
 
 
 class WorkerStopped(Exception):

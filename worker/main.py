@@ -14,8 +14,9 @@ from typing import Any
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
+from worker.claiming import use_claiming_worker
 from worker.config import Settings
-from worker.connections import bound_reply_time, redis_settings
+from worker.connections import redis_settings
 from worker.deps import DEPS_KEY, Deps, deps_of
 from worker.health import start_health, stop_health
 from worker.history import OutboxDrainer
@@ -25,14 +26,18 @@ from worker.logs import configure_logging, skip_job_trace
 from worker.metrics import job_meter
 from worker.runner import run_job
 from worker.serialization import job_deserializer, serialize
+from worker.watchdog import ReplyWatchdog
 
 log = logging.getLogger("worker")
 DRAINER_KEY = "history_drainer"  # in ctx: the task that drains the history outbox
+WATCHDOG_KEY = "reply_watchdog"  # in ctx: bounds the wait for a Redis reply
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
-    await bound_reply_time(ctx["redis"], settings.redis_socket_timeout)
+    watchdog = ReplyWatchdog(ctx["redis"], settings.redis_socket_timeout)
+    await watchdog.start()
+    ctx[WATCHDOG_KEY] = watchdog
     ctx[DEPS_KEY] = Deps.build(settings, ctx["redis"])
     keeper = LeaseKeeper(
         ctx["redis"],
@@ -60,10 +65,12 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
         await keeper_of(ctx).stop()
     if DEPS_KEY in ctx:
         await deps_of(ctx).dispose()
+    if WATCHDOG_KEY in ctx:
+        await ctx[WATCHDOG_KEY].stop()
 
 
 async def on_job_start(ctx: dict[str, Any]) -> None:
-    await keeper_of(ctx).acquire(ctx["job_id"])
+    keeper_of(ctx).acquire(ctx["job_id"])
 
 
 async def on_job_end(ctx: dict[str, Any]) -> None:
@@ -131,6 +138,7 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
         "job_deserializer": job_deserializer(settings.max_payload_bytes),
         "health_check_interval": 10,
         "allow_abort_jobs": settings.abort_running_jobs,
+        "log_results": settings.log_each_job,  # off: no repr of each result for a dropped line
         **overrides,
     }
 
@@ -141,6 +149,7 @@ def prepare_worker(settings: Settings) -> dict[str, Any]:
     if not settings.log_each_job:
         skip_job_trace()
     _use_uvloop()
+    use_claiming_worker()
     return build_worker_settings(settings)
 
 

@@ -22,17 +22,24 @@ ACTIVITY_RESOLUTION = timedelta(seconds=5)
 # caps a statement at 32,767 parameters), and the worker spends a third of the CPU it spent
 # encoding the same points as four arrays (asyncpg checks each array element's type).
 # NaN and infinities never get here: the schemas refuse them, and JSON cannot carry them.
-_PG_BULK_METRICS = text(
-    """
-    WITH inserted AS (
-        INSERT INTO metrics (run_id, name, step, value, recorded_at)
-        SELECT :run_id, point.name, point.step, point.value, point.recorded_at
-        FROM json_to_recordset(CAST(:points AS json)) AS point(
-            name text, step integer, value double precision, recorded_at timestamptz
-        )
-        ON CONFLICT ON CONSTRAINT uq_metrics_run_id_name_step DO NOTHING
-        RETURNING 1
+_INSERT_POINTS = """
+    INSERT INTO metrics (run_id, name, step, value, recorded_at)
+    SELECT :run_id, point.name, point.step, point.value, point.recorded_at
+    FROM json_to_recordset(CAST(:points AS json)) AS point(
+        name text, step integer, value double precision, recorded_at timestamptz
     )
+    ON CONFLICT ON CONSTRAINT uq_metrics_run_id_name_step DO NOTHING
+    RETURNING 1
+"""
+_PG_BULK_METRICS = text(f"WITH inserted AS ({_INSERT_POINTS}) SELECT count(*) FROM inserted")
+# The same with the run's activity stamp (as RunRepository.touch sets it) in one statement:
+# one round trip of a one-point job's five fewer.
+_PG_BULK_METRICS_ACTIVE = text(
+    f"""
+    WITH touched AS (
+        UPDATE runs SET last_activity_at = :now
+        WHERE id = :run_id AND last_activity_at < :stale_before
+    ), inserted AS ({_INSERT_POINTS})
     SELECT count(*) FROM inserted
     """
 )
@@ -168,14 +175,20 @@ class MetricRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def insert_many(self, run_id: int, points: Sequence[dict[str, Any]]) -> int:
+    async def insert_many(
+        self, run_id: int, points: Sequence[dict[str, Any]], *, active_at: datetime | None = None
+    ) -> int:
         """Insert points, skipping (run, name, step) already stored; returns how many were new.
 
-        The foreign key doubles as the existence check of the run: no extra query per batch.
+        Given ``active_at``, the run is also marked active then (``RunRepository.touch``),
+        in the same statement on PostgreSQL. The foreign key doubles as the existence check
+        of the run: no extra query per batch.
         """
         try:
             if dialect_of(self.session) == "postgresql":
-                return await self._insert_json(run_id, points)
+                return await self._insert_json(run_id, points, active_at)
+            if active_at is not None:
+                await RunRepository(self.session).touch(run_id, active_at)
             return await self._insert_values(run_id, points)
         except IntegrityError as error:
             if "fk_metrics_run_id_runs" in violated_constraint(error) or "FOREIGN KEY" in str(
@@ -184,9 +197,15 @@ class MetricRepository:
                 raise RunNotFound(run_id) from error
             raise
 
-    async def _insert_json(self, run_id: int, points: Sequence[dict[str, Any]]) -> int:
-        params = {"run_id": run_id, "points": orjson.dumps(points).decode()}
-        return int((await self.session.execute(_PG_BULK_METRICS, params)).scalar_one())
+    async def _insert_json(
+        self, run_id: int, points: Sequence[dict[str, Any]], active_at: datetime | None
+    ) -> int:
+        params: dict[str, Any] = {"run_id": run_id, "points": orjson.dumps(points).decode()}
+        statement = _PG_BULK_METRICS
+        if active_at is not None:
+            statement = _PG_BULK_METRICS_ACTIVE
+            params.update(now=active_at, stale_before=active_at - ACTIVITY_RESOLUTION)
+        return int((await self.session.execute(statement, params)).scalar_one())
 
     async def _insert_values(self, run_id: int, points: Sequence[dict[str, Any]]) -> int:
         # executemany of one prepared INSERT: SQLAlchemy batches it into multi-row VALUES

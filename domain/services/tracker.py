@@ -110,8 +110,7 @@ async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> Met
         {"name": p.name, "step": p.step, "value": p.value, "recorded_at": p.recorded_at or now}
         for p in payload.points
     ]
-    await uow.runs.touch(payload.run_id, now)
-    inserted = await uow.metrics.insert_many(payload.run_id, points)
+    inserted = await uow.metrics.insert_many(payload.run_id, points, active_at=now)
     result = MetricsRecorded(
         run_id=payload.run_id,
         received=len(points),

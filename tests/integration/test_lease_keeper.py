@@ -14,7 +14,7 @@ from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
 from redis.exceptions import ResponseError
 
-from worker.leases import ARQ_CLAIM, LeaseKeeper
+from worker.leases import ARQ_CLAIM, LeaseKeeper, read_lease
 from worker.scratch import RedisSpace
 
 QUEUE = "test:leases"
@@ -31,7 +31,7 @@ async def redis(clean_redis: RedisSpace) -> AsyncIterator[ArqRedis]:
 
 @pytest.fixture
 def keeper(redis: ArqRedis) -> LeaseKeeper:
-    return LeaseKeeper(redis, QUEUE, LEASE_S)
+    return LeaseKeeper(redis, QUEUE, LEASE_S, holder="host:42")
 
 
 async def queue_job(redis: ArqRedis, job_id: str, *, due_in_ms: int = -1_000) -> None:
@@ -58,7 +58,8 @@ async def test_an_orphaned_claim_is_cut_to_one_lease(redis, keeper):
 async def test_leases_and_future_jobs_are_left_alone(redis, keeper):
     await queue_job(redis, "running")
     await claim(redis, "running")
-    await keeper.acquire("running")
+    keeper.acquire("running")
+    await keeper.lease_started()
     await queue_job(redis, "deferred", due_in_ms=60_000)
     await claim(redis, "deferred")
 
@@ -71,7 +72,8 @@ async def test_a_shorter_lease_never_cuts_a_longer_one(redis, keeper):
     patient = LeaseKeeper(redis, QUEUE, 60)  # another worker, configured with a longer lease
     await queue_job(redis, "long")
     await claim(redis, "long")
-    await patient.acquire("long")
+    patient.acquire("long")
+    await patient.lease_started()
 
     assert await keeper.cap_claims() == 0
     assert await ttl_ms(redis, "long") > 50_000
@@ -87,9 +89,25 @@ async def test_only_the_head_of_the_queue_is_looked_at(redis):
     assert await ttl_ms(redis, "job-2") > LEASE_S * 1000
 
 
+async def test_a_started_job_is_leased_by_the_next_pipeline_unless_it_ended(redis, keeper):
+    for job_id in ("short", "long"):
+        await claim(redis, job_id)
+        keeper.acquire(job_id)
+    keeper.release("short")  # ended before the pipeline: arq deletes its key
+    assert await ttl_ms(redis, "long") > LEASE_S * 1000  # still arq's claim
+
+    await keeper.lease_started()
+    assert 0 < await ttl_ms(redis, "long") <= LEASE_S * 1000
+    lease = read_lease(await redis.get(in_progress_key_prefix + "long"))
+    assert lease is not None
+    assert lease[1] == "host:42"  # the console shows who runs it
+    assert await ttl_ms(redis, "short") > LEASE_S * 1000  # never leased
+
+
 async def test_renew_keeps_a_running_job_leased_until_it_is_released(redis, keeper):
     await claim(redis, "mine")
-    await keeper.acquire("mine")
+    keeper.acquire("mine")
+    await keeper.lease_started()
 
     await redis.pexpire(in_progress_key_prefix + "mine", 1_000)  # as if time had passed
     await keeper.renew()
@@ -103,7 +121,8 @@ async def test_renew_keeps_a_running_job_leased_until_it_is_released(redis, keep
 
 async def test_a_lapsed_claim_or_lease_is_reported_not_revived(redis, keeper, caplog):
     caplog.set_level(logging.WARNING, logger="worker.leases")
-    await keeper.acquire("gone")  # its claim expired before the job started
+    keeper.acquire("gone")  # its claim expired before the job started
+    await keeper.lease_started()
     assert await ttl_ms(redis, "gone") == -2
     await keeper.renew()
     assert await ttl_ms(redis, "gone") == -2

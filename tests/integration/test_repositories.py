@@ -107,6 +107,21 @@ async def test_metric_insert_skips_stored_keys(uow_factory: MakeUow):
         assert await uow.metrics.count(run.id) == 3
 
 
+async def test_a_metric_insert_marks_the_run_active_as_touch_does(uow_factory: MakeUow):
+    run = await add_tracked_run(uow_factory)
+    soon = run.started_at + ACTIVITY_RESOLUTION / 2
+    later = run.started_at + ACTIVITY_RESOLUTION * 2
+    for step, active_at, expected in ((0, soon, run.started_at), (1, later, later)):
+        point = {"name": "loss", "step": step, "value": 1.0, "recorded_at": active_at}
+        async with uow_factory() as uow:
+            assert await uow.metrics.insert_many(run.id, [point], active_at=active_at) == 1
+            await uow.commit()
+        async with uow_factory() as uow:
+            stored = await uow.runs.get(run.id)
+            assert stored is not None
+            assert stored.last_activity_at == expected
+
+
 async def test_metric_insert_for_unknown_run_is_run_not_found(uow_factory: MakeUow):
     point = {"name": "loss", "step": 0, "value": 1.0, "recorded_at": utcnow()}
     async with uow_factory() as uow:

@@ -246,9 +246,13 @@ class FakeMetricRepository:
     def __init__(self, session: FakeSession) -> None:
         self.session = session
 
-    async def insert_many(self, run_id: int, points: Sequence[dict[str, Any]]) -> int:
+    async def insert_many(
+        self, run_id: int, points: Sequence[dict[str, Any]], *, active_at: datetime | None = None
+    ) -> int:
         if run_id not in self.session.rows["runs"]:
             raise RunNotFound(run_id)
+        if active_at is not None:
+            await FakeRunRepository(self.session).touch(run_id, active_at)
         stored = self.session.rows["metrics"]
         before = len(stored)
         for point in points:

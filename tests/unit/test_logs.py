@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from domain.errors import ProfileNotFound
-from worker.logs import BriefExpectedFailures, brief_expected_failures
+from worker.logs import BriefExpectedFailures, brief_expected_failures, skip_job_trace
 from worker.runner import InvalidPayload
 from worker.serialization import JobError
 
@@ -75,3 +75,22 @@ def test_the_filter_is_installed_once(arq_logger: logging.Logger):
     brief_expected_failures()
     brief_expected_failures()
     assert sum(isinstance(f, BriefExpectedFailures) for f in arq_logger.filters) == 1
+
+
+def test_without_the_job_trace_only_the_two_lines_per_job_are_dropped(
+    arq_logger: logging.Logger, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="arq.worker")
+    try:
+        skip_job_trace()
+        skip_job_trace()
+        arq_logger.info("%6.2fs → %s(%s)%s", 0.0, "job-1:record_metric", "", "")
+        arq_logger.info("%6.2fs ← %s ● %s", 0.01, "job-1:record_metric", "")
+        arq_logger.info("%6.2fs ↻ %s retrying job in %0.2fs", 0.01, "job-2:record_metric", 0.5)
+        arq_logger.warning("job %s expired", "job-3")
+    finally:
+        arq_logger.__class__ = logging.Logger
+    assert [r.getMessage() for r in caplog.records] == [
+        "  0.01s ↻ job-2:record_metric retrying job in 0.50s",
+        "job job-3 expired",
+    ]
