@@ -78,8 +78,14 @@ MetricName = Annotated[
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Step = Annotated[int, Field(ge=0, le=INT32_MAX)]
 # NaN and +/-Inf are refused on purpose: JSON cannot carry them, and one NaN poisons every
-# aggregate over a run. A diverged loss is reported by finishing the run as failed.
+# aggregate over a run. A diverged loss is reported by finishing the run as failed. So two
+# values of a step are "the same" when they are equal as IEEE doubles (0.0 equals -0.0):
+# a re-sent point is a duplicate, another value is a conflict.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# What a metric job does with a point whose step already holds another value.
+OnConflict = Literal["keep", "overwrite"]
+# Points buffered by a client may land a little after its run ended; later ones are refused.
+DEFAULT_LATE_METRICS_SECONDS = 300
 
 
 class Payload(BaseModel):
@@ -286,10 +292,30 @@ class MetricPoint(Payload):
     )
 
 
+# Both metric jobs take these two, after their points.
+ConflictPolicy = Annotated[
+    OnConflict,
+    Field(
+        description="A step that already holds another value: keep that value (the point is "
+        "counted as a conflict) or overwrite it (counted as a conflict and as overwritten)."
+    ),
+]
+LateSeconds = Annotated[
+    int,
+    Field(
+        ge=0,
+        description="Accept points this long after the run ended "
+        "(default: JOBS_LATE_METRICS_SECONDS).",
+    ),
+]
+
+
 class RecordMetric(MetricPoint):
     """Record one metric point of a run."""
 
     run_id: Id = Field(description="The run.")
+    on_conflict: ConflictPolicy = "keep"
+    late_seconds: LateSeconds = DEFAULT_LATE_METRICS_SECONDS
 
 
 class RecordMetrics(Payload):
@@ -299,6 +325,8 @@ class RecordMetrics(Payload):
     points: Annotated[
         list[MetricPoint], Field(min_length=1, max_length=MAX_BATCH), WrapValidator(_in_chunks)
     ]
+    on_conflict: ConflictPolicy = "keep"
+    late_seconds: LateSeconds = DEFAULT_LATE_METRICS_SECONDS
 
 
 class FailStaleRuns(Payload):
