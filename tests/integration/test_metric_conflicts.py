@@ -44,7 +44,7 @@ async def _stored(session_factory, run_id: int) -> dict[int, float]:
         rows = await session.execute(
             select(Metric.step, Metric.value).where(Metric.run_id == run_id).order_by(Metric.step)
         )
-        return {step: value for step, value in rows.all()}
+        return dict(rows.all())  # type: ignore[arg-type]
 
 
 async def _end(session_factory, run_id: int, status: str, ago: timedelta) -> None:
