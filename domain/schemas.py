@@ -296,8 +296,8 @@ class MetricPoint(Payload):
 ConflictPolicy = Annotated[
     OnConflict,
     Field(
-        description="A step that already holds another value: keep that value (the point is "
-        "counted as a conflict) or overwrite it (counted as a conflict and as overwritten)."
+        description="A step that already holds another value: keep it (the default; the "
+        "point is counted as a conflict) or overwrite it (counted as conflict and overwritten)."
     ),
 ]
 LateSeconds = Annotated[

@@ -13,7 +13,7 @@ import enum
 import inspect
 import types
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union, get_args, get_origin
 
 import typer
 from pydantic.fields import FieldInfo
@@ -167,6 +167,19 @@ def update_profile(
     submit(UPDATE_PROFILE, delivery, checked(UPDATE_PROFILE, raw, delivery.job_id))
 
 
+def _schema_option(job: Job[Any], name: str) -> Any:
+    """A written command's option for a payload field, as a generated command has it."""
+    return _field_parameter(job, name, job.schema.model_fields[name]).annotation
+
+
+if TYPE_CHECKING:
+    OnConflict: TypeAlias = str | None
+    LateSeconds: TypeAlias = int | None
+else:  # what typer reads: built from the schema at import
+    OnConflict = _schema_option(RECORD_METRICS, "on_conflict")
+    LateSeconds = _schema_option(RECORD_METRICS, "late_seconds")
+
+
 class FileFormat(enum.StrEnum):
     jsonl = "jsonl"
     csv = "csv"
@@ -183,6 +196,8 @@ def record_metrics(
     batch_size: Annotated[
         int, typer.Option(min=1, max=50_000, help="Points per job; each batch is one job.")
     ] = 1000,
+    on_conflict: OnConflict = None,
+    late_seconds: LateSeconds = None,
     wait: Wait = False,
     as_json: AsJson = False,
     job_id: JobId = None,
@@ -201,8 +216,11 @@ def record_metrics(
     first, *rest = [points[at : at + batch_size] for at in range(0, len(points), batch_size)]
     # The points are checked already. What is left (the run id, the batch length) is the
     # same for every batch or largest in the first, so checking the first covers them all.
-    head = checked(RECORD_METRICS, {"run_id": run_id, "points": first}, delivery.job_id)
-    payloads = [head, *({"run_id": head["run_id"], "points": batch} for batch in rest)]
+    given = {"on_conflict": _plain(on_conflict), "late_seconds": late_seconds}
+    policy = {name: value for name, value in given.items() if value is not None}
+    raw = {"run_id": run_id, "points": first, **policy}
+    head = checked(RECORD_METRICS, raw, delivery.job_id)
+    payloads = [head, *({**head, "points": batch} for batch in rest)]
     submit_batches(RECORD_METRICS, delivery, payloads)
 
 
