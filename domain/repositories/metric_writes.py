@@ -137,9 +137,86 @@ _PG_WRITE = text(
 )
 
 
+# The usual batch: new steps of a running run. Checked in one statement (the run, and
+# whether anything is stored in the batch's step range of each name), then COPY'd straight
+# into metrics: PostgreSQL spent 16.7 ms of CPU per 1,000 points on the INSERT .. ON
+# CONFLICT above, 11.3 on a COPY (a staging table and INSERT .. SELECT cost as much as
+# the INSERT). The unique key and the foreign key hold for the COPY as for any insert.
+_PG_CHECK = text(
+    """
+    SELECT run.status, run.ended_at, EXISTS (
+        SELECT FROM unnest(
+            CAST(:names AS text[]), CAST(:lows AS integer[]), CAST(:highs AS integer[])
+        ) AS span(name, low, high)
+        JOIN metrics ON metrics.run_id = :run_id AND metrics.name = span.name
+            AND metrics.step BETWEEN span.low AND span.high
+    ) AS stored
+    FROM (VALUES (1)) AS one LEFT JOIN runs AS run ON run.id = :run_id
+    """
+)
+_COLUMNS = ("run_id", "name", "step", "value", "recorded_at")
+
+
 async def write_postgresql(session: AsyncSession, write: MetricWrite) -> Written:
+    batches = rounds(write.points)
+    if len(batches) == 1:
+        copied = await _copy_if_all_new(session, write)
+        if copied is not None:
+            return copied
+    return await _upsert(session, write, batches)
+
+
+async def _copy_if_all_new(session: AsyncSession, write: MetricWrite) -> Written | None:
+    """COPY the points when none of their steps is stored; ``None`` when some may be."""
+    from asyncpg import UniqueViolationError  # type: ignore[import-untyped]
+
+    spans = _spans(write.points)
+    params = {
+        "run_id": write.run_id,
+        "names": list(spans),
+        "lows": [low for low, _ in spans.values()],
+        "highs": [high for _, high in spans.values()],
+    }
+    row = (await session.execute(_PG_CHECK, params)).one()
+    refuse_unless_accepting(write, row.status, row.ended_at)
+    if row.stored:
+        return None
+    run_id = write.run_id
+    records = [(run_id, p["name"], p["step"], p["value"], p["recorded_at"]) for p in write.points]
+    driver = await _driver_connection(session)  # in the session's transaction, begun above
+    try:
+        async with driver.transaction():  # a savepoint: the upsert can follow a failed COPY
+            await driver.copy_records_to_table("metrics", records=records, columns=_COLUMNS)
+    except UniqueViolationError:  # a concurrent batch stored some of these steps meanwhile
+        return None
+    return Written(inserted=len(records))
+
+
+def _spans(points: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
+    """Each name's lowest and highest step in the batch."""
+    spans: dict[str, list[int]] = {}
+    for point in points:
+        step = point["step"]
+        span = spans.get(point["name"])
+        if span is None:
+            spans[point["name"]] = [step, step]
+        elif step < span[0]:
+            span[0] = step
+        elif step > span[1]:
+            span[1] = step
+    return spans
+
+
+async def _driver_connection(session: AsyncSession) -> Any:
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
+async def _upsert(
+    session: AsyncSession, write: MetricWrite, batches: list[list[dict[str, Any]]]
+) -> Written:
     total = Written()
-    for points in rounds(write.points):
+    for points in batches:
         params = {
             "run_id": write.run_id,
             "points": orjson.dumps(points).decode(),

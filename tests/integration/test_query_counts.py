@@ -72,10 +72,11 @@ async def test_recording_five_thousand_points_inserts_in_one_statement(
             recorded = await services.record_metrics(uow, payload)
     assert (recorded.inserted, recorded.duplicates) == (5000, 0)
     assert await count_rows(session_factory, "metrics") == 5000
-    assert len([sql for sql in sent if "INSERT INTO metrics" in sql]) == 1
-    # PostgreSQL: the run's activity stamp, then one statement that checks the run, inserts
-    # and counts. SQLite: the stamp, the run, the stored values of those steps, the insert.
-    assert len(sent) <= (2 if engine.dialect.name == "postgresql" else 4), sent
+    on_postgresql = engine.dialect.name == "postgresql"  # a COPY, which this log cannot see
+    assert len([sql for sql in sent if "INSERT INTO metrics" in sql]) == (0 if on_postgresql else 1)
+    # PostgreSQL: the run's activity stamp, one statement that checks the run and the steps,
+    # the COPY. SQLite: the stamp, the run, the stored values of those steps, the insert.
+    assert len(sent) <= (2 if on_postgresql else 4), sent
 
 
 async def test_bulk_profile_insert_sends_no_statement_per_row(
