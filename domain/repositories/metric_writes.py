@@ -23,6 +23,9 @@ from domain.views import MAX_CONFLICTS_NAMED, ConflictingPoint
 
 Key = tuple[str, int]
 
+# Metrics arrive many times a second; the run's activity stamp only needs to be this fresh.
+ACTIVITY_RESOLUTION = timedelta(seconds=5)
+
 
 @dataclass(frozen=True)
 class MetricWrite:
@@ -33,6 +36,11 @@ class MetricWrite:
     overwrite: bool
     now: datetime
     late: timedelta
+
+    @property
+    def stale_before(self) -> datetime:
+        """A run's activity stamp older than this is moved to ``now``."""
+        return self.now - ACTIVITY_RESOLUTION
 
     @property
     def ended_after(self) -> datetime:
@@ -137,13 +145,20 @@ _PG_WRITE = text(
 )
 
 
-# The usual batch: new steps of a running run. Checked in one statement (the run, and
-# whether anything is stored in the batch's step range of each name), then COPY'd straight
+# Every batch starts with one statement that marks the run active (the UPDATE matches, and
+# locks, the row only when the stamp is stale, so concurrent writers to one run do not queue
+# on every batch), reads its state and tells whether anything is stored in the batch's step
+# range of each name. The usual batch (new steps of a running run) is then COPY'd straight
 # into metrics: PostgreSQL spent 16.7 ms of CPU per 1,000 points on the INSERT .. ON
-# CONFLICT above, 11.3 on a COPY (a staging table and INSERT .. SELECT cost as much as
-# the INSERT). The unique key and the foreign key hold for the COPY as for any insert.
+# CONFLICT below, 11.3 on a COPY (a staging table and INSERT .. SELECT cost as much as the
+# INSERT). The unique key and the foreign key hold for the COPY as for any insert.
 _PG_CHECK = text(
     """
+    WITH touched AS (
+        UPDATE runs SET last_activity_at = :now
+        WHERE id = :run_id AND last_activity_at < :stale_before
+        RETURNING id
+    )
     SELECT run.status, run.ended_at, EXISTS (
         SELECT FROM unnest(
             CAST(:names AS text[]), CAST(:lows AS integer[]), CAST(:highs AS integer[])
@@ -158,29 +173,27 @@ _COLUMNS = ("run_id", "name", "step", "value", "recorded_at")
 
 
 async def write_postgresql(session: AsyncSession, write: MetricWrite) -> Written:
-    batches = rounds(write.points)
-    if len(batches) == 1:
-        copied = await _copy_if_all_new(session, write)
-        if copied is not None:
-            return copied
-    return await _upsert(session, write, batches)
-
-
-async def _copy_if_all_new(session: AsyncSession, write: MetricWrite) -> Written | None:
-    """COPY the points when none of their steps is stored; ``None`` when some may be."""
-    from asyncpg import UniqueViolationError  # type: ignore[import-untyped]
-
     spans = _spans(write.points)
     params = {
         "run_id": write.run_id,
+        "now": write.now,
+        "stale_before": write.stale_before,
         "names": list(spans),
         "lows": [low for low, _ in spans.values()],
         "highs": [high for _, high in spans.values()],
     }
     row = (await session.execute(_PG_CHECK, params)).one()
     refuse_unless_accepting(write, row.status, row.ended_at)
-    if row.stored:
-        return None
+    batches = rounds(write.points)
+    if len(batches) == 1 and not row.stored and await _copied(session, write):
+        return Written(inserted=len(write.points))
+    return await _upsert(session, write, batches)
+
+
+async def _copied(session: AsyncSession, write: MetricWrite) -> bool:
+    """COPY the points (none of their steps was stored); false if one was meanwhile."""
+    from asyncpg import UniqueViolationError  # type: ignore[import-untyped]
+
     run_id = write.run_id
     records = [(run_id, p["name"], p["step"], p["value"], p["recorded_at"]) for p in write.points]
     driver = await _driver_connection(session)  # in the session's transaction, begun above
@@ -188,8 +201,8 @@ async def _copy_if_all_new(session: AsyncSession, write: MetricWrite) -> Written
         async with driver.transaction():  # a savepoint: the upsert can follow a failed COPY
             await driver.copy_records_to_table("metrics", records=records, columns=_COLUMNS)
     except UniqueViolationError:  # a concurrent batch stored some of these steps meanwhile
-        return None
-    return Written(inserted=len(records))
+        return False
+    return True
 
 
 def _spans(points: Sequence[dict[str, Any]]) -> dict[str, list[int]]:

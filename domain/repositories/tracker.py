@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, func, select, update
@@ -13,14 +13,12 @@ from domain.errors import AlreadyExists, RunNotFound
 from domain.models import Experiment, Metric, Run
 from domain.repositories._sql import dialect_of, violated_constraint
 from domain.repositories.metric_writes import (
+    ACTIVITY_RESOLUTION,
     MetricWrite,
     Written,
     write_portable,
     write_postgresql,
 )
-
-# Metrics arrive many times a second; the run's activity stamp only needs to be this fresh.
-ACTIVITY_RESOLUTION = timedelta(seconds=5)
 
 # Built once: every metric job runs it. Against the table rather than the ORM class, so no
 # ORM bookkeeping (synchronize_session) runs for an UPDATE that loads nothing.
@@ -145,13 +143,14 @@ class MetricRepository:
         self.session = session
 
     async def record(self, write: MetricWrite) -> Written:
-        """Store the points of a running run (or one ended within ``write.late``); a stored
-        step sent again is a duplicate with the same value, else a conflict (overwritten
-        only when asked). Raises ``RunNotFound`` or ``RunEnded``, having written nothing.
+        """Store the points of a running run (or one ended within ``write.late``) and mark
+        it active; a stored step sent again is a duplicate with the same value, else a
+        conflict (overwritten only when asked). Raises ``RunNotFound`` or ``RunEnded``.
         """
         try:
             if dialect_of(self.session) == "postgresql":
-                return await write_postgresql(self.session, write)
+                return await write_postgresql(self.session, write)  # touches the run too
+            await RunRepository(self.session).touch(write.run_id, write.now)
             return await write_portable(self.session, write)
         except IntegrityError as error:  # the run deleted meanwhile
             if "fk_metrics_run_id_runs" in violated_constraint(error) or "FOREIGN KEY" in str(

@@ -116,7 +116,6 @@ async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> Met
         {"name": p.name, "step": p.step, "value": p.value, "recorded_at": p.recorded_at or now}
         for p in payload.points
     ]
-    await uow.runs.touch(payload.run_id, now)
     written = await uow.metrics.record(
         MetricWrite(
             run_id=payload.run_id,

@@ -249,6 +249,8 @@ class FakeMetricRepository:
 
     async def record(self, write: MetricWrite) -> Written:
         run = self.session.rows["runs"].get(write.run_id)
+        if run is not None and run["last_activity_at"] < write.stale_before:
+            run["last_activity_at"] = write.now
         refuse_unless_accepting(write, *((run["status"], run["ended_at"]) if run else (None, None)))
         rows = self.session.rows["metrics"]
         mine = {
