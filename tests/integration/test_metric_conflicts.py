@@ -16,6 +16,7 @@ from domain import schemas, services
 from domain.db import utcnow
 from domain.errors import RunEnded, RunNotFound
 from domain.models import Metric, Run
+from domain.repositories.metric_writes import COPY_FROM
 from domain.views import MAX_CONFLICTS_NAMED, MetricsRecorded
 from tests.support.db import MakeUow, add_tracked_run
 
@@ -144,16 +145,36 @@ async def test_concurrent_conflicting_batches_count_every_point_once(uow_factory
     assert len(set((await _stored(session_factory, run.id)).values())) == 1
 
 
+# Both ways PostgreSQL writes a batch: one upsert statement, or a check and a COPY.
+SIZES = [2, COPY_FROM]
+
+
+@pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("status", ["completed", "failed"])
 async def test_points_for_a_run_ended_past_the_grace_are_refused(
-    uow_factory, session_factory, status
+    uow_factory, session_factory, status, size
 ):
     run = await add_tracked_run(uow_factory)
     await _send(uow_factory, run.id, [(0, 1.0)])
     await _end(session_factory, run.id, status, ago=timedelta(seconds=120))
     with pytest.raises(RunEnded, match=rf"run {run.id} is {status} \(ended at .*60 s after"):
-        await _send(uow_factory, run.id, [(1, 1.0), (0, 2.0)], late_seconds=60)
+        await _send(uow_factory, run.id, [(s, 2.0) for s in range(size)], late_seconds=60)
     assert await _stored(session_factory, run.id) == {0: 1.0}
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_recording_marks_the_run_active(uow_factory, session_factory, size):
+    run = await add_tracked_run(uow_factory)
+    idle_since = utcnow() - timedelta(hours=1)
+    async with session_factory() as session:
+        await session.execute(
+            update(Run).where(Run.id == run.id).values(last_activity_at=idle_since)
+        )
+        await session.commit()
+    await _send(uow_factory, run.id, [(s, 1.0) for s in range(size)])
+    async with session_factory() as session:
+        stamp = await session.scalar(select(Run.last_activity_at).where(Run.id == run.id))
+    assert stamp > utcnow() - timedelta(minutes=1)
 
 
 async def test_points_within_the_grace_after_the_end_are_recorded(uow_factory, session_factory):
@@ -164,6 +185,7 @@ async def test_points_within_the_grace_after_the_end_are_recorded(uow_factory, s
     assert await _stored(session_factory, run.id) == {0: 1.0}
 
 
-async def test_an_unknown_run_is_still_run_not_found(uow_factory):
+@pytest.mark.parametrize("size", SIZES)
+async def test_an_unknown_run_is_still_run_not_found(uow_factory, size):
     with pytest.raises(RunNotFound, match="run 404 not found"):
-        await _send(uow_factory, 404, [(0, 1.0)])
+        await _send(uow_factory, 404, [(s, 1.0) for s in range(size)])
