@@ -113,7 +113,7 @@ async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> Met
     """
     now = utcnow()
     points = [
-        {"name": p.name, "step": p.step, "value": p.value, "recorded_at": p.recorded_at or now}
+        {"name": p.name, "step": p.step, "value": p.value, "recorded_at": p.recorded_at}
         for p in payload.points
     ]
     written = await uow.metrics.record(

@@ -189,3 +189,24 @@ async def test_points_within_the_grace_after_the_end_are_recorded(uow_factory, s
 async def test_an_unknown_run_is_still_run_not_found(uow_factory, size):
     with pytest.raises(RunNotFound, match="run 404 not found"):
         await _send(uow_factory, 404, [(s, 1.0) for s in range(size)])
+
+
+@pytest.mark.parametrize("one_given", [True, False])
+@pytest.mark.parametrize("size", SIZES)
+async def test_recorded_at_is_kept_as_given_else_the_time_of_the_write(
+    uow_factory, session_factory, size, one_given
+):
+    run = await add_tracked_run(uow_factory)
+    given = utcnow() - timedelta(days=3)
+    points = [{"name": "loss", "step": s, "value": 1.0} for s in range(size)]
+    if one_given:
+        points[0]["recorded_at"] = given.isoformat()
+    payload = schemas.RecordMetrics.model_validate({"run_id": run.id, "points": points})
+    async with uow_factory() as uow:
+        await services.record_metrics(uow, payload)
+    async with session_factory() as session:
+        stamps = dict(
+            (await session.execute(select(Metric.step, Metric.recorded_at))).all()  # type: ignore[arg-type]
+        )
+    assert (stamps[0] == given) is one_given
+    assert all(abs(stamps[s] - utcnow()) < timedelta(minutes=1) for s in range(1, size))

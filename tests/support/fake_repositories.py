@@ -21,7 +21,13 @@ from domain.errors import AlreadyExists
 from domain.generator import FakeProfile
 from domain.models import Experiment, Profile, ProfileGeneration, Run
 from domain.repositories.bookkeeping import GenerationProgress, JobStamp
-from domain.repositories.metric_writes import MetricWrite, Written, refuse_unless_accepting, settle
+from domain.repositories.metric_writes import (
+    MetricWrite,
+    Written,
+    refuse_unless_accepting,
+    settle,
+    stored_row,
+)
 from domain.repositories.tracker import ACTIVITY_RESOLUTION
 
 M = TypeVar("M", bound=Base)
@@ -258,7 +264,7 @@ class FakeMetricRepository:
         }
         settled = settle(write, mine)
         for (name, step), point in {**settled.new, **settled.changed}.items():
-            rows[write.run_id, name, step] = {**point, "run_id": write.run_id}
+            rows[write.run_id, name, step] = stored_row(write, point)
         return settled.written
 
 
