@@ -177,7 +177,8 @@ _PG_CHECK = text(
 )
 _COLUMNS = ("run_id", "name", "step", "value", "recorded_at")
 # A smaller batch goes straight to the upsert: one round trip where the check, a savepoint
-# and the COPY take five.
+# and the COPY take five. Measured in one process (CPU of client + PostgreSQL per point):
+# 100 points, upsert 55 us, COPY 58; 300 points, 30 and 27; 1,000 points, 22.7 and 17.4.
 COPY_FROM = 100
 
 
