@@ -7,7 +7,7 @@ what happened; SQLite (the demo, tests) reads what is stored and decides in Pyth
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -22,6 +22,7 @@ from domain.models import Metric, Run
 from domain.views import MAX_CONFLICTS_NAMED, ConflictingPoint
 
 Key = tuple[str, int]
+Point = Mapping[str, Any]  # name, step, value and maybe recorded_at
 
 # Metrics arrive many times a second; the run's activity stamp only needs to be this fresh.
 ACTIVITY_RESOLUTION = timedelta(seconds=5)
@@ -33,7 +34,7 @@ class MetricWrite:
     of the write) and its policy."""
 
     run_id: int
-    points: Sequence[dict[str, Any]]
+    points: Sequence[Point]
     overwrite: bool
     now: datetime
     late: timedelta
@@ -75,7 +76,7 @@ def refuse_unless_accepting(
         raise RunEnded(write.run_id, status, ended_at, int(write.late.total_seconds()))
 
 
-def rounds(points: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def rounds(points: Sequence[Point]) -> list[list[Point]]:
     """The points in rounds where each step appears once, in the order sent.
 
     One statement cannot insert a step and then update it (PostgreSQL refuses an ON
@@ -85,7 +86,7 @@ def rounds(points: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     if len({(p["name"], p["step"]) for p in points}) == len(points):
         return [list(points)]  # every step once: the usual batch, one round
     seen: dict[Key, int] = {}
-    result: list[list[dict[str, Any]]] = []
+    result: list[list[Point]] = []
     for point in points:
         key = (point["name"], point["step"])
         index = seen.get(key, 0)
@@ -208,10 +209,10 @@ async def _copied(session: AsyncSession, write: MetricWrite) -> bool:
     run_id, points = write.run_id, write.points
     columns: tuple[str, ...] = _COLUMNS
     records: list[tuple[Any, ...]]
-    if any(p["recorded_at"] is not None for p in points):
+    if any(p.get("recorded_at") is not None for p in points):
         now = write.now
         records = [
-            (run_id, p["name"], p["step"], p["value"], p["recorded_at"] or now) for p in points
+            (run_id, p["name"], p["step"], p["value"], p.get("recorded_at") or now) for p in points
         ]
     else:  # the column's default (the transaction's time): asyncpg encodes a datetime in
         # 1.2 us, two thirds of the worker's CPU for the COPY
@@ -226,7 +227,7 @@ async def _copied(session: AsyncSession, write: MetricWrite) -> bool:
     return True
 
 
-def _spans(points: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
+def _spans(points: Sequence[Point]) -> dict[str, list[int]]:
     """Each name's lowest and highest step in the batch."""
     spans: dict[str, list[int]] = {}
     for point in points:
@@ -246,9 +247,7 @@ async def _driver_connection(session: AsyncSession) -> Any:
     return (await connection.get_raw_connection()).driver_connection
 
 
-async def _upsert(
-    session: AsyncSession, write: MetricWrite, batches: list[list[dict[str, Any]]]
-) -> Written:
+async def _upsert(session: AsyncSession, write: MetricWrite, batches: list[list[Point]]) -> Written:
     total = Written()
     for points in batches:
         params = {
@@ -313,8 +312,8 @@ async def write_portable(session: AsyncSession, write: MetricWrite) -> Written:
 @dataclass(frozen=True)
 class Settled:
     written: Written
-    new: dict[Key, dict[str, Any]]  # to insert
-    changed: dict[Key, dict[str, Any]]  # stored steps to overwrite
+    new: dict[Key, Point]  # to insert
+    changed: dict[Key, Point]  # stored steps to overwrite
 
 
 def settle(write: MetricWrite, stored: dict[Key, Any]) -> Settled:
@@ -338,14 +337,14 @@ def settle(write: MetricWrite, stored: dict[Key, Any]) -> Settled:
 _ABSENT = object()
 
 
-def _conflict(key: Key, stored: Any, point: dict[str, Any], overwrite: bool) -> Written:
+def _conflict(key: Key, stored: Any, point: Point, overwrite: bool) -> Written:
     sent = point["value"]
     named = ConflictingPoint(name=key[0], step=key[1], stored=stored, sent=sent)
     return Written(conflicts=1, overwritten=int(overwrite), conflicting=[named])
 
 
-def stored_row(write: MetricWrite, point: dict[str, Any]) -> dict[str, Any]:
-    return {**point, "run_id": write.run_id, "recorded_at": point["recorded_at"] or write.now}
+def stored_row(write: MetricWrite, point: Point) -> dict[str, Any]:
+    return {**point, "run_id": write.run_id, "recorded_at": point.get("recorded_at") or write.now}
 
 
 def _overwrite(row: dict[str, Any]) -> Any:
@@ -361,7 +360,7 @@ def _overwrite(row: dict[str, Any]) -> Any:
 
 
 async def _stored_values(
-    session: AsyncSession, run_id: int, points: Sequence[dict[str, Any]]
+    session: AsyncSession, run_id: int, points: Sequence[Point]
 ) -> dict[Key, Any]:
     """The stored values of the batch's steps, read per name over the batch's step range
     (a few names at a time: SQLite bounds an expression's depth)."""

@@ -112,10 +112,7 @@ async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> Met
     (the job ledger), whatever its policy.
     """
     now = utcnow()
-    points = [
-        {"name": p.name, "step": p.step, "value": p.value, "recorded_at": p.recorded_at}
-        for p in payload.points
-    ]
+    points = payload.points  # checked dicts; recorded_at may be absent
     written = await uow.metrics.record(
         MetricWrite(
             run_id=payload.run_id,
@@ -140,10 +137,13 @@ async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> Met
 
 async def record_metric(uow: UnitOfWork, payload: schemas.RecordMetric) -> MetricsRecorded:
     """One point is a batch of one: the same statement, the same idempotency."""
-    # A RecordMetric is a MetricPoint, already validated: no second pass on the hot path.
+    # Already validated: no second pass on the hot path.
+    point = schemas.PointFields(
+        name=payload.name, step=payload.step, value=payload.value, recorded_at=payload.recorded_at
+    )
     batch = schemas.RecordMetrics.model_construct(
         run_id=payload.run_id,
-        points=[payload],
+        points=[point],
         on_conflict=payload.on_conflict,
         late_seconds=payload.late_seconds,
     )
