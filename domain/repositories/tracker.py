@@ -17,8 +17,8 @@ from domain.repositories.metric_writes import (
     MetricWrite,
     Written,
     write_portable,
-    write_postgresql,
 )
+from domain.repositories.metric_writes_pg import write_postgresql
 
 # Built once: every metric job runs it. Against the table rather than the ORM class, so no
 # ORM bookkeeping (synchronize_session) runs for an UPDATE that loads nothing.

@@ -16,7 +16,7 @@ from domain import schemas, services
 from domain.db import utcnow
 from domain.errors import RunEnded, RunNotFound
 from domain.models import Metric, Run
-from domain.repositories.metric_writes import COPY_FROM
+from domain.repositories.metric_writes_pg import COPY_FROM
 from domain.views import MAX_CONFLICTS_NAMED, MetricsRecorded
 from tests.support.db import MakeUow, add_tracked_run
 
