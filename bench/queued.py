@@ -121,20 +121,40 @@ async def record_metric_run(bench: Bench, workers: int = 1) -> QueueRun:
     return result
 
 
-async def record_metrics_runs(bench: Bench) -> list[QueueRun]:
-    """Batches of ``batch_points`` points: points/s from the first enqueue to the last commit."""
+@dataclass(frozen=True)
+class PairedRuns:
+    """Job path runs, each beside a raw COPY of the same rows run just before it."""
+
+    jobs: list[QueueRun]
+    copies: list[QueueRun]
+
+    @property
+    def ratios(self) -> list[float]:
+        return [j.per_second / c.per_second for j, c in zip(self.jobs, self.copies, strict=True)]
+
+
+async def record_metrics_runs(bench: Bench) -> PairedRuns:
+    """Batches of ``batch_points`` points: points/s from the first enqueue to the last commit,
+    each run paired with a raw COPY of the same rows (the machine's mood, shared)."""
+    from bench.raw import copy_payloads
+
     sizes = bench.sizes
     points = sizes.metric_batches * sizes.batch_points
-    runs = []
+    paired = PairedRuns([], [])
     await reset_redis(bench.services)
     with running_workers(bench.env(), 1, WORKER_SETTINGS) as workers:
         for _ in range(bench.runs):
             await truncate_tables(bench.services)
             run_id = await bench.new_run()
             payloads = batch_payloads(run_id, sizes.metric_batches, sizes.batch_points)
-            runs.append(await measured(bench, workers, "record_metrics", payloads, points))
+            per_second, used = await copy_payloads(bench, payloads)
+            paired.copies.append(QueueRun(per_second, used, sizes.metric_batches))
+            await truncate_tables(bench.services)
+            run_id = await bench.new_run()
+            payloads = batch_payloads(run_id, sizes.metric_batches, sizes.batch_points)
+            paired.jobs.append(await measured(bench, workers, "record_metrics", payloads, points))
             await expect_rows(bench, "metrics", points)
-    return runs
+    return paired
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import orjson
 
+from bench import cpu
 from bench.context import Bench
+from bench.cpu import CpuUse
 from bench.measure import rate
 from bench.queued import expect_rows
 from bench.services import truncate_tables
@@ -96,6 +99,28 @@ async def rows_per_second(bench: Bench) -> dict[str, list[float]]:
             await truncate_tables(bench.services)
             results[name].append(await _one_run(bench, method))
     return results
+
+
+async def copy_payloads(bench: Bench, payloads: list[dict[str, Any]]) -> tuple[float, CpuUse]:
+    """The metric jobs' points, COPY'd in one call into metrics by this process: rows/s and
+    the CPU this process and PostgreSQL used (the job path's ceiling, row for row)."""
+    now = datetime.now(UTC)
+    rows = [
+        (payload["run_id"], point["name"], point["step"], point["value"], now)
+        for payload in payloads
+        for point in payload["points"]
+    ]
+    connection = await asyncpg.connect(bench.services.dsn)
+    try:
+        before = await cpu.sample(bench)
+        started = time.perf_counter()
+        await _copy(connection, rows[0][0], rows)
+        per_second = rate(len(rows), time.perf_counter() - started)
+        used = (await cpu.sample(bench)).minus(before)
+    finally:
+        await connection.close()
+    await expect_rows(bench, "metrics", len(rows))
+    return per_second, used
 
 
 async def _one_run(bench: Bench, method: Method) -> float:

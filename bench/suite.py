@@ -93,19 +93,34 @@ async def record_metric(bench: Bench) -> list[Row]:
 
 
 async def record_metrics(bench: Bench) -> list[Row]:
-    runs = await queued.record_metrics_runs(bench)
+    paired = await queued.record_metrics_runs(bench)
     points = bench.sizes.batch_points
-    bench.baselines["record_metrics"] = _median(_rates(runs))
+    bench.baselines["record_metrics"] = _median(_rates(paired.jobs))
+    copy_rate = _median(_rates(paired.copies))
     return [
         Row(
             f"record_metrics, batches of {points:,}, enqueue to commit",
             "points/s",
-            _rates(runs),
+            _rates(paired.jobs),
             baseline=_quote(bench, "raw_json", "raw json_to_recordset, 1 conn"),
             target=">= 100,000/s",
             check=lambda value: value >= 100_000,
-            note=_cpu_note(runs, unit="batch"),
-        )
+            note=_cpu_note(paired.jobs, unit=f"{points:,} points"),
+        ),
+        Row(
+            "  raw COPY of the same rows, 1 conn (paired runs)",
+            "rows/s",
+            _rates(paired.copies),
+            note=_cpu_note(paired.copies, unit=f"{points:,} rows").replace("worker", "client"),
+        ),
+        Row(
+            "  ratio job path / raw COPY (paired runs)",
+            "x",
+            paired.ratios,
+            baseline=f"raw COPY {copy_rate:,.0f}/s",
+            target=">= 0.8x",
+            check=lambda ratio: ratio >= 0.8,
+        ),
     ]
 
 

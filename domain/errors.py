@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class DomainError(Exception):
     """Base of every error a use case raises on purpose."""
@@ -56,6 +58,19 @@ class StaleVersion(Conflict):
 
 class InvalidTransition(Conflict):
     """A status change that the lifecycle does not allow (e.g. finishing a finished run)."""
+
+
+class RunEnded(Conflict):
+    """Points for a run that ended longer ago than the grace for late points."""
+
+    def __init__(self, run_id: int, status: str, ended_at: datetime | None, late_seconds: int):
+        self.run_id = run_id
+        self.status = status
+        when = f" at {ended_at.isoformat(timespec='seconds')}" if ended_at else ""
+        super().__init__(
+            f"run {run_id} is {status} (ended{when}): its points are accepted for "
+            f"{late_seconds:,} s after it ends (late_seconds); nothing recorded"
+        )
 
 
 class InvalidRequest(DomainError):

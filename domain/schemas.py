@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Collection
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -21,8 +23,10 @@ from pydantic import (
     WrapValidator,
     field_validator,
     model_validator,
+    with_config,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
+from typing_extensions import TypedDict
 
 MAX_GENERATE = 10_000_000
 # A generation's chunk jobs: each holds at least MIN_CHUNK_SIZE profiles (the worker's own
@@ -79,8 +83,25 @@ MetricName = Annotated[
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Step = Annotated[int, Field(ge=0, le=INT32_MAX)]
 # NaN and +/-Inf are refused on purpose: JSON cannot carry them, and one NaN poisons every
-# aggregate over a run. A diverged loss is reported by finishing the run as failed.
+# aggregate over a run. A diverged loss is reported by finishing the run as failed. So two
+# values of a step are "the same" when they are equal as IEEE doubles (0.0 equals -0.0):
+# a re-sent point is a duplicate, another value is a conflict.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# What a metric job does with a point whose step already holds another value.
+OnConflict = Literal["keep", "overwrite"]
+# Points buffered by a client may land a little after its run ended; later ones are refused.
+DEFAULT_LATE_METRICS_SECONDS = 300
+
+
+def _few_unknown(known: Collection[str], data: Any) -> Any:
+    """Many unknown fields make one error, not one each (a few are named one by one)."""
+    if isinstance(data, dict) and len(data) > len(known) + MAX_UNKNOWN_FIELDS_NAMED:
+        unknown = [key for key in data if key not in known]
+        if len(unknown) > MAX_UNKNOWN_FIELDS_NAMED:
+            named = ", ".join(str(key)[:40] for key in unknown[:MAX_UNKNOWN_FIELDS_NAMED])
+            more = len(unknown) - MAX_UNKNOWN_FIELDS_NAMED
+            raise ValueError(f"{len(unknown):,} unknown fields: {named} and {more:,} more")
+    return data
 
 
 class Payload(BaseModel):
@@ -89,14 +110,8 @@ class Payload(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _few_unknown_fields(cls, data: Any) -> Any:
-        """Many unknown fields make one error, not one each (a few are named one by one)."""
-        if isinstance(data, dict) and len(data) > len(cls.model_fields) + MAX_UNKNOWN_FIELDS_NAMED:
-            unknown = [key for key in data if key not in cls.model_fields]
-            if len(unknown) > MAX_UNKNOWN_FIELDS_NAMED:
-                named = ", ".join(str(key)[:40] for key in unknown[:MAX_UNKNOWN_FIELDS_NAMED])
-                more = len(unknown) - MAX_UNKNOWN_FIELDS_NAMED
-                raise ValueError(f"{len(unknown):,} unknown fields: {named} and {more:,} more")
-        return data
+        # __pydantic_fields__, not model_fields: pydantic's property costs 1.4 us a call.
+        return _few_unknown(cls.__pydantic_fields__, data)
 
 
 def _in_chunks(value: Any, validate: ValidatorFunctionWrapHandler) -> Any:
@@ -302,10 +317,49 @@ class MetricPoint(Payload):
     )
 
 
+@with_config(ConfigDict(extra="forbid", str_max_length=100_000))
+class PointFields(TypedDict):
+    """A point of a batch: MetricPoint's fields and checks, validated into a plain dict.
+
+    A batch's points are not models: building 1,000 frozen MetricPoint instances cost the
+    worker 2.2 ms of CPU, checking them as a TypedDict 0.5 ms.
+    """
+
+    name: MetricName
+    step: Step
+    value: FiniteFloat
+    recorded_at: NotRequired[AwareDatetime | None]
+
+
+BatchPoint = Annotated[
+    PointFields, BeforeValidator(lambda data: _few_unknown(PointFields.__annotations__, data))
+]
+
+
+# Both metric jobs take these two, after their points.
+ConflictPolicy = Annotated[
+    OnConflict,
+    Field(
+        description="A step that already holds another value: keep it (the default; the "
+        "point is counted as a conflict) or overwrite it (counted as conflict and overwritten)."
+    ),
+]
+LateSeconds = Annotated[
+    int,
+    Field(
+        ge=0,
+        description="Accept points this long after the run ended "
+        "(default: JOBS_LATE_METRICS_SECONDS).",
+    ),
+]
+
+
 class RecordMetric(MetricPoint):
     """Record one metric point of a run."""
 
     run_id: Id = Field(description="The run.")
+    on_conflict: ConflictPolicy = "keep"
+    late_seconds: LateSeconds = DEFAULT_LATE_METRICS_SECONDS
 
 
 class RecordMetrics(Payload):
@@ -313,8 +367,10 @@ class RecordMetrics(Payload):
 
     run_id: Id = Field(description="The run.")
     points: Annotated[
-        list[MetricPoint], Field(min_length=1, max_length=MAX_BATCH), WrapValidator(_in_chunks)
+        list[BatchPoint], Field(min_length=1, max_length=MAX_BATCH), WrapValidator(_in_chunks)
     ]
+    on_conflict: ConflictPolicy = "keep"
+    late_seconds: LateSeconds = DEFAULT_LATE_METRICS_SECONDS
 
 
 class FailStaleRuns(Payload):

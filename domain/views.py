@@ -214,11 +214,31 @@ class RetryPlan(View):
     attempt_id: str
 
 
+class ConflictingPoint(View):
+    """A point sent for a step that held another value: what was stored, what was sent."""
+
+    name: str
+    step: int
+    stored: float
+    sent: float
+
+
+# Conflicting points named one by one in a result; the count says how many there were.
+MAX_CONFLICTS_NAMED = 5
+
+
 class MetricsRecorded(View):
+    """``received`` = ``inserted`` + ``duplicates`` (the stored value, sent again) +
+    ``conflicts`` (another value than the one stored); ``overwritten`` of the conflicts
+    replaced the stored value (``on_conflict: overwrite``), the others left it as it was."""
+
     run_id: int
     received: int
     inserted: int
     duplicates: int
+    conflicts: int
+    overwritten: int
+    conflicting: list[ConflictingPoint] = []
 
 
 class StaleRunsFailed(View):

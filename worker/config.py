@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.schemas import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
+from domain.schemas import DEFAULT_LATE_METRICS_SECONDS, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/dbjobs"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     console_token: SecretStr | None = None
 
     stale_run_seconds: Annotated[int, Field(ge=1)] = 3600
+    # Points for a run that ended are refused, except this long after its end (late buffers).
+    late_metrics_seconds: Annotated[int, Field(ge=0)] = DEFAULT_LATE_METRICS_SECONDS
     job_history_days: Annotated[int, Field(ge=1)] = 14
 
     @field_validator("console_token", mode="before")

@@ -141,12 +141,17 @@ CREATE_EXPERIMENT = Job(
 )
 START_RUN = Job("start_run", schemas.StartRun, arguments=("experiment_id",))
 FINISH_RUN = Job("finish_run", schemas.FinishRun, arguments=("run_id",))
+# Both metric jobs refuse points for a run that ended longer ago than the setting allows.
+LATE_METRICS = {"late_seconds": "late_metrics_seconds"}
 RECORD_METRIC = Job(
     "record_metric",
     schemas.RecordMetric,
     arguments=("run_id", "name", "step", "value"),
+    defaults=LATE_METRICS,
 )
-RECORD_METRICS = Job("record_metrics", schemas.RecordMetrics, arguments=("run_id",))
+RECORD_METRICS = Job(
+    "record_metrics", schemas.RecordMetrics, arguments=("run_id",), defaults=LATE_METRICS
+)
 FAIL_STALE_RUNS = Job(
     "fail_stale_runs",
     schemas.FailStaleRuns,

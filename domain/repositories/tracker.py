@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import datetime
+from typing import cast
 
-import orjson
-from sqlalchemy import Table, bindparam, func, select, text, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -14,36 +12,13 @@ from sqlalchemy.orm import selectinload
 from domain.errors import AlreadyExists, RunNotFound
 from domain.models import Experiment, Metric, Run
 from domain.repositories._sql import dialect_of, violated_constraint
-
-# Metrics arrive many times a second; the run's activity stamp only needs to be this fresh.
-ACTIVITY_RESOLUTION = timedelta(seconds=5)
-
-# The batch travels as one JSON document: one parameter whatever the batch size (asyncpg
-# caps a statement at 32,767 parameters), and the worker spends a third of the CPU it spent
-# encoding the same points as four arrays (asyncpg checks each array element's type).
-# NaN and infinities never get here: the schemas refuse them, and JSON cannot carry them.
-_INSERT_POINTS = """
-    INSERT INTO metrics (run_id, name, step, value, recorded_at)
-    SELECT :run_id, point.name, point.step, point.value, point.recorded_at
-    FROM json_to_recordset(CAST(:points AS json)) AS point(
-        name text, step integer, value double precision, recorded_at timestamptz
-    )
-    ON CONFLICT ON CONSTRAINT uq_metrics_run_id_name_step DO NOTHING
-    RETURNING 1
-"""
-_PG_BULK_METRICS = text(f"WITH inserted AS ({_INSERT_POINTS}) SELECT count(*) FROM inserted")
-# The same with the run's activity stamp (as RunRepository.touch sets it) in one statement:
-# one round trip of a one-point job's five fewer.
-_PG_BULK_METRICS_ACTIVE = text(
-    f"""
-    WITH touched AS (
-        UPDATE runs SET last_activity_at = :now
-        WHERE id = :run_id AND last_activity_at < :stale_before
-    ), inserted AS ({_INSERT_POINTS})
-    SELECT count(*) FROM inserted
-    """
+from domain.repositories.metric_writes import (
+    ACTIVITY_RESOLUTION,
+    MetricWrite,
+    Written,
+    write_portable,
 )
-
+from domain.repositories.metric_writes_pg import write_postgresql
 
 # Built once: every metric job runs it. Against the table rather than the ORM class, so no
 # ORM bookkeeping (synchronize_session) runs for an UPDATE that loads nothing.
@@ -53,14 +28,6 @@ _TOUCH_RUN = (
     update(_RUNS_TABLE)
     .where(_RUNS.id == bindparam("run_id"), _RUNS.last_activity_at < bindparam("stale_before"))
     .values(last_activity_at=bindparam("now"))
-)
-
-
-_METRICS_TABLE = cast(Table, Metric.__table__)
-_SQLITE_BULK_METRICS = (
-    sqlite.insert(_METRICS_TABLE)
-    .on_conflict_do_nothing(index_elements=["run_id", "name", "step"])
-    .returning(_METRICS_TABLE.c.id)
 )
 
 
@@ -175,43 +142,22 @@ class MetricRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def insert_many(
-        self, run_id: int, points: Sequence[dict[str, Any]], *, active_at: datetime | None = None
-    ) -> int:
-        """Insert points, skipping (run, name, step) already stored; returns how many were new.
-
-        Given ``active_at``, the run is also marked active then (``RunRepository.touch``),
-        in the same statement on PostgreSQL. The foreign key doubles as the existence check
-        of the run: no extra query per batch.
+    async def record(self, write: MetricWrite) -> Written:
+        """Store the points of a running run (or one ended within ``write.late``) and mark
+        it active; a stored step sent again is a duplicate with the same value, else a
+        conflict (overwritten only when asked). Raises ``RunNotFound`` or ``RunEnded``.
         """
         try:
             if dialect_of(self.session) == "postgresql":
-                return await self._insert_json(run_id, points, active_at)
-            if active_at is not None:
-                await RunRepository(self.session).touch(run_id, active_at)
-            return await self._insert_values(run_id, points)
-        except IntegrityError as error:
+                return await write_postgresql(self.session, write)  # touches the run too
+            await RunRepository(self.session).touch(write.run_id, write.now)
+            return await write_portable(self.session, write)
+        except IntegrityError as error:  # the run deleted meanwhile
             if "fk_metrics_run_id_runs" in violated_constraint(error) or "FOREIGN KEY" in str(
                 error.orig
             ):
-                raise RunNotFound(run_id) from error
+                raise RunNotFound(write.run_id) from error
             raise
-
-    async def _insert_json(
-        self, run_id: int, points: Sequence[dict[str, Any]], active_at: datetime | None
-    ) -> int:
-        params: dict[str, Any] = {"run_id": run_id, "points": orjson.dumps(points).decode()}
-        statement = _PG_BULK_METRICS
-        if active_at is not None:
-            statement = _PG_BULK_METRICS_ACTIVE
-            params.update(now=active_at, stale_before=active_at - ACTIVITY_RESOLUTION)
-        return int((await self.session.execute(statement, params)).scalar_one())
-
-    async def _insert_values(self, run_id: int, points: Sequence[dict[str, Any]]) -> int:
-        # executemany of one prepared INSERT: SQLAlchemy batches it into multi-row VALUES
-        # under SQLite's parameter limit, without compiling a new statement per batch.
-        rows = [{**point, "run_id": run_id} for point in points]
-        return len((await self.session.execute(_SQLITE_BULK_METRICS, rows)).all())
 
     async def count(self, run_id: int) -> int:
         statement = select(func.count()).select_from(Metric).where(Metric.run_id == run_id)

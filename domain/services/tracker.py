@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from domain import schemas
 from domain.db import utcnow
 from domain.errors import ExperimentNotFound, InvalidTransition, ProfileNotFound, RunNotFound
 from domain.models import Experiment, Run
+from domain.repositories.metric_writes import MetricWrite
 from domain.uow import UnitOfWork
 from domain.views import (
     ExperimentDetail,
@@ -100,22 +103,33 @@ async def settle_experiments(uow: UnitOfWork, ended: dict[int, str]) -> None:
 
 
 async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> MetricsRecorded:
-    """Store a batch in one statement; points already stored for (run, name, step) are skipped.
+    """Store a batch in one unit of work: each point is new, a duplicate (its step already
+    holds that value) or a conflict (another value: kept, unless ``on_conflict`` is
+    ``overwrite``), counted apart so that nothing is lost silently.
 
-    Metrics are accepted for runs in any status: points buffered by a client may land
-    after the run was finished.
+    A run that ended accepts points for ``late_seconds`` more (a client's buffer landing
+    late), then refuses them with ``RunEnded``. A re-delivered job commits nothing twice
+    (the job ledger), whatever its policy.
     """
     now = utcnow()
-    points = [
-        {"name": p.name, "step": p.step, "value": p.value, "recorded_at": p.recorded_at or now}
-        for p in payload.points
-    ]
-    inserted = await uow.metrics.insert_many(payload.run_id, points, active_at=now)
+    points = payload.points  # checked dicts; recorded_at may be absent
+    written = await uow.metrics.record(
+        MetricWrite(
+            run_id=payload.run_id,
+            points=points,
+            overwrite=payload.on_conflict == "overwrite",
+            now=now,
+            late=timedelta(seconds=payload.late_seconds),
+        )
+    )
     result = MetricsRecorded(
         run_id=payload.run_id,
         received=len(points),
-        inserted=inserted,
-        duplicates=len(points) - inserted,
+        inserted=written.inserted,
+        duplicates=len(points) - written.inserted - written.conflicts,
+        conflicts=written.conflicts,
+        overwritten=written.overwritten,
+        conflicting=written.conflicting,
     )
     await uow.commit(result)
     return result
@@ -123,6 +137,14 @@ async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> Met
 
 async def record_metric(uow: UnitOfWork, payload: schemas.RecordMetric) -> MetricsRecorded:
     """One point is a batch of one: the same statement, the same idempotency."""
-    # A RecordMetric is a MetricPoint, already validated: no second pass on the hot path.
-    batch = schemas.RecordMetrics.model_construct(run_id=payload.run_id, points=[payload])
+    # Already validated: no second pass on the hot path.
+    point = schemas.PointFields(
+        name=payload.name, step=payload.step, value=payload.value, recorded_at=payload.recorded_at
+    )
+    batch = schemas.RecordMetrics.model_construct(
+        run_id=payload.run_id,
+        points=[point],
+        on_conflict=payload.on_conflict,
+        late_seconds=payload.late_seconds,
+    )
     return await record_metrics(uow, batch)

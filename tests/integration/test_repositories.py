@@ -10,6 +10,7 @@ from domain.db import utcnow
 from domain.errors import RunNotFound
 from domain.models import Profile
 from domain.repositories import JobStamp
+from domain.repositories.metric_writes import MetricWrite
 from domain.repositories.tracker import ACTIVITY_RESOLUTION
 from tests.support.db import (
     MakeUow,
@@ -97,13 +98,18 @@ async def test_fail_stale_fails_idle_running_runs_only(uow_factory: MakeUow):
         assert (stored.status, stored.ended_at, stored.failure_reason) == ("failed", now, "idle")
 
 
+def _write(run_id: int, points: list[dict], overwrite: bool = False) -> MetricWrite:
+    return MetricWrite(run_id, points, overwrite, utcnow(), timedelta(seconds=60))
+
+
 async def test_metric_insert_skips_stored_keys(uow_factory: MakeUow):
     run = await add_tracked_run(uow_factory)
     now = utcnow()
     points = [{"name": "loss", "step": s, "value": 1.0, "recorded_at": now} for s in range(3)]
     async with uow_factory() as uow:
-        assert await uow.metrics.insert_many(run.id, points) == 3
-        assert await uow.metrics.insert_many(run.id, points[1:] + points[:1]) == 0
+        assert (await uow.metrics.record(_write(run.id, points))).inserted == 3
+        again = await uow.metrics.record(_write(run.id, points[1:] + points[:1]))
+        assert (again.inserted, again.conflicts) == (0, 0)
         assert await uow.metrics.count(run.id) == 3
 
 
@@ -114,7 +120,8 @@ async def test_a_metric_insert_marks_the_run_active_as_touch_does(uow_factory: M
     for step, active_at, expected in ((0, soon, run.started_at), (1, later, later)):
         point = {"name": "loss", "step": step, "value": 1.0, "recorded_at": active_at}
         async with uow_factory() as uow:
-            assert await uow.metrics.insert_many(run.id, [point], active_at=active_at) == 1
+            write = MetricWrite(run.id, [point], False, active_at, timedelta(seconds=60))
+            assert (await uow.metrics.record(write)).inserted == 1
             await uow.commit()
         async with uow_factory() as uow:
             stored = await uow.runs.get(run.id)
@@ -126,7 +133,7 @@ async def test_metric_insert_for_unknown_run_is_run_not_found(uow_factory: MakeU
     point = {"name": "loss", "step": 0, "value": 1.0, "recorded_at": utcnow()}
     async with uow_factory() as uow:
         with pytest.raises(RunNotFound, match="run 404 not found"):
-            await uow.metrics.insert_many(404, [point])
+            await uow.metrics.record(_write(404, [point]))
 
 
 async def test_generation_bookkeeping(uow_factory: MakeUow):

@@ -17,10 +17,17 @@ from typing import Any, TypeVar
 from sqlalchemy import inspect
 
 from domain.db import Base, utcnow
-from domain.errors import AlreadyExists, RunNotFound
+from domain.errors import AlreadyExists
 from domain.generator import FakeProfile
 from domain.models import Experiment, Profile, ProfileGeneration, Run
 from domain.repositories.bookkeeping import GenerationProgress, JobStamp
+from domain.repositories.metric_writes import (
+    MetricWrite,
+    Written,
+    refuse_unless_accepting,
+    settle,
+    stored_row,
+)
 from domain.repositories.tracker import ACTIVITY_RESOLUTION
 
 M = TypeVar("M", bound=Base)
@@ -246,18 +253,19 @@ class FakeMetricRepository:
     def __init__(self, session: FakeSession) -> None:
         self.session = session
 
-    async def insert_many(
-        self, run_id: int, points: Sequence[dict[str, Any]], *, active_at: datetime | None = None
-    ) -> int:
-        if run_id not in self.session.rows["runs"]:
-            raise RunNotFound(run_id)
-        if active_at is not None:
-            await FakeRunRepository(self.session).touch(run_id, active_at)
-        stored = self.session.rows["metrics"]
-        before = len(stored)
-        for point in points:
-            stored.setdefault((run_id, point["name"], point["step"]), {**point, "run_id": run_id})
-        return len(stored) - before
+    async def record(self, write: MetricWrite) -> Written:
+        run = self.session.rows["runs"].get(write.run_id)
+        if run is not None and run["last_activity_at"] < write.stale_before:
+            run["last_activity_at"] = write.now
+        refuse_unless_accepting(write, *((run["status"], run["ended_at"]) if run else (None, None)))
+        rows = self.session.rows["metrics"]
+        mine = {
+            (name, step): row["value"] for (r, name, step), row in rows.items() if r == write.run_id
+        }
+        settled = settle(write, mine)
+        for (name, step), point in {**settled.new, **settled.changed}.items():
+            rows[write.run_id, name, step] = stored_row(write, point)
+        return settled.written
 
 
 class FakeGenerationRepository:

@@ -13,7 +13,7 @@ import enum
 import inspect
 import types
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union, get_args, get_origin
 
 import typer
 from pydantic.fields import FieldInfo
@@ -167,6 +167,19 @@ def update_profile(
     submit(UPDATE_PROFILE, delivery, checked(UPDATE_PROFILE, raw, delivery.job_id))
 
 
+def _schema_option(job: Job[Any], name: str) -> Any:
+    """A written command's option for a payload field, as a generated command has it."""
+    return _field_parameter(job, name, job.schema.model_fields[name]).annotation
+
+
+if TYPE_CHECKING:
+    OnConflict: TypeAlias = str | None
+    LateSeconds: TypeAlias = int | None
+else:  # what typer reads: built from the schema at import
+    OnConflict = _schema_option(RECORD_METRICS, "on_conflict")
+    LateSeconds = _schema_option(RECORD_METRICS, "late_seconds")
+
+
 class FileFormat(enum.StrEnum):
     jsonl = "jsonl"
     csv = "csv"
@@ -183,6 +196,8 @@ def record_metrics(
     batch_size: Annotated[
         int, typer.Option(min=1, max=50_000, help="Points per job; each batch is one job.")
     ] = 1000,
+    on_conflict: OnConflict = None,
+    late_seconds: LateSeconds = None,
     wait: Wait = False,
     as_json: AsJson = False,
     job_id: JobId = None,
@@ -201,12 +216,16 @@ def record_metrics(
 
     delivery = Delivery.of(wait=wait, as_json=as_json, job_id=job_id, timeout=timeout)
     fmt = file_format.value if file_format else None
+    given = {"on_conflict": _plain(on_conflict), "late_seconds": late_seconds}
+    policy = {name: value for name, value in given.items() if value is not None}
     with checked_batches(file, fmt, batch_size) as batches:
-        # The points are checked already. What is left (the run id, the batch length) is
-        # the same for every batch or largest in the first, so checking the first covers all.
+        # The points are checked already. What is left (the run id, the batch length, the
+        # policy) is the same for every batch or largest in the first, so checking the
+        # first covers all.
         first = orjson.loads(next(iter(batches)))
-        head = checked(RECORD_METRICS, {"run_id": run_id, "points": first}, delivery.job_id)
-        payloads = ({"run_id": head["run_id"], "points": orjson.Fragment(b)} for b in batches)
+        raw = {"run_id": run_id, "points": first, **policy}
+        head = checked(RECORD_METRICS, raw, delivery.job_id)
+        payloads = ({**head, "points": orjson.Fragment(b)} for b in batches)
         submit_batches(RECORD_METRICS, delivery, payloads, len(batches))
 
 

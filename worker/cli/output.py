@@ -129,6 +129,11 @@ def note(message: str) -> None:
     stderr().print(literal(message, one_line=False, style="dim"))
 
 
+def warn(message: str) -> None:
+    """Something the user should act on although the command succeeded (stderr)."""
+    stderr().print(literal(f"warning: {message}", one_line=False, style="yellow"))
+
+
 def error(message: str) -> None:
     stderr().print(literal(f"error: {message}", one_line=False, style="bold red"), soft_wrap=True)
 

@@ -180,3 +180,26 @@ def show(delivery: Delivery, report: Report) -> None:
     output.say(f"job {outcome.job_id} ({outcome.function}) succeeded")
     if result is not None:
         output.show_json(result)
+        warn_of_conflicts(result)
+
+
+def warn_of_conflicts(result: Any) -> None:
+    """Metric points that met another stored value are counted in the result: say it too."""
+    conflicts = result.get("conflicts") if isinstance(result, dict) else None
+    if not isinstance(conflicts, int) or conflicts <= 0:
+        return
+    overwritten = int(result.get("overwritten") or 0)
+    points = f"{conflicts:,} point" + ("s" if conflicts > 1 else "")
+    named = [
+        f"{c['name']} step {c['step']} held {c['stored']!r}, sent {c['sent']!r}"
+        for c in result.get("conflicting") or []
+        if isinstance(c, dict)
+    ]
+    example = f" ({'; '.join(named)}{', ...' if len(named) < conflicts else ''})" if named else ""
+    if overwritten == conflicts:
+        output.warn(f"{points} replaced another stored value{example}")
+    else:
+        output.warn(
+            f"{points} not recorded: the step already holds another value, kept{example}; "
+            "--on-conflict overwrite replaces it"
+        )
