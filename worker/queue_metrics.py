@@ -9,6 +9,8 @@ the queue's depth, so that any process with a Redis connection (the console) can
 Depth is not split by function: arq's queue holds job ids only, and the function is in
 each job's serialized body, so a split would read every queued job at every scrape (a
 million GETs for a million jobs). Each worker's ``dbjobs_jobs_total`` has the function.
+The dashboard's overview (``worker.overview``) does count waiting jobs by function, over
+the first thousand entries only, which is right for a page and wrong for an alert.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class QueueSnapshot:
     workers_lost: int  # fell silent (stuck or killed) in the last few minutes
 
 
-async def read_queue(redis: ArqRedis, queue_name: str) -> QueueSnapshot:
+async def read_snapshot(redis: ArqRedis, queue_name: str) -> QueueSnapshot:
     roster = await read_roster(redis, queue_name)
     running = sum(worker.running for worker in roster.live)
     now = timestamp_ms()
@@ -117,4 +119,4 @@ def exposition(snapshot: QueueSnapshot) -> bytes:
 
 async def queue_metrics(redis: ArqRedis, queue_name: str) -> bytes:
     """The queue-level metrics of ``queue_name`` in Prometheus' text format."""
-    return exposition(await read_queue(redis, queue_name))
+    return exposition(await read_snapshot(redis, queue_name))
