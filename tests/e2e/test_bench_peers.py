@@ -19,7 +19,6 @@ import uvloop
 from bench.context import Bench, Sizes, open_bench
 from bench.peers import PeersMissing, require
 from bench.services import BenchServices, bench_services, truncate_tables
-from tests.support.needs import running_in_ci
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 T = TypeVar("T")
@@ -30,11 +29,8 @@ JOBS = 50
 def services() -> Iterator[BenchServices]:
     try:
         require()
-    except PeersMissing as missing:
-        # CI installs the group (.ci/run): there a missing peer is a broken machine.
-        if running_in_ci():
-            pytest.fail(str(missing))
-        pytest.skip(str(missing))
+    except PeersMissing as missing:  # `uv sync` installs the group (default-groups)
+        pytest.fail(str(missing))
     with bench_services() as started:
         yield started
 
