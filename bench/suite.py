@@ -5,7 +5,17 @@ from __future__ import annotations
 import statistics
 from collections.abc import Awaitable, Callable, Sequence
 
-from bench import direct, footprint, history, metric_history, producers, queued, raw, tuning
+from bench import (
+    console,
+    direct,
+    footprint,
+    history,
+    metric_history,
+    producers,
+    queued,
+    raw,
+    tuning,
+)
 from bench.context import Bench
 from bench.cpu import CpuUse
 from bench.measure import Row
@@ -211,6 +221,7 @@ WORKLOADS: dict[str, Workload] = {
     "scaling": scaling,
     "history": history.history,
     "metric_history": metric_history.metric_history,
+    "console": console.console,
     "sweep": tuning.sweep,
 }
 # ``sweep`` runs only when asked for by name.

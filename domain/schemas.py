@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -256,6 +257,21 @@ class ListJobs(Payload):
         Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_:.\-]+$")] | None
     ) = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 20
+    # A page's cursor: the jobs that ended before this one (newest first), both or neither.
+    before_finished_at: AwareDatetime | None = None
+    before_job_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _whole_cursor(self) -> ListJobs:
+        if (self.before_finished_at is None) != (self.before_job_id is None):
+            raise ValueError("a page cursor needs both before_finished_at and before_job_id")
+        return self
+
+    @property
+    def before(self) -> tuple[datetime, str] | None:
+        if self.before_finished_at is None or self.before_job_id is None:
+            return None
+        return self.before_finished_at, self.before_job_id
 
 
 class StartRun(Payload):

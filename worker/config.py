@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # picked up by another worker once its lease lapses.
     lease_seconds: Annotated[float, Field(ge=2, le=600)] = 8
     shutdown_grace: Annotated[int, Field(ge=0)] = 30
+    # Each worker's own heartbeat (worker.heartbeats): it counts as gone after 3 missed.
+    heartbeat_seconds: Annotated[float, Field(ge=0.1, le=60)] = 5
     retry_base_delay: Annotated[float, Field(gt=0)] = 0.5
     retry_max_delay: Annotated[float, Field(gt=0)] = 60
 
@@ -86,8 +88,20 @@ class Settings(BaseSettings):
     # Producers are held to the same bounds (domain.schemas.GenerateProfiles).
     generation_chunk_size: Annotated[int, Field(ge=MIN_CHUNK_SIZE, le=MAX_CHUNK_SIZE)] = 10_000
 
+    # The operations console (`jobs serve`). Loopback unless told otherwise: its API can
+    # enqueue jobs. With a token set, every change of state needs it.
+    console_host: str = "127.0.0.1"
+    console_port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    console_token: SecretStr | None = None
+
     stale_run_seconds: Annotated[int, Field(ge=1)] = 3600
     job_history_days: Annotated[int, Field(ge=1)] = 14
+
+    @field_validator("console_token", mode="before")
+    @classmethod
+    def _no_empty_token(cls, value: object) -> object:
+        """An empty JOBS_CONSOLE_TOKEN (compose passes one when unset) means no token."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("database_url", mode="after")
     @classmethod

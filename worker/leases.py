@@ -29,7 +29,7 @@ from worker.tasks import cancel_and_wait
 log = logging.getLogger("worker.leases")
 LEASES_KEY = "leases"
 ARQ_CLAIM = "1"  # what arq's start_jobs writes; arq only ever tests the key's existence
-LEASE_MARK = "lease"
+LEASE_MARK = "lease"  # a lease's value: "lease <started, ms since the epoch> <worker id>"
 # arq claims a job among the first max(5 x max_jobs, 100) ready entries of the queue, and
 # an entry only moves up from there: this depth covers workers of up to 200 jobs.
 MIN_HEAD_DEPTH = 1_000
@@ -59,8 +59,10 @@ class LeaseKeeper:
         queue_name: str,
         lease_seconds: float,
         depth: int = MIN_HEAD_DEPTH,
+        holder: str = "",
     ) -> None:
         self.redis = redis
+        self.holder = holder  # the worker id, shown by the console beside each running job
         self.queue_name = queue_name
         self.lease_ms = int(lease_seconds * 1000)
         self.depth = depth
@@ -86,7 +88,8 @@ class LeaseKeeper:
 
     async def _lease(self, job_id: str) -> bool:
         key = in_progress_key_prefix + job_id
-        return bool(await self.redis.set(key, LEASE_MARK, xx=True, px=self.lease_ms))
+        value = f"{LEASE_MARK} {timestamp_ms()} {self.holder}"
+        return bool(await self.redis.set(key, value, xx=True, px=self.lease_ms))
 
     async def _renew_forever(self) -> None:
         while True:
@@ -141,6 +144,15 @@ class LeaseKeeper:
         if capped:
             log.debug("capped %d job claims to one lease", capped)
         return capped
+
+
+def read_lease(value: bytes | None) -> tuple[int, str] | None:
+    """A lease's start (ms since the epoch) and worker id; None for arq's bare claim (or a
+    lease of an older worker, which named neither)."""
+    parts = (value or b"").decode(errors="replace").split(" ", 2)
+    if len(parts) != 3 or parts[0] != LEASE_MARK or not parts[1].isdigit():
+        return None
+    return int(parts[1]), parts[2]
 
 
 def _unsupported(error: ResponseError) -> bool:

@@ -17,6 +17,7 @@ from arq.worker import Function, func
 from worker.config import Settings
 from worker.connections import bound_reply_time, redis_settings
 from worker.deps import DEPS_KEY, Deps, deps_of
+from worker.heartbeats import start_heartbeat, stop_heartbeat
 from worker.history import OutboxDrainer
 from worker.jobs import JOBS, Job
 from worker.leases import LEASES_KEY, LeaseKeeper, head_depth, keeper_of
@@ -37,18 +38,21 @@ async def on_startup(ctx: dict[str, Any]) -> None:
         settings.queue_name,
         settings.lease_seconds,
         depth=head_depth(settings.max_jobs),
+        holder=deps_of(ctx).worker_id,
     )
     keeper.start()
     ctx[LEASES_KEY] = keeper
     drainer = OutboxDrainer(deps_of(ctx))
     drainer.start()
     ctx[DRAINER_KEY] = drainer
+    await start_heartbeat(ctx)
     log.info(
         "worker ready: %d jobs at a time, poll every %ss", settings.max_jobs, settings.poll_delay
     )
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
+    await stop_heartbeat(ctx)
     if DRAINER_KEY in ctx:
         await ctx[DRAINER_KEY].stop()
     if LEASES_KEY in ctx:

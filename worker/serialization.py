@@ -160,6 +160,12 @@ def _checked_envelope(job: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
+def function_of(head: bytes) -> str | None:
+    """The function named at the start of a serialized job (its first 200 bytes will do)."""
+    match = _JOB_HEAD.match(head, 0, 200)
+    return match[2].decode() if match else None
+
+
 def _oversized_job(raw: bytes, limit: int) -> dict[str, Any]:
     """The job with its arguments replaced by a marker, so that the job's own runner records
     the refusal; a blob that does not even look like an arq job is refused outright."""

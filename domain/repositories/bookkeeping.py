@@ -5,7 +5,17 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, delete, func, literal, select, text, update
+from sqlalchemy import (
+    CursorResult,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
@@ -269,15 +279,39 @@ class JobRecordRepository:
         return {status: int(n) for status, n in (await self.session.execute(statement)).all()}
 
     async def list_recent(
-        self, *, status: str | None, function: str | None, limit: int
+        self,
+        *,
+        status: str | None,
+        function: str | None,
+        limit: int,
+        before: tuple[datetime, str] | None = None,
     ) -> list[JobRecord]:
-        """Newest first, each filter served by an index on (filter, finished_at)."""
-        statement = select(JobRecord).order_by(JobRecord.finished_at.desc()).limit(limit)
+        """Newest first, each filter served by an index on (filter, finished_at); ``before``
+        (a finished_at and job id) is a page's keyset cursor: the jobs after that one."""
+        order = (JobRecord.finished_at.desc(), JobRecord.job_id.desc())
+        statement = select(JobRecord).order_by(*order).limit(limit)
+        if before is not None:
+            finished_at, job_id = before
+            # The first condition is the index's range; the second breaks ties in it.
+            statement = statement.where(
+                JobRecord.finished_at <= finished_at,
+                or_(JobRecord.finished_at < finished_at, JobRecord.job_id < job_id),
+            )
         if status is not None:
             statement = statement.where(JobRecord.status == _inlined(status))
         if function is not None:
             statement = statement.where(JobRecord.function == _inlined(function))
         return list((await self.session.scalars(statement)).all())
+
+    async def count_since(self, cutoff: datetime) -> dict[str, int]:
+        """How many jobs ended in each state since ``cutoff``: a range of the finished_at
+        index, so it costs what the last hour holds, not the whole history."""
+        statement = (
+            select(JobRecord.status, func.count())
+            .where(JobRecord.finished_at >= cutoff)
+            .group_by(JobRecord.status)
+        )
+        return {status: int(n) for status, n in (await self.session.execute(statement)).all()}
 
     async def list_failed(self, limit: int) -> list[JobRecord]:
         """Failures nobody has marked handled, newest first."""

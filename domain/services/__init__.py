@@ -15,10 +15,12 @@ from domain.services.history import (
     cancel_job,
     get_job,
     get_submission,
+    list_children,
     list_failed,
     list_jobs,
     mark_handled,
     plan_retry,
+    recent_counts,
 )
 from domain.services.maintenance import fail_stale_runs, prune_job_history
 from domain.services.metric_reads import (
@@ -86,6 +88,7 @@ __all__ = [
     "get_profile",
     "get_submission",
     "handler_for",
+    "list_children",
     "list_experiments",
     "list_failed",
     "list_jobs",
@@ -95,6 +98,7 @@ __all__ = [
     "metric_page",
     "plan_retry",
     "prune_job_history",
+    "recent_counts",
     "record_metric",
     "record_metrics",
     "run_summary",

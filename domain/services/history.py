@@ -3,9 +3,11 @@ the ones that failed."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from domain import schemas
+from domain.db import utcnow
 from domain.errors import InvalidRequest, JobNotFound
 from domain.uow import UnitOfWork
 from domain.views import JobDetail, JobSummary, JobView, RetryPlan, Submission, TryView, add_up
@@ -49,9 +51,22 @@ async def get_submission(uow: UnitOfWork, parent_id: str) -> Submission | None:
 
 async def list_jobs(uow: UnitOfWork, query: schemas.ListJobs) -> list[JobSummary]:
     records = await uow.jobs.list_recent(
-        status=query.status, function=query.function, limit=query.limit
+        status=query.status, function=query.function, limit=query.limit, before=query.before
     )
     return [JobSummary.model_validate(record) for record in records]
+
+
+async def list_children(
+    uow: UnitOfWork, parent_id: str, status: str, limit: int
+) -> list[JobSummary]:
+    """A submission's jobs in one state, oldest first."""
+    records = await uow.jobs.children_of(parent_id, status=status, limit=limit)
+    return [JobSummary.model_validate(record) for record in records]
+
+
+async def recent_counts(uow: UnitOfWork, seconds: int) -> dict[str, int]:
+    """How many jobs ended in each state over the last ``seconds``."""
+    return await uow.jobs.count_since(utcnow() - timedelta(seconds=seconds))
 
 
 async def list_failed(uow: UnitOfWork, limit: int) -> list[JobView]:

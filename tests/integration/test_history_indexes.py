@@ -66,6 +66,21 @@ QUERIES: dict[str, Query] = {
         lambda jobs: jobs.list_recent(status=None, function="record_metrics", limit=20),
         "ix_job_records_function_finished_at",
     ),
+    "list_recent, a later page": Query(
+        lambda jobs: jobs.list_recent(status=None, function=None, limit=20, before=(NOW, "j")),
+        "ix_job_records_finished_at",
+    ),
+    "list_recent by status, a later page": Query(
+        lambda jobs: jobs.list_recent(status="failed", function=None, limit=20, before=(NOW, "j")),
+        "ix_job_records_status_finished_at",
+    ),
+    "list_recent by function, a later page": Query(
+        lambda jobs: jobs.list_recent(
+            status=None, function="record_metrics", limit=20, before=(NOW, "j")
+        ),
+        "ix_job_records_function_finished_at",
+    ),
+    "count_since": Query(lambda jobs: jobs.count_since(NOW), "ix_job_records_finished_at"),
     "list_failed": Query(lambda jobs: jobs.list_failed(20), "ix_job_records_unhandled_failures"),
     "mark_handled some": Query(
         lambda jobs: jobs.mark_handled(["job-1", "job-2"]),

@@ -14,7 +14,7 @@ from worker.processes import ROOT
 
 COMPOSE = yaml.safe_load(Path(ROOT, "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-APP_SERVICES = ("migrate", "worker")
+APP_SERVICES = ("migrate", "worker", "console")
 
 
 def _env(service: str) -> dict[str, str]:
@@ -122,3 +122,11 @@ def test_the_readmes_docker_quick_start_reaches_the_compose_services():
     )
     assert (database.hostname, database.port) == _published("postgres")
     assert (redis.hostname, redis.port) == _published("redis")
+
+
+def test_the_console_is_published_on_the_hosts_loopback_only():
+    console = SERVICES["console"]
+    assert console["ports"] == ["127.0.0.1:8000:8000"]
+    assert "0.0.0.0" in console["command"]  # inside the container, to reach the port
+    unset = Settings(_env_file=None, console_token=" ")  # type: ignore[call-arg]
+    assert unset.console_token is None  # compose passes ${JOBS_CONSOLE_TOKEN:-} as ""

@@ -103,6 +103,7 @@ app.add_typer(read.profile_app, name="profile")
 app.add_typer(read.experiments_app, name="experiments")
 app.add_typer(runs.runs_app, name="runs")
 app.command("worker")(serve.worker)
+app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 
 

@@ -8,7 +8,6 @@ exit code 1, not a traceback; so does data in Redis that is not a JSON job or re
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +22,7 @@ from worker.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, BadInput, CliError,
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
-    from arq.jobs import Job, JobResult
+    from arq.jobs import Job
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from domain.uow import SqlAlchemyUnitOfWork
@@ -53,12 +52,9 @@ class Backends:
 
     async def job(self, job_id: str) -> Job:
         """The job as arq reads it, except that unreadable data in Redis ends the command."""
-        from worker.serialization import deserialize
+        from worker.readable import readable_job
 
-        queue = await self.queue()
-        return _checked_job_class()(
-            job_id, queue, _queue_name=self.settings.queue_name, _deserializer=deserialize
-        )
+        return readable_job(job_id, await self.queue(), self.settings.queue_name)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[SqlAlchemyUnitOfWork]:
@@ -163,12 +159,13 @@ def run(command: Callable[[Backends], Awaitable[T]], settings: Settings | None =
 
 
 async def _with_backends(settings: Settings, command: Callable[[Backends], Awaitable[T]]) -> T:
+    from worker.operations import Refused
     from worker.status import UnknownJob, UnreadableData
 
     backends = Backends(settings)
     try:
         return await command(backends)
-    except (UnknownJob, UnreadableData) as problem:
+    except (UnknownJob, UnreadableData, Refused) as problem:
         raise CliError(str(problem), job_id=problem.job_id) from None
     finally:
         await backends.close()
@@ -304,32 +301,3 @@ def _password(url: str) -> str | None:
         # still everything before the netloc's last "@".
         netloc = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
         return netloc.rpartition("@")[0].partition(":")[2] or None
-
-
-@functools.cache
-def _checked_job_class() -> type[Job]:
-    """arq's ``Job``, whose unreadable keys in Redis become a refusal naming them.
-
-    Built on first use: arq is not imported while the CLI starts.
-    """
-    from arq.jobs import DeserializationError, Job, JobDef
-
-    from worker.status import UnreadableData
-
-    class CheckedJob(Job):
-        __slots__ = ()
-
-        async def result_info(self) -> JobResult | None:
-            try:
-                return await super().result_info()
-            except DeserializationError as problem:
-                raise UnreadableData(self.job_id, problem, result=True) from None
-
-        async def info(self) -> JobDef | None:
-            # arq's info() reads the result through result_info() above, then the job.
-            try:
-                return await super().info()
-            except DeserializationError as problem:
-                raise UnreadableData(self.job_id, problem, result=False) from None
-
-    return CheckedJob

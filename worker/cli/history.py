@@ -228,44 +228,17 @@ def retry(
     that failed for a reason running it again cannot change (an invalid payload, an
     unknown id) needs --force.
     """
-    from domain.services import plan_retry
     from worker.cli.connect import run
     from worker.cli.submit import Delivery, enqueue_and_wait, report_and_exit
+    from worker.operations import plan_attempt
 
     async def enqueue(backends: Backends) -> tuple[Delivery, Report]:
-        async with backends.unit_of_work() as uow:
-            plan = await _answer(plan_retry(uow, job_id, force=force), job_id)
+        plan = await plan_attempt(backends, job_id, force=force)
         delivery = Delivery(plan.attempt_id, wait, as_json, timeout)
-        payload = _retryable(job_id, plan.function, plan.payload)
-        return delivery, await enqueue_and_wait(backends, delivery, plan.function, payload)
+        return delivery, await enqueue_and_wait(backends, delivery, plan.function, plan.payload)
 
     delivery, report = run(enqueue)
     report_and_exit(delivery, report)
-
-
-def _retryable(job_id: str, function: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """The recorded payload, checked again: the job may have changed since it ran."""
-    from pydantic import ValidationError
-
-    from worker.cli.inputs import describe
-    from worker.jobs import JOBS
-
-    job = JOBS.get(function)
-    if job is None:
-        raise CliError(f"job {job_id} ran {function!r}, which this CLI cannot enqueue")
-    if job.job_id_field:  # an old record without it: the original job id named the thing made
-        payload.setdefault(job.job_id_field, job_id)
-    try:
-        model = job.schema.model_validate(payload)
-    except ValidationError as problem:
-        raise CliError(
-            f"job {job_id} cannot be retried as it was, its recorded payload is invalid "
-            f"(enqueue a corrected job instead): {describe(problem)}",
-            job_id=job_id,
-        ) from None
-    fields = set(payload)
-    checked: dict[str, Any] = model.model_dump(mode="json", include=fields, exclude_unset=True)
-    return checked
 
 
 def cancel(job_id: JobIdArgument, as_json: AsJson = False) -> None:
@@ -284,38 +257,6 @@ def cancel(job_id: JobIdArgument, as_json: AsJson = False) -> None:
 
 
 async def _cancel(backends: Backends, job_id: str) -> str:
-    from arq.constants import abort_jobs_ss
-    from arq.jobs import JobStatus
-    from arq.utils import timestamp_ms
+    from worker.operations import cancel
 
-    from domain.services import cancel_job
-    from worker.enqueue import take_off_queue
-
-    job = await backends.job(job_id)
-    status = await job.status()
-    queue = await backends.queue()
-    if status is JobStatus.in_progress:
-        # arq's abort: a worker that reads abort requests (JOBS_ABORT_RUNNING_JOBS=true)
-        # cancels it, and the job's own result says how it ended.
-        await queue.zadd(abort_jobs_ss, {job_id: timestamp_ms()})
-        return "abort requested (workers act on it with JOBS_ABORT_RUNNING_JOBS=true)"
-    if status not in (JobStatus.queued, JobStatus.deferred):
-        raise CliError(f"job {job_id} is {status.value}: only a waiting job can be cancelled")
-    definition = await job.info()
-    if not await take_off_queue(queue, job_id, queue_name=backends.settings.queue_name):
-        raise CliError(f"job {job_id} started before it could be cancelled", job_id=job_id)
-    async with backends.unit_of_work() as uow:
-        recorded = await cancel_job(uow, job_id, definition.function if definition else "?")
-    if not recorded:
-        raise CliError(f"job {job_id} was taken off the queue, but it had already ended")
-    return "cancelled"
-
-
-async def _answer(call: Any, job_id: str) -> Any:
-    """The use case's answer, or the domain's refusal as a one-line error (exit 1)."""
-    from domain.errors import DomainError
-
-    try:
-        return await call
-    except DomainError as refusal:
-        raise CliError(str(refusal), job_id=job_id) from None
+    return await cancel(backends, job_id, queue_name=backends.settings.queue_name)

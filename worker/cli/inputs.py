@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from worker.cli.output import BadInput, printable
+from worker.cli.output import BadInput
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from worker.jobs import Job
 
 M = TypeVar("M", bound="BaseModel")
-MAX_JOB_ID = 150  # room for the suffixes of batches and retries in job_records.job_id (200)
 MAX_REPORTED = 10  # bad lines of a file named one by one
 POINT_COLUMNS = ("name", "step", "value", "recorded_at")
 REQUIRED_COLUMNS = frozenset(POINT_COLUMNS[:3])
@@ -34,11 +33,15 @@ MAX_CHANGES_CHARS = 64 * 1024  # a profile's fields together are under 3,000 cha
 def checked(job: Job[Any], raw: Mapping[str, Any], job_id: str) -> dict[str, Any]:
     """The payload to send: the fields given, checked by the job's schema (with the worker's
     defaults for the rest), as JSON. The defaults themselves are left to the worker."""
-    from worker.cli.connect import load_settings
+    from pydantic import ValidationError
 
-    model = validated(job.schema, job.complete(dict(raw), load_settings(), job_id), job.label)
-    payload: dict[str, Any] = model.model_dump(mode="json", include=set(raw), exclude_unset=True)
-    return payload
+    from worker.cli.connect import load_settings
+    from worker.operations import checked_payload
+
+    try:
+        return checked_payload(job, raw, load_settings(), job_id)
+    except ValidationError as problem:
+        raise BadInput(describe(problem, job.label)) from None
 
 
 def validated(schema: type[M], raw: Mapping[str, Any], label: Callable[[str], str]) -> M:
@@ -79,13 +82,16 @@ def _where(label: Callable[[str], str] | None) -> Callable[[tuple[int | str, ...
 
 def new_job_id(given: str | None) -> str:
     """The given ``--job-id`` (any visible text, markup characters included), or a new one."""
+    from worker.operations import job_id_problem
+
     if given is None:
         return uuid.uuid4().hex
-    if printable(given) != given:
-        raise BadInput(f"--job-id {given}: control and bidi characters are not allowed")
-    if not given or len(given) > MAX_JOB_ID or any(c.isspace() for c in given):
-        raise BadInput(f"--job-id: 1 to {MAX_JOB_ID} characters, no spaces")
-    return given
+    problem = job_id_problem(given)
+    if problem is None:
+        return given
+    if problem.startswith("control"):
+        raise BadInput(f"--job-id {given}: {problem}")
+    raise BadInput(f"--job-id: {problem}")
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Long-running commands: ``jobs worker`` and ``jobs demo``."""
+"""Long-running commands: ``jobs worker``, ``jobs serve`` and ``jobs demo``."""
 
 from __future__ import annotations
 
@@ -43,6 +43,43 @@ def worker(
             raise typer.Exit(output.EXIT_FAILED) from None
         where = redis_address(settings)
         _crashed(f"the worker stopped: Redis at {where}: {reason(problem)}", settings)
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default: JOBS_CONSOLE_HOST, 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port (default: JOBS_CONSOLE_PORT, 8000)."),
+    ] = None,
+) -> None:
+    """Serve the operations console: the dashboard and the HTTP API (/docs).
+
+    It binds to 127.0.0.1 unless told otherwise. With JOBS_CONSOLE_TOKEN set, whatever
+    changes state (enqueue, retry, cancel, mark handled) needs that token.
+    """
+    import uvicorn
+
+    from worker.cli.connect import load_settings, redis_target
+    from worker.web.app import create_app
+    from worker.web.security import describe
+
+    settings = load_settings()
+    redis_target(settings)  # a REDIS_URL arq refuses is bad input, not a crash at startup
+    where = host or settings.console_host
+    output.note(f"the console: http://{where}:{port or settings.console_port}/")
+    output.note(f"its changes of state {describe(settings)}")
+    uvicorn.run(
+        create_app(settings),
+        host=where,
+        port=port or settings.console_port,
+        log_level="info",
+        # The console's own log says what a request did; the access log adds nothing
+        # an operator needs and would log every poll of the live overview.
+        access_log=False,
+        server_header=False,
+    )
 
 
 def _crashed(message: str, settings: Settings) -> NoReturn:

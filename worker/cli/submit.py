@@ -25,6 +25,7 @@ from worker.cli.follow import (
 )
 from worker.cli.inputs import new_job_id
 from worker.jobs import GENERATE_PROFILES, Job
+from worker.operations import enqueue_once
 from worker.status import Outcome, combined, current_outcome, mark_submission
 
 if TYPE_CHECKING:
@@ -70,13 +71,9 @@ def submit(job: Job[Any], delivery: Delivery, payload: dict[str, Any]) -> None:
 async def enqueue_and_wait(
     backends: Backends, delivery: Delivery, function: str, payload: dict[str, Any]
 ) -> Report:
-    queue = await backends.queue()
-    job = await queue.enqueue_job(function, payload, _job_id=delivery.job_id)
-    deduplicated = job is None
-    if deduplicated:
-        await refuse_another_request(backends, delivery.job_id, function, payload)
-        if not delivery.as_json:
-            output.note(f"job {delivery.job_id} already exists: nothing new enqueued")
+    deduplicated = not await enqueue_once(backends, function, payload, delivery.job_id)
+    if deduplicated and not delivery.as_json:
+        output.note(f"job {delivery.job_id} already exists: nothing new enqueued")
     if delivery.wait:
         deadline = deadline_after(delivery.timeout)
         outcome = await await_outcome(backends, delivery.job_id, deadline, quiet=delivery.as_json)
@@ -87,24 +84,6 @@ async def enqueue_and_wait(
     else:
         outcome = Outcome(delivery.job_id, "queued", function)
     return Report(outcome, [delivery.job_id], int(deduplicated))
-
-
-async def refuse_another_request(
-    backends: Backends, job_id: str, function: str, payload: dict[str, Any]
-) -> None:
-    """A reused job id is fine for the same request; for another one it is a mistake."""
-    from worker.serialization import arguments_omitted
-
-    known = await (await backends.job(job_id)).info()
-    if known is None:  # finished and forgotten by Redis meanwhile: nothing to compare
-        return
-    same_payload = arguments_omitted(known.args) or list(known.args) == [payload]
-    if known.function != function or not same_payload:
-        raise output.CliError(
-            f"job {job_id} already exists as {known.function} with another payload: "
-            "nothing enqueued (choose another --job-id)",
-            job_id=job_id,
-        )
 
 
 def submit_batches(job: Job[Any], delivery: Delivery, payloads: Sequence[dict[str, Any]]) -> None:

@@ -1,0 +1,122 @@
+"""The console against the suite's PostgreSQL and Redis: in-process (httpx's ASGI
+transport, the app's lifespan run by hand) for the API, a real uvicorn for the browser."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from arq import Worker
+from fastapi import FastAPI
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from worker.config import Settings
+from worker.main import build_worker_settings
+from worker.scratch import RedisSpace
+from worker.web.app import create_app
+
+TOKEN = "s3cret-console-token"
+
+
+def console_settings(database_url: str, redis_url: str, **extra: Any) -> Settings:
+    return Settings(database_url=database_url, redis_url=redis_url, _env_file=None, **extra)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+            yield client
+
+
+@pytest.fixture
+def settings(pg_database: str, clean_redis: RedisSpace, emptied_pg_engine: AsyncEngine) -> Settings:
+    return console_settings(pg_database, clean_redis.url)
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The console with no token: open, as on a developer's loopback."""
+    async with client_of(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+async def guarded(pg_database: str, clean_redis: RedisSpace) -> AsyncIterator[httpx.AsyncClient]:
+    """The console with JOBS_CONSOLE_TOKEN set."""
+    app = create_app(console_settings(pg_database, clean_redis.url, console_token=TOKEN))
+    async with client_of(app) as client:
+        yield client
+
+
+async def run_queue(settings: Settings) -> None:
+    """A real arq worker, in this process, until the queue is empty."""
+    worker = Worker(**build_worker_settings(settings, burst=True, poll_delay=0.01))
+    try:
+        await worker.async_run()
+    finally:
+        with warnings.catch_warnings():
+            # arq 0.28 closes its pool with redis-py's deprecated close().
+            warnings.filterwarnings(
+                "ignore", message=r"Call to deprecated close\.", category=DeprecationWarning
+            )
+            await worker.close()
+
+
+@dataclass
+class Served:
+    url: str
+    server: uvicorn.Server
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[Served]:
+    """The console on a real uvicorn, on a free loopback port, in a thread of its own."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the console did not start")
+        time.sleep(0.05)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", server)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def served(settings: Settings) -> Iterator[Served]:
+    with serving(settings) as console:
+        yield console
+
+
+@pytest.fixture
+def served_with_token(settings: Settings) -> Iterator[Served]:
+    with serving(settings.model_copy(update={"console_token": SecretStr(TOKEN)})) as console:
+        yield console

@@ -1,0 +1,156 @@
+"""The dashboard in a real headless Chromium (Debian's, driven by Playwright), served by a
+real uvicorn, with a real worker process running the jobs."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.web.conftest import Served
+from worker.config import Settings
+from worker.processes import WorkerProcess, service_env, start_worker
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
+WAIT_MS = 15_000  # what a page may take to show a change: jobs run, the overview polls
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240  # once, before any browser
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, served: Served) -> AsyncIterator[Page]:
+    context = await browser.new_context(base_url=served.url, viewport={"width": 960, "height": 720})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    await context.close()
+    assert errors == [], "script errors in the page"
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
+    env = service_env(
+        settings.database_url.get_secret_value(),
+        settings.redis_url.get_secret_value(),
+        JOBS_HEARTBEAT_SECONDS="0.5",
+    )
+    process = start_worker(env, tmp_path / "worker.log")
+    yield process
+    process.stop()
+
+
+async def enqueue(
+    served: Served, function: str, payload: dict[str, object], **params: object
+) -> dict:
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+        response = await client.post(f"/api/enqueue/{function}", json=payload, params=params)
+    assert response.status_code in (200, 202), response.text
+    job: dict = response.json()["job"]
+    return job
+
+
+async def finished(served: Served, function: str, payload: dict[str, object]) -> dict:
+    job = await enqueue(served, function, payload, wait=20)
+    assert job["status"] in ("succeeded", "failed"), job
+    return job
+
+
+async def test_every_page_loads_and_shows_hostile_text_literally(page, served, worker):
+    profile = await finished(
+        served,
+        "create_profile",
+        {"username": "ada", "email": "ada@example.com", "full_name": HOSTILE},
+    )
+    owner = profile["result"]["id"]
+    await finished(served, "create_experiment", {"owner_id": owner, "name": HOSTILE})
+    await finished(served, "start_run", {"experiment_id": 1, "seed": 3})
+    failed = await finished(served, "finish_run", {"run_id": 99, "status": "completed"})
+    pages = {
+        "/": "Overview",
+        "/jobs": "Jobs",
+        "/failed": "Failed jobs, not handled",
+        "/workers": "Workers",
+        "/experiments": "Experiments",
+        "/experiments/1": "Experiment 1",
+        f"/profiles/{owner}": f"Profile {owner}",
+        "/jobs/" + failed["job_id"]: "Job",
+    }
+    for path, title in pages.items():
+        response = await page.goto(path)
+        assert response is not None
+        assert response.status == 200, path
+        await expect(page.locator("h1")).to_contain_text(title)
+    await page.goto("/experiments")
+    await expect(page.get_by_role("link", name=HOSTILE)).to_be_visible()  # text, not an image
+    assert await page.locator("img").count() == 0
+    await page.goto("/jobs?status=failed")
+    await expect(page.locator("tbody tr")).to_have_count(1)
+    await page.goto("/workers")
+    await expect(page.locator("tbody tr")).to_have_count(1)
+    await expect(page.locator("tbody")).to_contain_text("ready")
+    await page.goto("/jobs?job_id=no-such-job")
+    await expect(page.locator(".notice")).to_contain_text("No job has the id")
+
+
+async def test_a_failed_job_is_retried_from_its_page_and_succeeds(page, served, worker):
+    await finished(
+        served, "create_profile", {"username": "ada", "email": "a@example.com", "full_name": "A"}
+    )
+    failed = await finished(served, "start_run", {"experiment_id": 1})
+    assert failed["status"] == "failed"  # no experiment 1 yet
+    await finished(served, "create_experiment", {"owner_id": 1, "name": "baseline"})
+    await page.goto("/failed")
+    await page.get_by_role("link", name=failed["job_id"]).click()
+    await expect(page.locator("#job-state")).to_have_text("failed")
+    await expect(page.locator(".error").first).to_contain_text("ExperimentNotFound")
+    await page.get_by_role("button", name="Retry anyway").click()
+    await expect(page.locator("h1")).to_contain_text(f"{failed['job_id']}:retry:1")
+    for _ in range(50):
+        if await page.locator("#job-state").inner_text() == "succeeded":
+            break
+        await page.wait_for_timeout(200)
+        await page.reload()
+    await expect(page.locator("#job-state")).to_have_text("succeeded")
+    await expect(page.locator("pre").first).to_contain_text('"experiment_id": 1')
+    await page.goto("/jobs/" + failed["job_id"])
+    await page.get_by_role("button", name="Mark handled").click()
+    await page.goto("/failed")
+    await expect(page.locator(".empty")).to_have_text("No failed job waits to be handled.")
+
+
+async def test_the_overview_moves_when_jobs_run(page, served, worker):
+    await page.goto("/")
+    await expect(page.locator("#workers")).to_have_text("1", timeout=WAIT_MS)
+    before = int(await page.locator("#done-hour").inner_text())
+    for n in range(5):
+        await enqueue(
+            served,
+            "create_profile",
+            {"username": f"user{n}", "email": f"user{n}@example.com", "full_name": f"User {n}"},
+        )
+    await enqueue(served, "start_run", {"experiment_id": 7})  # fails: no such experiment
+    # No reload: the page polls. The worker's minutely cron job (fail_stale_runs) may
+    # succeed during the test too, once or twice.
+    done = re.compile("^(" + "|".join(str(before + n) for n in (5, 6, 7)) + ")$")
+    await expect(page.locator("#done-hour")).to_have_text(done, timeout=WAIT_MS)
+    await expect(page.locator("#failed-hour")).to_have_text("1", timeout=WAIT_MS)
+    await expect(page.locator("#rate")).not_to_have_text("0.0")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert re.match(rb"\x89PNG", SCREENSHOT.read_bytes()[:4])

@@ -1,0 +1,269 @@
+"""Each worker's own heartbeat in Redis: who is alive, since when, how busy, in what state.
+
+arq keeps one health key per queue, shared by every worker of it: one stuck worker among
+three looks healthy, and one stopping deletes the key for all. Here each worker writes its
+own key (JSON, expiring after ``LIVENESS_BEATS`` missed beats) and its id in an index (a
+sorted set scored by the time of its last beat), so a reader lists the workers of a queue
+in two round trips (ZRANGE, MGET), O(workers), without a SCAN of the keyspace.
+
+A worker is alive while its key exists: Redis expires it on its own clock, so no clock
+of the readers or the workers decides. A worker that stopped beating (stuck, killed) stays
+in the index, with the time of its last beat, for ``FORGET_AFTER_SECONDS`` more: a reader
+can tell "gone silent 20 s ago" from "never was".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import orjson
+from arq.connections import ArqRedis
+
+from domain.db import utcnow
+from worker.deps import deps_of
+from worker.leases import keeper_of
+from worker.tasks import cancel_and_wait
+
+log = logging.getLogger("worker.heartbeats")
+
+KEY_PREFIX = "dbjobs:worker:"
+INDEX_PREFIX = "dbjobs:workers:"
+LIVENESS_BEATS = 3  # beats a worker may miss before it counts as gone
+FORGET_AFTER_SECONDS = 300  # how long a silent worker stays listed as lost
+STARTING, READY, STOPPING = "starting", "ready", "stopping"
+
+
+def worker_key(queue_name: str, worker_id: str) -> str:
+    return f"{KEY_PREFIX}{queue_name}:{worker_id}"
+
+
+def index_key(queue_name: str) -> str:
+    return INDEX_PREFIX + queue_name
+
+
+@dataclass(frozen=True)
+class WorkerBeat:
+    worker_id: str  # "host:pid", the same as Deps.worker_id
+    queue_name: str
+    started_at: datetime  # tz-aware
+    beat_at: datetime  # last heartbeat, tz-aware
+    running: int  # jobs running now on that worker
+    state: str  # STARTING | READY | STOPPING
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> WorkerBeat | None:
+        """The beat a worker wrote; None for anything else (never a crash of the reader)."""
+        try:
+            fields = orjson.loads(raw)
+            return cls(
+                worker_id=str(fields["worker_id"]),
+                queue_name=str(fields["queue_name"]),
+                started_at=_aware(fields["started_at"]),
+                beat_at=_aware(fields["beat_at"]),
+                running=int(fields["running"]),
+                state=str(fields["state"]),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class LostWorker:
+    """A worker whose heartbeat stopped without its saying goodbye: stuck or killed."""
+
+    worker_id: str
+    last_beat_at: datetime
+
+
+@dataclass(frozen=True)
+class Roster:
+    live: list[WorkerBeat]
+    lost: list[LostWorker]
+
+
+def _aware(text: Any) -> datetime:
+    moment = datetime.fromisoformat(str(text))
+    if moment.tzinfo is None:
+        raise ValueError("a heartbeat time without a timezone")
+    return moment
+
+
+async def read_roster(redis: ArqRedis, queue_name: str) -> Roster:
+    """The live workers of ``queue_name`` and those gone silent lately, each by worker id."""
+    members = await redis.zrange(index_key(queue_name), 0, -1, withscores=True)
+    if not members:
+        return Roster([], [])
+    ids = [member.decode() for member, _ in members]
+    raws = await redis.mget([worker_key(queue_name, worker_id) for worker_id in ids])
+    live: list[WorkerBeat] = []
+    lost: list[LostWorker] = []
+    for (worker_id, (_, score)), raw in zip(zip(ids, members, strict=True), raws, strict=True):
+        beat = WorkerBeat.from_json(raw) if raw is not None else None
+        if beat is not None:
+            live.append(beat)
+        elif raw is None:
+            lost.append(LostWorker(worker_id, datetime.fromtimestamp(score / 1000, UTC)))
+    return Roster(sorted(live, key=_by_id), sorted(lost, key=_by_id))
+
+
+async def read_workers(redis: ArqRedis, queue_name: str) -> list[WorkerBeat]:
+    """The live workers of ``queue_name``, by worker id."""
+    return (await read_roster(redis, queue_name)).live
+
+
+def _by_id(worker: WorkerBeat | LostWorker) -> str:
+    return worker.worker_id
+
+
+class Heartbeat:
+    """A worker's background task that writes its beat every ``every`` seconds.
+
+    ``stopping()`` may be called from a signal handler: it only flips the state and wakes
+    the task, which writes the new state at once.
+    """
+
+    def __init__(
+        self,
+        redis: ArqRedis,
+        queue_name: str,
+        worker_id: str,
+        every: float,
+        running: Callable[[], int],
+    ) -> None:
+        self.redis = redis
+        self.queue_name = queue_name
+        self.worker_id = worker_id
+        self.every = every
+        self.running = running
+        self.state = STARTING
+        self.started_at = utcnow()
+        self.beats = 0  # beats written since the start: what liveness probes watch
+        self._key = worker_key(queue_name, worker_id)
+        self._index = index_key(queue_name)
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ttl_ms(self) -> int:
+        return int(self.every * LIVENESS_BEATS * 1000)
+
+    def snapshot(self) -> WorkerBeat:
+        return WorkerBeat(
+            worker_id=self.worker_id,
+            queue_name=self.queue_name,
+            started_at=self.started_at,
+            beat_at=utcnow(),
+            running=self.running(),
+            state=self.state,
+        )
+
+    async def beat(self) -> None:
+        beat = self.snapshot()
+        now_ms = int(beat.beat_at.timestamp() * 1000)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key, beat.to_json(), px=self.ttl_ms)
+            pipe.zadd(self._index, {self.worker_id: now_ms})
+            pipe.zremrangebyscore(self._index, "-inf", now_ms - FORGET_AFTER_SECONDS * 1000)
+            await pipe.execute()
+        self.beats += 1
+
+    async def start(self, state: str = READY) -> None:
+        """Write the first beat now (a Redis that cannot take it fails the startup), then
+        beat in the background."""
+        self.state = state
+        await self.beat()
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._beat_forever())
+
+    def stopping(self) -> None:
+        self.state = STOPPING
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def stop(self) -> None:
+        """Say "stopping", stop beating, then leave: the key and the index entry go."""
+        self.state = STOPPING
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+        try:
+            await self.beat()
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self._key)
+                pipe.zrem(self._index, self.worker_id)
+                await pipe.execute()
+        except Exception as problem:  # Redis away: the key expires on its own
+            log.warning("could not remove this worker's heartbeat: %s", problem)
+
+    async def _beat_forever(self) -> None:
+        while True:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.every)
+            self._wake.clear()
+            try:
+                await self.beat()
+            except Exception as problem:  # a Redis hiccup must not stop the beat for good
+                log.warning("could not write this worker's heartbeat: %s", problem)
+
+
+HEARTBEAT_KEY = "heartbeat"  # in ctx: this worker's Heartbeat
+
+
+def heartbeat_of(ctx: dict[str, Any]) -> Heartbeat:
+    heartbeat = ctx.get(HEARTBEAT_KEY)
+    if not isinstance(heartbeat, Heartbeat):
+        raise RuntimeError("heartbeat missing: on_startup did not run")
+    return heartbeat
+
+
+async def start_heartbeat(ctx: dict[str, Any]) -> None:
+    """The worker's heartbeat, "ready" from now on, and "stopping" from its first signal."""
+    deps, keeper = deps_of(ctx), keeper_of(ctx)
+    heartbeat = Heartbeat(
+        deps.redis,
+        deps.settings.queue_name,
+        deps.worker_id,
+        deps.settings.heartbeat_seconds,
+        running=lambda: len(keeper.running),
+    )
+    await heartbeat.start()
+    ctx[HEARTBEAT_KEY] = heartbeat
+    _stopping_on_signals(heartbeat)
+
+
+async def stop_heartbeat(ctx: dict[str, Any]) -> None:
+    if HEARTBEAT_KEY in ctx:
+        await heartbeat_of(ctx).stop()
+
+
+def _stopping_on_signals(heartbeat: Heartbeat) -> None:
+    """Say "stopping" the moment SIGTERM or SIGINT arrives, not once the running jobs end.
+
+    arq handles these through ``loop.add_signal_handler``, which leaves a Python-level
+    handler that does nothing and learns of the signal from the loop's wakeup fd, which the
+    interpreter writes whatever that handler is. So a handler set here runs first and arq's
+    still runs after it. It only flips a flag and wakes the heartbeat.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def handler(number: int, frame: FrameType | None, previous: Any = previous) -> None:
+            heartbeat.stopping()
+            if callable(previous):
+                previous(number, frame)
+
+        try:
+            signal.signal(signum, handler)
+        except ValueError:  # not the main thread (a worker run inside a test): no signals
+            return

@@ -1,0 +1,176 @@
+"""What an operator does to jobs, whichever face asks (the CLI, the console's API): enqueue a
+checked payload once per job id, plan the retry of a failure, cancel a waiting job, wait
+for an outcome. Each refusal is a ``Refused`` with the sentence to show; the face decides
+how to show it (a line and an exit code, an HTTP status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from worker.status import Outcome, Sources, UnknownJob, current_outcome
+
+if TYPE_CHECKING:
+    from domain.views import RetryPlan
+    from worker.config import Settings
+    from worker.jobs import Job
+
+RefusalKind = Literal["not_found", "conflict"]
+MAX_JOB_ID = 150  # room for the suffixes of batches and retries in job_records.job_id (200)
+FIRST_POLL = 0.02
+SLOWEST_POLL = 0.25
+
+
+class Refused(Exception):
+    """A request that cannot be carried out as asked; nothing was changed."""
+
+    def __init__(self, message: str, *, job_id: str | None = None, kind: RefusalKind = "conflict"):
+        super().__init__(message)
+        self.message = message
+        self.job_id = job_id
+        self.kind = kind
+
+
+def job_id_problem(given: str) -> str | None:
+    """What is wrong with a job id chosen by a producer (any visible text, markup
+    characters included); None when it will do."""
+    from worker.cli.output import printable
+
+    if printable(given) != given:
+        return "control and bidi characters are not allowed"
+    if not given or len(given) > MAX_JOB_ID or any(c.isspace() for c in given):
+        return f"1 to {MAX_JOB_ID} characters, no spaces"
+    return None
+
+
+def checked_payload(
+    job: Job[Any], raw: Mapping[str, Any], settings: Settings, job_id: str
+) -> dict[str, Any]:
+    """The payload to send: the fields given, checked by the job's schema (with the worker's
+    defaults for the rest), as JSON; the defaults themselves are left to the worker.
+
+    Raises pydantic's ``ValidationError``: each face names the fields its own way.
+    """
+    model = job.schema.model_validate(job.complete(dict(raw), settings, job_id))
+    payload: dict[str, Any] = model.model_dump(mode="json", include=set(raw), exclude_unset=True)
+    return payload
+
+
+async def enqueue_once(
+    sources: Sources, function: str, payload: dict[str, Any], job_id: str
+) -> bool:
+    """Enqueue ``function(payload)`` as ``job_id``: True when enqueued, False when that very
+    request already exists under the id (nothing new); another request under it is refused."""
+    queue = await sources.queue()
+    if await queue.enqueue_job(function, payload, _job_id=job_id) is not None:
+        return True
+    await refuse_another_request(sources, job_id, function, payload)
+    return False
+
+
+async def refuse_another_request(
+    sources: Sources, job_id: str, function: str, payload: dict[str, Any]
+) -> None:
+    """A reused job id is fine for the same request; for another one it is a mistake."""
+    from worker.serialization import arguments_omitted
+
+    known = await (await sources.job(job_id)).info()
+    if known is None:  # finished and forgotten by Redis meanwhile: nothing to compare
+        return
+    same_payload = arguments_omitted(known.args) or list(known.args) == [payload]
+    if known.function != function or not same_payload:
+        raise Refused(
+            f"job {job_id} already exists as {known.function} with another payload: "
+            "nothing enqueued (choose another job id)",
+            job_id=job_id,
+        )
+
+
+async def plan_attempt(sources: Sources, job_id: str, *, force: bool = False) -> RetryPlan:
+    """The next attempt of a failed job, its recorded payload checked again (the job may
+    have changed since it ran)."""
+    from domain.errors import DomainError, NotFound
+    from domain.services import plan_retry
+
+    try:
+        async with sources.unit_of_work() as uow:
+            plan = await plan_retry(uow, job_id, force=force)
+    except DomainError as refusal:
+        kind: RefusalKind = "not_found" if isinstance(refusal, NotFound) else "conflict"
+        raise Refused(str(refusal), job_id=job_id, kind=kind) from None
+    return plan.model_copy(update={"payload": _retryable(job_id, plan.function, plan.payload)})
+
+
+def _retryable(job_id: str, function: str, payload: dict[str, Any]) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from worker.errors import problems
+    from worker.jobs import JOBS
+
+    job = JOBS.get(function)
+    if job is None:
+        raise Refused(f"job {job_id} ran {function!r}, which this version cannot enqueue")
+    if job.job_id_field:  # an old record without it: the original job id named the thing made
+        payload.setdefault(job.job_id_field, job_id)
+    try:
+        model = job.schema.model_validate(payload)
+    except ValidationError as problem:
+        told = "; ".join(problems(problem, plain=True))
+        raise Refused(
+            f"job {job_id} cannot be retried as it was, its recorded payload is invalid "
+            f"(enqueue a corrected job instead): {told}",
+            job_id=job_id,
+        ) from None
+    checked: dict[str, Any] = model.model_dump(
+        mode="json", include=set(payload), exclude_unset=True
+    )
+    return checked
+
+
+async def cancel(sources: Sources, job_id: str, *, queue_name: str) -> str:
+    """Take a waiting job off the queue (recorded as cancelled), or ask for a running one to
+    be aborted; what happened, in a few words."""
+    from arq.constants import abort_jobs_ss
+    from arq.jobs import JobStatus
+    from arq.utils import timestamp_ms
+
+    from domain.services import cancel_job
+    from worker.enqueue import take_off_queue
+
+    job = await sources.job(job_id)
+    status = await job.status()
+    queue = await sources.queue()
+    if status is JobStatus.in_progress:
+        # arq's abort: a worker that reads abort requests (JOBS_ABORT_RUNNING_JOBS=true)
+        # cancels it, and the job's own result says how it ended.
+        await queue.zadd(abort_jobs_ss, {job_id: timestamp_ms()})
+        return "abort requested (workers act on it with JOBS_ABORT_RUNNING_JOBS=true)"
+    if status not in (JobStatus.queued, JobStatus.deferred):
+        kind: RefusalKind = "not_found" if status is JobStatus.not_found else "conflict"
+        message = f"job {job_id} is {status.value}: only a waiting job can be cancelled"
+        raise Refused(message, kind=kind)
+    definition = await job.info()
+    if not await take_off_queue(queue, job_id, queue_name=queue_name):
+        raise Refused(f"job {job_id} started before it could be cancelled", job_id=job_id)
+    async with sources.unit_of_work() as uow:
+        recorded = await cancel_job(uow, job_id, definition.function if definition else "?")
+    if not recorded:
+        raise Refused(f"job {job_id} was taken off the queue, but it had already ended")
+    return "cancelled"
+
+
+async def outcome_within(sources: Sources, job_id: str, seconds: float) -> Outcome:
+    """Where the job stands once it has ended, or after ``seconds`` (then still going)."""
+    deadline = time.monotonic() + seconds
+    delay = FIRST_POLL
+    while True:
+        outcome = await current_outcome(sources, job_id, describe=True)
+        if outcome is None:
+            raise UnknownJob(job_id)
+        if outcome.done or time.monotonic() >= deadline:
+            return outcome
+        await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+        delay = min(delay * 1.5, SLOWEST_POLL)

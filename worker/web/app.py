@@ -1,0 +1,62 @@
+"""The console's app factory: ``create_app()`` for uvicorn (``jobs serve``) and the tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from worker.config import Settings
+from worker.web import (
+    api_data,
+    api_jobs,
+    api_queue,
+    errors,
+    openapi,
+    pages_data,
+    pages_jobs,
+    security,
+)
+from worker.web.console import Console
+
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("worker.web")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.console = await Console.open(settings)
+        log.info("console ready; state changes %s", security.describe(settings))
+        try:
+            yield
+        finally:
+            await app.state.console.close()
+
+    app = FastAPI(
+        title="dbjobs console",
+        summary="The queue, the job history and the data of dbjobs, over HTTP.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    security.install(app, settings)
+    errors.install(app)
+    for router in (
+        api_jobs.router,
+        api_queue.router,
+        api_data.router,
+        security.router,
+        pages_jobs.router,
+        pages_data.router,
+    ):
+        app.include_router(router)
+    openapi.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,58 @@
+"""Enqueueing from the API: the CLI's checks (``worker.operations``), then the answer, with
+the outcome when the caller waits for it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import HTTPException
+from pydantic import ValidationError
+
+from worker.jobs import Job
+from worker.operations import checked_payload, enqueue_once, job_id_problem, outcome_within
+from worker.status import Outcome, current_outcome
+from worker.web.console import Console
+from worker.web.errors import PayloadRefused
+from worker.web.schemas import Enqueued, JobState
+
+MAX_WAIT_SECONDS = 60.0
+
+
+def job_id_from(key: str | None) -> str:
+    """The caller's idempotency key as the job id, or a new one."""
+    if key is None:
+        return uuid.uuid4().hex
+    problem = job_id_problem(key)
+    if problem is not None:
+        raise HTTPException(422, f"Idempotency-Key: {problem}")
+    return key
+
+
+async def enqueue(
+    console: Console, job: Job[Any], raw: Mapping[str, Any], *, key: str | None, wait: float
+) -> tuple[Enqueued, int]:
+    """Enqueue ``raw`` as ``job`` once per key; the answer and its HTTP status (200 when the
+    job has ended, 202 while it waits or runs). Nothing is enqueued for a bad payload."""
+    job_id = job_id_from(key)
+    try:
+        payload = checked_payload(job, raw, console.settings, job_id)
+    except ValidationError as problem:
+        raise PayloadRefused(problem) from None
+    new = await enqueue_once(console, job.name, payload, job_id)
+    return await answer(console, job_id, job.name, new=new, wait=wait)
+
+
+async def answer(
+    console: Console, job_id: str, function: str, *, new: bool, wait: float
+) -> tuple[Enqueued, int]:
+    if wait > 0:
+        outcome = await outcome_within(console, job_id, wait)
+    elif new:
+        outcome = Outcome(job_id, "queued", function)
+    else:
+        outcome = await current_outcome(console, job_id, describe=True) or Outcome(
+            job_id, "queued", function
+        )
+    return Enqueued(job=JobState.of(outcome), deduplicated=not new), 200 if outcome.done else 202

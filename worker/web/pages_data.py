@@ -1,0 +1,51 @@
+"""The dashboard's data pages: experiments with their run counts, one with its runs, and a
+profile. A run's own page (its metrics) is for the metric reads to add."""
+
+from __future__ import annotations
+
+from typing import Annotated, get_args
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from domain import schemas, services
+from worker.web.console import Console, console_of
+from worker.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+Sources = Annotated[Console, Depends(console_of)]
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
+PAGE = 100
+
+
+@router.get("/experiments")
+async def experiments_page(
+    request: Request,
+    console: Sources,
+    owner_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    status: Annotated[schemas.ExperimentStatus | None, Query()] = None,
+) -> Response:
+    query = schemas.ListExperiments(owner_id=owner_id, status=status, limit=PAGE)
+    async with console.unit_of_work() as uow:
+        experiments = await services.list_experiments(uow, query)
+    context = {
+        "experiments": experiments,
+        "owner_id": owner_id or "",
+        "status": status or "",
+        "states": get_args(schemas.ExperimentStatus),
+        "limit": PAGE,
+    }
+    return render(request, "experiments.html", context)
+
+
+@router.get("/experiments/{experiment_id}")
+async def experiment_page(request: Request, console: Sources, experiment_id: Id) -> Response:
+    async with console.unit_of_work() as uow:
+        experiment = await services.get_experiment(uow, experiment_id)
+    return render(request, "experiment.html", {"experiment": experiment})
+
+
+@router.get("/profiles/{profile_id}")
+async def profile_page(request: Request, console: Sources, profile_id: Id) -> Response:
+    async with console.unit_of_work() as uow:
+        profile = await services.get_profile(uow, profile_id)
+    return render(request, "profile.html", {"profile": profile})

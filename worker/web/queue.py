@@ -1,0 +1,63 @@
+"""The queue overview: what waits and runs (Redis), which workers are alive (their
+heartbeats), and what ended lately (the job history's finished_at index)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from domain import services
+from worker.heartbeats import WorkerBeat, read_workers
+from worker.overview import read_queue
+from worker.web.console import Console
+from worker.web.schemas import QueueOverview, RunningJobOut, WorkerOut
+
+MINUTE = 60
+HOUR = 3600
+
+
+async def workers(console: Console) -> list[WorkerOut]:
+    now = datetime.now(UTC)
+    beats = await read_workers(console.pool, console.settings.queue_name)
+    return [_worker(beat, now) for beat in sorted(beats, key=lambda beat: beat.worker_id)]
+
+
+def _worker(beat: WorkerBeat, now: datetime) -> WorkerOut:
+    return WorkerOut(
+        worker_id=beat.worker_id,
+        queue_name=beat.queue_name,
+        state=beat.state,
+        running=beat.running,
+        started_at=beat.started_at,
+        beat_at=beat.beat_at,
+        seconds_since_beat=round((now - beat.beat_at).total_seconds(), 1),
+    )
+
+
+async def overview(console: Console) -> QueueOverview:
+    queue = await read_queue(console.pool, console.settings.queue_name)
+    async with console.unit_of_work() as uow:
+        last_minute = await services.recent_counts(uow, MINUTE)
+        last_hour = await services.recent_counts(uow, HOUR)
+    now = datetime.now(UTC)
+    running = [
+        RunningJobOut(
+            job_id=job.job_id,
+            function=job.function,
+            worker=job.worker,
+            started_at=job.started_at,
+            age_seconds=job.age_seconds(now),
+        )
+        for job in queue.running
+    ]
+    return QueueOverview(
+        total=queue.total,
+        ready=queue.ready,
+        deferred=queue.deferred,
+        waiting_by_function=queue.by_function,
+        sampled=queue.sampled,
+        running=running,
+        workers=await workers(console),
+        last_minute=last_minute,
+        last_hour=last_hour,
+        jobs_per_second=round(sum(last_minute.values()) / MINUTE, 2),
+    )

@@ -1,0 +1,156 @@
+"""What the API answers, as models: its OpenAPI schema says exactly what comes back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from domain.views import JobSummary, JobView, Submission, TryView
+from worker.status import Outcome
+
+
+class Refusal(BaseModel):
+    type: str = Field(description="bad_input, unauthorized, forbidden, not_found, conflict...")
+    message: str
+    problems: list[str] | None = Field(None, description="For bad input: one per field")
+
+
+class ErrorOut(BaseModel):
+    error: Refusal
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in {
+        400: "The body cannot be read (not JSON, or not in its declared encoding)",
+        401: "The call changes state and JOBS_CONSOLE_TOKEN is set: send it as a Bearer token",
+        403: "A request from another site",
+        404: "Not found",
+        409: "Refused: the state of things does not allow it",
+        422: "Bad input, each field and problem named; nothing was changed",
+        503: "Redis or the database is unavailable",
+    }.items()
+}
+
+
+class JobError(BaseModel):
+    type: str | None
+    message: str | None
+
+
+class JobState(BaseModel):
+    """Where a job stands: the same fields as ``jobs status --json``."""
+
+    job_id: str
+    function: str | None
+    status: str = Field(description="queued, deferred, in_progress, retrying, succeeded...")
+    source: str = Field(description="redis, or history once Redis has forgotten the job")
+    tries: int | None
+    finished_at: str | None
+    next_retry_at: str | None
+    error: JobError | None
+    children: dict[str, Any] | None
+    result: Any = None
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> JobState:
+        return cls.model_validate(outcome.as_json())
+
+
+class Enqueued(BaseModel):
+    job: JobState
+    deduplicated: bool = Field(description="True: the job id already existed, nothing new")
+
+
+class JobPage(BaseModel):
+    job: JobState
+    record: JobView | None = Field(description="The job history's record, once a try ended")
+    earlier_tries: list[TryView]
+    children: Submission | None
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+    next: str | None = Field(description="The next page's cursor (?before=), if any")
+
+
+class Children(BaseModel):
+    submission: Submission | None
+    jobs: list[JobSummary]
+
+
+class Handled(BaseModel):
+    handled: int
+
+
+class Cancelled(BaseModel):
+    job_id: str
+    status: str
+
+
+class Failed(BaseModel):
+    failed: list[JobView]
+
+
+class RunningJobOut(BaseModel):
+    job_id: str
+    function: str | None
+    worker: str | None
+    started_at: datetime | None
+    age_seconds: float | None
+
+
+class WorkerOut(BaseModel):
+    worker_id: str
+    queue_name: str
+    state: str
+    running: int
+    started_at: datetime
+    beat_at: datetime
+    seconds_since_beat: float
+
+
+class QueueOverview(BaseModel):
+    total: int = Field(description="Jobs in the queue: waiting and running")
+    ready: int
+    deferred: int
+    waiting_by_function: dict[str, int]
+    sampled: int = Field(description="Entries the per-function counts were read from")
+    running: list[RunningJobOut]
+    workers: list[WorkerOut]
+    last_minute: dict[str, int] = Field(description="Jobs ended by state, last 60 s")
+    last_hour: dict[str, int] = Field(description="Jobs ended by state, last hour")
+    jobs_per_second: float = Field(description="Over the last minute")
+
+
+JobId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetryRequest(Request):
+    job_id: JobId
+    force: bool = Field(False, description="Retry even a failure a retry will not change")
+
+
+class CancelRequest(Request):
+    job_id: JobId
+
+
+class HandleRequest(Request):
+    job_ids: list[JobId] | None = Field(None, min_length=1, max_length=1000)
+    all: bool = Field(False, description="Every unhandled failure")
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> Self:
+        if (self.job_ids is None) == (not self.all):
+            raise ValueError("give either job_ids or all: true")
+        return self
+
+    @property
+    def chosen(self) -> list[str] | None:
+        return None if self.all else self.job_ids
