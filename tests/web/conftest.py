@@ -19,8 +19,11 @@ import uvicorn
 from arq import Worker
 from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from domain.db import utcnow
+from domain.models import Metric
 from worker.config import Settings
 from worker.main import build_worker_settings
 from worker.scratch import RedisSpace
@@ -120,3 +123,16 @@ def served(settings: Settings) -> Iterator[Served]:
 def served_with_token(settings: Settings) -> Iterator[Served]:
     with serving(settings.model_copy(update={"console_token": SecretStr(TOKEN)})) as console:
         yield console
+
+
+async def store_points(
+    sessions: async_sessionmaker[AsyncSession], run_id: int, points: dict[int, float], name: str
+) -> None:
+    """Points straight into the table (step -> value): what is read back is what was put."""
+    rows = [
+        {"run_id": run_id, "name": name, "step": s, "value": v, "recorded_at": utcnow()}
+        for s, v in points.items()
+    ]
+    async with sessions() as session:
+        await session.execute(insert(Metric), rows)
+        await session.commit()
