@@ -3,44 +3,21 @@ real uvicorn, with a real worker process running the jobs."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import expect
 
 from tests.web.conftest import Served
 from worker.config import Settings
 from worker.processes import WorkerProcess, service_env, start_worker
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 WAIT_MS = 15_000  # what a page may take to show a change: jobs run, the overview polls
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240  # once, before any browser
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
-        yield browser
-        await browser.close()
-
-
-@pytest.fixture
-async def page(browser: Browser, served: Served) -> AsyncIterator[Page]:
-    context = await browser.new_context(base_url=served.url, viewport={"width": 960, "height": 720})
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    await context.close()
-    assert errors == [], "script errors in the page"
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@
     }
 
     width() {
-      return Math.max(240, this.section.clientWidth);
+      return Math.max(240, this.box.clientWidth);
     }
 
     url() {
