@@ -22,11 +22,8 @@ from arq import Worker
 from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright
 from pydantic import SecretStr
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.db import utcnow
-from domain.models import Metric
 from worker.config import Settings
 from worker.main import build_worker_settings
 from worker.scratch import RedisSpace
@@ -148,16 +145,3 @@ async def page(browser: Browser, served: Served) -> AsyncIterator[Page]:
     yield page
     await context.close()
     assert errors == [], "script errors in the page"
-
-
-async def store_points(
-    sessions: async_sessionmaker[AsyncSession], run_id: int, points: dict[int, float], name: str
-) -> None:
-    """Points straight into the table (step -> value): what is read back is what was put."""
-    rows = [
-        {"run_id": run_id, "name": name, "step": s, "value": v, "recorded_at": utcnow()}
-        for s, v in points.items()
-    ]
-    async with sessions() as session:
-        await session.execute(insert(Metric), rows)
-        await session.commit()

@@ -11,7 +11,7 @@ import pytest
 from domain import services
 from domain.metric_queries import MetricHistoryQuery
 from tests.support.db import MakeUow, add_experiment, add_profile, add_run
-from tests.web.conftest import store_points
+from tests.support.rows import store_points
 
 HOSTILE = "<script>alert('x')</script> & loss"
 

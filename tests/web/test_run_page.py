@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Locator, Page, Response, expect
 
 from tests.support.db import MakeUow, add_experiment, add_profile, add_run
-from tests.web.conftest import store_points
+from tests.support.rows import store_points
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "run-page.png"
 HOSTILE = "<img src=x onerror=alert(1)>"
