@@ -1,6 +1,6 @@
 """The run page in a real headless Chromium: a chart per metric drawn from the server's
-downsampled history, a drag across it read again finer from the server, a second run
-overlaid, names shown literally."""
+downsampled history, a drag across it (or a typed step range) read again finer from the
+server, a second run overlaid, names shown literally."""
 
 from __future__ import annotations
 
@@ -118,3 +118,9 @@ async def test_a_run_is_charted_zoomed_and_compared(page: Page, runs: Runs) -> N
     )
     SCREENSHOT.parent.mkdir(exist_ok=True)
     await page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    await loss.locator("input[name=first_step]").fill("1500")
+    async with page.expect_response(lambda r: history(r, zoomed=True, runs=2)) as typed:
+        await loss.get_by_role("button", name="Zoom").click()
+    assert (await (await typed.value).json())["first_step"] == 1500
+    await expect(loss).to_have_attribute("data-first", "1500")
