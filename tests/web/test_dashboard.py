@@ -65,6 +65,7 @@ async def test_every_page_loads_and_shows_hostile_text_literally(page, served, w
         "/workers": "Workers",
         "/experiments": "Experiments",
         "/experiments/1": "Experiment 1",
+        "/runs/1": "Run 1",  # no metric yet: no chart, no script error
         f"/profiles/{owner}": f"Profile {owner}",
         "/jobs/" + failed["job_id"]: "Job",
     }
