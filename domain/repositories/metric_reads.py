@@ -150,7 +150,10 @@ def _span(run_ids: Sequence[int], in_range: list[ColumnElement[bool]]) -> Any:
         for run_id in run_ids
     ]
     each = (union_all(*per_run) if len(per_run) > 1 else per_run[0]).subquery("per_run")
-    return select(func.min(each.c.lo).label("lo"), func.max(each.c.hi).label("hi")).cte("span")
+    span = select(func.min(each.c.lo).label("lo"), func.max(each.c.hi).label("hi")).cte("span")
+    # Computed once: inlined, PostgreSQL may probe the span again for every point it joins
+    # when a young table has no statistics yet (3.2 s for 1,500 points, measured).
+    return span.prefix_with("MATERIALIZED", dialect="postgresql")
 
 
 def _edges(span: Any, buckets: int) -> Any:

@@ -8,17 +8,15 @@ import random
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from domain import services
-from domain.db import utcnow
 from domain.errors import ExperimentNotFound, RunNotFound
 from domain.metric_queries import MetricHistoryQuery, MetricPageQuery
-from domain.models import Metric
 from domain.schemas import INT32_MAX
 from domain.views import MetricBucket
 from tests.support.db import MakeUow, add_experiment, add_profile, add_run
+from tests.support.rows import store_points
 
 Points = dict[int, float]  # step -> value
 
@@ -35,17 +33,6 @@ async def tracked(uow_factory: MakeUow) -> Tracked:
     experiment = await add_experiment(uow_factory, owner.id)
     runs = [await add_run(uow_factory, experiment.id) for _ in range(3)]
     return Tracked(experiment.id, [run.id for run in runs])
-
-
-async def store(session_factory, run_id: int, points: Points, name: str = "loss") -> None:
-    """Straight into the table: what is read back is exactly what was generated."""
-    rows = [
-        {"run_id": run_id, "name": name, "step": s, "value": v, "recorded_at": utcnow()}
-        for s, v in points.items()
-    ]
-    async with session_factory() as session:
-        await session.execute(insert(Metric), rows)
-        await session.commit()
 
 
 def generated(count: int, *, seed: int, top: int = 100_000) -> Points:
@@ -101,8 +88,9 @@ async def test_buckets_match_a_brute_force_computation(
 ):
     run_id = tracked.run_ids[0]
     points = generated(3000, seed=buckets)
-    await store(session_factory, run_id, points)
-    await store(session_factory, run_id, generated(500, seed=99), name="accuracy")  # not mixed in
+    await store_points(session_factory, run_id, points)
+    accuracy = generated(500, seed=99)  # another metric of the run: not mixed in
+    await store_points(session_factory, run_id, accuracy, name="accuracy")
     got = await history(uow_factory, [run_id], buckets)
     assert_same(got.series[0].buckets, brute_force({run_id: points}, buckets)[run_id])
     assert len(got.series[0].buckets) <= buckets
@@ -125,7 +113,7 @@ async def test_edge_cases_match_the_brute_force(
     uow_factory, session_factory, tracked, points, buckets
 ):
     run_id = tracked.run_ids[0]
-    await store(session_factory, run_id, points)
+    await store_points(session_factory, run_id, points)
     got = await history(uow_factory, [run_id], buckets)
     assert_same(got.series[0].buckets, brute_force({run_id: points}, buckets)[run_id])
 
@@ -134,7 +122,7 @@ async def test_runs_compared_share_their_buckets(uow_factory, session_factory, t
     long_run, short_run, silent_run = tracked.run_ids
     runs = {long_run: generated(2000, seed=1), short_run: generated(300, seed=2, top=20_000)}
     for run_id, points in runs.items():
-        await store(session_factory, run_id, points)
+        await store_points(session_factory, run_id, points)
     got = await history(uow_factory, [short_run, long_run, silent_run], 50)
     expected = brute_force({**runs, silent_run: {}}, 50)
     assert [series.run_id for series in got.series] == [short_run, long_run, silent_run]
@@ -146,7 +134,7 @@ async def test_runs_compared_share_their_buckets(uow_factory, session_factory, t
 async def test_a_step_range_zooms_in(uow_factory, session_factory, tracked):
     run_id = tracked.run_ids[0]
     points = generated(3000, seed=5)
-    await store(session_factory, run_id, points)
+    await store_points(session_factory, run_id, points)
     got = await history(uow_factory, [run_id], 40, first_step=20_000, last_step=30_000)
     inside = {s: v for s, v in points.items() if 20_000 <= s <= 30_000}
     assert_same(got.series[0].buckets, brute_force({run_id: inside}, 40)[run_id])
@@ -162,7 +150,7 @@ async def test_no_points_is_an_empty_history_and_an_unknown_run_a_refusal(uow_fa
 async def test_pages_walk_every_point_in_step_order(uow_factory, session_factory, tracked):
     run_id = tracked.run_ids[0]
     points = generated(103, seed=7)
-    await store(session_factory, run_id, points)
+    await store_points(session_factory, run_id, points)
     seen: list[tuple[int, float]] = []
     after, pages = -1, 0
     while after is not None:
@@ -180,9 +168,9 @@ async def test_pages_walk_every_point_in_step_order(uow_factory, session_factory
 async def test_a_run_summary_describes_each_metric(uow_factory, session_factory, tracked):
     run_id, other_run, _ = tracked.run_ids
     loss, accuracy = generated(400, seed=3), generated(50, seed=4)
-    await store(session_factory, run_id, loss)
-    await store(session_factory, run_id, accuracy, name="accuracy")
-    await store(session_factory, other_run, generated(10, seed=6))
+    await store_points(session_factory, run_id, loss)
+    await store_points(session_factory, run_id, accuracy, name="accuracy")
+    await store_points(session_factory, other_run, generated(10, seed=6))
     async with uow_factory() as uow:
         summary = await services.run_summary(uow, run_id)
     assert (summary.id, summary.points) == (run_id, 450)
@@ -208,8 +196,8 @@ async def test_an_experiment_lists_its_runs_with_their_summaries(
     uow_factory, session_factory, tracked
 ):
     first, second, third = tracked.run_ids
-    await store(session_factory, first, {0: 1.0, 5: 0.5})
-    await store(session_factory, second, {3: 2.0})
+    await store_points(session_factory, first, {0: 1.0, 5: 0.5})
+    await store_points(session_factory, second, {3: 2.0})
     async with uow_factory() as uow:
         experiment = await services.experiment_runs(uow, tracked.experiment_id)
     assert experiment.id == tracked.experiment_id
@@ -226,4 +214,4 @@ async def test_the_table_refuses_values_no_aggregate_could_use(session_factory, 
     """The schemas refuse NaN and the infinities; so does the table, whoever writes to it,
     so that min, max and mean are always numbers."""
     with pytest.raises(IntegrityError):
-        await store(session_factory, tracked.run_ids[0], {1: value})
+        await store_points(session_factory, tracked.run_ids[0], {1: value})

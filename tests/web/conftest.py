@@ -1,9 +1,11 @@
 """The console against the suite's PostgreSQL and Redis: in-process (httpx's ASGI
-transport, the app's lifespan run by hand) for the API, a real uvicorn for the browser."""
+transport, the app's lifespan run by hand) for the API, a real uvicorn for the browser
+(Debian's headless Chromium, driven by Playwright)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -11,6 +13,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +21,7 @@ import pytest
 import uvicorn
 from arq import Worker
 from fastapi import FastAPI
+from playwright.async_api import Browser, Page, async_playwright
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,6 +31,7 @@ from worker.scratch import RedisSpace
 from worker.web.app import create_app
 
 TOKEN = "s3cret-console-token"
+CHROMIUM = "/usr/bin/chromium"
 
 
 def console_settings(database_url: str, redis_url: str, **extra: Any) -> Settings:
@@ -120,3 +125,33 @@ def served(settings: Settings) -> Iterator[Served]:
 def served_with_token(settings: Settings) -> Iterator[Served]:
     with serving(settings.model_copy(update={"console_token": SecretStr(TOKEN)})) as console:
         yield console
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240  # once, before any browser
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, served: Served) -> AsyncIterator[Page]:
+    context = await browser.new_context(base_url=served.url, viewport={"width": 960, "height": 720})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    await context.close()
+    assert errors == [], "script errors in the page"
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def readme_picture(name: str, tmp_path: Path) -> Path:
+    """Where a browser test saves a page's picture: the README's own with
+    ``UPDATE_SCREENSHOT=1``, else a scratch file, so that a test run leaves git clean."""
+    return DOCS / name if os.environ.get("UPDATE_SCREENSHOT") else tmp_path / name

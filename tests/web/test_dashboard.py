@@ -3,44 +3,20 @@ real uvicorn, with a real worker process running the jobs."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import expect
 
-from tests.web.conftest import Served
+from tests.web.conftest import Served, readme_picture
 from worker.config import Settings
 from worker.processes import WorkerProcess, service_env, start_worker
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 WAIT_MS = 15_000  # what a page may take to show a change: jobs run, the overview polls
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240  # once, before any browser
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
-        yield browser
-        await browser.close()
-
-
-@pytest.fixture
-async def page(browser: Browser, served: Served) -> AsyncIterator[Page]:
-    context = await browser.new_context(base_url=served.url, viewport={"width": 960, "height": 720})
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    await context.close()
-    assert errors == [], "script errors in the page"
 
 
 @pytest.fixture
@@ -88,6 +64,7 @@ async def test_every_page_loads_and_shows_hostile_text_literally(page, served, w
         "/workers": "Workers",
         "/experiments": "Experiments",
         "/experiments/1": "Experiment 1",
+        "/runs/1": "Run 1",  # no metric yet: no chart, no script error
         f"/profiles/{owner}": f"Profile {owner}",
         "/jobs/" + failed["job_id"]: "Job",
     }
@@ -151,7 +128,6 @@ async def test_the_overview_moves_when_jobs_run(page, served, worker, tmp_path):
     await expect(page.locator("#done-hour")).to_have_text(done, timeout=WAIT_MS)
     await expect(page.locator("#failed-hour")).to_have_text("1", timeout=WAIT_MS)
     await expect(page.locator("#rate")).not_to_have_text("0.0")
-    # The README's picture; refreshed only when asked, so a test run leaves git clean.
-    shot = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") else tmp_path / "dashboard.png"
+    shot = readme_picture("dashboard.png", tmp_path)
     await page.screenshot(path=str(shot), full_page=True)
     assert re.match(rb"\x89PNG", shot.read_bytes()[:4])

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.web.conftest import TOKEN, Served
 
-EXAMPLES = 10  # per operation and mode, over 25 operations: about 450 calls
+EXAMPLES = 10  # per operation and mode, over 29 operations: about 530 calls
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

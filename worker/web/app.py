@@ -14,11 +14,13 @@ from worker.config import Settings
 from worker.web import (
     api_data,
     api_jobs,
+    api_metrics,
     api_queue,
     errors,
     openapi,
     pages_data,
     pages_jobs,
+    pages_metrics,
     security,
 )
 from worker.web.console import Console
@@ -53,9 +55,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_queue.router,
         api_queue.metrics_router,
         api_data.router,
+        api_metrics.router,
         security.router,
         pages_jobs.router,
         pages_data.router,
+        pages_metrics.router,
     ):
         app.include_router(router)
     openapi.install(app)

@@ -1,5 +1,5 @@
-"""The dashboard's data pages: experiments with their run counts, one with its runs, and a
-profile. A run's own page (its metrics) is for the metric reads to add."""
+"""The dashboard's data pages: experiments with their run counts, one with its runs (and
+their points), and a profile. A run's own page, its charts, is in ``pages_metrics``."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ async def experiments_page(
 @router.get("/experiments/{experiment_id}")
 async def experiment_page(request: Request, console: Sources, experiment_id: Id) -> Response:
     async with console.unit_of_work() as uow:
-        experiment = await services.get_experiment(uow, experiment_id)
+        experiment = await services.experiment_runs(uow, experiment_id)
     return render(request, "experiment.html", {"experiment": experiment})
 
 

@@ -1,0 +1,105 @@
+"""The API's metric reads: a run's summary, an experiment's runs with theirs, and a
+metric's history for one or several runs, downsampled in SQL or paged raw by keyset.
+The parameters carry the domain's limits, so that the OpenAPI schema states them; the
+domain's query models then check what crosses fields (a run named twice, a reversed
+range)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ValidationError
+
+from domain import services
+from domain.metric_queries import (
+    DEFAULT_BUCKETS,
+    DEFAULT_PAGE,
+    MAX_BUCKETS,
+    MAX_COMPARED_RUNS,
+    MAX_PAGE,
+    MetricHistoryQuery,
+    MetricPageQuery,
+)
+from domain.schemas import INT32_MAX
+from domain.views import ExperimentRuns, MetricHistory, MetricPage, RunSummary
+from worker.web.console import Console, console_of
+from worker.web.errors import PayloadRefused
+from worker.web.schemas import ERRORS
+
+router = APIRouter(prefix="/api", tags=["metrics"], responses=ERRORS)
+Sources = Annotated[Console, Depends(console_of)]
+ID_MAX = 2**63 - 1
+Id = Annotated[int, Path(ge=1, le=ID_MAX)]
+Name = Annotated[
+    str,
+    Query(min_length=1, max_length=200, pattern=r"^[^\x00]+$", description="The metric"),
+]
+Step = Annotated[int | None, Query(ge=0, le=INT32_MAX)]
+M = TypeVar("M", bound=BaseModel)
+
+
+@router.get("/runs/{run_id}", summary="A run with each metric's points, steps and values")
+async def get_run(console: Sources, run_id: Id) -> RunSummary:
+    async with console.unit_of_work() as uow:
+        return await services.run_summary(uow, run_id)
+
+
+@router.get(
+    "/experiments/{experiment_id}/runs",
+    summary="An experiment with its runs, each with its metrics' summaries",
+)
+async def get_experiment_runs(console: Sources, experiment_id: Id) -> ExperimentRuns:
+    async with console.unit_of_work() as uow:
+        return await services.experiment_runs(uow, experiment_id)
+
+
+@router.get(
+    "/metrics/history",
+    summary="A metric of one or several runs, downsampled to buckets over its steps",
+    description="The step range (the runs' first to last point, within first_step and "
+    "last_step when given) is cut into `buckets` equal spans, the same for every run; "
+    "each bucket has its points' count, min, max, mean and last value. Ask again with a "
+    "narrower range to zoom in.",
+)
+async def metric_history(
+    console: Sources,
+    name: Name,
+    run_ids: Annotated[
+        list[Annotated[int, Query(ge=1, le=ID_MAX)]],
+        Query(min_length=1, max_length=MAX_COMPARED_RUNS, description="Repeat to compare"),
+    ],
+    buckets: Annotated[int, Query(ge=1, le=MAX_BUCKETS)] = DEFAULT_BUCKETS,
+    first_step: Step = None,
+    last_step: Step = None,
+) -> MetricHistory:
+    raw = {"run_ids": run_ids, "name": name, "buckets": buckets}
+    query = _checked(MetricHistoryQuery, raw | {"first_step": first_step, "last_step": last_step})
+    async with console.unit_of_work() as uow:
+        return await services.metric_history(uow, query)
+
+
+@router.get(
+    "/runs/{run_id}/points",
+    summary="A run's points of a metric in step order, a page at a time",
+    description="Give the page's `next_after` as `after_step` for the next page; "
+    "it is null on the last one.",
+)
+async def metric_points(
+    console: Sources,
+    run_id: Id,
+    name: Name,
+    after_step: Annotated[int, Query(ge=-1, le=INT32_MAX)] = -1,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+) -> MetricPage:
+    raw = {"run_id": run_id, "name": name, "after_step": after_step, "limit": limit}
+    query = _checked(MetricPageQuery, raw)
+    async with console.unit_of_work() as uow:
+        return await services.metric_page(uow, query)
+
+
+def _checked(model: type[M], raw: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as problem:
+        raise PayloadRefused(problem) from None
