@@ -28,14 +28,12 @@ async def list_profiles(
     console: Sources, username: Prefix = None, email: Prefix = None, limit: Limit = 20
 ) -> list[ProfileView]:
     query = schemas.ListProfiles(username=username, email=email, limit=limit)
-    async with console.unit_of_work() as uow:
-        return await services.list_profiles(uow, query)
+    return await console.read(services.list_profiles, query)
 
 
 @router.get("/profiles/{profile_id}", summary="One profile")
 async def get_profile(console: Sources, profile_id: Id) -> ProfileView:
-    async with console.unit_of_work() as uow:
-        return await services.get_profile(uow, profile_id)
+    return await console.read(services.get_profile, profile_id)
 
 
 @router.post(
@@ -89,11 +87,9 @@ async def list_experiments(
     limit: Limit = 100,
 ) -> list[ExperimentSummary]:
     query = schemas.ListExperiments(owner_id=owner_id, status=status, limit=limit)
-    async with console.unit_of_work() as uow:
-        return await services.list_experiments(uow, query)
+    return await console.read(services.list_experiments, query)
 
 
 @router.get("/experiments/{experiment_id}", summary="One experiment with its runs")
 async def get_experiment(console: Sources, experiment_id: Id) -> ExperimentDetail:
-    async with console.unit_of_work() as uow:
-        return await services.get_experiment(uow, experiment_id)
+    return await console.read(services.get_experiment, experiment_id)

@@ -83,8 +83,7 @@ async def list_jobs(
     before: Annotated[str | None, Query(max_length=400, description="A page cursor")] = None,
 ) -> JobList:
     query = paging.jobs_query(status=status, function=function, limit=limit, before=before)
-    async with console.unit_of_work() as uow:
-        jobs = await services.list_jobs(uow, query)
+    jobs = await console.read(services.list_jobs, query)
     return JobList(jobs=jobs, next=paging.next_cursor(jobs, limit))
 
 

@@ -41,8 +41,7 @@ M = TypeVar("M", bound=BaseModel)
 
 @router.get("/runs/{run_id}", summary="A run with each metric's points, steps and values")
 async def get_run(console: Sources, run_id: Id) -> RunSummary:
-    async with console.unit_of_work() as uow:
-        return await services.run_summary(uow, run_id)
+    return await console.read(services.run_summary, run_id)
 
 
 @router.get(
@@ -50,8 +49,7 @@ async def get_run(console: Sources, run_id: Id) -> RunSummary:
     summary="An experiment with its runs, each with its metrics' summaries",
 )
 async def get_experiment_runs(console: Sources, experiment_id: Id) -> ExperimentRuns:
-    async with console.unit_of_work() as uow:
-        return await services.experiment_runs(uow, experiment_id)
+    return await console.read(services.experiment_runs, experiment_id)
 
 
 @router.get(
@@ -75,8 +73,7 @@ async def metric_history(
 ) -> MetricHistory:
     raw = {"run_ids": run_ids, "name": name, "buckets": buckets}
     query = _checked(MetricHistoryQuery, raw | {"first_step": first_step, "last_step": last_step})
-    async with console.unit_of_work() as uow:
-        return await services.metric_history(uow, query)
+    return await console.read(services.metric_history, query)
 
 
 @router.get(
@@ -94,8 +91,7 @@ async def metric_points(
 ) -> MetricPage:
     raw = {"run_id": run_id, "name": name, "after_step": after_step, "limit": limit}
     query = _checked(MetricPageQuery, raw)
-    async with console.unit_of_work() as uow:
-        return await services.metric_page(uow, query)
+    return await console.read(services.metric_page, query)
 
 
 def _checked(model: type[M], raw: dict[str, Any]) -> M:

@@ -25,8 +25,7 @@ async def experiments_page(
     status: Annotated[schemas.ExperimentStatus | None, Query()] = None,
 ) -> Response:
     query = schemas.ListExperiments(owner_id=owner_id, status=status, limit=PAGE)
-    async with console.unit_of_work() as uow:
-        experiments = await services.list_experiments(uow, query)
+    experiments = await console.read(services.list_experiments, query)
     context = {
         "experiments": experiments,
         "owner_id": owner_id or "",
@@ -39,13 +38,11 @@ async def experiments_page(
 
 @router.get("/experiments/{experiment_id}")
 async def experiment_page(request: Request, console: Sources, experiment_id: Id) -> Response:
-    async with console.unit_of_work() as uow:
-        experiment = await services.experiment_runs(uow, experiment_id)
+    experiment = await console.read(services.experiment_runs, experiment_id)
     return render(request, "experiment.html", {"experiment": experiment})
 
 
 @router.get("/profiles/{profile_id}")
 async def profile_page(request: Request, console: Sources, profile_id: Id) -> Response:
-    async with console.unit_of_work() as uow:
-        profile = await services.get_profile(uow, profile_id)
+    profile = await console.read(services.get_profile, profile_id)
     return render(request, "profile.html", {"profile": profile})

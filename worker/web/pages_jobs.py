@@ -58,8 +58,7 @@ async def jobs_page(
     if job_id and await current_outcome(console, job_id) is not None:
         return RedirectResponse("/jobs/" + quote(job_id, safe=""), 303)
     query = paging.jobs_query(status=status, function=function or None, limit=PAGE, before=before)
-    async with console.unit_of_work() as uow:
-        jobs = await services.list_jobs(uow, query)
+    jobs = await console.read(services.list_jobs, query)
     context = {
         "jobs": jobs,
         "next": paging.next_cursor(jobs, PAGE),
@@ -74,8 +73,7 @@ async def jobs_page(
 
 @router.get("/failed")
 async def failed_page(request: Request, console: Sources) -> Response:
-    async with console.unit_of_work() as uow:
-        failed = await services.list_failed(uow, PAGE)
+    failed = await console.read(services.list_failed, PAGE)
     return render(request, "failed.html", {"failed": failed})
 
 
