@@ -5,6 +5,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -66,6 +68,14 @@ def postgres_binaries() -> Path:
 def redis_server_binary() -> str:
     """The redis-server executable; ask for it to start a Redis server of the test's own."""
     return REDIS_SERVER
+
+
+@pytest.fixture
+async def redis(clean_redis: scratch.RedisSpace) -> AsyncIterator[ArqRedis]:
+    """An arq pool on the suite's Redis database, emptied for this test."""
+    pool = await create_pool(RedisSettings.from_dsn(clean_redis.url))
+    yield pool
+    await pool.aclose()
 
 
 @pytest.fixture

@@ -5,19 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 
 from tests.cli.conftest import QUEUE, one_json
 from worker.heartbeats import STOPPING, Heartbeat, worker_key
-from worker.scratch import RedisSpace
-
-
-@pytest.fixture
-async def redis(clean_redis: RedisSpace) -> AsyncIterator[ArqRedis]:
-    pool = await create_pool(RedisSettings.from_dsn(clean_redis.url))
-    yield pool
-    await pool.aclose()
 
 
 @pytest.fixture

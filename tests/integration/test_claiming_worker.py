@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 
@@ -16,7 +13,6 @@ from worker.claiming import ClaimingWorker
 from worker.config import Settings
 from worker.deps import this_worker_id
 from worker.leases import ARQ_CLAIM, read_lease
-from worker.scratch import RedisSpace
 
 QUEUE = "test:claims"
 LEASE_S = 8
@@ -33,13 +29,6 @@ class Recording(ClaimingWorker):
 
 async def noop(ctx: dict[str, Any]) -> None:
     return None
-
-
-@pytest.fixture
-async def redis(clean_redis: RedisSpace) -> AsyncIterator[ArqRedis]:
-    pool = await create_pool(RedisSettings.from_dsn(clean_redis.url))
-    yield pool
-    await pool.aclose()
 
 
 def worker_on(redis: ArqRedis, max_jobs: int) -> Recording:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
-from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 
 from domain.db import utcnow
 from tests.support.fleet import wait_for
@@ -20,17 +17,9 @@ from worker.heartbeats import (
     read_workers,
     worker_key,
 )
-from worker.scratch import RedisSpace
 
 QUEUE = "test:heartbeats"
 EVERY = 0.2  # seconds between beats: a silent worker is gone after 0.6 s
-
-
-@pytest.fixture
-async def redis(clean_redis: RedisSpace) -> AsyncIterator[ArqRedis]:
-    pool = await create_pool(RedisSettings.from_dsn(clean_redis.url))
-    yield pool
-    await pool.aclose()
 
 
 def heartbeat(redis: ArqRedis, worker_id: str, running: int = 0, every: float = EVERY) -> Heartbeat:

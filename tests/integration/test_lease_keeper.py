@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
-from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from fakeredis import FakeServer
@@ -15,18 +13,10 @@ from fakeredis.aioredis import FakeRedis
 from redis.exceptions import ResponseError
 
 from worker.leases import ARQ_CLAIM, LeaseKeeper, read_lease
-from worker.scratch import RedisSpace
 
 QUEUE = "test:leases"
 LEASE_S = 8
 ARQ_CLAIM_MS = 310_000  # what arq's start_jobs sets: the longest job timeout plus 10 s
-
-
-@pytest.fixture
-async def redis(clean_redis: RedisSpace) -> AsyncIterator[ArqRedis]:
-    pool = await create_pool(RedisSettings.from_dsn(clean_redis.url))
-    yield pool
-    await pool.aclose()
 
 
 @pytest.fixture
