@@ -28,7 +28,7 @@ from bench.processes import running_workers
 from bench.producers import jobs_command
 from bench.queued import expect_rows
 from bench.services import truncate_tables
-from worker.processes import ROOT, WORKER_SETTINGS
+from worker.testing.processes import ROOT, WORKER_SETTINGS
 
 BATCH_POINTS = 1000
 POLL_SECONDS = 0.01

@@ -15,8 +15,8 @@ from bench.services import BenchServices
 from domain import schemas, services
 from domain.db import create_engine, create_session_factory
 from domain.uow import SqlAlchemyUnitOfWork
-from worker.config import Settings
-from worker.connections import open_pool
+from worker.bootstrap import open_pool
+from worker.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -13,19 +13,19 @@ from bench.context import Bench
 from bench.measure import rate
 from bench.queued import RECORDED_METRIC_JOBS, QueueRun, expect_rows, metric_payloads
 from bench.services import truncate_tables
-from worker.deps import DEPS_KEY, Deps
-from worker.jobs import RECORD_METRIC
-from worker.runner import run_job
+from worker.bootstrap import SERVICES_KEY, Services
+from worker.registry import RECORD_METRIC
+from worker.runtime.delivery import run_job
 
 
-async def run_direct(deps: Deps, payloads: list[dict[str, Any]], concurrency: int) -> float:
+async def run_direct(services: Services, payloads: list[dict[str, Any]], concurrency: int) -> float:
     """Run ``record_metric`` through ``run_job`` as a worker would, ``concurrency`` at
     a time, with no queue; seconds taken."""
     todo: Iterator[dict[str, Any]] = iter(payloads)
 
     async def lane() -> None:
         for payload in todo:
-            ctx = {DEPS_KEY: deps, "job_id": os.urandom(16).hex(), "job_try": 1}
+            ctx = {SERVICES_KEY: services, "job_id": os.urandom(16).hex(), "job_try": 1}
             await run_job(ctx, RECORD_METRIC, (payload,))
 
     started = time.perf_counter()
@@ -34,19 +34,19 @@ async def run_direct(deps: Deps, payloads: list[dict[str, Any]], concurrency: in
 
 
 async def direct_record_metric_run(bench: Bench) -> QueueRun:
-    """One run without the queue: the worker's own ``Deps`` (engine, pool, settings), the same
+    """One run without the queue: the worker's own ``Services`` (engine, pool, settings), the same
     validation, unit of work, ledger and concurrency, on a fresh engine as a fresh worker has."""
     settings = bench.settings
     count = bench.sizes.metric_jobs
     await truncate_tables(bench.services)
     run_id = await bench.new_run()
-    deps = Deps.build(settings, bench.pool)
+    services = Services.for_worker(settings, bench.pool)
     try:
         before = await cpu.sample(bench)
-        seconds = await run_direct(deps, metric_payloads(run_id, count), settings.max_jobs)
+        seconds = await run_direct(services, metric_payloads(run_id, count), settings.max_jobs)
         used = (await cpu.sample(bench)).minus(before)
     finally:
-        await deps.dispose()
+        await services.close()
     await expect_rows(bench, "metrics", count)
     await expect_rows(bench, "job_records", count, RECORDED_METRIC_JOBS)
     return QueueRun(rate(count, seconds), used, count)

@@ -9,8 +9,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bench.services import BenchServices
-from worker import processes
-from worker.processes import WORKER_SETTINGS, WorkerProcess
+from worker.testing import processes
+from worker.testing.processes import WORKER_SETTINGS, WorkerProcess
 
 NOOP_SETTINGS = "bench.noop.WorkerSettings"
 PROFILED_SETTINGS = "bench.profiled.WorkerSettings"

@@ -18,8 +18,8 @@ from bench.context import Bench
 from bench.measure import rate
 from bench.queued import metric_payloads
 from bench.services import reset_redis
-from worker.enqueue import enqueue_many
-from worker.processes import ROOT
+from worker.ops.enqueue import enqueue_many
+from worker.testing.processes import ROOT
 
 Enqueue = Callable[[Bench, Sequence[dict[str, Any]]], Awaitable[None]]
 

@@ -25,7 +25,7 @@ from bench.processes import PROFILED_SETTINGS, start_worker, stop_worker
 from bench.queued import batch_payloads, metric_payloads, timed_jobs
 from bench.services import reset_redis, truncate_tables
 from domain import schemas, services
-from worker.deps import Deps
+from worker.bootstrap import Services
 
 PROFILE_JOBS = 3000
 PROFILE_BATCHES = 100
@@ -125,16 +125,16 @@ async def profile_direct(bench: Bench) -> Profile:
     await truncate_tables(bench.services)
     run_id = await bench.new_run()
     settings = bench.settings
-    deps = Deps.build(settings, bench.pool)
+    services = Services.for_worker(settings, bench.pool)
     try:
-        await run_direct(deps, metric_payloads(run_id, 200), settings.max_jobs)  # warm up
+        await run_direct(services, metric_payloads(run_id, 200), settings.max_jobs)  # warm up
         payloads = [{**p, "step": p["step"] + 1000} for p in metric_payloads(run_id, PROFILE_JOBS)]
         profiler = cProfile.Profile()
         profiler.enable()
-        await run_direct(deps, payloads, settings.max_jobs)
+        await run_direct(services, payloads, settings.max_jobs)
         profiler.disable()
     finally:
-        await deps.dispose()
+        await services.close()
     return Profile(
         "in-process, record_metric without the queue", PROFILE_JOBS, pstats.Stats(profiler)
     )

@@ -22,7 +22,7 @@ from bench.processes import (
     status_kb,
 )
 from bench.services import reset_redis, truncate_tables
-from worker.enqueue import enqueue_many
+from worker.ops.enqueue import enqueue_many
 
 DRAIN_TIMEOUT = 600
 # Cron jobs (fail_stale_runs every minute) add ledger rows of their own.

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from bench.measure import Row
 from bench.profiling import Profile
-from worker.config import Settings
+from worker.settings import Settings
 
 
 def _figure(value: float) -> str:

@@ -2,7 +2,7 @@
 
 The admin URLs come from ``BENCH_POSTGRES_URL`` and ``BENCH_REDIS_URL`` (defaults: the local
 services). The bench drops only the database it created and flushes only the Redis
-database it marked as its own, with ``worker.scratch``, the test suite's code for them too.
+database it marked as its own, with ``worker.testing.scratch``, the test suite's code for them too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from worker.scratch import (
+from worker.testing.scratch import (
     TABLES,
     Owner,
     RedisSpace,

@@ -155,7 +155,7 @@ async def enqueue(bench: Bench) -> list[Row]:
     one_by_one = await producers.python_one_by_one_rate(bench)
     rows = [
         Row(
-            "enqueue from Python, worker.enqueue.enqueue_many",
+            "enqueue from Python, worker.ops.enqueue.enqueue_many",
             "jobs/s",
             bulk,
             baseline=f"arq enqueue_job 1 by 1: {_median(one_by_one):,.0f}/s",

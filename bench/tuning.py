@@ -1,7 +1,7 @@
 """``--only sweep``: record_metric through the queue under other worker settings.
 
 Not part of the default run (it takes several minutes): run it on a quiet machine before
-changing a default in worker/config.py. Variants alternate run by run, so a noisy
+changing a default in worker/settings.py. Variants alternate run by run, so a noisy
 neighbour spreads over all of them.
 """
 

@@ -21,7 +21,7 @@ def database_url() -> str:
     given = config.attributes.get("database_url")
     if given:
         return str(given)
-    from worker.config import Settings
+    from worker.settings import Settings
 
     return Settings().database_url.get_secret_value()
 

@@ -16,7 +16,7 @@ from domain.uow import SqlAlchemyUnitOfWork
 from tests.support import needs
 from tests.support.db import MakeUow
 from tests.support.servers import PG_BIN, REDIS_SERVER
-from worker import scratch
+from worker.testing import scratch
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:

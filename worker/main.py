@@ -14,19 +14,18 @@ from typing import Any
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
-from worker.claiming import use_claiming_worker
-from worker.config import Settings
-from worker.connections import redis_settings
-from worker.deps import DEPS_KEY, Deps, deps_of
-from worker.health import start_health, stop_health
-from worker.history import OutboxDrainer
-from worker.jobs import JOBS, Job
-from worker.leases import LEASES_KEY, LeaseKeeper, head_depth, keeper_of
-from worker.logs import configure_logging, skip_job_trace
-from worker.metrics import job_meter
-from worker.runner import run_job
+from worker.bootstrap import SERVICES_KEY, Services, redis_settings, services_of
+from worker.registry import JOBS, Job
+from worker.runtime.claiming import use_claiming_worker
+from worker.runtime.delivery import run_job
+from worker.runtime.leases import LEASES_KEY, LeaseKeeper, head_depth, keeper_of
+from worker.runtime.logs import configure_logging, skip_job_trace
+from worker.runtime.outbox import OutboxDrainer
+from worker.runtime.probes import start_health, stop_health
+from worker.runtime.prometheus import job_meter
+from worker.runtime.watchdog import ReplyWatchdog
 from worker.serialization import job_deserializer, serialize
-from worker.watchdog import ReplyWatchdog
+from worker.settings import Settings
 
 log = logging.getLogger("worker")
 DRAINER_KEY = "history_drainer"  # in ctx: the task that drains the history outbox
@@ -38,17 +37,17 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     watchdog = ReplyWatchdog(ctx["redis"], settings.redis_socket_timeout)
     await watchdog.start()
     ctx[WATCHDOG_KEY] = watchdog
-    ctx[DEPS_KEY] = Deps.build(settings, ctx["redis"])
+    ctx[SERVICES_KEY] = Services.for_worker(settings, ctx["redis"])
     keeper = LeaseKeeper(
         ctx["redis"],
         settings.queue_name,
         settings.lease_seconds,
         depth=head_depth(settings.max_jobs),
-        holder=deps_of(ctx).worker_id,
+        holder=services_of(ctx).worker_id,
     )
     keeper.start()
     ctx[LEASES_KEY] = keeper
-    drainer = OutboxDrainer(deps_of(ctx))
+    drainer = OutboxDrainer(services_of(ctx))
     drainer.start()
     ctx[DRAINER_KEY] = drainer
     await start_health(ctx)
@@ -63,8 +62,8 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
         await ctx[DRAINER_KEY].stop()
     if LEASES_KEY in ctx:
         await keeper_of(ctx).stop()
-    if DEPS_KEY in ctx:
-        await deps_of(ctx).dispose()
+    if SERVICES_KEY in ctx:
+        await services_of(ctx).close()
     if WATCHDOG_KEY in ctx:
         await ctx[WATCHDOG_KEY].stop()
 

@@ -11,16 +11,21 @@ reaches the job as an ``OversizedPayload`` marker, which the runner refuses.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from arq.jobs import SerializationError
 
 from domain.views import OMITTED_KEY
-from worker.errors import capped
+from worker.text import capped, first_line
+
+if TYPE_CHECKING:
+    from arq.connections import ArqRedis
+    from arq.jobs import Job, JobResult
 
 ERROR_KEY = "__error__"
 MAX_RESULT_BYTES = 64 * 1024
@@ -175,3 +180,66 @@ def _oversized_job(raw: bytes, limit: int) -> dict[str, Any]:
         raise ValueError(marker.describe())
     job_try = None if head[1] == b"null" else int(head[1])
     return {"t": job_try, "f": head[2].decode(), "a": [marker], "k": {}, "et": int(tail[1])}
+
+
+class UnreadableData(ValueError):
+    """Data under a job's key that arq cannot read as JSON: a pickle, another program's, or
+    a damaged key."""
+
+    def __init__(self, job_id: str, problem: Exception, *, result: bool) -> None:
+        from arq.constants import job_key_prefix, result_key_prefix
+
+        self.job_id = job_id
+        key, what = (result_key_prefix, "job result") if result else (job_key_prefix, "job")
+        cause = problem.__cause__
+        why = (
+            f"no {cause} field"
+            if isinstance(cause, KeyError)
+            else first_line(cause or problem, 300)
+        )
+        super().__init__(
+            f"job {job_id}: Redis holds data under {key}{job_id} that is not a JSON {what} "
+            f"({why}); another program, or a pickle-based arq, may share this Redis database"
+        )
+
+
+def decoded_result(job_id: str, raw: bytes) -> JobResult:
+    """A result read from Redis in bulk, decoded as ``Job.result_info`` decodes it."""
+    from arq.jobs import DeserializationError, deserialize_result
+
+    try:
+        return deserialize_result(raw, deserializer=deserialize)
+    except DeserializationError as problem:
+        raise UnreadableData(job_id, problem, result=True) from None
+
+
+def readable_job(job_id: str, queue: ArqRedis, queue_name: str) -> Job:
+    """The job as arq reads it, except that unreadable data in Redis raises UnreadableData."""
+    return _checked_job_class()(job_id, queue, _queue_name=queue_name, _deserializer=deserialize)
+
+
+@functools.cache
+def _checked_job_class() -> type[Job]:
+    """arq's ``Job``, whose unreadable keys in Redis become a refusal naming them.
+
+    Built on first use: arq is not imported while the CLI starts.
+    """
+    from arq.jobs import DeserializationError, Job, JobDef
+
+    class CheckedJob(Job):
+        __slots__ = ()
+
+        async def result_info(self) -> JobResult | None:
+            try:
+                return await super().result_info()
+            except DeserializationError as problem:
+                raise UnreadableData(self.job_id, problem, result=True) from None
+
+        async def info(self) -> JobDef | None:
+            # arq's info() reads the result through result_info() above, then the job.
+            try:
+                return await super().info()
+            except DeserializationError as problem:
+                raise UnreadableData(self.job_id, problem, result=False) from None
+
+    return CheckedJob

@@ -26,7 +26,7 @@ from bench.cpu import CpuSample, CpuUse, own_cpu_seconds, process_cpu_seconds
 from bench.peers.job import CONCURRENCY, Database
 from bench.peers.systems import System
 from bench.services import reset_redis, truncate_tables
-from worker.processes import ROOT, WorkerProcess
+from worker.testing.processes import ROOT, WorkerProcess
 
 POLL_SECONDS = 0.01
 WARM_UP = 1  # jobs run before the timed ones

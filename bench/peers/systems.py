@@ -18,8 +18,8 @@ import asyncpg
 from bench.context import Bench
 from bench.peers.job import CONCURRENCY, DRAMATIQ_QUEUE, TASK
 from bench.queued import RECORDED_METRIC_JOBS, expect_rows, metric_payloads
-from worker.enqueue import enqueue_many
-from worker.processes import WORKER_SETTINGS
+from worker.ops.enqueue import enqueue_many
+from worker.testing.processes import WORKER_SETTINGS
 
 Step = Callable[[Bench], Awaitable[None]]
 Enqueue = Callable[[Bench, int, int], Awaitable[None]]

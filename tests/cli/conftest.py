@@ -15,10 +15,10 @@ import redis
 from typer.testing import CliRunner, Result
 
 from worker.cli import app
-from worker.config import Settings
-from worker.enqueue import PARENT_KWARG
-from worker.scratch import RedisSpace
+from worker.ops.enqueue import PARENT_KWARG
 from worker.serialization import deserialize
+from worker.settings import Settings
+from worker.testing.scratch import RedisSpace
 
 QUEUE = Settings.model_fields["queue_name"].default
 

@@ -8,7 +8,7 @@ import pytest
 from arq.connections import ArqRedis
 
 from tests.cli.conftest import QUEUE, one_json
-from worker.heartbeats import STOPPING, Heartbeat, worker_key
+from worker.runtime.heartbeats import STOPPING, Heartbeat, worker_key
 
 
 @pytest.fixture

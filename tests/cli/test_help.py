@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from worker.cli import app
-from worker.processes import ROOT
+from worker.testing.processes import ROOT
 
 HEAVY = ("arq", "asyncio", "asyncpg", "domain", "faker", "redis", "rich", "sqlalchemy")
 

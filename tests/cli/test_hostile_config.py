@@ -17,9 +17,9 @@ from typer.testing import Result
 
 from tests.cli.conftest import QUEUE, Cli, Queue, closed_port, one_json
 from worker.cli.connect import database_address, redis_address, scrub
-from worker.config import Settings
-from worker.processes import ROOT
-from worker.scratch import RedisSpace
+from worker.settings import Settings
+from worker.testing.processes import ROOT
+from worker.testing.scratch import RedisSpace
 
 PASSWORD = "pw-hunter2"
 

@@ -6,7 +6,7 @@ import pytest
 
 from worker.cli.inputs import checked, new_job_id, parse_assignments
 from worker.cli.output import BadInput
-from worker.jobs import CREATE_PROFILE, GENERATE_PROFILES, RECORD_METRIC
+from worker.registry import CREATE_PROFILE, GENERATE_PROFILES, RECORD_METRIC
 
 
 def assignments(*items: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.cli.conftest import Cli, cli_env, closed_port, one_json
-from worker import scratch as services
+from worker.testing import scratch as services
 
 PASSWORD = "hunter2-s3cret"
 

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.support.fleet import SUMMARIES, Fleet, fleet, start_a_run
 from tests.support.queue import arq_client
 from tests.support.servers import PostgresServer, RedisServer, postgres_server, redis_server
-from worker.processes import WorkerProcess, running_worker, service_env
-from worker.scratch import RedisSpace, migrate
+from worker.testing.processes import WorkerProcess, running_worker, service_env
+from worker.testing.scratch import RedisSpace, migrate
 
 LOG_TAIL = 20_000  # characters of each worker's log shown when a test fails
 

@@ -17,7 +17,7 @@ import pytest
 from arq.constants import job_key_prefix
 
 from tests.support.fleet import Summary, report, results, rows, wait_for
-from worker.config import Settings
+from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

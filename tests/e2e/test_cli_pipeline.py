@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from domain.db import utcnow
 from domain.models import Experiment, JobRecord, Metric, Profile, Run
-from worker.processes import run_cli
+from worker.testing.processes import run_cli
 
 pytestmark = pytest.mark.e2e
 

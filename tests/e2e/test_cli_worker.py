@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from domain.models import Profile
-from worker.processes import ROOT, run_cli, service_env
+from worker.testing.processes import ROOT, run_cli, service_env
 
 pytestmark = pytest.mark.e2e
 

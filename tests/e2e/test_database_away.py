@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.fleet import Summary, fleet, report, wait_for
-from worker.processes import run_cli, service_env
+from worker.testing.processes import run_cli, service_env
 
 pytestmark = pytest.mark.e2e
 

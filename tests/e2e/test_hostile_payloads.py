@@ -19,9 +19,9 @@ from arq.constants import job_key_prefix, result_key_prefix
 
 from domain.schemas import MAX_BATCH
 from tests.support.fleet import Summary, report, results, rows, wait_for
-from worker.config import Settings
-from worker.errors import MAX_MESSAGE_CHARS
 from worker.serialization import MAX_RESULT_BYTES, JobError
+from worker.settings import Settings
+from worker.text import MAX_MESSAGE_CHARS
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from domain.models import Metric, Profile
-from worker.processes import ROOT, run_cli
-from worker.scratch import RedisSpace, reset_redis_db
+from worker.testing.processes import ROOT, run_cli
+from worker.testing.scratch import RedisSpace, reset_redis_db
 
 pytestmark = pytest.mark.e2e
 

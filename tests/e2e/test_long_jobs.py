@@ -23,7 +23,7 @@ from tests.support.fleet import (
     wait_for,
 )
 from tests.support.slow_worker import SLOW_TIMEOUT_S
-from worker.config import Settings
+from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from domain.models import JobRecord, Metric
-from worker.processes import run_cli
+from worker.testing.processes import run_cli
 
 pytestmark = pytest.mark.e2e
 

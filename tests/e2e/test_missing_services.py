@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import free_port
-from worker.processes import ROOT
+from worker.testing.processes import ROOT
 
 SLICE = (
     "tests/unit/test_schemas.py",

@@ -19,7 +19,7 @@ from tests.support.rows import (
     seed_job_record,
     seed_runs,
 )
-from worker.jobs import chunk_job_id
+from worker.registry import chunk_job_id
 from worker.serialization import deserialize
 
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,7 @@ from tests.support.fleet import (
     wait_for,
 )
 from tests.support.queue import arq_client as arq_pool
-from worker.processes import service_env
+from worker.testing.processes import service_env
 
 pytestmark = pytest.mark.e2e
 

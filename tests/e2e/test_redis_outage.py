@@ -1,6 +1,6 @@
 """Redis crashes: queued jobs survive (AOF), workers ride out a short outage or exit non-zero.
 
-The behaviour under test (worker.connections.redis_settings): every Redis command retries a lost
+The behaviour under test (worker.bootstrap.redis_settings): every Redis command retries a lost
 connection with backoff for about ``JOBS_REDIS_CONNECT_RETRIES`` steps (0.25 s, 0.5 s,
 1 s, 2 s, 2 s...: about 6 s with the default 5); when Redis is still gone after that, the
 error ends the worker with a non-zero status for its supervisor to restart it. A busy
@@ -29,8 +29,8 @@ from tests.support.fleet import (
     wait_for,
 )
 from tests.support.queue import arq_client as arq_pool
-from worker.config import Settings
-from worker.processes import ROOT, service_env
+from worker.settings import Settings
+from worker.testing.processes import ROOT, service_env
 
 pytestmark = pytest.mark.e2e
 

@@ -14,11 +14,11 @@ from domain.db import create_engine
 from tests.support.fleet import Fleet, wait_for
 from tests.support.queue import arq_client as arq_pool
 from tests.support.servers import free_port, redis_server
-from worker.config import Settings
-from worker.connections import redis_settings
+from worker.bootstrap import redis_settings
 from worker.main import build_worker_settings
-from worker.processes import ROOT, run_cli, service_env
 from worker.serialization import serialize
+from worker.settings import Settings
+from worker.testing.processes import ROOT, run_cli, service_env
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ import pytest
 from arq.constants import retry_key_prefix
 
 from tests.support.fleet import Summary, report, rows, scalar, table_locked, wait_for
-from worker.jobs import chunk_job_id
+from worker.registry import chunk_job_id
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ from tests.support.fleet import SLOW_WORKER_SETTINGS, slow_starts, wait_for
 from tests.support.scrape import get
 from tests.support.servers import free_port
 from tests.support.slow_worker import BLOCK, NAME
-from worker.processes import WorkerProcess, run_cli
+from worker.testing.processes import WorkerProcess, run_cli
 
 pytestmark = pytest.mark.e2e
 

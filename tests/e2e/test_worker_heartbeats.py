@@ -8,8 +8,8 @@ import signal
 import pytest
 
 from tests.support.fleet import SLOW_WORKER_SETTINGS, slow_starts, wait_for
-from worker.config import Settings
-from worker.heartbeats import READY, STOPPING, read_roster, read_workers
+from worker.runtime.heartbeats import READY, STOPPING, read_roster, read_workers
+from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

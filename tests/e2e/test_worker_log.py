@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.support.queue import arq_client
-from worker.processes import ROOT, service_env
+from worker.testing.processes import ROOT, service_env
 
 pytestmark = pytest.mark.e2e
 

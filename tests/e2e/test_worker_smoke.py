@@ -6,8 +6,8 @@ from arq.connections import RedisSettings
 from sqlalchemy import func, select
 
 from domain.models import Profile
-from worker.config import Settings
 from worker.serialization import deserialize, serialize
+from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

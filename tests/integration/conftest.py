@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.db import create_engine, create_session_factory
 from tests.support.db import DATABASES, StatementLog, sqlite_url
-from worker import scratch
+from worker.testing import scratch
 
 ENGINE_FIXTURES = {"postgresql": "emptied_pg_engine", "sqlite": "sqlite_engine"}
 

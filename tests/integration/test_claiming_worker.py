@@ -9,10 +9,10 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 
-from worker.claiming import ClaimingWorker
-from worker.config import Settings
-from worker.deps import this_worker_id
-from worker.leases import ARQ_CLAIM, read_lease
+from worker.bootstrap import this_worker_id
+from worker.runtime.claiming import ClaimingWorker
+from worker.runtime.leases import ARQ_CLAIM, read_lease
+from worker.settings import Settings
 
 QUEUE = "test:claims"
 LEASE_S = 8

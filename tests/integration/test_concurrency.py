@@ -20,7 +20,7 @@ from domain.db import create_engine, create_session_factory
 from domain.errors import StaleVersion
 from domain.uow import SqlAlchemyUnitOfWork
 from tests.support.db import MakeUow, sqlite_only
-from worker.retry import is_transient
+from worker.runtime.retry import is_transient
 
 
 def _impatient(dbapi_connection: Any, _record: Any) -> None:

@@ -1,4 +1,4 @@
-"""``worker.enqueue.enqueue_many`` writes what arq's ``enqueue_job`` writes, on real Redis."""
+"""``worker.ops.enqueue.enqueue_many`` writes what arq's ``enqueue_job`` writes, on real Redis."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from arq.jobs import Job, JobStatus
 from arq.worker import func
 
-from worker import enqueue
-from worker.config import Settings
-from worker.connections import open_pool
-from worker.enqueue import enqueue_many
-from worker.scratch import RedisSpace
+from worker.bootstrap import open_pool
+from worker.ops import enqueue
+from worker.ops.enqueue import enqueue_many
 from worker.serialization import deserialize, serialize
+from worker.settings import Settings
+from worker.testing.scratch import RedisSpace
 
 QUEUE = "test:bulk"
 

@@ -1,4 +1,5 @@
-"""``worker.health`` verdicts as ``worker.exporter`` serves them (a loopback port for one)."""
+"""``worker.runtime.probes`` verdicts as ``worker.runtime.exporter`` serves them (on a loopback
+port)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from time import monotonic
 import pytest
 
 from tests.support.scrape import parse
-from worker.config import Settings
-from worker.deps import DEPS_KEY, Deps
-from worker.exporter import app, start, watch
-from worker.health import Health
-from worker.heartbeats import READY, STOPPING, Heartbeat
+from worker.bootstrap import SERVICES_KEY, Services
+from worker.runtime.exporter import app, start, watch
+from worker.runtime.heartbeats import READY, STOPPING, Heartbeat
+from worker.runtime.probes import Health
+from worker.settings import Settings
 
 EVERY = 1.0
 
@@ -86,6 +87,6 @@ def test_a_taken_port_is_refused_naming_the_setting(health):
         taken.listen()
         port = taken.getsockname()[1]
         settings = Settings(_env_file=None, metrics_port=port)
-        ctx = {DEPS_KEY: Deps.build(settings, None)}  # type: ignore[arg-type]
+        ctx = {SERVICES_KEY: Services.for_worker(settings, None)}  # type: ignore[arg-type]
         with pytest.raises(RuntimeError, match=f"JOBS_METRICS_PORT={port}: cannot listen"):
             start(ctx, health)

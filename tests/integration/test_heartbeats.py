@@ -1,4 +1,5 @@
-"""``worker.heartbeats`` on real Redis: each worker's own beat, read back, expired, removed."""
+"""``worker.runtime.heartbeats`` on real Redis: each worker's own beat, read back, expired,
+removed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from arq.connections import ArqRedis
 
 from domain.db import utcnow
 from tests.support.fleet import wait_for
-from worker.heartbeats import (
+from worker.runtime.heartbeats import (
     READY,
     STOPPING,
     Heartbeat,

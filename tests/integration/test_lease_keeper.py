@@ -1,4 +1,5 @@
-"""``worker.leases.LeaseKeeper`` on real Redis: leases renewed, arq's orphaned claims capped."""
+"""``worker.runtime.leases.LeaseKeeper`` on real Redis: leases renewed, arq's orphaned claims
+capped."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
 from redis.exceptions import ResponseError
 
-from worker.leases import ARQ_CLAIM, LeaseKeeper, read_lease
+from worker.runtime.leases import ARQ_CLAIM, LeaseKeeper, read_lease
 
 QUEUE = "test:leases"
 LEASE_S = 8

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 
 from domain.db import Base, create_engine
 from tests.support.db import DATABASES, sqlite_url
-from worker import schema, scratch
+from worker.testing import migrate as schema
+from worker.testing import scratch
 
 MIGRATED = {*Base.metadata.tables, "alembic_version"}
 

@@ -1,4 +1,4 @@
-"""``worker.queue_metrics`` on real Redis: known jobs enqueued, the exposition parsed back."""
+"""``worker.ops.queue_metrics`` on real Redis: known jobs enqueued, the exposition parsed back."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 
 from tests.support.scrape import Samples, parse
-from worker.heartbeats import Heartbeat, worker_key
-from worker.queue_metrics import queue_metrics
-from worker.scratch import RedisSpace
+from worker.ops.queue_metrics import queue_metrics
+from worker.runtime.heartbeats import Heartbeat, worker_key
+from worker.testing.scratch import RedisSpace
 
 QUEUE = "test:queue-metrics"
 

@@ -20,8 +20,8 @@ from domain import schemas
 from domain.db import create_engine
 from domain.errors import RunNotFound
 from tests.support.servers import free_port
-from worker.retry import _sqlstate, backoff_seconds, is_transient
-from worker.runner import InvalidPayload
+from worker.runtime.delivery import InvalidPayload
+from worker.runtime.retry import _sqlstate, backoff_seconds, is_transient
 
 UPDATE = text("UPDATE profiles SET bio = :bio WHERE id = :id")
 

@@ -1,6 +1,6 @@
 """A real arq ``Worker`` in burst mode on fakeredis, against the suite's PostgreSQL database.
 
-Each ``harness.run()`` builds a fresh worker with ``worker.inprocess`` (the same composition
+Each ``harness.run()`` builds a fresh worker with ``worker.testing.inprocess`` (the same composition
 root the real process uses), lets it drain the queue and closes it. Producer and workers
 share one ``FakeServer``, so jobs, results and arq's bookkeeping keys persist between runs
 the way they would in Redis.
@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import JobRecord
 from tests.support.db import count_rows
-from worker.config import Settings
-from worker.deps import Deps
-from worker.inprocess import drain, fake_pool, in_process_worker
+from worker.bootstrap import Services
 from worker.serialization import deserialize
+from worker.settings import Settings
+from worker.testing.inprocess import drain, fake_pool, in_process_worker
 
 BURST_TIMEOUT = 30
 
@@ -44,9 +44,9 @@ class BurstHarness:
             self.settings, pool, **{"burst": True, "poll_delay": 0, **overrides}
         )
 
-    def deps(self) -> Deps:
+    def services(self) -> Services:
         """What a worker of these settings builds at startup, on the producer's Redis."""
-        return Deps.build(self.settings, self.producer)
+        return Services.for_worker(self.settings, self.producer)
 
     async def run(self, **overrides: Any) -> Worker:
         """Run one burst until the queue is empty (deferred retries included)."""

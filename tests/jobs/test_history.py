@@ -12,9 +12,9 @@ from sqlalchemy import select
 from domain.models import JobRecord, JobTry
 from domain.repositories import ProfileRepository
 from tests.support.faults import connection_lost, failing_profile_inserts
-from worker.enqueue import PARENT_KWARG
-from worker.history import DEAD_LETTERS_KEY, OUTBOX_KEY, drain_outbox, read_retry_note
-from worker.jobs import chunk_job_id
+from worker.ops.enqueue import PARENT_KWARG
+from worker.registry import chunk_job_id
+from worker.runtime.outbox import DEAD_LETTERS_KEY, OUTBOX_KEY, drain_outbox, read_retry_note
 
 PROFILE = {"username": "ada", "email": "ada@example.com", "full_name": "Ada L"}
 
@@ -124,11 +124,11 @@ async def test_failures_kept_in_redis_reach_the_history_once_it_answers(harness,
     ]  # fmt: skip
     await harness.producer.lpush(OUTBOX_KEY, *entries)
 
-    deps = harness.deps()
+    services = harness.services()
     try:
-        assert await drain_outbox(deps) == pending
+        assert await drain_outbox(services) == pending
     finally:
-        await deps.dispose()
+        await services.close()
 
     history = await records(harness)
     assert len(history) == pending
@@ -155,11 +155,11 @@ async def test_an_entry_the_history_refuses_is_set_aside_and_the_rest_written(ha
     # Oldest last (LPUSH): a good one, one too long for the history, a corrupt one, a good one.
     await harness.producer.lpush(OUTBOX_KEY, entry("first"), entry("x" * 300), b"{not json",
                                  entry("last"))  # fmt: skip
-    deps = harness.deps()
+    services = harness.services()
     try:
-        assert await drain_outbox(deps) == 2
+        assert await drain_outbox(services) == 2
     finally:
-        await deps.dispose()
+        await services.close()
 
     assert set(await records(harness)) == {"first", "last"}
     assert await harness.producer.llen(OUTBOX_KEY) == 0

@@ -11,7 +11,7 @@ from domain.db import utcnow
 from domain.models import GenerationChunk, Metric, Profile, ProfileGeneration, Run
 from domain.schemas import MAX_CHUNKS, MIN_CHUNK_SIZE
 from tests.support.rows import job_record, run_statuses, seed_job_record, seed_runs
-from worker.jobs import chunk_job_id
+from worker.registry import chunk_job_id
 
 STALE = timedelta(hours=2)
 FRESH = timedelta(seconds=0)

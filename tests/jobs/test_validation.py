@@ -14,7 +14,7 @@ from domain.models import (
     ProfileGeneration,
     Run,
 )
-from worker.jobs import JOBS
+from worker.registry import JOBS
 from worker.serialization import JobError
 
 EFFECT_TABLES = (Profile, ProfileGeneration, GenerationChunk, Experiment, Run, Metric)

@@ -22,15 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import schemas, services
 from domain.uow import SqlAlchemyUnitOfWork
 from tests.support.slow_worker import STARTS_KEY
-from worker.config import Settings
-from worker.processes import (
+from worker.serialization import deserialize
+from worker.settings import Settings
+from worker.testing.processes import (
     READY_LINE,
     WORKER_SETTINGS,
     WorkerProcess,
     launch_worker,
     wait_for_log,
 )
-from worker.serialization import deserialize
 
 SLOW_WORKER_SETTINGS = "tests.support.slow_worker.WorkerSettings"
 

@@ -30,7 +30,7 @@ import pytest
 import redis
 
 from tests.support.servers import PG_BIN, REDIS_SERVER
-from worker.scratch import ADMIN_URL, REDIS_BASE_URL
+from worker.testing.scratch import ADMIN_URL, REDIS_BASE_URL
 
 START_SERVICES = "docker compose up -d postgres redis"
 # docker-compose.yml's PostgreSQL has the superuser dbjobs, not postgres.

@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 from arq.connections import ArqRedis, RedisSettings
 
-from worker.config import Settings
-from worker.connections import open_pool
+from worker.bootstrap import open_pool
+from worker.settings import Settings
 
 
 @asynccontextmanager

@@ -24,12 +24,12 @@ from pydantic import BaseModel
 
 from domain import schemas, services
 from domain.uow import UnitOfWork
-from worker.config import Settings
-from worker.jobs import Job
-from worker.logs import configure_logging
 from worker.main import build_worker_settings
-from worker.metrics import job_meter
-from worker.runner import run_job
+from worker.registry import Job
+from worker.runtime.delivery import run_job
+from worker.runtime.logs import configure_logging
+from worker.runtime.prometheus import job_meter
+from worker.settings import Settings
 
 NAME = "slow_metric"
 FLAKY = "flaky_metric"

@@ -6,9 +6,8 @@ import orjson
 import pytest
 from arq.jobs import deserialize_job_raw, serialize_job, serialize_result
 
-from worker.errors import MAX_MESSAGE_CHARS, capped
-from worker.jobs import RECORD_METRIC, RECORD_METRICS
-from worker.runner import InvalidPayload, _fail, validate
+from worker.registry import RECORD_METRIC, RECORD_METRICS
+from worker.runtime.delivery import InvalidPayload, _fail, validate
 from worker.serialization import (
     MAX_RESULT_BYTES,
     JobError,
@@ -18,6 +17,7 @@ from worker.serialization import (
     job_deserializer,
     serialize,
 )
+from worker.text import MAX_MESSAGE_CHARS, capped
 
 LIMIT = 64 * 1024
 

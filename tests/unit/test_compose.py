@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from worker.config import Settings
-from worker.processes import ROOT
+from worker.settings import Settings
+from worker.testing.processes import ROOT
 
 COMPOSE = yaml.safe_load(Path(ROOT, "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]

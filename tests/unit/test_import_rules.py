@@ -51,7 +51,7 @@ def test_domain_module_imports_no_delivery_code(module: Path):
     [
         "import arq",
         "import redis.asyncio as r",
-        "from worker.jobs import JOBS",
+        "from worker.registry import JOBS",
         "def f():\n    from migrations import env",
         "if True:\n    import worker.main",
     ],
@@ -87,7 +87,7 @@ def test_the_bench_uses_only_worker_and_domain():
 
 def test_the_bench_check_catches_the_tests_and_allows_worker():
     assert _bench_strays("from tests.support import processes") == {"tests"}
-    assert _bench_strays("from worker.scratch import Owner\nimport domain.models") == set()
+    assert _bench_strays("from worker.testing.scratch import Owner\nimport domain.models") == set()
 
 
 def _shortcuts(folder: tuple[str, ...], source: str) -> list[str]:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from domain.errors import ProfileNotFound
-from worker.logs import BriefExpectedFailures, brief_expected_failures, skip_job_trace
-from worker.runner import InvalidPayload
+from worker.runtime.delivery import InvalidPayload
+from worker.runtime.logs import BriefExpectedFailures, brief_expected_failures, skip_job_trace
 from worker.serialization import JobError
 
 ARQ_FAILED = "%6.2fs ! %s failed, %s: %s"

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from domain.services import HANDLERS
-from worker.config import Settings
-from worker.jobs import JOBS, Job, jobs_table
+from worker.registry import JOBS, Job, jobs_table
+from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-REGISTRY = ROOT / "worker" / "jobs.py"
+REGISTRY = ROOT / "worker" / "registry.py"
 
 
 @pytest.mark.parametrize("job", JOBS.values(), ids=lambda job: job.name)
@@ -66,4 +66,6 @@ def test_no_job_name_is_written_outside_the_registry():
 
 def test_the_readme_lists_the_jobs_as_the_registry_declares_them():
     readme = (ROOT / "README.md").read_text()
-    assert jobs_table() in readme, "paste worker.jobs.jobs_table() into README.md:\n" + jobs_table()
+    assert jobs_table() in readme, (
+        "paste worker.registry.jobs_table() into README.md:\n" + jobs_table()
+    )

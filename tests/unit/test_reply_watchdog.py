@@ -9,7 +9,7 @@ import pytest
 from arq.connections import ArqRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from worker.watchdog import ReplyWatchdog, noting_waits
+from worker.runtime.watchdog import ReplyWatchdog, noting_waits
 
 BOUND_S = 0.2
 GUARD_S = 30  # only ends a broken test; the watchdog cuts within a bound and a quarter

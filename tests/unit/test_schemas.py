@@ -253,7 +253,7 @@ def test_more_chunks_than_the_limit_are_refused_naming_the_smallest_chunk_size(
 
 
 def test_the_workers_chunk_size_setting_has_the_producers_bounds():
-    from worker.config import Settings
+    from worker.settings import Settings
 
     for refused in (schemas.MIN_CHUNK_SIZE - 1, schemas.MAX_CHUNK_SIZE + 1):
         with pytest.raises(ValidationError, match="generation_chunk_size"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from worker.tasks import cancel_and_wait
+from worker.runtime.tasks import cancel_and_wait
 
 HOUR = 3600
 

@@ -25,9 +25,9 @@ from playwright.async_api import Browser, Page, async_playwright
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from worker.config import Settings
 from worker.main import build_worker_settings
-from worker.scratch import RedisSpace
+from worker.settings import Settings
+from worker.testing.scratch import RedisSpace
 from worker.web.app import create_app
 
 TOKEN = "s3cret-console-token"

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from tests.web.conftest import TOKEN, run_queue
-from worker.config import Settings
+from worker.settings import Settings
 
 QUEUE = Settings.model_fields["queue_name"].default
 ADA = {"username": "ada", "email": "ada@example.com", "full_name": "Ada Lovelace"}

@@ -12,8 +12,8 @@ import pytest
 from playwright.async_api import expect
 
 from tests.web.conftest import Served, readme_picture
-from worker.config import Settings
-from worker.processes import WorkerProcess, service_env, start_worker
+from worker.settings import Settings
+from worker.testing.processes import WorkerProcess, service_env, start_worker
 
 WAIT_MS = 15_000  # what a page may take to show a change: jobs run, the overview polls
 HOSTILE = "<img src=x onerror=alert(1)>"

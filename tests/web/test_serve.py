@@ -11,8 +11,8 @@ import time
 import httpx
 
 from tests.web.conftest import TOKEN, free_port
-from worker.config import Settings
-from worker.processes import ROOT, service_env
+from worker.settings import Settings
+from worker.testing.processes import ROOT, service_env
 
 
 def test_jobs_serve_serves_the_dashboard_on_loopback(settings: Settings, tmp_path):

@@ -18,16 +18,16 @@ from urllib.parse import unquote, urlsplit
 
 import typer
 
+from worker.bootstrap import Services
 from worker.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, BadInput, CliError, refuse
 
 if TYPE_CHECKING:
-    from arq.connections import ArqRedis
-    from arq.jobs import Job
+    from arq.connections import ArqRedis, RedisSettings
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from domain.repositories import JobStamp
     from domain.uow import SqlAlchemyUnitOfWork
-    from worker.config import Settings
-    from worker.connections import SafeRedisSettings
+    from worker.settings import Settings
 
 T = TypeVar("T")
 MIGRATE_HINT = "the database has no tables yet: run `uv run alembic upgrade head`"
@@ -37,71 +37,82 @@ EXPECTED_URL = {
 }
 
 
-class Backends:
-    """The connections of one command; each opened on first use."""
+class Backends(Services):
+    """The services of one command, each opened on first use, whose failures are told in a
+    line: an unreachable Redis or database, or one without the tables."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._pool: ArqRedis | None = None
-        self._engine: AsyncEngine | None = None
+        super().__init__(settings, db_pool_size=2)
+        self._proven = False
 
-    async def queue(self) -> ArqRedis:
-        if self._pool is None:
-            self._pool = await _open_queue(self.settings)
-        return self._pool
+    def redis_target(self) -> RedisSettings:
+        target = redis_target(self.settings)
+        # Someone at a prompt should hear about an outage in seconds, not after the worker's
+        # patient retries: one reconnection attempt (redis-py's default without a Retry).
+        return replace(target, conn_retries=min(target.conn_retries, 1), retry=None)
 
-    async def job(self, job_id: str) -> Job:
-        """The job as arq reads it, except that unreadable data in Redis ends the command."""
-        from worker.readable import readable_job
+    async def open_queue(self) -> ArqRedis:
+        from redis.exceptions import RedisError
 
-        return readable_job(job_id, await self.queue(), self.settings.queue_name)
+        patience = self.settings.redis_connect_timeout + self.settings.redis_socket_timeout
+        try:
+            # arq's first PING has no reply timeout of its own: a hung Redis would hang us.
+            return await asyncio.wait_for(super().open_queue(), timeout=patience)
+        except (TimeoutError, OSError, RedisError) as problem:
+            where = redis_address(self.settings)
+            why = reason(problem) if str(problem) else f"no reply within {patience:g} s"
+            raise CliError(f"cannot reach Redis at {where}: {why}") from None
+
+    def new_engine(self) -> AsyncEngine:
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            return super().new_engine()
+        except (ArgumentError, ValueError) as problem:
+            raise _unusable_url("DATABASE_URL", "a database URL", problem, self.settings) from None
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[SqlAlchemyUnitOfWork]:
-        from domain.db import create_session_factory
-        from domain.uow import SqlAlchemyUnitOfWork
-
-        engine = await self._database()
+    async def unit_of_work(
+        self, job: JobStamp | None = None
+    ) -> AsyncIterator[SqlAlchemyUnitOfWork]:
+        await self._prove_database()
         try:
-            async with SqlAlchemyUnitOfWork(create_session_factory(engine)) as uow:
+            async with super().unit_of_work(job) as uow:
                 yield uow
         except Exception as problem:
             raise _database_problem(problem, self.settings) from None
 
-    async def _database(self) -> AsyncEngine:
-        """The engine, once a first connection proved the database is there and ours to use."""
-        if self._engine is None:
-            engine = _new_engine(self.settings)
-            try:
-                async with engine.connect():
-                    pass
-            except Exception as problem:
-                await engine.dispose()
-                where = database_address(self.settings)
-                detail = _detail(problem)
-                raise CliError(f"cannot connect to the database at {where}: {detail}") from None
-            self._engine = engine
-        return self._engine
+    async def _prove_database(self) -> None:
+        """A first connection proves the database is there and ours to use."""
+        if self._proven:
+            return
+        try:
+            async with self.engine.connect():
+                pass
+        except CliError:
+            raise
+        except Exception as problem:
+            where = database_address(self.settings)
+            raise CliError(
+                f"cannot connect to the database at {where}: {_detail(problem)}"
+            ) from None
+        self._proven = True
 
     async def close(self) -> None:
         # Closing after an outage may fail again; the outage was already reported.
-        if self._pool is not None:
-            with suppress(Exception):
-                await self._pool.aclose()
-        if self._engine is not None:
-            with suppress(Exception):
-                await self._engine.dispose()
+        with suppress(Exception):
+            await super().close()
 
 
 def load_settings() -> Settings:
     from pydantic import ValidationError
 
-    from worker.config import Settings
+    from worker.settings import Settings
 
     try:
         settings = Settings()
     except ValidationError as problem:
-        from worker.errors import problems
+        from worker.text import problems
 
         details = "; ".join(problems(problem))
         raise BadInput(f"invalid configuration (environment or .env): {details}") from None
@@ -159,8 +170,9 @@ def run(command: Callable[[Backends], Awaitable[T]], settings: Settings | None =
 
 
 async def _with_backends(settings: Settings, command: Callable[[Backends], Awaitable[T]]) -> T:
-    from worker.operations import Refused
-    from worker.status import UnknownJob, UnreadableData
+    from worker.ops.actions import Refused
+    from worker.ops.job_state import UnknownJob
+    from worker.serialization import UnreadableData
 
     backends = Backends(settings)
     try:
@@ -171,30 +183,9 @@ async def _with_backends(settings: Settings, command: Callable[[Backends], Await
         await backends.close()
 
 
-async def _open_queue(settings: Settings) -> ArqRedis:
-    from redis.exceptions import RedisError
-
-    from worker.connections import bound_reply_time, open_pool
-
-    target = redis_target(settings)
-    # Someone at a prompt should hear about an outage in seconds, not after the worker's
-    # patient retries: one reconnection attempt (redis-py's default without a Retry).
-    target = replace(target, conn_retries=min(target.conn_retries, 1), retry=None)
-    patience = settings.redis_connect_timeout + settings.redis_socket_timeout
-    try:
-        # arq's first PING has no reply timeout of its own: a hung Redis would hang us.
-        pool = await asyncio.wait_for(open_pool(settings, target), timeout=patience)
-        await bound_reply_time(pool, settings.redis_socket_timeout)
-        return pool
-    except (TimeoutError, OSError, RedisError) as problem:
-        where = redis_address(settings)
-        why = reason(problem) if str(problem) else f"no reply within {patience:g} s"
-        raise CliError(f"cannot reach Redis at {where}: {why}") from None
-
-
-def redis_target(settings: Settings) -> SafeRedisSettings:
+def redis_target(settings: Settings) -> RedisSettings:
     """Where and how to reach Redis, as arq reads ``REDIS_URL``; a URL it refuses is bad input."""
-    from worker.connections import redis_settings
+    from worker.bootstrap import redis_settings
 
     try:
         return redis_settings(settings)
@@ -251,7 +242,7 @@ def _detail(problem: BaseException) -> str:
 
 
 def reason(problem: BaseException) -> str:
-    from worker.errors import first_line
+    from worker.text import first_line
 
     return first_line(problem, 300)
 

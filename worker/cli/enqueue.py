@@ -19,7 +19,7 @@ import typer
 from pydantic.fields import FieldInfo
 
 from worker.cli.output import command_group
-from worker.jobs import JOBS, RECORD_METRICS, UPDATE_PROFILE, Job
+from worker.registry import JOBS, RECORD_METRICS, UPDATE_PROFILE, Job
 
 app = command_group("The commands of `jobs enqueue`.")
 

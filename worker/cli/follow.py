@@ -1,4 +1,4 @@
-"""Following jobs from the command line: polled until they end (``worker.status`` says
+"""Following jobs from the command line: polled until they end (``worker.ops.job_state`` says
 where a job stands), with each retry told as it happens and a progress bar for every wait
 on several jobs or a generation's chunks."""
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from worker.cli import output
 from worker.cli.output import EXIT_TIMEOUT, CliError, note
-from worker.status import Outcome, UnknownJob, current_outcome, read_results
+from worker.ops.job_state import Outcome, UnknownJob, current_outcome, read_results
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -177,7 +177,7 @@ async def follow_generation(
 
 async def refuse_failed_chunks(backends: Backends, generation_id: int) -> None:
     """A chunk that failed for good never commits: say so instead of waiting forever."""
-    from worker.jobs import GENERATE_CHUNK
+    from worker.registry import GENERATE_CHUNK
 
     async with backends.unit_of_work() as uow:
         failed = [

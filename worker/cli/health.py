@@ -11,8 +11,8 @@ from worker.cli.output import BadInput, CliError
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
-    from worker.config import Settings
-    from worker.heartbeats import Roster
+    from worker.runtime.heartbeats import Roster
+    from worker.settings import Settings
 
 LOCAL_TIMEOUT_S = 3  # a worker's probe answers from its own thread, at once or never
 SILENT = "silent"  # a worker whose beat stopped without a goodbye: stuck or killed
@@ -49,7 +49,7 @@ def health(
         return
 
     async def read(backends: Backends) -> Roster:
-        from worker.heartbeats import read_roster
+        from worker.runtime.heartbeats import read_roster
 
         return await read_roster(await backends.queue(), settings.queue_name)
 

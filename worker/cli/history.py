@@ -13,7 +13,7 @@ from worker.cli.output import CliError
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
     from worker.cli.submit import Delivery, Report
-    from worker.status import Outcome
+    from worker.ops.job_state import Outcome
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 JobIdArgument = Annotated[str, typer.Argument(metavar="JOB_ID", help="The job id.")]
@@ -75,7 +75,7 @@ def result(
     """
     from worker.cli.connect import run
     from worker.cli.follow import await_outcome, deadline_after
-    from worker.status import current_outcome
+    from worker.ops.job_state import current_outcome
 
     async def read(backends: Backends) -> Outcome:
         if wait:
@@ -97,7 +97,7 @@ def result(
 
 def _outcome(job_id: str) -> Outcome:
     from worker.cli.connect import run
-    from worker.status import current_outcome
+    from worker.ops.job_state import current_outcome
 
     async def read(backends: Backends) -> Outcome:
         return _known(job_id, await current_outcome(backends, job_id, describe=True))
@@ -230,7 +230,7 @@ def retry(
     """
     from worker.cli.connect import run
     from worker.cli.submit import Delivery, enqueue_and_wait, report_and_exit
-    from worker.operations import plan_attempt
+    from worker.ops.actions import plan_attempt
 
     async def enqueue(backends: Backends) -> tuple[Delivery, Report]:
         plan = await plan_attempt(backends, job_id, force=force)
@@ -257,6 +257,6 @@ def cancel(job_id: JobIdArgument, as_json: AsJson = False) -> None:
 
 
 async def _cancel(backends: Backends, job_id: str) -> str:
-    from worker.operations import cancel
+    from worker.ops.actions import cancel
 
     return await cancel(backends, job_id, queue_name=backends.settings.queue_name)

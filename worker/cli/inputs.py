@@ -19,7 +19,7 @@ from worker.cli.output import BadInput
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
 
-    from worker.jobs import Job
+    from worker.registry import Job
 
 M = TypeVar("M", bound="BaseModel")
 MAX_CHANGES_CHARS = 64 * 1024  # a profile's fields together are under 3,000 characters
@@ -31,7 +31,7 @@ def checked(job: Job[Any], raw: Mapping[str, Any], job_id: str) -> dict[str, Any
     from pydantic import ValidationError
 
     from worker.cli.connect import load_settings
-    from worker.operations import checked_payload
+    from worker.ops.actions import checked_payload
 
     try:
         return checked_payload(job, raw, load_settings(), job_id)
@@ -52,7 +52,7 @@ def validated(schema: type[M], raw: Mapping[str, Any], label: Callable[[str], st
 def describe(problem: ValidationError, label: Callable[[str], str] | None = None) -> str:
     """Each problem as ``<what the user typed>: <what is wrong>``; without ``label``, the
     payload's own field names (``points.3.value``)."""
-    from worker.errors import problems
+    from worker.text import problems
 
     told = problems(problem, _where(label), plain=True)
     if len(told) == 1:
@@ -77,7 +77,7 @@ def _where(label: Callable[[str], str] | None) -> Callable[[tuple[int | str, ...
 
 def new_job_id(given: str | None) -> str:
     """The given ``--job-id`` (any visible text, markup characters included), or a new one."""
-    from worker.operations import job_id_problem
+    from worker.ops.actions import job_id_problem
 
     if given is None:
         return uuid.uuid4().hex

@@ -9,7 +9,7 @@ import typer
 from worker.cli import output
 
 if TYPE_CHECKING:
-    from worker.config import Settings
+    from worker.settings import Settings
 
 
 def worker(

@@ -24,9 +24,9 @@ from worker.cli.follow import (
     progress_bar,
 )
 from worker.cli.inputs import new_job_id
-from worker.jobs import GENERATE_PROFILES, Job
-from worker.operations import enqueue_once
-from worker.status import Outcome, combined, current_outcome, mark_submission
+from worker.ops.actions import enqueue_once
+from worker.ops.job_state import Outcome, combined, current_outcome, mark_submission
+from worker.registry import GENERATE_PROFILES, Job
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
@@ -97,7 +97,7 @@ def submit_batches(
         job_ids = [f"{delivery.job_id}:{n}" for n in range(count)]
 
     async def enqueue(backends: Backends) -> Report:
-        from worker.enqueue import enqueue_many
+        from worker.ops.enqueue import enqueue_many
 
         parent = delivery.job_id if len(job_ids) > 1 else None
         if parent is not None:

@@ -3,7 +3,7 @@
 With ``DATABASE_URL`` and ``REDIS_URL`` unset, the queue is an in-process Redis
 (fakeredis) and the database a fresh SQLite file (``demo.db``) migrated by Alembic; with
 both set, the same scenario runs against those services (migrated to head first). Either
-way a real arq worker (``worker.inprocess``) runs the real jobs on this event loop while
+way a real arq worker (``worker.testing.inprocess``) runs the real jobs on this event loop while
 the scenario enqueues them through arq's client, JSON both ways; then a report.
 """
 
@@ -27,10 +27,8 @@ from rich.logging import RichHandler
 from sqlalchemy.engine import make_url
 
 from domain.db import create_engine, is_sqlite
-from worker import schema
+from worker.bootstrap import open_pool
 from worker.cli.output import EXIT_BAD_INPUT, EXIT_INTERRUPTED
-from worker.config import Settings, with_async_driver
-from worker.connections import open_pool
 from worker.demo.report import Report, count_rows
 from worker.demo.scenario import (
     DemoError,
@@ -39,8 +37,10 @@ from worker.demo.scenario import (
     chunk_size_for,
     new_progress,
 )
-from worker.errors import problems
-from worker.inprocess import fake_pool, in_process_worker, parked_cron_jobs, running
+from worker.settings import Settings, with_async_driver
+from worker.testing import migrate as schema
+from worker.testing.inprocess import fake_pool, in_process_worker, parked_cron_jobs, running
+from worker.text import problems
 
 DEFAULT_PROFILES = 2_000
 DEFAULT_DATABASE_FILE = "demo.db"

@@ -26,9 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.models import Profile
 from domain.schemas import smallest_chunk_size
 from worker.cli.output import EXIT_FAILED, EXIT_TIMEOUT
-from worker.errors import first_line
-from worker.inprocess import Running, WorkerStopped
-from worker.jobs import (
+from worker.registry import (
     CREATE_EXPERIMENT,
     FAIL_STALE_RUNS,
     FINISH_RUN,
@@ -41,6 +39,8 @@ from worker.jobs import (
     chunk_job_id,
 )
 from worker.serialization import JobError, deserialize
+from worker.testing.inprocess import Running, WorkerStopped
+from worker.text import first_line
 
 DEMO_CHUNKS = 4  # enough chunk jobs to watch the fan-out, whatever the profile count
 METRIC_BATCHES, BATCH_SIZE = 5, 1_000

@@ -9,15 +9,14 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from domain import schemas, services
 from domain.views import ExperimentDetail, ExperimentSummary, ProfileView
-from worker.jobs import CREATE_PROFILE, UPDATE_PROFILE
+from worker.registry import CREATE_PROFILE, UPDATE_PROFILE
 from worker.web.api_jobs import IdempotencyKey, Wait
-from worker.web.console import Console, console_of
+from worker.web.console import Console
 from worker.web.enqueueing import enqueue
 from worker.web.schemas import ERRORS, Enqueued
 from worker.web.security import require_token
 
 router = APIRouter(prefix="/api", tags=["data"], responses=ERRORS)
-Sources = Annotated[Console, Depends(console_of)]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Prefix = Annotated[str | None, Query(min_length=1, max_length=254, pattern=r"^[^\x00]+$")]
@@ -25,14 +24,14 @@ Prefix = Annotated[str | None, Query(min_length=1, max_length=254, pattern=r"^[^
 
 @router.get("/profiles", summary="Profiles, newest first; prefixes match as typed")
 async def list_profiles(
-    console: Sources, username: Prefix = None, email: Prefix = None, limit: Limit = 20
+    console: Console, username: Prefix = None, email: Prefix = None, limit: Limit = 20
 ) -> list[ProfileView]:
     query = schemas.ListProfiles(username=username, email=email, limit=limit)
     return await console.read(services.list_profiles, query)
 
 
 @router.get("/profiles/{profile_id}", summary="One profile")
-async def get_profile(console: Sources, profile_id: Id) -> ProfileView:
+async def get_profile(console: Console, profile_id: Id) -> ProfileView:
     return await console.read(services.get_profile, profile_id)
 
 
@@ -43,7 +42,7 @@ async def get_profile(console: Sources, profile_id: Id) -> ProfileView:
     summary="Create a profile (enqueues create_profile)",
 )
 async def create_profile(
-    console: Sources,
+    console: Console,
     response: Response,
     profile: Annotated[dict[str, Any], Body()],
     wait: Wait = 0,
@@ -62,7 +61,7 @@ async def create_profile(
     summary="Change fields of a profile (enqueues update_profile)",
 )
 async def update_profile(
-    console: Sources,
+    console: Console,
     response: Response,
     profile_id: Id,
     changes: Annotated[dict[str, Any], Body(description="The fields to change")],
@@ -81,7 +80,7 @@ async def update_profile(
 
 @router.get("/experiments", summary="Experiments with their run counts, newest first")
 async def list_experiments(
-    console: Sources,
+    console: Console,
     owner_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     status: Annotated[schemas.ExperimentStatus | None, Query()] = None,
     limit: Limit = 100,
@@ -91,5 +90,5 @@ async def list_experiments(
 
 
 @router.get("/experiments/{experiment_id}", summary="One experiment with its runs")
-async def get_experiment(console: Sources, experiment_id: Id) -> ExperimentDetail:
+async def get_experiment(console: Console, experiment_id: Id) -> ExperimentDetail:
     return await console.read(services.get_experiment, experiment_id)

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from domain import schemas, services
 from domain.errors import JobNotFound
 from domain.views import JobDetail
-from worker.jobs import JOBS, Job
-from worker.operations import cancel, enqueue_once, plan_attempt
-from worker.status import UnknownJob, current_outcome
+from worker.bootstrap import Services
+from worker.ops.actions import cancel, enqueue_once, plan_attempt
+from worker.ops.job_state import UnknownJob, current_outcome
+from worker.registry import JOBS, Job
 from worker.web import paging
-from worker.web.console import Console, console_of
+from worker.web.console import Console
 from worker.web.enqueueing import MAX_WAIT_SECONDS, answer, enqueue
 from worker.web.schemas import (
     ERRORS,
@@ -33,7 +34,6 @@ from worker.web.schemas import (
 from worker.web.security import require_token
 
 router = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS)
-Sources = Annotated[Console, Depends(console_of)]
 Wait = Annotated[
     float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for the outcome")
 ]
@@ -46,7 +46,7 @@ Changes = [Depends(require_token)]
 
 def _enqueue_route(job: Job[Any]) -> None:
     async def enqueue_job(
-        console: Sources,
+        console: Console,
         response: Response,
         payload: Annotated[dict[str, Any], Body()],
         wait: Wait = 0,
@@ -76,7 +76,7 @@ for _job in JOBS.values():
 
 @router.get("/jobs", summary="The job history, newest first, a page at a time")
 async def list_jobs(
-    console: Sources,
+    console: Console,
     status: Annotated[schemas.JobState | None, Query()] = None,
     function: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_:.\-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -88,14 +88,14 @@ async def list_jobs(
 
 
 @router.get("/failed", summary="Failures nobody has marked handled, newest first")
-async def list_failed(console: Sources, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Failed:
+async def list_failed(console: Console, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Failed:
     async with console.unit_of_work() as uow:
         return Failed(failed=await services.list_failed(uow, limit))
 
 
 @router.get("/children", summary="The jobs a submission became, in one state")
 async def list_children(
-    console: Sources,
+    console: Console,
     parent_id: Annotated[str, Query(min_length=1, max_length=200)],
     status: Annotated[schemas.JobState, Query()] = "failed",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -107,11 +107,11 @@ async def list_children(
 
 
 @router.get("/jobs/{job_id:path}", summary="A job: its state, result, tries and children")
-async def get_job(console: Sources, job_id: str) -> JobPage:
+async def get_job(console: Console, job_id: str) -> JobPage:
     return await job_page(console, job_id)
 
 
-async def job_page(console: Console, job_id: str) -> JobPage:
+async def job_page(console: Services, job_id: str) -> JobPage:
     """Where the job stands (Redis, else the history) and what the history knows of it."""
     outcome = await current_outcome(console, job_id, describe=True)
     if outcome is None:
@@ -136,7 +136,7 @@ async def job_page(console: Console, job_id: str) -> JobPage:
     summary="Enqueue a failed job again, as <job id>:retry:<n>, from its recorded payload",
 )
 async def retry_job(
-    console: Sources, response: Response, request: RetryRequest, wait: Wait = 0
+    console: Console, response: Response, request: RetryRequest, wait: Wait = 0
 ) -> Enqueued:
     plan = await plan_attempt(console, request.job_id, force=request.force)
     new = await enqueue_once(console, plan.function, plan.payload, plan.attempt_id)
@@ -147,12 +147,12 @@ async def retry_job(
 
 
 @router.post("/jobs/cancel", dependencies=Changes, summary="Take a waiting job off the queue")
-async def cancel_job(console: Sources, request: CancelRequest) -> Cancelled:
+async def cancel_job(console: Console, request: CancelRequest) -> Cancelled:
     state = await cancel(console, request.job_id, queue_name=console.settings.queue_name)
     return Cancelled(job_id=request.job_id, status=state)
 
 
 @router.post("/jobs/handle", dependencies=Changes, summary="Mark failures handled")
-async def handle_jobs(console: Sources, request: HandleRequest) -> Handled:
+async def handle_jobs(console: Console, request: HandleRequest) -> Handled:
     async with console.unit_of_work() as uow:
         return Handled(handled=await services.mark_handled(uow, request.chosen))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ValidationError
 
 from domain import services
@@ -23,12 +23,11 @@ from domain.metric_queries import (
 )
 from domain.schemas import INT32_MAX
 from domain.views import ExperimentRuns, MetricHistory, MetricPage, RunSummary
-from worker.web.console import Console, console_of
+from worker.web.console import Console
 from worker.web.errors import PayloadRefused
 from worker.web.schemas import ERRORS
 
 router = APIRouter(prefix="/api", tags=["metrics"], responses=ERRORS)
-Sources = Annotated[Console, Depends(console_of)]
 ID_MAX = 2**63 - 1
 Id = Annotated[int, Path(ge=1, le=ID_MAX)]
 Name = Annotated[
@@ -40,7 +39,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 @router.get("/runs/{run_id}", summary="A run with each metric's points, steps and values")
-async def get_run(console: Sources, run_id: Id) -> RunSummary:
+async def get_run(console: Console, run_id: Id) -> RunSummary:
     return await console.read(services.run_summary, run_id)
 
 
@@ -48,7 +47,7 @@ async def get_run(console: Sources, run_id: Id) -> RunSummary:
     "/experiments/{experiment_id}/runs",
     summary="An experiment with its runs, each with its metrics' summaries",
 )
-async def get_experiment_runs(console: Sources, experiment_id: Id) -> ExperimentRuns:
+async def get_experiment_runs(console: Console, experiment_id: Id) -> ExperimentRuns:
     return await console.read(services.experiment_runs, experiment_id)
 
 
@@ -61,7 +60,7 @@ async def get_experiment_runs(console: Sources, experiment_id: Id) -> Experiment
     "narrower range to zoom in.",
 )
 async def metric_history(
-    console: Sources,
+    console: Console,
     name: Name,
     run_ids: Annotated[
         list[Annotated[int, Query(ge=1, le=ID_MAX)]],
@@ -83,7 +82,7 @@ async def metric_history(
     "it is null on the last one.",
 )
 async def metric_points(
-    console: Sources,
+    console: Console,
     run_id: Id,
     name: Name,
     after_step: Annotated[int, Query(ge=-1, le=INT32_MAX)] = -1,

@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Depends, Response
-
-from worker.queue_metrics import CONTENT_TYPE, queue_metrics
+from worker.ops.queue_metrics import CONTENT_TYPE, queue_metrics
 from worker.web import queue
-from worker.web.console import Console, console_of
+from worker.web.console import Console
 from worker.web.schemas import ERRORS, QueueOverview, WorkerOut
 
 router = APIRouter(prefix="/api", tags=["queue"], responses=ERRORS)
 # Prometheus scrapes the queue here; each worker serves its own counters on its own port.
 metrics_router = APIRouter()
-Sources = Annotated[Console, Depends(console_of)]
 
 
 @router.get("/queue", summary="Depth, running jobs, workers, and throughput lately")
-async def get_queue(console: Sources) -> QueueOverview:
+async def get_queue(console: Console) -> QueueOverview:
     return await queue.overview(console)
 
 
 @router.get("/workers", summary="Workers alive, with their last heartbeat")
-async def get_workers(console: Sources) -> list[WorkerOut]:
+async def get_workers(console: Console) -> list[WorkerOut]:
     return await queue.workers(console)
 
 
 @metrics_router.get("/metrics", include_in_schema=False)
-async def get_metrics(console: Sources) -> Response:
-    """The queue-level metrics (worker.queue_metrics), in Prometheus's text format."""
-    body = await queue_metrics(console.pool, console.settings.queue_name)
+async def get_metrics(console: Console) -> Response:
+    """The queue-level metrics (worker.ops.queue_metrics), in Prometheus's text format."""
+    body = await queue_metrics(await console.queue(), console.settings.queue_name)
     return Response(body, media_type=CONTENT_TYPE)

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from worker.config import Settings
+from worker.settings import Settings
 from worker.web import (
     api_data,
     api_jobs,
@@ -23,7 +23,7 @@ from worker.web import (
     pages_metrics,
     security,
 )
-from worker.web.console import Console
+from worker.web.console import open_console
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("worker.web")
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.console = await Console.open(settings)
+        app.state.console = await open_console(settings)
         log.info("console ready; state changes %s", security.describe(settings))
         try:
             yield

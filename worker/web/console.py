@@ -1,71 +1,27 @@
-"""What the console builds once and every request borrows: the queue's pool and the
-database engine. It is the ``worker.status.Sources`` of the read model and operations."""
+"""What every request borrows: the console's ``Services`` (``worker.bootstrap``), opened
+once by the app's lifespan: the queue's pool and a small database pool."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
-from domain.db import create_engine, create_session_factory
-from domain.uow import SqlAlchemyUnitOfWork, UnitOfWork
-from worker.config import Settings
-from worker.connections import bound_reply_time, open_pool
-from worker.readable import readable_job
+from worker.bootstrap import Services
+from worker.settings import Settings
 
-if TYPE_CHECKING:
-    from arq.connections import ArqRedis
-    from arq.jobs import Job
-    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
-P = ParamSpec("P")
-T = TypeVar("T")
 DB_POOL_SIZE = 5  # a console serves a few operators, not the job traffic
 
 
-@dataclass
-class Console:
-    settings: Settings
-    pool: ArqRedis
-    engine: AsyncEngine
-    session_factory: async_sessionmaker[AsyncSession]
-
-    @classmethod
-    async def open(cls, settings: Settings) -> Console:
-        pool = await open_pool(settings)
-        await bound_reply_time(pool, settings.redis_socket_timeout)
-        engine = create_engine(settings.database_url.get_secret_value(), pool_size=DB_POOL_SIZE)
-        return cls(settings, pool, engine, create_session_factory(engine))
-
-    async def close(self) -> None:
-        await self.pool.aclose()
-        await self.engine.dispose()
-
-    async def queue(self) -> ArqRedis:
-        return self.pool
-
-    async def job(self, job_id: str) -> Job:
-        return readable_job(job_id, self.pool, self.settings.queue_name)
-
-    @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[SqlAlchemyUnitOfWork]:
-        async with SqlAlchemyUnitOfWork(self.session_factory) as uow:
-            yield uow
-
-    async def read(
-        self,
-        use_case: Callable[Concatenate[UnitOfWork, P], Awaitable[T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        """One read-side use case in a unit of work of its own: what most routes are."""
-        async with self.unit_of_work() as uow:
-            return await use_case(uow, *args, **kwargs)
+async def open_console(settings: Settings) -> Services:
+    services = Services(settings, db_pool_size=DB_POOL_SIZE)
+    await services.queue()  # a Redis that is not there stops the console at its start
+    return services
 
 
-def console_of(request: Request) -> Console:
-    console: Console = request.app.state.console
-    return console
+def console_of(request: Request) -> Services:
+    services: Services = request.app.state.console
+    return services
+
+
+Console = Annotated[Services, Depends(console_of)]

@@ -1,4 +1,4 @@
-"""Enqueueing from the API: the CLI's checks (``worker.operations``), then the answer, with
+"""Enqueueing from the API: the CLI's checks (``worker.ops.actions``), then the answer, with
 the outcome when the caller waits for it."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import HTTPException
 from pydantic import ValidationError
 
-from worker.jobs import Job
-from worker.operations import checked_payload, enqueue_once, job_id_problem, outcome_within
-from worker.status import Outcome, current_outcome
-from worker.web.console import Console
+from worker.bootstrap import Services
+from worker.ops.actions import checked_payload, enqueue_once, job_id_problem, outcome_within
+from worker.ops.job_state import Outcome, current_outcome
+from worker.registry import Job
 from worker.web.errors import PayloadRefused
 from worker.web.schemas import Enqueued, JobState
 
@@ -31,7 +31,7 @@ def job_id_from(key: str | None) -> str:
 
 
 async def enqueue(
-    console: Console, job: Job[Any], raw: Mapping[str, Any], *, key: str | None, wait: float
+    console: Services, job: Job[Any], raw: Mapping[str, Any], *, key: str | None, wait: float
 ) -> tuple[Enqueued, int]:
     """Enqueue ``raw`` as ``job`` once per key; the answer and its HTTP status (200 when the
     job has ended, 202 while it waits or runs). Nothing is enqueued for a bad payload."""
@@ -45,7 +45,7 @@ async def enqueue(
 
 
 async def answer(
-    console: Console, job_id: str, function: str, *, new: bool, wait: float
+    console: Services, job_id: str, function: str, *, new: bool, wait: float
 ) -> tuple[Enqueued, int]:
     if wait > 0:
         outcome = await outcome_within(console, job_id, wait)

@@ -13,9 +13,10 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from domain.errors import Conflict, DomainError, NotFound
-from worker.errors import problems
-from worker.operations import Refused
-from worker.status import UnknownJob, UnreadableData
+from worker.ops.actions import Refused
+from worker.ops.job_state import UnknownJob
+from worker.serialization import UnreadableData
+from worker.text import problems
 
 log = logging.getLogger("worker.web")
 TYPES = {400: "bad_input", 401: "unauthorized", 403: "forbidden", 404: "not_found"}

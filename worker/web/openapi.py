@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from worker.jobs import JOBS, Job
+from worker.registry import JOBS, Job
 
 REF = "#/components/schemas/{model}"
 

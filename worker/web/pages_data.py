@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, get_args
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from domain import schemas, services
-from worker.web.console import Console, console_of
+from worker.web.console import Console
 from worker.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-Sources = Annotated[Console, Depends(console_of)]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 PAGE = 100
 
@@ -20,7 +19,7 @@ PAGE = 100
 @router.get("/experiments")
 async def experiments_page(
     request: Request,
-    console: Sources,
+    console: Console,
     owner_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     status: Annotated[schemas.ExperimentStatus | None, Query()] = None,
 ) -> Response:
@@ -37,12 +36,12 @@ async def experiments_page(
 
 
 @router.get("/experiments/{experiment_id}")
-async def experiment_page(request: Request, console: Sources, experiment_id: Id) -> Response:
+async def experiment_page(request: Request, console: Console, experiment_id: Id) -> Response:
     experiment = await console.read(services.experiment_runs, experiment_id)
     return render(request, "experiment.html", {"experiment": experiment})
 
 
 @router.get("/profiles/{profile_id}")
-async def profile_page(request: Request, console: Sources, profile_id: Id) -> Response:
+async def profile_page(request: Request, console: Console, profile_id: Id) -> Response:
     profile = await console.read(services.get_profile, profile_id)
     return render(request, "profile.html", {"profile": profile})

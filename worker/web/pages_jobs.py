@@ -10,45 +10,44 @@ from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from domain import schemas, services
-from worker.operations import cancel, enqueue_once, plan_attempt
-from worker.status import current_outcome
+from worker.ops.actions import cancel, enqueue_once, plan_attempt
+from worker.ops.job_state import current_outcome
 from worker.web import paging, queue
 from worker.web.api_jobs import job_page
-from worker.web.console import Console, console_of
+from worker.web.console import Console
 from worker.web.security import checked_form
 from worker.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-Sources = Annotated[Console, Depends(console_of)]
 PAGE = 50
 FormJobId = Annotated[str, Form(min_length=1, max_length=200)]
 Posted = [Depends(checked_form)]
 
 
 @router.get("/")
-async def overview_page(request: Request, console: Sources) -> Response:
+async def overview_page(request: Request, console: Console) -> Response:
     return render(request, "overview.html", {"overview": await queue.overview(console)})
 
 
 @router.get("/fragments/overview")
-async def overview_fragment(request: Request, console: Sources) -> Response:
+async def overview_fragment(request: Request, console: Console) -> Response:
     return render(request, "_overview.html", {"overview": await queue.overview(console)})
 
 
 @router.get("/workers")
-async def workers_page(request: Request, console: Sources) -> Response:
+async def workers_page(request: Request, console: Console) -> Response:
     return render(request, "workers.html", {"workers": await queue.workers(console)})
 
 
 @router.get("/fragments/workers")
-async def workers_fragment(request: Request, console: Sources) -> Response:
+async def workers_fragment(request: Request, console: Console) -> Response:
     return render(request, "_workers.html", {"workers": await queue.workers(console)})
 
 
 @router.get("/jobs")
 async def jobs_page(
     request: Request,
-    console: Sources,
+    console: Console,
     status: Annotated[schemas.JobState | None, Query()] = None,
     function: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_:.\-]*$")] = None,
     before: Annotated[str | None, Query(max_length=400)] = None,
@@ -72,19 +71,19 @@ async def jobs_page(
 
 
 @router.get("/failed")
-async def failed_page(request: Request, console: Sources) -> Response:
+async def failed_page(request: Request, console: Console) -> Response:
     failed = await console.read(services.list_failed, PAGE)
     return render(request, "failed.html", {"failed": failed})
 
 
 @router.get("/jobs/{job_id:path}")
-async def job_detail_page(request: Request, console: Sources, job_id: str) -> Response:
+async def job_detail_page(request: Request, console: Console, job_id: str) -> Response:
     return render(request, "job.html", {"page": await job_page(console, job_id)})
 
 
 @router.post("/jobs/retry", dependencies=Posted)
 async def retry_form(
-    console: Sources, job_id: FormJobId, force: Annotated[bool, Form()] = False
+    console: Console, job_id: FormJobId, force: Annotated[bool, Form()] = False
 ) -> Response:
     plan = await plan_attempt(console, job_id, force=force)
     await enqueue_once(console, plan.function, plan.payload, plan.attempt_id)
@@ -92,13 +91,13 @@ async def retry_form(
 
 
 @router.post("/jobs/handle", dependencies=Posted)
-async def handle_form(console: Sources, job_id: FormJobId) -> Response:
+async def handle_form(console: Console, job_id: FormJobId) -> Response:
     async with console.unit_of_work() as uow:
         await services.mark_handled(uow, [job_id])
     return RedirectResponse("/jobs/" + quote(job_id, safe=""), 303)
 
 
 @router.post("/jobs/cancel", dependencies=Posted)
-async def cancel_form(console: Sources, job_id: FormJobId) -> Response:
+async def cancel_form(console: Console, job_id: FormJobId) -> Response:
     await cancel(console, job_id, queue_name=console.settings.queue_name)
     return RedirectResponse("/jobs/" + quote(job_id, safe=""), 303)

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from domain import services
 from domain.metric_queries import DEFAULT_BUCKETS, MAX_COMPARED_RUNS
-from worker.web.console import Console, console_of
+from worker.web.console import Console
 from worker.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-Sources = Annotated[Console, Depends(console_of)]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Compared = Annotated[
     list[Annotated[int, Query(ge=1, le=2**63 - 1)]] | None,
@@ -24,7 +23,7 @@ Compared = Annotated[
 
 @router.get("/runs/{run_id}")
 async def run_page(
-    request: Request, console: Sources, run_id: Id, compare: Compared = None
+    request: Request, console: Console, run_id: Id, compare: Compared = None
 ) -> Response:
     async with console.unit_of_work() as uow:
         run = await services.run_summary(uow, run_id)

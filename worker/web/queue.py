@@ -6,18 +6,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from domain import services
-from worker.heartbeats import WorkerBeat, read_workers
-from worker.overview import read_queue
-from worker.web.console import Console
+from worker.bootstrap import Services
+from worker.ops.queue_state import read_queue
+from worker.runtime.heartbeats import WorkerBeat, read_workers
 from worker.web.schemas import QueueOverview, RunningJobOut, WorkerOut
 
 MINUTE = 60
 HOUR = 3600
 
 
-async def workers(console: Console) -> list[WorkerOut]:
+async def workers(console: Services) -> list[WorkerOut]:
     now = datetime.now(UTC)
-    beats = await read_workers(console.pool, console.settings.queue_name)
+    beats = await read_workers(await console.queue(), console.settings.queue_name)
     return [_worker(beat, now) for beat in sorted(beats, key=lambda beat: beat.worker_id)]
 
 
@@ -33,8 +33,8 @@ def _worker(beat: WorkerBeat, now: datetime) -> WorkerOut:
     )
 
 
-async def overview(console: Console) -> QueueOverview:
-    queue = await read_queue(console.pool, console.settings.queue_name)
+async def overview(console: Services) -> QueueOverview:
+    queue = await read_queue(await console.queue(), console.settings.queue_name)
     async with console.unit_of_work() as uow:
         last_minute = await services.recent_counts(uow, MINUTE)
         last_hour = await services.recent_counts(uow, HOUR)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.views import JobSummary, JobView, Submission, TryView
-from worker.status import Outcome
+from worker.ops.job_state import Outcome
 
 
 class Refusal(BaseModel):

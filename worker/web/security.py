@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, R
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from worker.config import Settings
+from worker.settings import Settings
 
 CSRF_COOKIE = "dbjobs_csrf"
 SESSION_COOKIE = "dbjobs_session"

@@ -21,9 +21,9 @@ import orjson
 from arq.connections import ArqRedis
 
 from domain.repositories import JobStamp
-from worker.deps import Deps
-from worker.retry import is_transient
-from worker.tasks import cancel_and_wait
+from worker.bootstrap import Services
+from worker.runtime.retry import is_transient
+from worker.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.history")
 
@@ -70,28 +70,30 @@ async def defer_failure(redis: ArqRedis, stamp: JobStamp, fields: dict[str, Any]
         await pipe.execute()
 
 
-async def drain_outbox(deps: Deps) -> int:
+async def drain_outbox(services: Services) -> int:
     """Write waiting failures to the history, oldest first, one at a time; how many were
     written. An entry the history refuses for good is set aside (``DEAD_LETTERS_KEY``) so
     that it cannot hold the others back; one that fails for now goes back, and waits."""
     written = 0
-    while (raw := await _pop_oldest(deps.redis)) is not None:
+    while (raw := await _pop_oldest(services.redis)) is not None:
         try:
             entry = orjson.loads(raw)
             fields = {key: value for key, value in entry.items() if key != "stamp"}
             stamp = _stamp(entry["stamp"])
         except (ValueError, KeyError, TypeError) as problem:
-            await _set_aside(deps.redis, raw, problem)
+            await _set_aside(services.redis, raw, problem)
             continue
         try:
-            async with deps.unit_of_work() as uow:
+            async with services.unit_of_work() as uow:
                 await uow.jobs.record_failure(stamp, **fields)
                 await uow.commit()
         except BaseException as problem:
             if is_transient(problem) or not isinstance(problem, Exception):
-                await cast(Awaitable[int], deps.redis.rpush(OUTBOX_KEY, raw))  # the oldest again
+                await cast(
+                    Awaitable[int], services.redis.rpush(OUTBOX_KEY, raw)
+                )  # the oldest again
                 raise
-            await _set_aside(deps.redis, raw, problem)
+            await _set_aside(services.redis, raw, problem)
             continue
         written += 1
     return written
@@ -114,8 +116,8 @@ def _stamp(fields: dict[str, Any]) -> JobStamp:
 class OutboxDrainer:
     """A worker's background task that drains the outbox every few seconds."""
 
-    def __init__(self, deps: Deps, every: float = DRAIN_EVERY_SECONDS) -> None:
-        self.deps = deps
+    def __init__(self, services: Services, every: float = DRAIN_EVERY_SECONDS) -> None:
+        self.services = services
         self.every = every
         self._task: asyncio.Task[None] | None = None
 
@@ -130,7 +132,7 @@ class OutboxDrainer:
         while True:
             await asyncio.sleep(self.every)
             try:
-                if written := await drain_outbox(self.deps):
+                if written := await drain_outbox(self.services):
                     log.info("wrote %d failure(s) kept while the database was away", written)
             except Exception as problem:  # the database (or Redis) is still away
                 log.debug("the history outbox waits: %s", problem)

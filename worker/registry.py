@@ -17,11 +17,13 @@ from domain import schemas
 if TYPE_CHECKING:
     from domain.services import UseCase
     from domain.views import GenerationPlan
-    from worker.config import Settings
-    from worker.deps import Deps
+    from worker.bootstrap import Services
+    from worker.settings import Settings
 
 P = TypeVar("P", bound=schemas.Payload)
-FanOut = Callable[["Deps", Any, Any, str], Awaitable[None]]  # (deps, payload, result, job id)
+FanOut = Callable[
+    ["Services", Any, Any, str], Awaitable[None]
+]  # (services, payload, result, job id)
 
 
 @dataclass(frozen=True)
@@ -98,19 +100,19 @@ def chunk_job_id(generation_id: int, chunk_index: int, key: str) -> str:
 
 
 async def enqueue_chunks(
-    deps: Deps, payload: schemas.GenerateProfiles, plan: GenerationPlan, job_id: str
+    services: Services, payload: schemas.GenerateProfiles, plan: GenerationPlan, job_id: str
 ) -> None:
     """All of a generation's chunk jobs in one script call per 1,000 (``enqueue_job`` took a
     few round trips each); a chunk job already queued or finished is skipped, by its id."""
-    from worker.enqueue import enqueue_many
+    from worker.ops.enqueue import enqueue_many
 
     indexes = range(plan.chunks)
     await enqueue_many(
-        deps.redis,
+        services.redis,
         GENERATE_CHUNK.name,
         [{"generation_id": plan.generation_id, "chunk_index": index} for index in indexes],
         [chunk_job_id(plan.generation_id, index, payload.key) for index in indexes],
-        queue_name=deps.settings.queue_name,
+        queue_name=services.settings.queue_name,
         parent_id=job_id,
     )
 

@@ -76,9 +76,9 @@ class Settings(BaseSettings):
     # picked up by another worker once its lease lapses.
     lease_seconds: Annotated[float, Field(ge=2, le=600)] = 8
     shutdown_grace: Annotated[int, Field(ge=0)] = 30
-    # Each worker's own heartbeat (worker.heartbeats): it counts as gone after 3 missed.
+    # Each worker's own heartbeat (worker.runtime.heartbeats): it counts as gone after 3 missed.
     heartbeat_seconds: Annotated[float, Field(ge=0.1, le=60)] = 5
-    # Each worker's own /metrics, /healthz and /readyz (worker.exporter); 0 or unset: off.
+    # Each worker's own /metrics, /healthz and /readyz (worker.runtime.exporter); 0 or unset: off.
     # 127.0.0.1 unless told otherwise: the compose stack listens on 0.0.0.0 for Prometheus.
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
     metrics_host: str = "127.0.0.1"

@@ -5,7 +5,7 @@
 - Ready: alive, started and not stopping, and Redis and PostgreSQL answered within the
   last few beats (each beat writes to Redis and pings PostgreSQL, both bounded).
 
-The worker's exporter (``worker.exporter``) serves both as ``/healthz`` and ``/readyz``
+The worker's exporter (``worker.runtime.exporter``) serves both as ``/healthz`` and ``/readyz``
 from a thread of its own, so a stuck loop is reported rather than leaving the probe
 hanging; ``jobs health`` reads every worker's heartbeat from Redis.
 """
@@ -22,9 +22,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from worker.deps import deps_of
-from worker.heartbeats import LIVENESS_BEATS, READY, Heartbeat
-from worker.leases import keeper_of
+from worker.bootstrap import services_of
+from worker.runtime.heartbeats import LIVENESS_BEATS, READY, Heartbeat
+from worker.runtime.leases import keeper_of
 
 HEALTH_KEY = "health"  # in ctx: this worker's Health
 
@@ -66,22 +66,24 @@ class Health:
 async def start_health(ctx: dict[str, Any]) -> None:
     """The worker's heartbeat ("ready" from now on, "stopping" from its first signal) and,
     with ``JOBS_METRICS_PORT`` set, its exporter of metrics and probes."""
-    from worker import exporter  # prometheus_client's HTTP server only where it serves
+    from worker.runtime import exporter  # prometheus_client's HTTP server only where it serves
 
-    deps, keeper = deps_of(ctx), keeper_of(ctx)
+    services, keeper = services_of(ctx), keeper_of(ctx)
     # Its own connection per ping (no pool): a probe must not wait behind busy jobs for
     # a pooled connection, nor hold one of theirs.
-    engine = create_async_engine(deps.settings.database_url.get_secret_value(), poolclass=NullPool)
+    engine = create_async_engine(
+        services.settings.database_url.get_secret_value(), poolclass=NullPool
+    )
 
     async def ping() -> None:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     heartbeat = Heartbeat(
-        deps.redis,
-        deps.settings.queue_name,
-        deps.worker_id,
-        deps.settings.heartbeat_seconds,
+        services.redis,
+        services.settings.queue_name,
+        services.worker_id,
+        services.settings.heartbeat_seconds,
         running=lambda: len(keeper.running),
         database=ping,
     )
@@ -94,7 +96,7 @@ async def start_health(ctx: dict[str, Any]) -> None:
 
 async def stop_health(ctx: dict[str, Any]) -> None:
     """Say "stopping", then leave the roster; the exporter answers until the end."""
-    from worker import exporter
+    from worker.runtime import exporter
 
     health = ctx.get(HEALTH_KEY)
     if not isinstance(health, Health):

@@ -21,7 +21,7 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 import redis.asyncio as aioredis
 
 from domain.models import Profile
-from worker import schema
+from worker.testing import migrate as schema
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")

@@ -5,7 +5,7 @@ plus 10 s, and a job whose worker died is only picked up again once that key exp
 Here the key becomes a short lease once the job runs and is renewed while it runs, so a
 long job keeps its lease and a SIGKILLed worker's jobs return within one lease.
 
-``ClaimingWorker`` (``worker.claiming``) claims a job with its lease already. For a worker
+``ClaimingWorker`` (``worker.runtime.claiming``) claims a job with its lease already. For a worker
 that claims as arq does, a job's first lease is not written as it starts: every
 ``FIRST_LEASE_SECONDS`` one pipeline leases all the jobs started since, and most short
 jobs have ended by then and need none. A SET per job start cost 0.07 ms of CPU per job, a
@@ -33,8 +33,8 @@ from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from redis.exceptions import ResponseError
 
-from worker.metrics import LEASES_LAPSED, LEASES_RECOVERED
-from worker.tasks import cancel_and_wait
+from worker.runtime.prometheus import LEASES_LAPSED, LEASES_RECOVERED
+from worker.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.leases")
 LEASES_KEY = "leases"

@@ -15,10 +15,10 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from worker.deps import deps_of
-from worker.health import Health, Verdict
-from worker.heartbeats import WORKER_STATES
-from worker.metrics import REGISTRY, RUNNING, STATE, WORKER_UP
+from worker.bootstrap import services_of
+from worker.runtime.heartbeats import WORKER_STATES
+from worker.runtime.probes import Health, Verdict
+from worker.runtime.prometheus import REGISTRY, RUNNING, STATE, WORKER_UP
 
 EXPORTER_KEY = "exporter"  # in ctx: the running server
 StartResponse = Callable[..., Any]
@@ -63,7 +63,7 @@ def _is_in(health: Health, state: str) -> Callable[[], float]:
 
 
 def start(ctx: dict[str, Any], health: Health) -> None:
-    settings = deps_of(ctx).settings
+    settings = services_of(ctx).settings
     watch(health, health.heartbeat.running)
     if not settings.metrics_port:
         return

@@ -4,7 +4,7 @@ arq's ``start_jobs`` claims each job on its own: WATCH, EXISTS, ZSCORE, then MUL
 EXEC, four round trips one job after the other in the poll loop, four of the six a
 one-row job costs (issue 14). ``ClaimingWorker`` claims every job it has room for in one
 script call, with arq's own test (no in-progress key yet, still queued, due), and writes
-each claim as a lease (``worker.leases``) rather than arq's raw claim of the longest
+each claim as a lease (``worker.runtime.leases``) rather than arq's raw claim of the longest
 timeout plus 10 s: a job whose worker dies after claiming it returns within one lease.
 Every other step of a job (reading it, counting its tries, finishing it) stays arq's.
 
@@ -20,9 +20,9 @@ from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from redis.commands.core import AsyncScript
 
-from worker.config import Settings
-from worker.deps import this_worker_id
-from worker.leases import lease_value
+from worker.bootstrap import this_worker_id
+from worker.runtime.leases import lease_value
+from worker.settings import Settings
 
 # KEYS[1]: the queue, KEYS[2..]: the in-progress keys of ARGV[5..], the ids read from its
 # ready head. ARGV[1]: now (ms), ARGV[2]: the lease (ms), ARGV[3]: how many to claim,

@@ -2,7 +2,7 @@
 arq's keys in a bounded number of round trips whatever the queue holds.
 
 Running jobs sit at the head of the queue (arq claims among the first few hundred ready
-entries, see ``worker.leases``), so reading the head finds them all; their lease names the
+entries, see ``worker.runtime.leases``), so reading the head finds them all; their lease names the
 worker and when the job started. The functions of the waiting jobs are counted over the
 same head, from the first bytes of each job (a job may be megabytes).
 """
@@ -17,7 +17,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.utils import timestamp_ms
 
-from worker.leases import MIN_HEAD_DEPTH, read_lease
+from worker.runtime.leases import MIN_HEAD_DEPTH, read_lease
 from worker.serialization import function_of
 
 HEAD_BYTES = 200  # enough for arq's {"t":..,"f":"<function>","a": prefix

@@ -1,7 +1,7 @@
 """What one worker process counts for Prometheus: its jobs, their durations, its leases.
 
-Every worker exports its own (``worker.exporter``, on ``JOBS_METRICS_PORT``); the queue
-as a whole (depth, oldest ready job, workers alive) is ``worker.queue_metrics``.
+Every worker exports its own (``worker.runtime.exporter``, on ``JOBS_METRICS_PORT``); the queue
+as a whole (depth, oldest ready job, workers alive) is ``worker.ops.queue_metrics``.
 
 The counting costs a job two pre-bound children (its function's, built once when the worker
 is built) and no dictionary look-up of labels: ``JobMeter.measure`` wraps each delivery.
@@ -87,7 +87,7 @@ class JobMeter:
         self._duration = DURATION.labels(function)
 
     async def measure(self, delivery: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-        """Await one delivery (``worker.runner.run_job``) and count how it ended.
+        """Await one delivery (``worker.runtime.delivery.run_job``) and count how it ended.
 
         A duplicate is what ``run_job`` returns for a job that had already succeeded; a
         cancellation is arq's timeout, an abort, or a shutdown that outlived the grace.

@@ -7,7 +7,7 @@ and every read in a timeout: 0.12 ms of a worker's CPU per job, an eighth of its
 (bench/, issue 14). Here each connection only notes when it started waiting for a reply,
 and one task looks at the busy connections a few times per bound: a connection that has
 waited longer is cut, so the command fails as a lost connection would, is retried, and in
-the end stops the worker (``worker.connections``) as a timed-out one did.
+the end stops the worker (``worker.bootstrap``) as a timed-out one did.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from arq.connections import ArqRedis
 from redis.asyncio.connection import AbstractConnection
 
-from worker.tasks import cancel_and_wait
+from worker.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.redis")
 CHECKS_PER_BOUND = 4

@@ -17,19 +17,19 @@ from arq import Retry
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
-from domain import services
 from domain.db import utcnow
 from domain.errors import DomainError
 from domain.repositories import JobStamp
 from domain.schemas import Payload
+from domain.services import handler_for
 from domain.uow import DuplicateJob
-from worker.deps import Deps, deps_of
-from worker.enqueue import PARENT_KWARG
-from worker.errors import MAX_MESSAGE_CHARS, capped, first_line, problems
-from worker.history import defer_failure, note_retry
-from worker.jobs import Job
-from worker.retry import backoff_seconds, is_transient
+from worker.bootstrap import Services, services_of
+from worker.ops.enqueue import PARENT_KWARG
+from worker.registry import Job
+from worker.runtime.outbox import defer_failure, note_retry
+from worker.runtime.retry import backoff_seconds, is_transient
 from worker.serialization import JobError, OversizedPayload
+from worker.text import MAX_MESSAGE_CHARS, capped, first_line, problems
 
 log = logging.getLogger("worker.jobs")
 
@@ -100,62 +100,62 @@ async def run_job(
     A job with a fan-out records its success only after enqueueing its follow-up jobs
     (under fixed ids), so a re-delivery after a crash in between enqueues what is missing.
     """
-    deps = deps_of(ctx)
-    stamp = stamp_of(ctx, job.name, deps.worker_id)
+    services = services_of(ctx)
+    stamp = stamp_of(ctx, job.name, services.worker_id)
     raw: Any = None
     try:
         if len(stamp.job_id) > MAX_JOB_ID:
             raise InvalidPayload(job.name, f"a job id of at most {MAX_JOB_ID} characters")
         kwargs = dict(kwargs or {})
         stamp = replace(stamp, parent_id=_parent(job.name, kwargs.pop(PARENT_KWARG, None)))
-        raw = job.complete(payload_from(job.name, args, kwargs), deps.settings, stamp.job_id)
+        raw = job.complete(payload_from(job.name, args, kwargs), services.settings, stamp.job_id)
         stamp = replace(stamp, payload=_recordable(raw, MAX_KEPT_SUCCESS_PAYLOAD))
         payload = validate(job, raw)
-        use_case = job.use_case or services.handler_for(job.schema)
-        async with deps.unit_of_work(None if job.fan_out else stamp) as uow:
+        use_case = job.use_case or handler_for(job.schema)
+        async with services.unit_of_work(None if job.fan_out else stamp) as uow:
             result = await use_case(uow, payload)
         if job.fan_out is not None:
-            await job.fan_out(deps, payload, result, stamp.job_id)
-            await record_fan_out(deps, stamp, result)
+            await job.fan_out(services, payload, result, stamp.job_id)
+            await record_fan_out(services, stamp, result)
     except DuplicateJob:
-        return await duplicate_outcome(deps, stamp)
+        return await duplicate_outcome(services, stamp)
     except Exception as error:
-        tries = max_tries or job.max_tries or deps.settings.max_tries
-        return await handle_failure(deps, stamp, raw, error, max_tries=tries)
+        tries = max_tries or job.max_tries or services.settings.max_tries
+        return await handle_failure(services, stamp, raw, error, max_tries=tries)
     return result.model_dump(mode="json")
 
 
-async def duplicate_outcome(deps: Deps, stamp: JobStamp) -> dict[str, Any]:
+async def duplicate_outcome(services: Services, stamp: JobStamp) -> dict[str, Any]:
     log.info("job %s already succeeded: duplicate delivery, nothing changed", stamp.job_id)
-    await _count_duplicate(deps, stamp)
+    await _count_duplicate(services, stamp)
     return {"duplicate": True, "job_id": stamp.job_id}
 
 
-async def record_fan_out(deps: Deps, stamp: JobStamp, result: BaseModel) -> None:
+async def record_fan_out(services: Services, stamp: JobStamp, result: BaseModel) -> None:
     """The ledger row of a fan-out job. A re-delivery still returns its result (the same
     plan, its follow-up jobs enqueued again where missing), counted as a duplicate."""
     try:
-        async with deps.unit_of_work(stamp) as uow:
+        async with services.unit_of_work(stamp) as uow:
             await uow.commit(result)
     except DuplicateJob:
-        await _count_duplicate(deps, stamp)
+        await _count_duplicate(services, stamp)
 
 
-async def _count_duplicate(deps: Deps, stamp: JobStamp) -> None:
-    async with deps.unit_of_work() as uow:
+async def _count_duplicate(services: Services, stamp: JobStamp) -> None:
+    async with services.unit_of_work() as uow:
         await uow.jobs.count_duplicate(stamp.job_id)
         await uow.commit()
 
 
 async def handle_failure(
-    deps: Deps, stamp: JobStamp, raw: Any, error: Exception, *, max_tries: int
+    services: Services, stamp: JobStamp, raw: Any, error: Exception, *, max_tries: int
 ) -> dict[str, Any]:
     """Retry a transient fault with backoff; record and re-raise a permanent one.
 
     A permanent-looking failure of a job that in fact already succeeded (a re-delivered
     create whose unique key is now taken) is reported as the duplicate it is.
     """
-    settings = deps.settings
+    settings = services.settings
     if is_transient(error) and stamp.tries < max_tries:
         delay = backoff_seconds(
             stamp.tries, base=settings.retry_base_delay, cap=settings.retry_max_delay
@@ -169,16 +169,16 @@ async def handle_failure(
         )
         retry_at = utcnow() + timedelta(seconds=delay)
         try:  # what producers are told is best effort: the retry itself is not
-            await note_retry(deps.redis, stamp, _error(error), retry_at, settings.keep_result)
+            await note_retry(services.redis, stamp, _error(error), retry_at, settings.keep_result)
         except RedisError as problem:
             log.warning("job %s: could not leave its retry note: %s", stamp.job_id, _brief(problem))
-        await record_retry(deps, stamp, raw, error, retry_at)
+        await record_retry(services, stamp, raw, error, retry_at)
         raise Retry(defer=delay) from error
     if len(stamp.job_id) > MAX_JOB_ID:
         _fail(error)  # the history has no room for its id; the producer hears it from arq
     failure = _failure(raw, error)
     try:
-        recorded = await record_failure(deps, stamp, failure)
+        recorded = await record_failure(services, stamp, failure)
     except Exception as problem:
         # The database is gone too: the history gets the failure later, from Redis, and
         # the producer hears the job's own error now.
@@ -188,17 +188,17 @@ async def handle_failure(
             type(error).__name__,
             _brief(problem),
         )
-        await defer_failure(deps.redis, stamp, failure)
+        await defer_failure(services.redis, stamp, failure)
         error.__cause__ = problem
         _fail(error)
     if recorded:
         _fail(error)
-    return await duplicate_outcome(deps, stamp)
+    return await duplicate_outcome(services, stamp)
 
 
-async def record_failure(deps: Deps, stamp: JobStamp, failure: dict[str, Any]) -> bool:
+async def record_failure(services: Services, stamp: JobStamp, failure: dict[str, Any]) -> bool:
     """Write the final failure to the job history; False if the job had already succeeded."""
-    async with deps.unit_of_work() as uow:
+    async with services.unit_of_work() as uow:
         recorded = await uow.jobs.record_failure(stamp, **failure)
         await uow.commit()
     return recorded
@@ -216,12 +216,12 @@ def _failure(raw: Any, error: Exception) -> dict[str, Any]:
 
 
 async def record_retry(
-    deps: Deps, stamp: JobStamp, raw: Any, error: Exception, retry_at: datetime
+    services: Services, stamp: JobStamp, raw: Any, error: Exception, retry_at: datetime
 ) -> None:
     """Write a try that will be retried. Best effort: the fault being retried is often the
     database itself, and the retry must happen whether or not it could be written down."""
     try:
-        async with deps.unit_of_work() as uow:
+        async with services.unit_of_work() as uow:
             error_type, message = _error(error)
             await uow.jobs.record_retry(
                 stamp, error_type=error_type, message=message, payload=_kept(raw), retry_at=retry_at

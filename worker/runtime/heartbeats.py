@@ -27,7 +27,7 @@ import orjson
 from arq.connections import ArqRedis
 
 from domain.db import utcnow
-from worker.tasks import cancel_and_wait
+from worker.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.heartbeats")
 
@@ -49,7 +49,7 @@ def index_key(queue_name: str) -> str:
 
 @dataclass(frozen=True)
 class WorkerBeat:
-    worker_id: str  # "host:pid", the same as Deps.worker_id
+    worker_id: str  # "host:pid", the same as Services.worker_id
     queue_name: str
     started_at: datetime  # tz-aware
     beat_at: datetime  # last heartbeat, tz-aware
@@ -147,7 +147,7 @@ class Heartbeat:
         self.state = STARTING
         self.started_at = utcnow()
         self.database = database  # pinged with each beat, for readiness probes
-        # What probes read (``worker.health``), from another thread: monotonic times.
+        # What probes read (``worker.runtime.probes``), from another thread: monotonic times.
         self.ticked_at = monotonic()  # the event loop last ran the beat
         self.written_at: float | None = None  # Redis last took a beat
         self.database_at: float | None = None  # PostgreSQL last answered

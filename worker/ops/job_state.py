@@ -40,41 +40,6 @@ class UnknownJob(LookupError):
         super().__init__(f"job {job_id} is unknown: not in Redis, not in the job history")
 
 
-class UnreadableData(ValueError):
-    """Data under a job's key that arq cannot read as JSON: a pickle, another program's, or
-    a damaged key."""
-
-    def __init__(self, job_id: str, problem: Exception, *, result: bool) -> None:
-        from arq.constants import job_key_prefix, result_key_prefix
-
-        self.job_id = job_id
-        key, what = (result_key_prefix, "job result") if result else (job_key_prefix, "job")
-        cause = problem.__cause__
-        from worker.errors import first_line
-
-        why = (
-            f"no {cause} field"
-            if isinstance(cause, KeyError)
-            else first_line(cause or problem, 300)
-        )
-        super().__init__(
-            f"job {job_id}: Redis holds data under {key}{job_id} that is not a JSON {what} "
-            f"({why}); another program, or a pickle-based arq, may share this Redis database"
-        )
-
-
-def decoded_result(job_id: str, raw: bytes) -> JobResult:
-    """A result read from Redis in bulk, decoded as ``Job.result_info`` decodes it."""
-    from arq.jobs import DeserializationError, deserialize_result
-
-    from worker.serialization import deserialize
-
-    try:
-        return deserialize_result(raw, deserializer=deserialize)
-    except DeserializationError as problem:
-        raise UnreadableData(job_id, problem, result=True) from None
-
-
 @dataclass(frozen=True)
 class Outcome:
     """Where a job (or a submission) stands, with what the CLI prints of it."""
@@ -261,7 +226,7 @@ async def _with_retry_note(sources: Sources, outcome: Outcome) -> Outcome:
     in Redis (written even when the database is what failed)."""
     if outcome.status != "deferred":
         return outcome
-    from worker.history import read_retry_note
+    from worker.runtime.outbox import read_retry_note
 
     retry = await read_retry_note(await sources.queue(), outcome.job_id)
     if retry is None:
@@ -318,6 +283,8 @@ async def read_results(sources: Sources, job_ids: list[str]) -> dict[str, Outcom
     (a pipeline of a GET and a ZSCORE per job cost the CLI 1 s of CPU per 40 polls of a
     thousand jobs; the script, a tenth of that)."""
     from arq.constants import result_key_prefix
+
+    from worker.serialization import decoded_result
 
     queue = await sources.queue()
     script = queue.register_script(_RESULTS_SCRIPT)

@@ -11,12 +11,12 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from worker.status import Outcome, Sources, UnknownJob, current_outcome
+from worker.ops.job_state import Outcome, Sources, UnknownJob, current_outcome
 
 if TYPE_CHECKING:
     from domain.views import RetryPlan
-    from worker.config import Settings
-    from worker.jobs import Job
+    from worker.registry import Job
+    from worker.settings import Settings
 
 RefusalKind = Literal["not_found", "conflict"]
 MAX_JOB_ID = 150  # room for the suffixes of batches and retries in job_records.job_id (200)
@@ -107,8 +107,8 @@ async def plan_attempt(sources: Sources, job_id: str, *, force: bool = False) ->
 def _retryable(job_id: str, function: str, payload: dict[str, Any]) -> dict[str, Any]:
     from pydantic import ValidationError
 
-    from worker.errors import problems
-    from worker.jobs import JOBS
+    from worker.registry import JOBS
+    from worker.text import problems
 
     job = JOBS.get(function)
     if job is None:
@@ -138,7 +138,7 @@ async def cancel(sources: Sources, job_id: str, *, queue_name: str) -> str:
     from arq.utils import timestamp_ms
 
     from domain.services import cancel_job
-    from worker.enqueue import take_off_queue
+    from worker.ops.enqueue import take_off_queue
 
     job = await sources.job(job_id)
     status = await job.status()

@@ -24,11 +24,11 @@ from fakeredis import FakeAsyncRedisConnection, FakeServer
 from fakeredis.aioredis import FakeRedis
 from redis.typing import EncodableT
 
-from worker.claiming import ClaimingWorker
-from worker.config import Settings
-from worker.connections import queue_options
+from worker.bootstrap import queue_options
 from worker.main import build_worker_settings, cron_jobs
-from worker.tasks import cancel_and_wait
+from worker.runtime.claiming import ClaimingWorker
+from worker.runtime.tasks import cancel_and_wait
+from worker.settings import Settings
 
 PARKED = datetime(9999, 1, 1, tzinfo=UTC)
 STOP_GRACE_SECONDS = 10

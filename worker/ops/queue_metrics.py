@@ -3,13 +3,13 @@
 Read from Redis when scraped (no background loop), in a handful of round trips whatever
 the queue's depth, so that any process with a Redis connection (the console) can serve it:
 
-    from worker.queue_metrics import CONTENT_TYPE, queue_metrics
+    from worker.ops.queue_metrics import CONTENT_TYPE, queue_metrics
     Response(await queue_metrics(redis, settings.queue_name), media_type=CONTENT_TYPE)
 
 Depth is not split by function: arq's queue holds job ids only, and the function is in
 each job's serialized body, so a split would read every queued job at every scrape (a
 million GETs for a million jobs). Each worker's ``dbjobs_jobs_total`` has the function.
-The dashboard's overview (``worker.overview``) does count waiting jobs by function, over
+The dashboard's overview (``worker.ops.queue_state``) does count waiting jobs by function, over
 the first thousand entries only, which is right for a page and wrong for an alert.
 """
 
@@ -24,7 +24,7 @@ from arq.utils import timestamp_ms
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from worker.heartbeats import read_roster
+from worker.runtime.heartbeats import read_roster
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 HEAD_MARGIN = 100  # ready entries looked at beyond the running ones, for the oldest waiting

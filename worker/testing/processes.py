@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]  # the checkout: worker/ and domain/ are in it
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: worker/ and domain/ are in it
 WORKER_SETTINGS = "worker.main.WorkerSettings"
 READY_LINE = "worker ready"  # what on_startup logs once the worker serves
 

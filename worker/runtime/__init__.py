@@ -1,0 +1,1 @@
+"""The arq worker process: claim, run one delivery, leases, heartbeats, retries, the outbox."""
