@@ -1,13 +1,14 @@
 """How text is told, wherever it is told (the job history, a job's result in Redis, the
 worker's log, the CLI, the demo): a failure's first line, a validation error's problems,
-and stored text made safe for a terminal. Each is bounded: a payload with a flood of bad
-fields names the first ten and counts the rest.
+stored text made safe for a terminal, and how a command's end is told to the shell. Each
+is bounded: a payload with a flood of bad fields names the first ten and counts the rest.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,6 +21,17 @@ MAX_LOCATION_CHARS = 80
 PLAIN_WORDS = {"extra_forbidden": "unknown field", "missing": "required"}
 
 Label = Callable[[tuple[int | str, ...]], str]
+
+
+class ExitCode(IntEnum):
+    """How a command ends, for the shell: the CLI's commands and the demo alike. With
+    ``--json`` the CLI names a refusal's by its name in lower case (``bad_input``)."""
+
+    OK = 0
+    FAILED = 1  # the job failed, a service is unreachable, an id is unknown
+    BAD_INPUT = 2  # arguments, or a setting that cannot be used
+    TIMEOUT = 3  # gave up waiting; the job goes on
+    INTERRUPTED = 130
 
 
 def capped(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -127,3 +127,25 @@ def test_the_tests_check_catches_every_shortcut(source: str):
 def test_the_tests_check_allows_support_and_the_own_conftest():
     source = "from tests.support.db import MakeUow\nfrom tests.cli.conftest import one_json"
     assert _shortcuts(("tests", "cli"), source) == []
+
+
+def _cli_imports(source: str) -> list[str]:
+    return sorted(m for m in _imported_modules(source) if m.split(".")[:2] == ["worker", "cli"])
+
+
+def test_only_the_cli_imports_the_cli():
+    """The shared core, the console and the demo never load the CLI (Typer and its modules)."""
+    worker = ROOT / "worker"
+    found = [
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in sorted(worker.rglob("*.py"))
+        if path.relative_to(worker).parts[0] != "cli"
+        for module in _cli_imports(path.read_text())
+    ]
+    assert found == []
+
+
+def test_the_cli_check_catches_every_import_form():
+    for source in ("from worker.cli.output import printable", "from worker import cli"):
+        assert _cli_imports(source)
+    assert _cli_imports("from worker.client import x\nimport worker.clinic") == []

@@ -15,7 +15,8 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from worker.cli import health, history, read, runs, serve
-from worker.cli.output import EXIT_BAD_INPUT, CliError, Mode, command_group, refuse
+from worker.cli.output import CliError, Mode, command_group, refuse
+from worker.text import ExitCode
 
 if TYPE_CHECKING:
     # Typer 0.29 ships its own copy of Click; its groups are typed with that copy's Context.
@@ -41,8 +42,8 @@ class Commands(TyperGroup):
         except UsageError as problem:
             where = f"`{problem.ctx.command_path} --help`" if problem.ctx else "`jobs --help`"
             said = " ".join(problem.format_message().split())  # Click folds long lists
-            refuse(CliError(f"{said} (see {where})", EXIT_BAD_INPUT))
-            ctx.exit(EXIT_BAD_INPUT)
+            refuse(CliError(f"{said} (see {where})", ExitCode.BAD_INPUT))
+            ctx.exit(ExitCode.BAD_INPUT)
 
 
 class JobCommands(TyperGroup):

@@ -19,7 +19,8 @@ from urllib.parse import unquote, urlsplit
 import typer
 
 from worker.bootstrap import Services
-from worker.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, BadInput, CliError, refuse
+from worker.cli.output import BadInput, CliError, refuse
+from worker.text import ExitCode
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis, RedisSettings
@@ -159,14 +160,14 @@ def run(command: Callable[[Backends], Awaitable[T]], settings: Settings | None =
         refuse(CliError(scrub(problem.message, settings), problem.code, job_id=problem.job_id))
         raise typer.Exit(problem.code) from None
     except KeyboardInterrupt:
-        refuse(CliError("interrupted", EXIT_INTERRUPTED))
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        refuse(CliError("interrupted", ExitCode.INTERRUPTED))
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     except Exception as problem:
         if not _is_redis_outage(problem):
             raise
         message = f"lost the connection to Redis at {redis_address(settings)}: {reason(problem)}"
         refuse(CliError(scrub(message, settings)))
-        raise typer.Exit(EXIT_FAILED) from None
+        raise typer.Exit(ExitCode.FAILED) from None
 
 
 async def _with_backends(settings: Settings, command: Callable[[Backends], Awaitable[T]]) -> T:

@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from worker.cli import output
-from worker.cli.output import EXIT_TIMEOUT, CliError, note
+from worker.cli.output import CliError, note
 from worker.ops.job_state import Outcome, UnknownJob, current_outcome, read_results
+from worker.text import ExitCode
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -88,7 +89,7 @@ def check_deadline(deadline: float | None, state: str, job_id: str) -> None:
     if deadline is not None and time.monotonic() >= deadline:
         raise CliError(
             f"gave up waiting: {state}; it goes on (see `jobs status {job_id}`)",
-            EXIT_TIMEOUT,
+            ExitCode.TIMEOUT,
             job_id=job_id,
         )
 
@@ -170,7 +171,7 @@ async def follow_generation(
             raise CliError(
                 f"gave up waiting: generation {generation_id} has {status.rows_done:,} of "
                 f"{status.total:,} profiles; it goes on",
-                EXIT_TIMEOUT,
+                ExitCode.TIMEOUT,
             )
         await asyncio.sleep(GENERATION_POLL_SECONDS)
 

@@ -8,6 +8,7 @@ import typer
 
 from worker.cli import output
 from worker.cli.output import BadInput, CliError
+from worker.text import ExitCode
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
@@ -59,7 +60,7 @@ def health(
     ready = bool(rows) and all(row["state"] == "ready" for row in rows)
     _show(rows, ready, as_json)
     if not ready:
-        raise typer.Exit(output.EXIT_FAILED)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def _rows(roster: Roster, worker_id: str | None) -> list[dict[str, Any]]:
@@ -122,4 +123,4 @@ def _check_local(settings: Settings, as_json: bool) -> None:
     else:
         output.say(f"{'ready' if ready else 'not ready'}: {reason}")
     if not ready:
-        raise typer.Exit(output.EXIT_FAILED)
+        raise typer.Exit(ExitCode.FAILED)

@@ -9,6 +9,7 @@ import typer
 
 from worker.cli import output
 from worker.cli.output import CliError
+from worker.text import ExitCode
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
@@ -92,7 +93,7 @@ def result(
     else:
         output.error(f"job {job_id} has no result yet: it is {outcome.status}")
     if outcome.status != "succeeded":
-        raise typer.Exit(output.EXIT_FAILED)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def _outcome(job_id: str) -> Outcome:

@@ -14,23 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from worker.text import printable
+from worker.text import ExitCode, printable
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import ProgressColumn
     from rich.text import Text
-
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_TIMEOUT = 3
-EXIT_INTERRUPTED = 130
-ERROR_TYPES = {
-    EXIT_FAILED: "failed",
-    EXIT_BAD_INPUT: "bad_input",
-    EXIT_TIMEOUT: "timeout",
-    EXIT_INTERRUPTED: "interrupted",
-}
 
 
 class Mode:
@@ -48,7 +37,9 @@ def command_group(help_text: str, **options: Any) -> typer.Typer:
 class CliError(Exception):
     """A refusal or a failure told to the user in a line or two, with its exit code."""
 
-    def __init__(self, message: str, code: int = EXIT_FAILED, *, job_id: str | None = None):
+    def __init__(
+        self, message: str, code: ExitCode = ExitCode.FAILED, *, job_id: str | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.code = code
@@ -59,7 +50,7 @@ class BadInput(CliError):
     """Input refused before anything was enqueued or read: exit code 2."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, EXIT_BAD_INPUT)
+        super().__init__(message, ExitCode.BAD_INPUT)
 
 
 def literal(value: Any, *, one_line: bool = True, style: str = "") -> Text:
@@ -113,7 +104,7 @@ def refuse(problem: CliError) -> None:
     ``{"error": {"type", "message", "job_id"}}`` on stdout."""
     error(problem.message)
     if Mode.json:
-        kind = ERROR_TYPES.get(problem.code, "failed")
+        kind = problem.code.name.lower()
         emit_json({"error": {"type": kind, "message": problem.message, "job_id": problem.job_id}})
 
 

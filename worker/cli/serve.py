@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from worker.cli import output
+from worker.text import ExitCode
 
 if TYPE_CHECKING:
     from worker.settings import Settings
@@ -40,7 +41,7 @@ def worker(
     except Exception as problem:
         if not _is_redis_outage(problem):
             logging.getLogger("worker").exception("the worker crashed")
-            raise typer.Exit(output.EXIT_FAILED) from None
+            raise typer.Exit(ExitCode.FAILED) from None
         where = redis_address(settings)
         _crashed(f"the worker stopped: Redis at {where}: {reason(problem)}", settings)
 
@@ -86,7 +87,7 @@ def _crashed(message: str, settings: Settings) -> NoReturn:
     from worker.cli.connect import scrub
 
     output.error(scrub(message, settings))
-    raise typer.Exit(output.EXIT_FAILED)
+    raise typer.Exit(ExitCode.FAILED)
 
 
 def _is_redis_outage(problem: Exception) -> bool:

@@ -27,6 +27,7 @@ from worker.cli.inputs import new_job_id
 from worker.ops.actions import enqueue_once
 from worker.ops.job_state import Outcome, combined, current_outcome, mark_submission
 from worker.registry import GENERATE_PROFILES, Job
+from worker.text import ExitCode
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
@@ -152,7 +153,7 @@ def report_and_exit(delivery: Delivery, report: Report) -> None:
     else:
         show(delivery, report)
     if outcome.status == "failed":
-        raise typer.Exit(output.EXIT_FAILED)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def show(delivery: Delivery, report: Report) -> None:

@@ -28,7 +28,6 @@ from sqlalchemy.engine import make_url
 
 from domain.db import create_engine, is_sqlite
 from worker.bootstrap import open_pool
-from worker.cli.output import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from worker.demo.report import Report, count_rows
 from worker.demo.scenario import (
     DemoError,
@@ -40,7 +39,7 @@ from worker.demo.scenario import (
 from worker.settings import Settings, with_async_driver
 from worker.testing import migrate as schema
 from worker.testing.inprocess import fake_pool, in_process_worker, parked_cron_jobs, running
-from worker.text import problems
+from worker.text import ExitCode, problems
 
 DEFAULT_PROFILES = 2_000
 DEFAULT_DATABASE_FILE = "demo.db"
@@ -84,7 +83,7 @@ def choose_target(environ: Mapping[str, str], database_file: str | Path) -> Targ
         raise DemoError(
             f"{given} is set but {missing} is not: set both to run the demo against your "
             "services, or neither to run it in-process",
-            EXIT_BAD_INPUT,
+            ExitCode.BAD_INPUT,
         )
     path = Path(database_file).expanduser().resolve()
     return Target(f"sqlite+aiosqlite:///{path}", None, path)
@@ -103,12 +102,12 @@ def run(
     database_file: str | Path = DEFAULT_DATABASE_FILE,
     console: Console | None = None,
 ) -> int:
-    """Run the demo and print its report; the process exit code (0 on success)."""
+    """Run the demo and print its report; the process exit code (`ExitCode.OK` on success)."""
     out = console or Console()
     started = time.perf_counter()
     try:
         if not 1 <= profiles <= MAX_PROFILES:
-            raise DemoError(f"profiles must be between 1 and {MAX_PROFILES:,}", EXIT_BAD_INPUT)
+            raise DemoError(f"profiles must be between 1 and {MAX_PROFILES:,}", ExitCode.BAD_INPUT)
         target = choose_target(os.environ, database_file)
         settings = _settings(target)
         _announce(out, target)
@@ -121,9 +120,9 @@ def run(
         return error.code
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]demo interrupted[/]")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     report.render(out, total_seconds=time.perf_counter() - started)
-    return 0
+    return ExitCode.OK
 
 
 def _settings(target: Target) -> Settings:
@@ -132,7 +131,7 @@ def _settings(target: Target) -> Settings:
         settings = Settings(database_url=target.database_url, redis_url=redis_url)
     except ValidationError as error:
         told = "; ".join(problems(error))
-        raise DemoError(f"invalid settings: {told}", EXIT_BAD_INPUT) from None
+        raise DemoError(f"invalid settings: {told}", ExitCode.BAD_INPUT) from None
     if is_sqlite(target.database_url):
         return settings.model_copy(update={"max_jobs": SQLITE_MAX_JOBS})
     return settings
@@ -142,7 +141,7 @@ def _migrate(target: Target) -> None:
     """A fresh SQLite file (or the configured database as is), migrated to head."""
     if (path := target.database_file) is not None:
         if path.is_dir():
-            raise DemoError(f"{path} is a directory, not a database file", EXIT_BAD_INPUT)
+            raise DemoError(f"{path} is a directory, not a database file", ExitCode.BAD_INPUT)
         path.parent.mkdir(parents=True, exist_ok=True)
         for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             leftover.unlink(missing_ok=True)

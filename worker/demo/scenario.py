@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.models import Profile
 from domain.schemas import smallest_chunk_size
-from worker.cli.output import EXIT_FAILED, EXIT_TIMEOUT
 from worker.registry import (
     CREATE_EXPERIMENT,
     FAIL_STALE_RUNS,
@@ -40,7 +39,7 @@ from worker.registry import (
 )
 from worker.serialization import JobError, deserialize
 from worker.testing.inprocess import Running, WorkerStopped
-from worker.text import first_line
+from worker.text import ExitCode, first_line
 
 DEMO_CHUNKS = 4  # enough chunk jobs to watch the fan-out, whatever the profile count
 METRIC_BATCHES, BATCH_SIZE = 5, 1_000
@@ -51,7 +50,7 @@ JOB_TIMEOUT_SECONDS = 120
 class DemoError(Exception):
     """A failure worth one clear line to the user, and its exit code."""
 
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+    def __init__(self, message: str, code: ExitCode = ExitCode.FAILED) -> None:
         self.code = code
         super().__init__(message)
 
@@ -224,7 +223,7 @@ class Scenario:
             raise DemoError(f"the worker stopped before job {function} ended: {why}") from None
         except TimeoutError:
             late = f"job {function} ({job.job_id}) did not finish within {JOB_TIMEOUT_SECONDS}s"
-            raise DemoError(late, EXIT_TIMEOUT) from None
+            raise DemoError(late, ExitCode.TIMEOUT) from None
         except JobError as error:
             self.tally[function, "failed"] += 1
             raise DemoError(f"job {function} failed: {error}") from None
