@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from arq.jobs import SerializationError
 
 from domain.views import OMITTED_KEY
 from worker.text import capped, first_line
@@ -92,6 +91,8 @@ def _encode(value: Any) -> Any:
 
 def _message(error: BaseException) -> str:
     """arq reports a job it cannot decode as "unable to deserialize job": say why, too."""
+    from arq.jobs import SerializationError  # here: a CLI that reads the database skips arq
+
     if isinstance(error, SerializationError) and error.__cause__ is not None:
         return f"{error}: {error.__cause__}"
     return str(error)

@@ -72,3 +72,19 @@ def test_enqueueing_loads_no_database_library(clean_redis):
     loaded = set(probe.stderr.split())
     assert {"arq", "redis", "pydantic"} <= loaded
     assert loaded.isdisjoint({"sqlalchemy", "asyncpg", "aiosqlite"})
+
+
+def test_reading_the_database_loads_no_queue_library(pg_database):
+    """A read of the database talks to PostgreSQL only: arq and redis stay unloaded."""
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, "list", "--limit", "1"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": pg_database},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.returncode == 0, probe.stderr
+    loaded = set(probe.stderr.split())
+    assert {"sqlalchemy", "domain"} <= loaded
+    assert loaded.isdisjoint({"arq", "redis"})

@@ -14,7 +14,7 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
-from worker.cli import health, history, read, runs, serve
+from worker.cli import data, health, jobs, runs, serve
 from worker.cli.output import CliError, Mode, command_group, refuse
 from worker.text import ExitCode
 
@@ -94,14 +94,14 @@ def _options(
 
 
 app.add_typer(command_group(enqueue_help, cls=JobCommands), name="enqueue")
-app.command("status")(history.status)
-app.command("result")(history.result)
-app.command("list")(history.recent)
-app.command("failed")(history.failed)
-app.command("retry")(history.retry)
-app.command("cancel")(history.cancel)
-app.add_typer(read.profile_app, name="profile")
-app.add_typer(read.experiments_app, name="experiments")
+app.command("status")(jobs.status)
+app.command("result")(jobs.result)
+app.command("list")(jobs.recent)
+app.command("failed")(jobs.failed)
+app.command("retry")(jobs.retry)
+app.command("cancel")(jobs.cancel)
+app.add_typer(data.profile_app, name="profile")
+app.add_typer(data.experiments_app, name="experiments")
 app.add_typer(runs.runs_app, name="runs")
 app.command("worker")(serve.worker)
 app.command("health")(health.health)

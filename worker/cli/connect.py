@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import typer
@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from domain.repositories import JobStamp
-    from domain.uow import SqlAlchemyUnitOfWork
+    from domain.uow import SqlAlchemyUnitOfWork, UnitOfWork
     from worker.settings import Settings
 
+P = ParamSpec("P")
 T = TypeVar("T")
 MIGRATE_HINT = "the database has no tables yet: run `uv run alembic upgrade head`"
 EXPECTED_URL = {
@@ -170,7 +171,25 @@ def run(command: Callable[[Backends], Awaitable[T]], settings: Settings | None =
         raise typer.Exit(ExitCode.FAILED) from None
 
 
+def read(
+    use_case: Callable[Concatenate[UnitOfWork, P], Awaitable[Any]],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> Any:
+    """A read command's one use case, in a unit of work of its own (``Services.read``), its
+    answer as JSON data; refusals and outages end the command with a line and an exit code."""
+    from pydantic_core import to_jsonable_python
+
+    async def answer(backends: Backends) -> Any:
+        return to_jsonable_python(await backends.read(use_case, *args, **kwargs))
+
+    return run(answer)
+
+
 async def _with_backends(settings: Settings, command: Callable[[Backends], Awaitable[T]]) -> T:
+    """The command on services of its own; what the domain or the operator actions refuse on
+    purpose (not found, unknown job, data in Redis that is not ours) is one line, exit 1."""
+    from domain.errors import DomainError
     from worker.ops.actions import Refused
     from worker.ops.job_state import UnknownJob
     from worker.serialization import UnreadableData
@@ -178,8 +197,8 @@ async def _with_backends(settings: Settings, command: Callable[[Backends], Await
     backends = Backends(settings)
     try:
         return await command(backends)
-    except (UnknownJob, UnreadableData, Refused) as problem:
-        raise CliError(str(problem), job_id=problem.job_id) from None
+    except (UnknownJob, UnreadableData, Refused, DomainError) as problem:
+        raise CliError(str(problem), job_id=getattr(problem, "job_id", None)) from None
     finally:
         await backends.close()
 
@@ -199,17 +218,6 @@ def _is_redis_outage(problem: BaseException) -> bool:
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     return isinstance(problem, RedisConnectionError | RedisTimeoutError)
-
-
-def _new_engine(settings: Settings) -> AsyncEngine:
-    from sqlalchemy.exc import ArgumentError
-
-    from domain.db import create_engine
-
-    try:
-        return create_engine(settings.database_url.get_secret_value(), pool_size=2)
-    except (ArgumentError, ValueError) as problem:
-        raise _unusable_url("DATABASE_URL", "a database URL", problem, settings) from None
 
 
 def _unusable_url(name: str, kind: str, problem: Exception, settings: Settings) -> BadInput:

@@ -39,14 +39,18 @@ def checked(job: Job[Any], raw: Mapping[str, Any], job_id: str) -> dict[str, Any
         raise BadInput(describe(problem, job.label)) from None
 
 
-def validated(schema: type[M], raw: Mapping[str, Any], label: Callable[[str], str]) -> M:
-    """``raw`` as ``schema``, or a refusal naming each field as the user typed it."""
+def validated(
+    schema: type[M], raw: Mapping[str, Any], labels: Mapping[str, str] | None = None
+) -> M:
+    """``raw`` as ``schema`` (a read's query), or a refusal naming each field as the user
+    typed it: ``--field``, unless ``labels`` names it otherwise (``{"run_id": "RUN"}``)."""
     from pydantic import ValidationError
 
     try:
         return schema.model_validate(raw)
     except ValidationError as problem:
-        raise BadInput(describe(problem, label)) from None
+        named = labels or {}
+        raise BadInput(describe(problem, lambda field: named.get(field, f"--{field}"))) from None
 
 
 def describe(problem: ValidationError, label: Callable[[str], str] | None = None) -> str:

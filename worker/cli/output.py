@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -136,6 +137,33 @@ def show_table(
 def show_fields(title: str, fields: Mapping[str, Any]) -> None:
     """One object as a two-column table: field, value."""
     show_table(title, ("field", "value"), [(name, value) for name, value in fields.items()])
+
+
+def answer(data: Any, as_json: bool, show: Callable[[Any], None]) -> None:
+    """A read command's answer: exactly one JSON object, or ``show``n to people."""
+    if as_json:
+        emit_json(data)
+    else:
+        show(data)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How a list of records reads: ``{key: [...]}`` with ``--json``, else a table of a row
+    per record, titled with the count (or the ``empty`` sentence when there is none)."""
+
+    key: str
+    noun: str  # after the count in the title: "job(s)"
+    columns: Sequence[str]
+    row: Callable[[Mapping[str, Any]], Sequence[Any]]
+    empty: str = ""
+
+    def show(self, records: Sequence[Mapping[str, Any]], as_json: bool) -> None:
+        answer({self.key: records}, as_json, lambda _: self.table(records))
+
+    def table(self, records: Sequence[Mapping[str, Any]], title: str | None = None) -> None:
+        rows = [self.row(record) for record in records]
+        show_table(title or f"{len(rows)} {self.noun}", self.columns, rows, empty=self.empty)
 
 
 def description_column() -> ProgressColumn:

@@ -3,24 +3,44 @@ cases. Downsampled by default (in SQL); ``--all`` streams every point, a page at
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from worker.cli import output
-from worker.cli.output import BadInput
-from worker.cli.read import AsJson, dumped, found
+from worker.cli.options import AsJson
+from worker.cli.output import BadInput, Listing, number
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
 
 runs_app = output.command_group("Read runs and their metrics.")
 
-METRIC_COLUMNS = ("metric", "points", "steps", "last", "min", "max")
 BUCKET_FIELDS = ("run_id", "first_step", "last_step", "points", "min", "max", "mean", "last")
 POINT_FIELDS = ("run_id", "step", "value", "recorded_at")
-LABELS = {"run_ids": "RUN", "run_id": "RUN", "buckets": "--points", "name": "--name"}
+LABELS = {"run_ids": "RUN", "run_id": "RUN", "buckets": "--points"}
+
+
+def _metric_row(m: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        m["name"],
+        f"{m['points']:,}",
+        _steps(m),
+        *(number(m[k]) for k in ("last", "min", "max")),
+    )
+
+
+METRIC_COLUMNS = ("metric", "points", "steps", "last", "min", "max")
+NO_METRIC = "no metric recorded yet"
+METRICS = Listing("metrics", "metric(s)", METRIC_COLUMNS, _metric_row, NO_METRIC)
+RUN_METRICS = Listing(  # several runs' metrics, the run of each in a first column
+    "metrics",
+    "metric(s)",
+    ("run", *METRIC_COLUMNS),
+    lambda m: (m["run_id"], *_metric_row(m)),
+    NO_METRIC,
+)
 
 
 @runs_app.command("show")
@@ -30,35 +50,15 @@ def runs_show(
 ) -> None:
     """Show a run and each of its metrics: points, steps, last value, min and max."""
     from domain.services import run_summary
-    from worker.cli.connect import run
+    from worker.cli.connect import read
 
-    async def read(backends: Backends) -> dict[str, Any]:
-        async with backends.unit_of_work() as uow:
-            return dumped(await found(run_summary(uow, run_id)))
+    output.answer(read(run_summary, run_id), as_json, _show_run)
 
-    summary = run(read)
-    if as_json:
-        output.emit_json(summary)
-        return
+
+def _show_run(summary: dict[str, Any]) -> None:
     metrics = summary.pop("metrics")
-    output.show_fields(f"run {run_id}", summary)
-    show_metrics(f"{len(metrics)} metric(s)", [{**m, "run_id": run_id} for m in metrics])
-
-
-def show_metrics(title: str, metrics: Sequence[Mapping[str, Any]], *, runs: bool = False) -> None:
-    """Metric summaries as a table; with ``runs``, the run of each in a first column."""
-    columns = ("run", *METRIC_COLUMNS) if runs else METRIC_COLUMNS
-    rows = [
-        (
-            *((m["run_id"],) if runs else ()),
-            m["name"],
-            f"{m['points']:,}",
-            _steps(m),
-            *(output.number(m[key]) for key in ("last", "min", "max")),
-        )
-        for m in metrics
-    ]
-    output.show_table(title, columns, rows, empty="no metric recorded yet")
+    output.show_fields(f"run {summary['id']}", summary)
+    METRICS.table(metrics)
 
 
 @runs_app.command("metrics")
@@ -77,6 +77,11 @@ def runs_metrics(
 ) -> None:
     """A metric's history: each bucket's min, max, mean and last value, charted on a
     terminal, a table when piped; --all prints every point."""
+    from domain.metric_queries import DEFAULT_BUCKETS, MetricHistoryQuery
+    from domain.services import metric_history
+    from worker.cli.connect import read
+    from worker.cli.inputs import validated
+
     if as_json and as_csv:
         raise BadInput("--json and --csv: choose one")
     if all_:
@@ -84,7 +89,9 @@ def runs_metrics(
             raise BadInput("--points and --all: choose one")
         _stream_points(run_ids, name, as_json=as_json)
         return
-    history = _read_history(run_ids, name, points)
+    buckets = DEFAULT_BUCKETS if points is None else points
+    raw = {"run_ids": run_ids, "name": name, "buckets": buckets}
+    history = read(metric_history, validated(MetricHistoryQuery, raw, LABELS))
     if as_json:
         output.emit_json(history)
     elif as_csv:
@@ -96,26 +103,6 @@ def runs_metrics(
         output.emit_csv(rows, BUCKET_FIELDS)
     else:
         _show_history(history)
-
-
-def _read_history(run_ids: list[int], name: str, points: int | None) -> dict[str, Any]:
-    from domain.metric_queries import DEFAULT_BUCKETS, MetricHistoryQuery
-    from domain.services import metric_history
-    from worker.cli.connect import run
-    from worker.cli.inputs import validated
-
-    raw = {
-        "run_ids": run_ids,
-        "name": name,
-        "buckets": DEFAULT_BUCKETS if points is None else points,
-    }
-    query = validated(MetricHistoryQuery, raw, lambda field: LABELS.get(field, field))
-
-    async def read(backends: Backends) -> dict[str, Any]:
-        async with backends.unit_of_work() as uow:
-            return dumped(await found(metric_history(uow, query)))
-
-    return run(read)
 
 
 def _show_history(history: dict[str, Any]) -> None:
@@ -143,7 +130,7 @@ def _show_history(history: dict[str, Any]) -> None:
             *((run_id,) if several else ()),
             _steps(b),
             f"{b['points']:,}",
-            *(output.number(b[key]) for key in ("min", "max", "mean", "last")),
+            *(number(b[key]) for key in ("min", "max", "mean", "last")),
         )
         for run_id, buckets in series.items()
         for b in buckets
@@ -158,8 +145,8 @@ def _caption(name: str, run_id: int, buckets: list[dict[str, Any]], asked: int) 
     low, high = min(b["min"] for b in buckets), max(b["max"] for b in buckets)
     return (
         f"{name}, run {run_id}: {count:,} points, steps {_steps(buckets[0], buckets[-1])}, "
-        f"{len(buckets)} of {asked} buckets\n  last {output.number(buckets[-1]['last'])}, "
-        f"min {output.number(low)}, max {output.number(high)}"
+        f"{len(buckets)} of {asked} buckets\n  last {number(buckets[-1]['last'])}, "
+        f"min {number(low)}, max {number(high)}"
     )
 
 
@@ -176,23 +163,20 @@ def _stream_points(run_ids: list[int], name: str, *, as_json: bool) -> None:
     from worker.cli.connect import run
     from worker.cli.inputs import validated
 
-    queries = [
-        validated(MetricPageQuery, {"run_id": r, "name": name}, lambda f: LABELS.get(f, f))
-        for r in run_ids
-    ]
+    queries = [validated(MetricPageQuery, {"run_id": r, "name": name}, LABELS) for r in run_ids]
 
     async def stream(backends: Backends) -> None:
         async with backends.unit_of_work() as uow:
             for query in queries:  # an unknown run is refused before anything is printed
-                await found(metric_page(uow, query.model_copy(update={"limit": 1})))
+                await metric_page(uow, query.model_copy(update={"limit": 1}))
             sink = _PointSink(name, as_json=as_json)
             for first in queries:
-                page = await found(metric_page(uow, first))
-                sink.add(first.run_id, dumped(page)["points"])
+                page = await metric_page(uow, first)
+                sink.add(first.run_id, page.model_dump(mode="json")["points"])
                 while page.next_after is not None:
                     after = first.model_copy(update={"after_step": page.next_after})
-                    page = await found(metric_page(uow, after))
-                    sink.add(first.run_id, dumped(page)["points"])
+                    page = await metric_page(uow, after)
+                    sink.add(first.run_id, page.model_dump(mode="json")["points"])
         sink.close()
 
     run(stream)

@@ -3,12 +3,14 @@ operator does with a failure (retry it, mark it handled) or a queued job (cancel
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from worker.cli import output
-from worker.cli.output import CliError
+from worker.cli.options import AsJson, JobIdArgument, Limit, Timeout, Wait
+from worker.cli.output import Listing, table_time
 from worker.text import ExitCode
 
 if TYPE_CHECKING:
@@ -16,14 +18,37 @@ if TYPE_CHECKING:
     from worker.cli.submit import Delivery, Report
     from worker.ops.job_state import Outcome
 
-AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
-JobIdArgument = Annotated[str, typer.Argument(metavar="JOB_ID", help="The job id.")]
-Limit = Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")]
-Wait = Annotated[bool, typer.Option("--wait", help="Wait for the outcome.")]
-Timeout = Annotated[
-    float | None, typer.Option(min=0, help="With --wait: stop waiting after SECONDS.")
-]
 ID_WIDTH = 16  # job ids in tables: the start, then an ellipsis (--json has them whole)
+
+
+def _short(job_id: str) -> str:
+    return job_id if len(job_id) <= ID_WIDTH else job_id[: ID_WIDTH - 1] + "…"
+
+
+def _finished(job: Mapping[str, Any]) -> str:
+    return table_time(job["finished_at"])
+
+
+JOBS = Listing(
+    "jobs",
+    "job(s)",
+    ("job id", "function", "state", "tries", "finished"),
+    lambda j: (_short(j["job_id"]), j["function"], j["status"], j["tries"], _finished(j)),
+    "no job in the history",
+)
+FAILED = Listing(
+    "failed",
+    "failed job(s), not handled",
+    ("job id", "function", "tries", "error", "finished"),
+    lambda j: (
+        _short(j["job_id"]),
+        j["function"],
+        j["tries"],
+        f"{j['error_type']}: {j['error_message']}",
+        _finished(j),
+    ),
+    "no failed job waits to be handled",
+)
 
 
 def status(job_id: JobIdArgument, as_json: AsJson = False) -> None:
@@ -74,16 +99,7 @@ def result(
 
     Exit code 1 when the job failed or has not finished.
     """
-    from worker.cli.connect import run
-    from worker.cli.follow import await_outcome, deadline_after
-    from worker.ops.job_state import current_outcome
-
-    async def read(backends: Backends) -> Outcome:
-        if wait:
-            return await await_outcome(backends, job_id, deadline_after(timeout), quiet=as_json)
-        return _known(job_id, await current_outcome(backends, job_id, describe=True))
-
-    outcome = run(read)
+    outcome = _outcome(job_id, wait=wait, timeout=timeout, quiet=as_json)
     if as_json:
         output.emit_json(outcome.as_json())
     elif outcome.status == "succeeded":
@@ -96,22 +112,23 @@ def result(
         raise typer.Exit(ExitCode.FAILED)
 
 
-def _outcome(job_id: str) -> Outcome:
+def _outcome(
+    job_id: str, *, wait: bool = False, timeout: float | None = None, quiet: bool = False
+) -> Outcome:
+    """Where the job stands now, or (``wait``) once it has ended."""
     from worker.cli.connect import run
-    from worker.ops.job_state import current_outcome
+    from worker.cli.follow import await_outcome, deadline_after
+    from worker.ops.job_state import UnknownJob, current_outcome
 
     async def read(backends: Backends) -> Outcome:
-        return _known(job_id, await current_outcome(backends, job_id, describe=True))
+        if wait:
+            return await await_outcome(backends, job_id, deadline_after(timeout), quiet=quiet)
+        outcome = await current_outcome(backends, job_id, describe=True)
+        if outcome is None:
+            raise UnknownJob(job_id)
+        return outcome
 
     return run(read)
-
-
-def _known(job_id: str, outcome: Outcome | None) -> Outcome:
-    if outcome is None:
-        raise CliError(
-            f"job {job_id} is unknown: not in Redis, not in the job history", job_id=job_id
-        )
-    return outcome
 
 
 def recent(
@@ -125,32 +142,11 @@ def recent(
     """List recent jobs from the job history, newest first."""
     from domain.schemas import ListJobs
     from domain.services import list_jobs
-    from worker.cli.connect import run
+    from worker.cli.connect import read
     from worker.cli.inputs import validated
 
     raw = {"status": state, "function": function, "limit": limit}
-    query = validated(ListJobs, raw, lambda field: {"status": "--state"}.get(field, f"--{field}"))
-
-    async def read(backends: Backends) -> list[dict[str, Any]]:
-        async with backends.unit_of_work() as uow:
-            return [job.model_dump(mode="json") for job in await list_jobs(uow, query)]
-
-    jobs = run(read)
-    if as_json:
-        output.emit_json({"jobs": jobs})
-        return
-    rows = [
-        (
-            _short(j["job_id"]),
-            j["function"],
-            j["status"],
-            j["tries"],
-            output.table_time(j["finished_at"]),
-        )
-        for j in jobs
-    ]
-    columns = ("job id", "function", "state", "tries", "finished")
-    output.show_table(f"{len(rows)} job(s)", columns, rows, empty="no job in the history")
+    JOBS.show(read(list_jobs, validated(ListJobs, raw, {"status": "--state"})), as_json)
 
 
 def failed(
@@ -169,48 +165,27 @@ def failed(
     --handle JOB_ID (or --handle-all) marks failures handled: they leave this list and stay
     in the history.
     """
+    from pydantic_core import to_jsonable_python
+
     from domain.services import list_failed, mark_handled
     from worker.cli.connect import run
 
-    async def read(backends: Backends) -> tuple[int, list[dict[str, Any]]]:
+    marking = bool(handle or handle_all)
+
+    async def mark_then_list(backends: Backends) -> tuple[int, list[dict[str, Any]]]:
         marked = 0
-        if handle or handle_all:
+        if marking:
             async with backends.unit_of_work() as uow:
                 marked = await mark_handled(uow, None if handle_all else list(handle or []))
-        async with backends.unit_of_work() as uow:
-            return marked, [job.model_dump(mode="json") for job in await list_failed(uow, limit)]
+        return marked, to_jsonable_python(await backends.read(list_failed, limit))
 
-    marked, jobs = run(read)
+    marked, jobs = run(mark_then_list)
     if as_json:
         output.emit_json({"handled": marked, "failed": jobs})
         return
-    if handle or handle_all:
+    if marking:
         output.note(f"marked {marked} failure(s) handled")
-    rows = [
-        (
-            _short(j["job_id"]),
-            j["function"],
-            j["tries"],
-            _error(j),
-            output.table_time(j["finished_at"]),
-        )
-        for j in jobs
-    ]
-    columns = ("job id", "function", "tries", "error", "finished")
-    title = f"{len(rows)} failed job(s), not handled"
-    output.show_table(title, columns, rows, empty="no failed job waits to be handled")
-
-
-def _finished(job: dict[str, Any]) -> str:
-    return output.table_time(job["finished_at"])
-
-
-def _error(job: dict[str, Any]) -> str:
-    return f"{job['error_type']}: {job['error_message']}"
-
-
-def _short(job_id: str) -> str:
-    return job_id if len(job_id) <= ID_WIDTH else job_id[: ID_WIDTH - 1] + "…"
+    FAILED.table(jobs)
 
 
 def retry(
@@ -246,18 +221,13 @@ def cancel(job_id: JobIdArgument, as_json: AsJson = False) -> None:
     """Cancel a job: a queued one is taken off the queue and recorded as cancelled; a
     running one is asked to stop (arq's abort), and ends as failed."""
     from worker.cli.connect import run
+    from worker.ops.actions import cancel
 
     async def stop(backends: Backends) -> str:
-        return await _cancel(backends, job_id)
+        return await cancel(backends, job_id, queue_name=backends.settings.queue_name)
 
     state = run(stop)
     if as_json:
         output.emit_json({"job_id": job_id, "status": state})
     else:
         output.say(f"job {job_id}: {state}")
-
-
-async def _cancel(backends: Backends, job_id: str) -> str:
-    from worker.ops.actions import cancel
-
-    return await cancel(backends, job_id, queue_name=backends.settings.queue_name)
