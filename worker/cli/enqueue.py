@@ -18,35 +18,32 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union, get
 import typer
 from pydantic.fields import FieldInfo
 
+from worker.cli.options import DELIVERY, Delivery
 from worker.cli.output import command_group
 from worker.registry import JOBS, RECORD_METRICS, UPDATE_PROFILE, Job
 
 app = command_group("The commands of `jobs enqueue`.")
 
-Wait = Annotated[
-    bool, typer.Option("--wait", help="Wait for the outcome and print it; exit 1 if it failed.")
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
-JobId = Annotated[
-    str | None,
-    typer.Option(
-        "--job-id", help="Job id (default: a new uuid4 hex). An id already used enqueues nothing."
-    ),
-]
-Timeout = Annotated[
-    float | None,
-    typer.Option(
-        "--timeout",
-        min=0,
-        help="With --wait: stop waiting after SECONDS (exit 3); the job goes on.",
-    ),
-]
-DELIVERY_OPTIONS = {"wait": Wait, "as_json": AsJson, "job_id": JobId, "timeout": Timeout}
+
+def delivered(command: Callable[..., None], parameters: list[inspect.Parameter]) -> Any:
+    """A command of ``parameters`` and the delivery options, calling ``command`` with the
+    former by name and the latter as one ``Delivery``."""
+
+    def with_delivery(**values: Any) -> None:
+        delivery = Delivery.of(**{name: values.pop(name) for name in DELIVERY})
+        command(delivery, **values)
+
+    options = [_keyword(name, kind, default) for name, (kind, default) in DELIVERY.items()]
+    with_delivery.__signature__ = inspect.Signature([*parameters, *options])  # type: ignore[attr-defined]
+    with_delivery.__doc__ = command.__doc__
+    return with_delivery
 
 
-def _delivery_parameters() -> list[inspect.Parameter]:
-    defaults = {"wait": False, "as_json": False, "job_id": None, "timeout": None}
-    return [_keyword(name, kind, defaults[name]) for name, kind in DELIVERY_OPTIONS.items()]
+def written(command: Callable[..., None]) -> Any:
+    """A command written for a job whose payload is not flat; its first parameter receives
+    the delivery options."""
+    parameters = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
+    return delivered(command, parameters)
 
 
 def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -59,9 +56,10 @@ def _field_parameter(job: Job[Any], name: str, field: FieldInfo) -> inspect.Para
     """A command-line parameter for a payload field. Click shows the field's type but hands
     the text over as it is: the schema parses and checks it, so every problem is reported
     in one style, all at once."""
-    choices = _choices(field.annotation)
-    shown = _bare(field.annotation)
-    kind: Any = enum.Enum(name, {c: c for c in choices}, type=str) if choices else shown
+    bare = _bare(field.annotation)
+    choices = tuple(map(str, get_args(bare))) if get_origin(bare) is Literal else ()
+    text_or_number = bare if bare in (int, float) else str
+    kind: Any = enum.Enum(name, {c: c for c in choices}, type=str) if choices else text_or_number
     parse: Any = None if choices else str
     required = field.is_required() and name not in job.defaults
     help_text = field.description or ""
@@ -75,46 +73,31 @@ def _field_parameter(job: Job[Any], name: str, field: FieldInfo) -> inspect.Para
     return _keyword(name, Annotated[kind if required else kind | None, info], default)
 
 
-def _bare(annotation: Any) -> type:
-    """``int`` for ``int | None``; text for anything but a number."""
+def _bare(annotation: Any) -> Any:
+    """``int`` for ``int | None``."""
     if get_origin(annotation) in (Union, types.UnionType):
-        annotation = next(a for a in get_args(annotation) if a is not type(None))
-    return annotation if annotation in (int, float) else str
+        return next(a for a in get_args(annotation) if a is not type(None))
+    return annotation
 
 
-def _choices(annotation: Any) -> tuple[str, ...]:
-    """The values of a ``Literal`` field (optional or not), else nothing."""
-    if get_origin(annotation) in (Union, types.UnionType):
-        annotation = next(a for a in get_args(annotation) if a is not type(None))
-    return tuple(map(str, get_args(annotation))) if get_origin(annotation) is Literal else ()
+def generated_command(job: Job[Any]) -> Any:
+    """The command of a job whose payload is flat: a parameter per field, arguments first
+    (in order), the job id field apart."""
+    fields = job.schema.model_fields
+    named = [name for name in fields if name not in job.arguments and name != job.job_id_field]
+    parameters = [_field_parameter(job, name, fields[name]) for name in [*job.arguments, *named]]
 
-
-def flat_fields(job: Job[Any]) -> dict[str, FieldInfo]:
-    """The fields a generated command takes: arguments first, in order; the job id apart."""
-    fields = {
-        name: field for name, field in job.schema.model_fields.items() if name != job.job_id_field
-    }
-    ordered = [*job.arguments, *(name for name in fields if name not in job.arguments)]
-    return {name: fields[name] for name in ordered}
-
-
-def generated_command(job: Job[Any]) -> Callable[..., None]:
-    fields = flat_fields(job)
-
-    def command(**values: Any) -> None:
+    def command(delivery: Delivery, **values: Any) -> None:
         from worker.cli.inputs import checked
-        from worker.cli.submit import Delivery, submit
+        from worker.cli.submit import submit
 
-        delivery = Delivery.of(**{name: values.pop(name) for name in DELIVERY_OPTIONS})
         raw = {name: _plain(value) for name, value in values.items() if value is not None}
         if job.job_id_field:  # sent, so that a retry of the same request names the same thing
             raw[job.job_id_field] = delivery.job_id
         submit(job, delivery, checked(job, raw, delivery.job_id))
 
-    parameters = [_field_parameter(job, name, field) for name, field in fields.items()]
-    command.__signature__ = inspect.Signature([*parameters, *_delivery_parameters()])  # type: ignore[attr-defined]
     command.__doc__ = job.schema.__doc__
-    return command
+    return delivered(command, parameters)
 
 
 def _plain(value: Any) -> Any:
@@ -126,6 +109,7 @@ def _has_numeric_arguments(job: Job[Any]) -> bool:
 
 
 def update_profile(
+    delivery: Delivery,
     profile_id: Annotated[str, typer.Argument(metavar="PROFILE_ID", help="The profile to change.")],
     assignments: Annotated[
         list[str] | None,
@@ -143,10 +127,6 @@ def update_profile(
     expected_version: Annotated[
         str | None, typer.Option(help="Refuse the change unless the profile is at this version.")
     ] = None,
-    wait: Wait = False,
-    as_json: AsJson = False,
-    job_id: JobId = None,
-    timeout: Timeout = None,
 ) -> None:
     """Change fields of a profile.
 
@@ -154,9 +134,8 @@ def update_profile(
     or jobs enqueue update-profile 42 --file changes.json
     """
     from worker.cli.inputs import checked, parse_assignments, read_changes
-    from worker.cli.submit import Delivery, submit
+    from worker.cli.submit import submit
 
-    delivery = Delivery.of(wait=wait, as_json=as_json, job_id=job_id, timeout=timeout)
     from_file = read_changes(file) if file is not None else {}
     raw: dict[str, Any] = {
         "profile_id": profile_id,
@@ -186,6 +165,7 @@ class FileFormat(enum.StrEnum):
 
 
 def record_metrics(
+    delivery: Delivery,
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run.")],
     file: Annotated[
         str, typer.Option(help="JSON lines or CSV (name,step,value[,recorded_at]); - reads stdin.")
@@ -198,10 +178,6 @@ def record_metrics(
     ] = 1000,
     on_conflict: OnConflict = None,
     late_seconds: LateSeconds = None,
-    wait: Wait = False,
-    as_json: AsJson = False,
-    job_id: JobId = None,
-    timeout: Timeout = None,
 ) -> None:
     """Record metric points from a file.
 
@@ -212,9 +188,8 @@ def record_metrics(
 
     from worker.cli.inputs import checked
     from worker.cli.points import checked_batches
-    from worker.cli.submit import Delivery, submit_batches
+    from worker.cli.submit import submit_batches
 
-    delivery = Delivery.of(wait=wait, as_json=as_json, job_id=job_id, timeout=timeout)
     fmt = file_format.value if file_format else None
     given = {"on_conflict": _plain(on_conflict), "late_seconds": late_seconds}
     policy = {name: value for name, value in given.items() if value is not None}
@@ -229,9 +204,9 @@ def record_metrics(
         submit_batches(RECORD_METRICS, delivery, payloads, len(batches))
 
 
-WRITTEN: dict[str, Callable[..., None]] = {
-    UPDATE_PROFILE.name: update_profile,
-    RECORD_METRICS.name: record_metrics,
+WRITTEN = {
+    UPDATE_PROFILE.name: written(update_profile),
+    RECORD_METRICS.name: written(record_metrics),
 }
 
 

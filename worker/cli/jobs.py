@@ -15,7 +15,8 @@ from worker.text import ExitCode
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
-    from worker.cli.submit import Delivery, Report
+    from worker.cli.options import Delivery
+    from worker.cli.submit import Report
     from worker.ops.job_state import Outcome
 
 ID_WIDTH = 16  # job ids in tables: the start, then an ellipsis (--json has them whole)
@@ -205,7 +206,8 @@ def retry(
     unknown id) needs --force.
     """
     from worker.cli.connect import run
-    from worker.cli.submit import Delivery, enqueue_and_wait, report_and_exit
+    from worker.cli.options import Delivery
+    from worker.cli.submit import enqueue_and_wait, report_and_exit
     from worker.ops.actions import plan_attempt
 
     async def enqueue(backends: Backends) -> tuple[Delivery, Report]:

@@ -3,7 +3,8 @@ shares its ``Annotated`` options): the same name, help and checks wherever they 
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
 
@@ -29,3 +30,29 @@ Timeout = Annotated[
 Limit = Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")]
 # A limit the query's schema checks, naming --limit in its refusal as it names the others.
 QueryLimit = Annotated[int, typer.Option(help="At most this many (1-1000).")]
+
+# The options every enqueue takes, by name: (annotation, default).
+DELIVERY: dict[str, tuple[Any, Any]] = {
+    "wait": (Wait, False),
+    "as_json": (AsJson, False),
+    "job_id": (JobId, None),
+    "timeout": (Timeout, None),
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The options every ``jobs enqueue`` command takes (and ``jobs retry``), together."""
+
+    job_id: str
+    wait: bool = False
+    as_json: bool = False
+    timeout: float | None = None
+
+    @classmethod
+    def of(
+        cls, *, job_id: str | None, wait: bool, as_json: bool, timeout: float | None
+    ) -> Delivery:
+        from worker.cli.inputs import new_job_id
+
+        return cls(new_job_id(job_id), wait, as_json, timeout)

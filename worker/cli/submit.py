@@ -23,7 +23,7 @@ from worker.cli.follow import (
     follow_generation,
     progress_bar,
 )
-from worker.cli.inputs import new_job_id
+from worker.cli.options import Delivery
 from worker.ops.actions import enqueue_once
 from worker.ops.job_state import Outcome, combined, current_outcome, mark_submission
 from worker.registry import GENERATE_PROFILES, Job
@@ -31,22 +31,6 @@ from worker.text import ExitCode
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """The options every ``jobs enqueue`` command shares."""
-
-    job_id: str
-    wait: bool = False
-    as_json: bool = False
-    timeout: float | None = None
-
-    @classmethod
-    def of(
-        cls, *, job_id: str | None, wait: bool, as_json: bool, timeout: float | None
-    ) -> Delivery:
-        return cls(new_job_id(job_id), wait, as_json, timeout)
 
 
 @dataclass(frozen=True)
