@@ -16,7 +16,7 @@ import pytest
 from typer.testing import Result
 
 from tests.cli.conftest import QUEUE, Cli, Queue, closed_port, one_json
-from worker.cli.connect import database_address, redis_address, scrub
+from worker.cli.config import database_address, redis_address, scrub
 from worker.settings import Settings
 from worker.testing.processes import ROOT
 from worker.testing.scratch import RedisSpace

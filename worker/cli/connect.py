@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
-from urllib.parse import unquote, urlsplit
 
 import typer
 
 from worker.bootstrap import Services
-from worker.cli.output import BadInput, CliError, refuse
+from worker.cli.config import (
+    database_address,
+    load_settings,
+    reason,
+    redis_address,
+    redis_target,
+    scrub,
+    unusable_url,
+)
+from worker.cli.output import CliError, refuse
 from worker.text import ExitCode
 
 if TYPE_CHECKING:
@@ -33,10 +40,6 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 T = TypeVar("T")
 MIGRATE_HINT = "the database has no tables yet: run `uv run alembic upgrade head`"
-EXPECTED_URL = {
-    "REDIS_URL": "redis://[:password@]host[:port]/db",
-    "DATABASE_URL": "postgresql://user[:password]@host[:port]/name",
-}
 
 
 class Backends(Services):
@@ -71,7 +74,9 @@ class Backends(Services):
         try:
             return super().new_engine()
         except (ArgumentError, ValueError) as problem:
-            raise _unusable_url("DATABASE_URL", "a database URL", problem, self.settings) from None
+            raise unusable_url(
+                "DATABASE_URL", "a database URL", reason(problem), self.settings
+            ) from None
 
     @asynccontextmanager
     async def unit_of_work(
@@ -104,51 +109,6 @@ class Backends(Services):
         # Closing after an outage may fail again; the outage was already reported.
         with suppress(Exception):
             await super().close()
-
-
-def load_settings() -> Settings:
-    from pydantic import ValidationError
-
-    from worker.settings import Settings
-
-    try:
-        settings = Settings()
-    except ValidationError as problem:
-        from worker.text import problems
-
-        details = "; ".join(problems(problem))
-        raise BadInput(f"invalid configuration (environment or .env): {details}") from None
-    _refuse_unreadable_urls(settings)
-    return settings
-
-
-def _refuse_unreadable_urls(settings: Settings) -> None:
-    """Every command refuses a URL urllib cannot read, before it connects to anything.
-
-    Only urllib here: SQLAlchemy's and arq's own parsers cost 0.5 s and 0.25 s of imports,
-    so each runs where its service is opened (a producer never loads SQLAlchemy).
-    """
-    for name, secret in (
-        ("REDIS_URL", settings.redis_url),
-        ("DATABASE_URL", settings.database_url),
-    ):
-        problem = _url_problem(secret.get_secret_value())
-        if problem is not None:
-            message = f"{name} is not a URL: {problem} (expected {EXPECTED_URL[name]})"
-            raise BadInput(scrub(message, settings))
-
-
-def _url_problem(url: str) -> str | None:
-    if not url.strip():
-        return "it is empty"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  # urllib checks the port when it is read
-    except ValueError as problem:
-        return reason(problem)
-    if not parts.scheme:
-        return "it has no scheme://"
-    return None
 
 
 def run(command: Callable[[Backends], Awaitable[T]], settings: Settings | None = None) -> T:
@@ -203,27 +163,11 @@ async def _with_backends(settings: Settings, command: Callable[[Backends], Await
         await backends.close()
 
 
-def redis_target(settings: Settings) -> RedisSettings:
-    """Where and how to reach Redis, as arq reads ``REDIS_URL``; a URL it refuses is bad input."""
-    from worker.bootstrap import redis_settings
-
-    try:
-        return redis_settings(settings)
-    except (ValueError, RuntimeError) as problem:  # arq raises RuntimeError for a bad scheme
-        raise _unusable_url("REDIS_URL", "a Redis URL", problem, settings) from None
-
-
 def _is_redis_outage(problem: BaseException) -> bool:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     return isinstance(problem, RedisConnectionError | RedisTimeoutError)
-
-
-def _unusable_url(name: str, kind: str, problem: Exception, settings: Settings) -> BadInput:
-    # Scrubbed here too: `jobs worker` reports it without going through run().
-    message = f"{name} is not {kind}: {reason(problem)} (expected {EXPECTED_URL[name]})"
-    return BadInput(scrub(message, settings))
 
 
 def _database_problem(problem: Exception, settings: Settings) -> Exception:
@@ -248,56 +192,3 @@ def _detail(problem: BaseException) -> str:
     if isinstance(problem, DBAPIError) and problem.orig is not None:
         return reason(problem.orig)
     return reason(problem)
-
-
-def reason(problem: BaseException) -> str:
-    from worker.text import first_line
-
-    return first_line(problem, 300)
-
-
-# The helpers below speak on error paths: they never raise, whatever the URLs hold.
-
-
-def redis_address(settings: Settings) -> str:
-    try:
-        parts = urlsplit(settings.redis_url.get_secret_value())
-        return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
-    except ValueError:
-        return "the address in REDIS_URL"
-
-
-def database_address(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        url = make_url(settings.database_url.get_secret_value())
-    except (ArgumentError, ValueError):
-        return "the address in DATABASE_URL"
-    if url.get_backend_name() == "sqlite":
-        return url.database or ":memory:"
-    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
-
-
-def scrub(text: str, settings: Settings) -> str:
-    """Belt and braces: whatever a library put in a message, no password leaves the CLI."""
-    for secret in (settings.database_url, settings.redis_url):
-        url = secret.get_secret_value()
-        if url:
-            text = text.replace(url, "<url>")
-        password = _password(url)
-        if password:
-            text = text.replace(password, "***").replace(unquote(password), "***")
-    return text
-
-
-def _password(url: str) -> str | None:
-    """The password in ``url``, also when urllib refuses the URL for its host or port."""
-    try:
-        return urlsplit(url).password
-    except ValueError:
-        # urllib splits the netloc off before it checks the host: the userinfo is
-        # still everything before the netloc's last "@".
-        netloc = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
-        return netloc.rpartition("@")[0].partition(":")[2] or None

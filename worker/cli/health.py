@@ -42,7 +42,8 @@ def health(
     stopped without its saying goodbye (stuck or killed) in the last few minutes.
     Exit code 1 when a worker shown is not ready, or when there is none.
     """
-    from worker.cli.connect import load_settings, run
+    from worker.cli.config import load_settings
+    from worker.cli.connect import run
 
     settings = load_settings()
     if local:

@@ -29,7 +29,7 @@ def worker(
     from arq.logs import default_log_config
     from arq.worker import run_worker
 
-    from worker.cli.connect import load_settings, reason, redis_address, redis_target
+    from worker.cli.config import load_settings, reason, redis_address, redis_target
     from worker.main import prepare_worker
 
     settings = load_settings()
@@ -62,7 +62,7 @@ def serve(
     """
     import uvicorn
 
-    from worker.cli.connect import load_settings, redis_target
+    from worker.cli.config import load_settings, redis_target
     from worker.web.app import create_app
     from worker.web.security import describe
 
@@ -84,7 +84,7 @@ def serve(
 
 
 def _crashed(message: str, settings: Settings) -> NoReturn:
-    from worker.cli.connect import scrub
+    from worker.cli.config import scrub
 
     output.error(scrub(message, settings))
     raise typer.Exit(ExitCode.FAILED)
