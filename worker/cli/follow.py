@@ -5,27 +5,26 @@ on several jobs or a generation's chunks."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from worker.cli import output
 from worker.cli.output import CliError, note
-from worker.ops.job_state import Outcome, UnknownJob, current_outcome, read_results
+from worker.ops.actions import polls
+from worker.ops.job_state import Outcome, known_outcome, read_results
 from worker.text import ExitCode
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
-
     from domain.views import GenerationStatus
     from worker.cli.connect import Backends
 
-FIRST_POLL = 0.02
-SLOWEST_POLL = 0.25
 NO_WORKER_HINT_AFTER = 5.0
 GENERATION_POLL_SECONDS = 0.2
 STALL_SECONDS = 10.0
+Bar = Callable[..., None]  # a progress bar's update: total=, completed=, description=
 
 
 def deadline_after(timeout: float | None) -> float | None:
@@ -38,16 +37,13 @@ async def await_outcome(
     """Poll until the job ends, saying so as each try is retried (unless ``quiet``);
     Ctrl-C or the deadline stop the wait, not the job."""
     started = time.monotonic()
-    delay = FIRST_POLL
     hinted = False
     retries_told: set[int | None] = set()
     try:
-        while True:
-            outcome = await current_outcome(backends, job_id)
-            if outcome is None:
-                raise UnknownJob(job_id)
+        async for _ in polls():
+            outcome = await known_outcome(backends, job_id)
             if outcome.done:
-                return outcome
+                break
             if outcome.status == "retrying" and outcome.tries not in retries_told and not quiet:
                 retries_told.add(outcome.tries)
                 note(
@@ -58,11 +54,10 @@ async def await_outcome(
             if not hinted and time.monotonic() - started > NO_WORKER_HINT_AFTER:
                 hinted = True
                 await hint_if_no_worker(backends)
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, SLOWEST_POLL)
     except asyncio.CancelledError:
         note(f"stopped waiting; job {job_id} goes on (see `jobs status {job_id}`)")
         raise
+    return outcome
 
 
 async def await_many(
@@ -70,18 +65,15 @@ async def await_many(
 ) -> list[Outcome]:
     """Wait for many jobs, reading all their results in one round trip per poll."""
     outcomes: dict[str, Outcome] = {}
-    delay = FIRST_POLL
-    bar.plan(len(job_ids), f"{len(job_ids)} jobs")
-    while len(outcomes) < len(job_ids):
+    bar(total=len(job_ids), description=f"{len(job_ids)} jobs")
+    async for _ in polls():
         pending = [job_id for job_id in job_ids if job_id not in outcomes]
         outcomes.update(await read_results(backends, pending))
-        bar.advance_to(len(outcomes))
+        bar(completed=len(outcomes))
         if len(outcomes) == len(job_ids):
             break
         waiting = len(job_ids) - len(outcomes)
         check_deadline(deadline, f"{waiting} of {len(job_ids)} jobs not finished", job_ids[0])
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, SLOWEST_POLL)
     return [outcomes[job_id] for job_id in job_ids]
 
 
@@ -102,29 +94,9 @@ async def hint_if_no_worker(backends: Backends) -> None:
         note("still waiting, and no worker seems to be running: start one with `jobs worker`")
 
 
-class Bar:
-    """A Rich progress bar on stderr, or nothing at all (``--json``)."""
-
-    def __init__(self, progress: Progress | None, description: str) -> None:
-        self._progress = progress
-        self._task: TaskID | None = None
-        if progress is not None:
-            self._task = progress.add_task(description, total=None)
-
-    def plan(self, total: int, description: str) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, total=total, description=description)
-
-    def advance_to(self, done: int) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, completed=done)
-
-
 @contextmanager
-def progress_bar(enabled: bool, description: str) -> Iterator[Bar]:
-    if not enabled:
-        yield Bar(None, description)
-        return
+def progress_bar(shown: bool, description: str) -> Iterator[Bar]:
+    """A Rich progress bar on stderr (hidden with ``--json``), as its one task's update."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -144,8 +116,9 @@ def progress_bar(enabled: bool, description: str) -> Iterator[Bar]:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=output.stderr(), transient=True) as progress:
-        yield Bar(progress, description)
+    console = output.stderr()
+    with Progress(*columns, console=console, transient=True, disable=not shown) as progress:
+        yield functools.partial(progress.update, progress.add_task(description, total=None))
 
 
 async def follow_generation(
@@ -158,7 +131,7 @@ async def follow_generation(
     while True:
         async with backends.unit_of_work() as uow:
             status = await generation_status(uow, generation_id)
-        bar.advance_to(status.rows_done)
+        bar(completed=status.rows_done)
         if status.done:
             return status
         now = time.monotonic()

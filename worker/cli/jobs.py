@@ -119,15 +119,12 @@ def _outcome(
     """Where the job stands now, or (``wait``) once it has ended."""
     from worker.cli.connect import run
     from worker.cli.follow import await_outcome, deadline_after
-    from worker.ops.job_state import UnknownJob, current_outcome
+    from worker.ops.job_state import known_outcome
 
     async def read(backends: Backends) -> Outcome:
         if wait:
             return await await_outcome(backends, job_id, deadline_after(timeout), quiet=quiet)
-        outcome = await current_outcome(backends, job_id, describe=True)
-        if outcome is None:
-            raise UnknownJob(job_id)
-        return outcome
+        return await known_outcome(backends, job_id, describe=True)
 
     return run(read)
 

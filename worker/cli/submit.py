@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -38,18 +38,13 @@ class Report:
     outcome: Outcome
     job_ids: list[str]
     deduplicated: int = 0  # how many of the jobs already existed: enqueued again as nothing
-    fields: dict[str, Any] = field(default_factory=dict)
 
 
 def submit(job: Job[Any], delivery: Delivery, payload: dict[str, Any]) -> None:
     """Enqueue the checked payload as ``job``, maybe wait, report, exit."""
     if job is GENERATE_PROFILES and delivery.wait:
         return submit_generation(delivery, payload)
-
-    async def enqueue(backends: Backends) -> Report:
-        return await enqueue_and_wait(backends, delivery, job.name, payload)
-
-    report_and_exit(delivery, run(enqueue))
+    report_and_exit(delivery, run(lambda b: enqueue_and_wait(b, delivery, job.name, payload)))
     return None
 
 
@@ -115,7 +110,7 @@ def submit_generation(delivery: Delivery, payload: dict[str, Any]) -> None:
             plan = report.outcome.result
             if report.outcome.status != "succeeded" or not _is_plan(plan):
                 return report
-            bar.plan(plan["total"], f"generation {plan['generation_id']}")
+            bar(total=plan["total"], description=f"generation {plan['generation_id']}")
             deadline = deadline_after(delivery.timeout)
             status = await follow_generation(backends, plan["generation_id"], deadline, bar)
         result = {**plan, "rows_done": status.rows_done, "chunks_done": status.chunks_done}

@@ -7,11 +7,12 @@ how to show it (a line and an exit code, an HTTP status).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from worker.ops.job_state import Outcome, Sources, UnknownJob, current_outcome
+from worker.ops.job_state import Outcome, Sources, known_outcome
 from worker.text import printable
 
 if TYPE_CHECKING:
@@ -161,15 +162,24 @@ async def cancel(sources: Sources, job_id: str, *, queue_name: str) -> str:
     return "cancelled"
 
 
-async def outcome_within(sources: Sources, job_id: str, seconds: float) -> Outcome:
-    """Where the job stands once it has ended, or after ``seconds`` (then still going)."""
-    deadline = time.monotonic() + seconds
+async def polls(deadline: float | None = None) -> AsyncIterator[None]:
+    """How a face waits for jobs to end: now, then again and again, each time a little later
+    (every ``FIRST_POLL`` s at first, up to every ``SLOWEST_POLL`` s), until ``deadline`` (a
+    ``time.monotonic()``) has passed."""
     delay = FIRST_POLL
     while True:
-        outcome = await current_outcome(sources, job_id, describe=True)
-        if outcome is None:
-            raise UnknownJob(job_id)
-        if outcome.done or time.monotonic() >= deadline:
-            return outcome
-        await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+        yield
+        left = math.inf if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(delay, left))
         delay = min(delay * 1.5, SLOWEST_POLL)
+
+
+async def outcome_within(sources: Sources, job_id: str, seconds: float) -> Outcome:
+    """Where the job stands once it has ended, or after ``seconds`` (then still going)."""
+    async for _ in polls(time.monotonic() + seconds):
+        outcome = await known_outcome(sources, job_id, describe=True)
+        if outcome.done:
+            break
+    return outcome

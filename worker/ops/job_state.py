@@ -198,6 +198,14 @@ async def current_outcome(
     return await _with_retry_note(sources, Outcome(job_id, status.value, function))
 
 
+async def known_outcome(sources: Sources, job_id: str, *, describe: bool = False) -> Outcome:
+    """``current_outcome``, or ``UnknownJob`` when neither Redis nor the history knows it."""
+    outcome = await current_outcome(sources, job_id, describe=describe)
+    if outcome is None:
+        raise UnknownJob(job_id)
+    return outcome
+
+
 async def _from_history(sources: Sources, job_id: str) -> Outcome | None:
     """The durable record in the job history, kept long after Redis forgets the job; for a
     submission none of whose jobs has ended yet, its marker in Redis."""
@@ -295,9 +303,7 @@ async def read_results(sources: Sources, job_ids: list[str]) -> dict[str, Outcom
         if isinstance(reply, bytes):
             found[job_id] = from_result(job_id, decoded_result(job_id, reply))
         elif not reply:  # neither queued nor finished in Redis: ask the history
-            outcome = await current_outcome(sources, job_id)
-            if outcome is None:
-                raise UnknownJob(job_id)
+            outcome = await known_outcome(sources, job_id)
             if outcome.done:
                 found[job_id] = outcome
     return found
