@@ -7,13 +7,11 @@ the problem named (exit code 2), and nothing is enqueued.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from worker.cli.files import opened, utf8
 from worker.cli.output import BadInput
 
 if TYPE_CHECKING:
@@ -144,26 +142,3 @@ def read_changes(source: str) -> dict[str, Any]:
     except ValidationError as problem:
         raise BadInput(f"--file {source}: {describe(problem)}") from None
     return changes
-
-
-@contextmanager
-def opened(source: str, *, binary: bool = False) -> Iterator[IO[Any]]:
-    """The file, or stdin for ``-``: text as UTF-8 with line endings as they are, or bytes."""
-    if source == "-":
-        yield sys.stdin.buffer if binary else sys.stdin
-        return
-    path = Path(source)
-    try:
-        stream: IO[Any] = path.open("rb") if binary else path.open(encoding="utf-8", newline="")
-    except OSError as problem:
-        raise BadInput(f"--file {source}: {problem.strerror or problem}") from None
-    with stream:
-        yield stream
-
-
-@contextmanager
-def utf8(source: str) -> Iterator[None]:
-    try:
-        yield
-    except UnicodeDecodeError:
-        raise BadInput(f"--file {source}: not UTF-8 text") from None

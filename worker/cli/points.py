@@ -1,4 +1,5 @@
-"""Metric points from a file (JSON lines or CSV) for ``jobs enqueue record-metrics --file``.
+"""Metric points from a file (read by ``worker.cli.files``), checked for ``jobs enqueue
+record-metrics --file``.
 
 The whole file is checked before anything is sent, so that bad input leaves nothing
 written (sending each batch once checked would let the worker start sooner, and commit
@@ -12,18 +13,16 @@ batches wait, serialized, in a temporary file: memory does not grow with the fil
 
 from __future__ import annotations
 
-import csv
 import json
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import islice
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, cast
 
-from worker.cli.inputs import describe, opened, utf8
+from worker.cli.files import Item, csv_batches, format_of, json_batches, opened, utf8
+from worker.cli.inputs import describe
 from worker.cli.output import BadInput
 
 if TYPE_CHECKING:
@@ -31,13 +30,7 @@ if TYPE_CHECKING:
 
     from domain.schemas import MetricPoint
 
-Item = bytes | dict[str, str] | str  # a JSON line, a CSV row, or what is wrong with the row
-Batch = tuple[Sequence[int], Sequence[Item]]  # line numbers and lines
 MAX_REPORTED = 10  # bad lines named one by one
-READ_BYTES = 1 << 20
-POINT_COLUMNS = ("name", "step", "value", "recorded_at")
-REQUIRED_COLUMNS = frozenset(POINT_COLUMNS[:3])
-JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
 
 
 @dataclass
@@ -85,14 +78,12 @@ class Problems:
 def checked_batches(source: str, file_format: str | None, batch_size: int) -> Iterator[Batches]:
     """The points of ``source`` (``-`` is stdin) in batches of ``batch_size``, once every
     line is checked; else a refusal naming the bad lines, and nothing to send."""
-    kind = file_format or format_of(source)
+    csv = (file_format or format_of(source)) == "csv"
     with tempfile.TemporaryFile() as spill:
         batches, problems = Batches(spill), Problems()
-        with opened(source, binary=kind != "csv") as stream, utf8(source):
+        with opened(source, binary=not csv) as stream, utf8(source):
             read = (
-                _csv_batches(stream, source, batch_size)
-                if kind == "csv"
-                else _json_batches(stream, batch_size)
+                csv_batches(stream, source, batch_size) if csv else json_batches(stream, batch_size)
             )
             for numbers, items in read:
                 encoded = _checked(numbers, items, problems)
@@ -102,17 +93,6 @@ def checked_batches(source: str, file_format: str | None, batch_size: int) -> It
         if not batches:
             raise BadInput(f"--file {source}: no metric points in it")
         yield batches
-
-
-def format_of(source: str) -> str:
-    if source == "-":
-        return "jsonl"
-    suffix = Path(source).suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in JSON_SUFFIXES:
-        return "jsonl"
-    raise BadInput(f"--file {source}: cannot tell its format from the name; add --format")
 
 
 def _checked(numbers: Sequence[int], items: Sequence[Item], problems: Problems) -> bytes | None:
@@ -210,80 +190,3 @@ def _fast() -> TypeAdapter[Any]:
     longest = MetricPoint.model_config.get("str_max_length")
     point.__pydantic_config__ = ConfigDict(extra="forbid", str_max_length=longest)
     return TypeAdapter(cast(Any, list[point]))  # type: ignore[valid-type]
-
-
-def _json_batches(stream: IO[bytes], size: int) -> Iterator[Batch]:
-    """Batches of ``size`` lines that are not empty (fewer in the last), with their line
-    numbers: the lines are not looked at one by one here."""
-    numbers: list[int] = []
-    lines: list[bytes] = []
-    number = 1
-    for chunk in _lines(stream):
-        if b"" in chunk:
-            kept = [at for at, line in enumerate(chunk) if line]
-            numbers += (number + at for at in kept)
-            lines += (chunk[at] for at in kept)
-        else:
-            numbers += range(number, number + len(chunk))
-            lines += chunk
-        number += len(chunk)
-        while len(lines) >= size:
-            yield numbers[:size], lines[:size]
-            del numbers[:size], lines[:size]
-    if lines:
-        yield numbers, lines
-
-
-def _lines(stream: IO[bytes]) -> Iterator[list[bytes]]:
-    """The lines of a binary stream a chunk at a time, ended where text mode ends them
-    (\\n, \\r\\n or \\r), so that the numbers are those a text editor shows."""
-    rest = b""
-    while chunk := stream.read(READ_BYTES):
-        lines = (rest + chunk).splitlines()
-        rest = b""
-        if not chunk.endswith(b"\n"):  # the last line may go on; a "\r" may start "\r\n"
-            rest = lines.pop() + (b"\r" if chunk.endswith(b"\r") else b"")
-        yield lines
-    if rest:
-        yield rest.splitlines()
-
-
-def _csv_batches(stream: IO[str], source: str, size: int) -> Iterator[Batch]:
-    rows = _csv_rows(stream, source)
-    while batch := list(islice(rows, size)):
-        numbers, items = zip(*batch, strict=True)
-        yield numbers, items
-
-
-def _csv_rows(stream: IO[str], source: str) -> Iterator[tuple[int, dict[str, str] | str]]:
-    reader = csv.DictReader(stream)
-    if reader.fieldnames is None:
-        return
-    columns = [column.strip() for column in reader.fieldnames]
-    _check_header(columns, source)
-    reader.fieldnames = columns
-    for row in reader:
-        if None in row:
-            yield reader.line_num, "more values than columns"
-        elif any(value is None for value in row.values()):
-            yield reader.line_num, "fewer values than columns"
-        else:
-            yield reader.line_num, _csv_point(row)
-
-
-def _check_header(columns: list[str], source: str) -> None:
-    missing = sorted(REQUIRED_COLUMNS - set(columns))
-    unknown = sorted(set(columns) - set(POINT_COLUMNS))
-    if missing or unknown or len(set(columns)) != len(columns):
-        raise BadInput(
-            f"--file {source}: the CSV header must be name,step,value[,recorded_at]"
-            + (f"; missing: {', '.join(missing)}" if missing else "")
-            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-        )
-
-
-def _csv_point(row: dict[str, str]) -> dict[str, str]:
-    point = {column: value.strip() for column, value in row.items()}
-    if not point.get("recorded_at"):
-        point.pop("recorded_at", None)
-    return point
