@@ -109,16 +109,14 @@ def experiments_show(
     """Show one experiment with its runs, and each run's metrics with their last values."""
     from domain.services import experiment_runs
     from worker.cli.connect import read
-
-    output.answer(read(experiment_runs, experiment_id), as_json, _show_experiment)
-
-
-def _show_experiment(experiment: dict[str, Any]) -> None:
     from worker.cli.runs import RUN_METRICS
 
-    runs = experiment.pop("runs")
-    output.show_fields(f"experiment {experiment['id']}", experiment)
-    RUNS.table(runs)
-    metrics = [{**m, "run_id": r["id"]} for r in runs for m in r["metrics"]]
-    points = sum(r["points"] for r in runs)
-    RUN_METRICS.table(metrics, f"their metrics: {points:,} point(s)")
+    def show(experiment: dict[str, Any]) -> None:
+        runs = experiment.pop("runs")
+        output.show_fields(f"experiment {experiment_id}", experiment)
+        RUNS.table(runs)
+        metrics = [{**m, "run_id": r["id"]} for r in runs for m in r["metrics"]]
+        points = sum(r["points"] for r in runs)
+        RUN_METRICS.table(metrics, f"their metrics: {points:,} point(s)")
+
+    output.answer(read(experiment_runs, experiment_id), as_json, show)

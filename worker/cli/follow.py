@@ -103,13 +103,14 @@ def progress_bar(shown: bool, description: str) -> Iterator[Bar]:
         Progress,
         SpinnerColumn,
         TaskProgressColumn,
+        TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
     columns = (
         SpinnerColumn(),
-        output.description_column(),
+        TextColumn("{task.description}", markup=False),  # our own words: no markup in them
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),

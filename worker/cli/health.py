@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from worker.cli import output
+from worker.cli.options import AsJson
 from worker.cli.output import BadInput, CliError
 from worker.text import ExitCode
 
@@ -32,9 +33,7 @@ def health(
             "(for container healthchecks).",
         ),
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")
-    ] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Show each worker of the queue: its state, jobs running and last heartbeat.
 

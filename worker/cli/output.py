@@ -19,7 +19,6 @@ from worker.text import ExitCode, printable
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import ProgressColumn
     from rich.text import Text
 
 
@@ -164,17 +163,6 @@ class Listing:
     def table(self, records: Sequence[Mapping[str, Any]], title: str | None = None) -> None:
         rows = [self.row(record) for record in records]
         show_table(title or f"{len(rows)} {self.noun}", self.columns, rows, empty=self.empty)
-
-
-def description_column() -> ProgressColumn:
-    """A progress bar's column for its task's description, shown literally."""
-    from rich.progress import ProgressColumn, Task
-
-    class Description(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            return literal(task.description)
-
-    return Description()
 
 
 def short_time(value: Any) -> str:
