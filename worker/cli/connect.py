@@ -14,8 +14,6 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-import typer
-
 from worker.bootstrap import Services
 from worker.cli.config import (
     database_address,
@@ -26,7 +24,7 @@ from worker.cli.config import (
     scrub,
     unusable_url,
 )
-from worker.cli.output import CliError, refuse
+from worker.cli.output import CliError
 from worker.text import ExitCode
 
 if TYPE_CHECKING:
@@ -112,23 +110,22 @@ class Backends(Services):
 
 
 def run(command: Callable[[Backends], Awaitable[T]], settings: Settings | None = None) -> T:
-    """Run one command's coroutine; refusals and outages end it with a line and an exit code."""
+    """Run one command's coroutine; refusals and outages end it as a ``CliError`` (which
+    ``worker.cli.Commands`` tells in a line, with its exit code), never with a password."""
     settings = settings or load_settings()
     logging.getLogger("arq").addHandler(logging.NullHandler())
     try:
         return asyncio.run(_with_backends(settings, command))
     except CliError as problem:
-        refuse(CliError(scrub(problem.message, settings), problem.code, job_id=problem.job_id))
-        raise typer.Exit(problem.code) from None
+        message = scrub(problem.message, settings)
+        raise CliError(message, problem.code, job_id=problem.job_id) from None
     except KeyboardInterrupt:
-        refuse(CliError("interrupted", ExitCode.INTERRUPTED))
-        raise typer.Exit(ExitCode.INTERRUPTED) from None
+        raise CliError("interrupted", ExitCode.INTERRUPTED) from None
     except Exception as problem:
         if not _is_redis_outage(problem):
             raise
         message = f"lost the connection to Redis at {redis_address(settings)}: {reason(problem)}"
-        refuse(CliError(scrub(message, settings)))
-        raise typer.Exit(ExitCode.FAILED) from None
+        raise CliError(scrub(message, settings)) from None
 
 
 def read(

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from worker.cli import output
+from worker.cli.output import CliError
 from worker.text import ExitCode
-
-if TYPE_CHECKING:
-    from worker.settings import Settings
 
 
 def worker(
@@ -29,7 +27,7 @@ def worker(
     from arq.logs import default_log_config
     from arq.worker import run_worker
 
-    from worker.cli.config import load_settings, reason, redis_address, redis_target
+    from worker.cli.config import load_settings, reason, redis_address, redis_target, scrub
     from worker.main import prepare_worker
 
     settings = load_settings()
@@ -42,8 +40,8 @@ def worker(
         if not _is_redis_outage(problem):
             logging.getLogger("worker").exception("the worker crashed")
             raise typer.Exit(ExitCode.FAILED) from None
-        where = redis_address(settings)
-        _crashed(f"the worker stopped: Redis at {where}: {reason(problem)}", settings)
+        told = f"the worker stopped: Redis at {redis_address(settings)}: {reason(problem)}"
+        raise CliError(scrub(told, settings)) from None
 
 
 def serve(
@@ -81,13 +79,6 @@ def serve(
         access_log=False,
         server_header=False,
     )
-
-
-def _crashed(message: str, settings: Settings) -> NoReturn:
-    from worker.cli.config import scrub
-
-    output.error(scrub(message, settings))
-    raise typer.Exit(ExitCode.FAILED)
 
 
 def _is_redis_outage(problem: Exception) -> bool:
