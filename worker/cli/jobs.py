@@ -222,10 +222,7 @@ def cancel(job_id: JobIdArgument, as_json: AsJson = False) -> None:
     from worker.cli.connect import run
     from worker.ops.actions import cancel
 
-    async def stop(backends: Backends) -> str:
-        return await cancel(backends, job_id, queue_name=backends.settings.queue_name)
-
-    state = run(stop)
+    state = run(lambda backends: cancel(backends, job_id, queue_name=backends.settings.queue_name))
     if as_json:
         output.emit_json({"job_id": job_id, "status": state})
     else:
