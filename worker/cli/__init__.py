@@ -58,9 +58,9 @@ class JobCommands(TyperGroup):
 
 @functools.cache
 def _job_commands() -> TyperGroup:
-    from worker.cli import enqueue
+    from worker.cli import enqueue_commands
 
-    return cast(TyperGroup, typer.main.get_command(enqueue.app))
+    return cast(TyperGroup, typer.main.get_command(enqueue_commands.app))
 
 
 app = command_group(
