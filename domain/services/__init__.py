@@ -74,7 +74,6 @@ def handler_for(schema: type[P]) -> UseCase[P]:
 __all__ = [
     "HANDLERS",
     "UseCase",
-    "add_up",
     "cancel_job",
     "create_experiment",
     "create_profile",
