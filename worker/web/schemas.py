@@ -125,7 +125,9 @@ class QueueOverview(BaseModel):
     jobs_per_second: float = Field(description="Over the last minute")
 
 
-JobId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# PostgreSQL refuses NUL in text: no job id in the history holds one.
+NO_NUL = r"^[^\x00]+$"
+JobId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
 
 
 class Request(BaseModel):
