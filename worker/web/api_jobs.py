@@ -31,7 +31,7 @@ from worker.web.schemas import (
     JobState,
     RetryRequest,
 )
-from worker.web.security import require_token
+from worker.web.security import NEEDS_TOKEN
 
 router = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS)
 Sources = Annotated[Console, Depends(console_of)]
@@ -42,7 +42,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(description="The job id: a repeat of the same request enqueues nothing new"),
 ]
-Changes = [Depends(require_token)]
+Changes = NEEDS_TOKEN
 PathJobId = Annotated[str, Path(pattern=NO_NUL)]
 
 

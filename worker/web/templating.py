@@ -85,6 +85,6 @@ def render(
         "csrf": request.state.csrf,
         "token_required": request.app.state.settings.console_token is not None,
         "logged_in": security.logged_in(request),
-        "path": request.url.path,
+        "path": request.scope["path"],
     }
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
