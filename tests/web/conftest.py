@@ -29,6 +29,7 @@ from worker.config import Settings
 from worker.main import build_worker_settings
 from worker.scratch import RedisSpace
 from worker.web.app import create_app
+from worker.web.serving import server_config
 
 TOKEN = "s3cret-console-token"
 CHROMIUM = "/usr/bin/chromium"
@@ -97,9 +98,8 @@ def free_port() -> int:
 def serving(settings: Settings) -> Iterator[Served]:
     """The console on a real uvicorn, on a free loopback port, in a thread of its own."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    app = create_app(settings)
+    config = server_config(app, settings, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
