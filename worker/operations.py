@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from worker.status import Outcome, Sources, UnknownJob, current_outcome
+from worker.text import printable
 
 if TYPE_CHECKING:
     from domain.views import RetryPlan
@@ -37,8 +38,6 @@ class Refused(Exception):
 def job_id_problem(given: str) -> str | None:
     """What is wrong with a job id chosen by a producer (any visible text, markup
     characters included); None when it will do."""
-    from worker.cli.output import printable
-
     if printable(given) != given:
         return "control and bidi characters are not allowed"
     if not given or len(given) > MAX_JOB_ID or any(c.isspace() for c in given):

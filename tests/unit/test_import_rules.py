@@ -127,3 +127,36 @@ def test_the_tests_check_catches_every_shortcut(source: str):
 def test_the_tests_check_allows_support_and_the_own_conftest():
     source = "from tests.support.db import MakeUow\nfrom tests.cli.conftest import one_json"
     assert _shortcuts(("tests", "cli"), source) == []
+
+
+def _module_path(module: str) -> Path | None:
+    """The file of a first-party module of ``worker``, or None."""
+    if module.split(".")[0] != "worker":
+        return None
+    base = ROOT.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _reached_from(folder: Path) -> set[str]:
+    """Every ``worker`` module that the modules in ``folder`` import, directly or through
+    other ``worker`` modules, at their top or inside a function."""
+    seen: set[str] = set()
+    pending = sorted(folder.rglob("*.py"))
+    while pending:
+        for imported in _imported_modules(pending.pop().read_text()):
+            # ``from worker.x import y``: y is a module or a name in worker.x
+            for module in (imported, imported.rpartition(".")[0]):
+                path = _module_path(module)
+                if path is not None and module not in seen:
+                    seen.add(module)
+                    pending.append(path)
+    return seen
+
+
+def test_the_console_never_imports_the_cli():
+    reached = _reached_from(ROOT / "worker" / "web")
+    assert {"worker.text", "worker.operations"} <= reached  # the check follows imports
+    assert sorted(name for name in reached if name.startswith("worker.cli")) == []

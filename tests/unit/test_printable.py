@@ -1,4 +1,4 @@
-"""``output.printable``: what a terminal would act on is shown as a JSON-style escape."""
+"""``worker.text.printable``: what a terminal would act on is shown as a JSON-style escape."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from worker.cli.output import literal, printable
+from worker.cli.output import literal
+from worker.text import printable
 
 
 @pytest.mark.parametrize(

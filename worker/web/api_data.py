@@ -14,7 +14,7 @@ from worker.web.api_jobs import IdempotencyKey, Wait
 from worker.web.console import Console, console_of
 from worker.web.enqueueing import enqueue
 from worker.web.schemas import ERRORS, Enqueued
-from worker.web.security import require_token
+from worker.web.security import NEEDS_TOKEN
 
 router = APIRouter(prefix="/api", tags=["data"], responses=ERRORS)
 Sources = Annotated[Console, Depends(console_of)]
@@ -38,7 +38,7 @@ async def get_profile(console: Sources, profile_id: Id) -> ProfileView:
 
 @router.post(
     "/profiles",
-    dependencies=[Depends(require_token)],
+    dependencies=NEEDS_TOKEN,
     status_code=202,
     summary="Create a profile (enqueues create_profile)",
 )
@@ -57,7 +57,7 @@ async def create_profile(
 
 @router.patch(
     "/profiles/{profile_id}",
-    dependencies=[Depends(require_token)],
+    dependencies=NEEDS_TOKEN,
     status_code=202,
     summary="Change fields of a profile (enqueues update_profile)",
 )

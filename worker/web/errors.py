@@ -19,7 +19,8 @@ from worker.status import UnknownJob, UnreadableData
 
 log = logging.getLogger("worker.web")
 TYPES = {400: "bad_input", 401: "unauthorized", 403: "forbidden", 404: "not_found"}
-TYPES.update({405: "method_not_allowed", 409: "conflict", 422: "bad_input", 503: "unavailable"})
+TYPES.update({405: "method_not_allowed", 408: "timeout", 409: "conflict", 413: "too_large"})
+TYPES.update({422: "bad_input", 503: "unavailable"})
 
 
 class PayloadRefused(Exception):
@@ -31,7 +32,7 @@ class PayloadRefused(Exception):
 
 
 def refusal(request: Request, status: int, message: str, told: list[str] | None = None) -> Response:
-    if not request.url.path.startswith("/api"):
+    if not request.scope["path"].startswith("/api"):  # the URL: Host may be anything
         from worker.web.templating import render
 
         context = {"status": status, "message": message, "problems": told or []}

@@ -24,11 +24,14 @@ class ErrorOut(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
     for status, description in {
-        400: "The body cannot be read (not JSON, or not in its declared encoding)",
+        400: "The body cannot be read (not JSON, or not in its declared encoding), or the "
+        "Host header names a host the console does not answer to (JOBS_CONSOLE_ALLOWED_HOSTS)",
         401: "The call changes state and JOBS_CONSOLE_TOKEN is set: send it as a Bearer token",
         403: "A request from another site",
         404: "Not found",
+        408: "The body took longer than JOBS_CONSOLE_BODY_TIMEOUT to arrive",
         409: "Refused: the state of things does not allow it",
+        413: "The body is larger than the console reads (JOBS_CONSOLE_MAX_BODY_BYTES)",
         422: "Bad input, each field and problem named; nothing was changed",
         503: "Redis or the database is unavailable",
     }.items()
@@ -125,7 +128,9 @@ class QueueOverview(BaseModel):
     jobs_per_second: float = Field(description="Over the last minute")
 
 
-JobId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# PostgreSQL refuses NUL in text: no job id in the history holds one.
+NO_NUL = r"^[^\x00]+$"
+JobId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
 
 
 class Request(BaseModel):
