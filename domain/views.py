@@ -183,6 +183,9 @@ class JobView(JobSummary):
     duration_ms: int
     next_retry_at: datetime | None
     handled_at: datetime | None
+
+
+class JobView(JobHeader):
     payload: dict[str, Any] | None
     result: dict[str, Any] | None
 
@@ -250,9 +253,12 @@ class HistoryPruned(View):
     cutoff: datetime
 
 
-def add_up(results: Iterable[dict[str, Any] | None]) -> dict[str, int]:
-    """The counts in the children's results added up (points inserted, duplicates...)."""
-    totals: dict[str, int] = {}
+def add_up(
+    results: Iterable[dict[str, Any] | None], totals: dict[str, int] | None = None
+) -> dict[str, int]:
+    """The counts in the children's results added up (points inserted, duplicates...), to
+    ``totals`` if given (a sum read a page at a time)."""
+    totals = {} if totals is None else totals
     for result in results:
         for key, value in (result or {}).items():
             names_a_row = key == "id" or key.endswith(("_id", "_index"))
