@@ -52,6 +52,7 @@ class ExperimentSummary(ExperimentView):
 
 
 class ExperimentDetail(ExperimentView):
+    run_count: int  # all its runs; ``runs`` holds the newest of them
     runs: list[RunView]
 
 
@@ -74,10 +75,12 @@ class MetricSummary(View):
 
 class RunSummary(RunView):
     points: int
+    metric_count: int  # all its metrics; ``metrics`` holds the first of them by name
     metrics: list[MetricSummary]
 
 
 class ExperimentRuns(ExperimentView):
+    run_count: int  # all its runs; ``runs`` holds the newest of them
     runs: list[RunSummary]
 
 
@@ -175,7 +178,10 @@ class JobSummary(View):
     finished_at: datetime
 
 
-class JobView(JobSummary):
+class JobHeader(JobSummary):
+    """A job's record but its payload and result (up to 80 KiB together, and many times
+    that as Python objects): what a list of many jobs carries. The job's own page has them."""
+
     duplicates: int
     retryable: bool | None
     worker: str | None

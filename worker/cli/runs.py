@@ -69,7 +69,9 @@ def runs_metrics(
     name: Annotated[str, typer.Option(metavar="NAME", help="The metric, e.g. loss.")],
     points: Annotated[
         int | None,
-        typer.Option(metavar="N", help="Downsample to at most N buckets (default 500)."),
+        typer.Option(
+            metavar="N", help="Downsample to at most N buckets (default 500, fewer for many runs)."
+        ),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every point, streamed (CSV).")] = False,
     as_json: AsJson = False,
@@ -99,16 +101,12 @@ def runs_metrics(
 
 
 def _read_history(run_ids: list[int], name: str, points: int | None) -> dict[str, Any]:
-    from domain.metric_queries import DEFAULT_BUCKETS, MetricHistoryQuery
+    from domain.metric_queries import MetricHistoryQuery
     from domain.services import metric_history
     from worker.cli.connect import run
     from worker.cli.inputs import validated
 
-    raw = {
-        "run_ids": run_ids,
-        "name": name,
-        "buckets": DEFAULT_BUCKETS if points is None else points,
-    }
+    raw = {"run_ids": run_ids, "name": name, "buckets": points}
     query = validated(MetricHistoryQuery, raw, lambda field: LABELS.get(field, field))
 
     async def read(backends: Backends) -> dict[str, Any]:
