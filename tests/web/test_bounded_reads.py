@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.metric_queries import MAX_HISTORY_BUCKETS, MetricHistoryQuery
 from tests.support.db import MakeUow, add_experiment, add_profile, add_run
 from tests.support.rows import store_points
-from tests.web.conftest import client_of, console_settings
+from tests.web.conftest import client_of, console_settings, metrics_locked, until
 from worker.web.app import create_app
 from worker.web.budget import WAITING_PER_SLOT, ReadBudget
 
@@ -46,15 +44,6 @@ async def console(pg_database: str, redis_url: str, **settings: object):
         yield client, app.state.console
 
 
-@asynccontextmanager
-async def metrics_locked(engine: AsyncEngine) -> AsyncIterator[None]:
-    """Every read of the metrics table waits, in PostgreSQL, until the block ends."""
-    async with engine.connect() as holder:
-        await holder.execute(text("LOCK TABLE metrics IN ACCESS EXCLUSIVE MODE"))
-        yield
-        await holder.rollback()
-
-
 async def hold_every_connection(engine: AsyncEngine, held: AsyncExitStack) -> None:
     """Connections checked out of the pool until it refuses one: all it may open."""
     try:
@@ -62,14 +51,6 @@ async def hold_every_connection(engine: AsyncEngine, held: AsyncExitStack) -> No
             await held.enter_async_context(engine.connect())
     except PoolTimeout:
         return
-
-
-async def until(condition, what: str) -> None:
-    for _ in range(2000):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"never happened: {what}")
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
