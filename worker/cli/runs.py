@@ -40,9 +40,14 @@ def runs_show(
     if as_json:
         output.emit_json(summary)
         return
-    metrics = summary.pop("metrics")
+    metrics, count = summary.pop("metrics"), summary.pop("metric_count")
     output.show_fields(f"run {run_id}", summary)
-    show_metrics(f"{len(metrics)} metric(s)", [{**m, "run_id": run_id} for m in metrics])
+    title = (
+        f"{len(metrics)} metric(s)"
+        if count == len(metrics)
+        else f"{len(metrics):,} of {count:,} metrics, the first by name"
+    )
+    show_metrics(title, [{**m, "run_id": run_id} for m in metrics])
 
 
 def show_metrics(title: str, metrics: Sequence[Mapping[str, Any]], *, runs: bool = False) -> None:
