@@ -163,7 +163,8 @@ class NowAndThen:
 
 
 def _warn(request: Request, kind: str, what: str) -> None:
-    request.app.state.now_and_then.warn(kind, f"{request.method} {request.url.path}: 503, {what}")
+    where = f"{request.method} {request.scope['path']}"  # the URL: Host may be anything
+    request.app.state.now_and_then.warn(kind, f"{where}: 503, {what}")
 
 
 async def _unavailable(request: Request, error: Exception) -> Response:
