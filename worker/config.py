@@ -114,6 +114,15 @@ class Settings(BaseSettings):
     # body within the second; a connection that does not is closed (the body: 408).
     console_header_timeout: Annotated[float, Field(gt=0, le=300)] = 10
     console_body_timeout: Annotated[float, Field(gt=0, le=3600)] = 60
+    # Every read of the console is bounded in time as well as size: PostgreSQL cancels a
+    # statement after this many seconds, and the console answers 503 (Retry-After).
+    console_statement_timeout: Annotated[float, Field(ge=0.01, le=3600)] = 5
+    # Reads that grow with the metric data, served at once (worker.web.budget); the pool
+    # has 5 connections more for every other request.
+    console_heavy_reads: Annotated[int, Field(ge=1, le=50)] = 2
+    # How long a request waits for a heavy-read slot or a database connection before the
+    # console answers 503 with Retry-After.
+    console_wait_seconds: Annotated[float, Field(gt=0, le=60)] = 2
 
     stale_run_seconds: Annotated[int, Field(ge=1)] = 3600
     # Points for a run that ended are refused, except this long after its end (late buffers).

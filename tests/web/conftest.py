@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ from arq import Worker
 from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright
 from pydantic import SecretStr
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from worker.config import Settings
@@ -45,6 +46,25 @@ async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
+
+
+@asynccontextmanager
+async def metrics_locked(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Every read of the metrics table waits, in PostgreSQL, until the block ends: heavy
+    reads held by a lock, never by timing."""
+    async with engine.connect() as holder:
+        await holder.execute(text("LOCK TABLE metrics IN ACCESS EXCLUSIVE MODE"))
+        yield
+        await holder.rollback()
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait, bounded, for ``condition``; fail naming ``what`` if it never holds."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"never happened: {what}")
 
 
 @pytest.fixture

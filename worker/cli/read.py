@@ -110,7 +110,7 @@ def experiments_show(
     if as_json:
         output.emit_json(experiment)
         return
-    runs = experiment.pop("runs")
+    runs, count = experiment.pop("runs"), experiment.pop("run_count")
     output.show_fields(f"experiment {experiment_id}", experiment)
     columns = ("run", "status", "seed", "started", "ended", "failure reason")
     rows = [
@@ -124,7 +124,12 @@ def experiments_show(
         )
         for r in runs
     ]
-    output.show_table(f"{len(rows)} run(s)", columns, rows)
+    title = (
+        f"{len(rows)} run(s)"
+        if count == len(rows)
+        else f"the newest {len(rows):,} of {count:,} runs"
+    )
+    output.show_table(title, columns, rows)
     metrics = [{**m, "run_id": r["id"]} for r in runs for m in r["metrics"]]
     points = sum(r["points"] for r in runs)
     show_metrics(f"their metrics: {points:,} point(s)", metrics, runs=True)

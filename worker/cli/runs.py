@@ -40,9 +40,14 @@ def runs_show(
     if as_json:
         output.emit_json(summary)
         return
-    metrics = summary.pop("metrics")
+    metrics, count = summary.pop("metrics"), summary.pop("metric_count")
     output.show_fields(f"run {run_id}", summary)
-    show_metrics(f"{len(metrics)} metric(s)", [{**m, "run_id": run_id} for m in metrics])
+    title = (
+        f"{len(metrics)} metric(s)"
+        if count == len(metrics)
+        else f"{len(metrics):,} of {count:,} metrics, the first by name"
+    )
+    show_metrics(title, [{**m, "run_id": run_id} for m in metrics])
 
 
 def show_metrics(title: str, metrics: Sequence[Mapping[str, Any]], *, runs: bool = False) -> None:
@@ -69,7 +74,9 @@ def runs_metrics(
     name: Annotated[str, typer.Option(metavar="NAME", help="The metric, e.g. loss.")],
     points: Annotated[
         int | None,
-        typer.Option(metavar="N", help="Downsample to at most N buckets (default 500)."),
+        typer.Option(
+            metavar="N", help="Downsample to at most N buckets (default 500, fewer for many runs)."
+        ),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every point, streamed (CSV).")] = False,
     as_json: AsJson = False,
@@ -99,16 +106,12 @@ def runs_metrics(
 
 
 def _read_history(run_ids: list[int], name: str, points: int | None) -> dict[str, Any]:
-    from domain.metric_queries import DEFAULT_BUCKETS, MetricHistoryQuery
+    from domain.metric_queries import MetricHistoryQuery
     from domain.services import metric_history
     from worker.cli.connect import run
     from worker.cli.inputs import validated
 
-    raw = {
-        "run_ids": run_ids,
-        "name": name,
-        "buckets": DEFAULT_BUCKETS if points is None else points,
-    }
+    raw = {"run_ids": run_ids, "name": name, "buckets": points}
     query = validated(MetricHistoryQuery, raw, lambda field: LABELS.get(field, field))
 
     async def read(backends: Backends) -> dict[str, Any]:

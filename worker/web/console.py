@@ -15,6 +15,7 @@ from domain.uow import SqlAlchemyUnitOfWork, UnitOfWork
 from worker.config import Settings
 from worker.connections import bound_reply_time, open_pool
 from worker.readable import readable_job
+from worker.web.budget import LIGHT_CONNECTIONS, ReadBudget
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 T = TypeVar("T")
-DB_POOL_SIZE = 5  # a console serves a few operators, not the job traffic
 
 
 @dataclass
@@ -32,13 +32,20 @@ class Console:
     pool: ArqRedis
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
+    heavy_reads: ReadBudget
 
     @classmethod
     async def open(cls, settings: Settings) -> Console:
         pool = await open_pool(settings)
         await bound_reply_time(pool, settings.redis_socket_timeout)
-        engine = create_engine(settings.database_url.get_secret_value(), pool_size=DB_POOL_SIZE)
-        return cls(settings, pool, engine, create_session_factory(engine))
+        heavy = ReadBudget(settings.console_heavy_reads, settings.console_wait_seconds)
+        engine = create_engine(
+            settings.database_url.get_secret_value(),
+            pool_size=LIGHT_CONNECTIONS + heavy.slots,
+            pool_timeout=settings.console_wait_seconds,
+            statement_timeout=settings.console_statement_timeout,
+        )
+        return cls(settings, pool, engine, create_session_factory(engine), heavy)
 
     async def close(self) -> None:
         await self.pool.aclose()

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from domain.views import JobSummary, JobView, Submission, TryView
+from domain.views import JobHeader, JobSummary, JobView, Submission, TryView
 from worker.status import Outcome
 
 
@@ -94,7 +94,7 @@ class Cancelled(BaseModel):
 
 
 class Failed(BaseModel):
-    failed: list[JobView]
+    failed: list[JobHeader] = Field(description="Without payloads and results: see each job")
 
 
 class RunningJobOut(BaseModel):
