@@ -47,10 +47,11 @@ MIN_HEAD_DEPTH = 1_000
 FIRST_LEASE_SECONDS = 0.5
 
 # KEYS: in-progress keys; ARGV[1]: the lease in ms. PEXPIRE ... LT (Redis 7) only shortens.
+# A key of another type than arq's (a worker quarantines its entry) is passed over.
 _CAP_CLAIMS = f"""
 local capped = 0
 for _, key in ipairs(KEYS) do
-  if redis.call('get', key) == '{ARQ_CLAIM}'
+  if redis.pcall('get', key) == '{ARQ_CLAIM}'
       and redis.call('pexpire', key, ARGV[1], 'LT') == 1 then
     capped = capped + 1
   end
@@ -177,7 +178,8 @@ class LeaseKeeper:
         )
         if not head:
             return 0
-        keys = [in_progress_key_prefix + job_id.decode() for job_id in head]
+        prefix = in_progress_key_prefix.encode()  # any id, even one that is not UTF-8
+        keys = [prefix + job_id for job_id in head]
         capped = int(await self._cap_script(keys=keys, args=[self.lease_ms]))
         if capped:
             LEASES_RECOVERED.inc(capped)
@@ -194,9 +196,14 @@ def read_lease(value: bytes | None) -> tuple[int, str] | None:
     """A lease's start (ms since the epoch) and worker id; None for arq's bare claim (or a
     lease of an older worker, which named neither)."""
     parts = (value or b"").decode(errors="replace").split(" ", 2)
-    if len(parts) != 3 or parts[0] != LEASE_MARK or not parts[1].isdigit():
+    if len(parts) != 3 or parts[0] != LEASE_MARK or not _milliseconds(parts[1]):
         return None
     return int(parts[1]), parts[2]
+
+
+def _milliseconds(text: str) -> bool:
+    """A time in ms since the epoch that a datetime can hold (year 5138 at most)."""
+    return text.isascii() and text.isdigit() and len(text) <= 14
 
 
 def _unsupported(error: ResponseError) -> bool:
