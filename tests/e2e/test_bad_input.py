@@ -18,6 +18,7 @@ from arq.constants import job_key_prefix
 
 from tests.support.fleet import Summary, report, results, rows, wait_for
 from worker.config import Settings
+from worker.quarantine import read_quarantine
 
 pytestmark = pytest.mark.e2e
 
@@ -133,6 +134,15 @@ async def enqueue_bad(pool, bad: Bad) -> str:
     return job_id
 
 
+# Queue entries no worker can serve, by how the quarantine names them.
+POISON = {b"\xff\xfe-not-utf8": "\\xff\\xfe-not-utf8", b"hash-job": "hash-job"}
+
+
+async def plant_poison(pool) -> None:
+    await pool.hset(job_key_prefix + "hash-job", "f", "record_metric")
+    await pool.zadd(Settings().queue_name, dict.fromkeys(POISON, int(time.time() * 1000)))
+
+
 async def table_counts(factory) -> dict[str, int]:
     counts = {}
     for table in ALL_TABLES:  # a dropped table would fail here
@@ -147,6 +157,7 @@ async def test_bad_input_is_refused_once_and_the_worker_keeps_serving(
     assert not pickle_was_executed()
     worker = workers.start()
     before = await table_counts(session_factory)
+    await plant_poison(pool)  # entries that once stopped every worker that met them
     ids = [await enqueue_bad(pool, bad) for bad in BAD_JOBS]
     sql_jobs = [
         await pool.enqueue_job("create_profile", SQL_PROFILE, _job_id=SQL_JOB_ID),
@@ -165,6 +176,8 @@ async def test_bad_input_is_refused_once_and_the_worker_keeps_serving(
     assert not problems, "\n".join(problems)
     assert "↻ bad:" not in worker.log  # nothing was retried
     assert not pickle_was_executed()
+    quarantined = await read_quarantine(pool, Settings().queue_name)
+    assert sorted(record.entry for record in quarantined.latest) == sorted(POISON.values())
 
     assert all(job is not None for job in sql_jobs)
     stored_profile = (await sql_jobs[0].result(timeout=20))["full_name"]
@@ -188,7 +201,8 @@ async def test_bad_input_is_refused_once_and_the_worker_keeps_serving(
         Summary(
             scenario="7. bad input through a raw arq client",
             jobs_run=len(BAD_JOBS) + len(sql_jobs) + 1,
-            faults=f"{len(BAD_JOBS)} bad jobs (types, ranges, NaN, huge, unknown, raw bytes)",
+            faults=f"{len(BAD_JOBS)} bad jobs (types, ranges, NaN, huge, unknown, raw bytes), "
+            f"{len(POISON)} poison queue entries",
             rows_lost=0,
             rows_doubled=0,
             recovery="each failed on try 1; the next good job succeeded",
