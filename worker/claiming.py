@@ -11,10 +11,11 @@ Every other step of a job (reading it, counting its tries, finishing it) stays a
 
 arq lets anything odd in Redis end the worker, and so every worker that meets it next: an
 id that is not UTF-8, a key of the wrong type. Here such an entry is quarantined
-(``worker.quarantine``) and the worker carries on. A job whose data cannot be run (not
-JSON, a pickle, the wrong shape, a function not registered) fails once and is recorded in
-the job history: a forged job can at most call a registered job with data that still has
-to pass validation.
+(``worker.quarantine``) and the worker carries on; a claim of the wrong type, which makes
+its entry look running for ever, is the lease keeper's to find (``worker.leases``). A job
+whose data cannot be run (not JSON, a pickle, the wrong shape, a function not registered)
+fails once and is recorded in the job history: a forged job can at most call a registered
+job with data that still has to pass validation.
 
 arq's command line builds ``arq.worker.Worker`` from ``WorkerSettings`` and has no setting
 for the class, so ``use_claiming_worker`` gives that name to this one, in the worker
@@ -59,27 +60,23 @@ REFUSED = "(refused)"
 # KEYS[1]: the queue, KEYS[2..]: the in-progress keys of ARGV[5..], the ids read from its
 # ready head. ARGV[1]: now (ms), ARGV[2]: the lease (ms), ARGV[3]: how many to claim,
 # ARGV[4]: the lease's value.
-# Returns {claimed, damaged}: id, score... of the jobs claimed, in queue order; id, type...
-# of those whose in-progress key holds something arq never writes there.
+# Returns id, score, id, score... of the jobs claimed, in queue order.
 _CLAIM = """
 local now, wanted = tonumber(ARGV[1]), tonumber(ARGV[3])
-local claimed, damaged = {}, {}
+local claimed = {}
 for i = 2, #KEYS do
   if #claimed >= 2 * wanted then break end
-  local id, kind = ARGV[i + 3], redis.call('type', KEYS[i]).ok
-  if kind == 'none' then
+  if redis.call('exists', KEYS[i]) == 0 then
+    local id = ARGV[i + 3]
     local score = redis.call('zscore', KEYS[1], id)
     if score and tonumber(score) <= now then
       redis.call('set', KEYS[i], ARGV[4], 'PX', ARGV[2])
       claimed[#claimed + 1] = id
       claimed[#claimed + 1] = score
     end
-  elseif kind ~= 'string' then
-    damaged[#damaged + 1] = id
-    damaged[#damaged + 1] = kind
   end
 end
-return {claimed, damaged}
+return claimed
 """
 
 
@@ -107,13 +104,10 @@ class ClaimingWorker(arq.worker.Worker):
             return
         if self._claim is None:
             self._claim = self.pool.register_script(_CLAIM)
-        claimed, wrong = await self._claim(
+        claimed = await self._claim(
             keys=[self.queue_name, *[in_progress_key_prefix + job_id for job_id in ids]],
             args=[timestamp_ms(), self._lease_ms(), room, self._lease_value(), *ids],
         )
-        for job_id, kind in zip(wrong[::2], wrong[1::2], strict=True):
-            claim = f"{in_progress_key_prefix}{job_id.decode()}"
-            await self._quarantine(job_id, WRONG_TYPE, f"{claim} holds a {kind.decode()}")
         for job_id, score in zip(claimed[::2], claimed[1::2], strict=True):
             await self._start(job_id.decode(), int(float(score)))
 

@@ -34,6 +34,7 @@ from arq.utils import timestamp_ms
 from redis.exceptions import ResponseError
 
 from worker.metrics import LEASES_LAPSED, LEASES_RECOVERED
+from worker.quarantine import WRONG_TYPE, quarantine_entry, shown
 from worker.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.leases")
@@ -47,16 +48,20 @@ MIN_HEAD_DEPTH = 1_000
 FIRST_LEASE_SECONDS = 0.5
 
 # KEYS: in-progress keys; ARGV[1]: the lease in ms. PEXPIRE ... LT (Redis 7) only shortens.
-# A key of another type than arq's (a worker quarantines its entry) is passed over.
+# Returns {capped, index, type, index, type...}: how many were capped, and the keys (by
+# position) that hold another type than a string, which no worker wrote.
 _CAP_CLAIMS = f"""
-local capped = 0
-for _, key in ipairs(KEYS) do
-  if redis.pcall('get', key) == '{ARQ_CLAIM}'
-      and redis.call('pexpire', key, ARGV[1], 'LT') == 1 then
+local capped, damaged = 0, {{}}
+for i, key in ipairs(KEYS) do
+  local claim = redis.pcall('get', key)
+  if type(claim) == 'table' then
+    damaged[#damaged + 1] = i
+    damaged[#damaged + 1] = redis.call('type', key).ok
+  elseif claim == '{ARQ_CLAIM}' and redis.call('pexpire', key, ARGV[1], 'LT') == 1 then
     capped = capped + 1
   end
 end
-return capped
+return {{capped, damaged}}
 """
 
 
@@ -172,7 +177,10 @@ class LeaseKeeper:
             )
 
     async def cap_claims(self) -> int:
-        """Cut arq's claims on the ready head of the queue to one lease; how many were cut."""
+        """Cut arq's claims on the ready head of the queue to one lease; how many were cut.
+
+        A claim of another type than arq's would hold its job for ever (it looks running):
+        its entry is quarantined."""
         head = await self.redis.zrangebyscore(
             self.queue_name, min=float("-inf"), max=timestamp_ms(), start=0, num=self.depth
         )
@@ -180,11 +188,20 @@ class LeaseKeeper:
             return 0
         prefix = in_progress_key_prefix.encode()  # any id, even one that is not UTF-8
         keys = [prefix + job_id for job_id in head]
-        capped = int(await self._cap_script(keys=keys, args=[self.lease_ms]))
+        capped, damaged = await self._cap_script(keys=keys, args=[self.lease_ms])
         if capped:
             LEASES_RECOVERED.inc(capped)
             log.debug("capped %d job claims to one lease", capped)
-        return capped
+        for position, kind in zip(damaged[::2], damaged[1::2], strict=True):
+            await self._set_aside(head[position - 1], kind.decode())
+        return int(capped)
+
+    async def _set_aside(self, job_id: bytes, kind: str) -> None:
+        claim = shown(in_progress_key_prefix.encode() + job_id)
+        detail = f"{claim} holds a {kind}, not a claim"
+        queue, holder = self.queue_name, self.holder
+        if await quarantine_entry(self.redis, queue, job_id, WRONG_TYPE, detail, holder):
+            log.error("queue entry %r quarantined: %s", shown(job_id), detail)
 
 
 def lease_value(holder: str) -> str:

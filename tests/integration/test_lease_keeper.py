@@ -13,6 +13,7 @@ from fakeredis.aioredis import FakeRedis
 from redis.exceptions import ResponseError
 
 from worker.leases import ARQ_CLAIM, LeaseKeeper, read_lease
+from worker.quarantine import read_quarantine
 
 QUEUE = "test:leases"
 LEASE_S = 8
@@ -55,6 +56,12 @@ async def test_entries_no_worker_wrote_do_not_stop_the_capping_of_the_others(red
 
     assert await keeper.cap_claims() == 2  # the orphan and the one whose id is not text
     assert await ttl_ms(redis, "orphan") <= LEASE_S * 1000
+    # A claim no worker wrote would hold its job for ever: the entry is quarantined, once.
+    assert await keeper.cap_claims() == 0
+    assert await redis.zscore(QUEUE, "a-list") is None
+    [record] = (await read_quarantine(redis, QUEUE)).latest
+    assert (record.entry, record.reason, record.worker) == ("a-list", "wrong_type", "host:42")
+    assert record.detail == "arq:in-progress:a-list holds a list, not a claim"
     assert read_lease(b"lease 99999999999999999999 host:1") is None  # out of any date's range
 
 

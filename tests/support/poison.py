@@ -61,7 +61,7 @@ QUARANTINED = [
         lambda r, e: r.hset(job_key_prefix.encode() + e, "f", "record_metric"),
     ),
     Quarantined(
-        b"list-claim", "wrong_type", "arq:in-progress:list-claim holds a list",
+        b"list-claim", "wrong_type", "arq:in-progress:list-claim holds a list, not a claim",
         lambda r, e: r.rpush(in_progress_key_prefix.encode() + e, "claimed?"),
     ),
     Quarantined(
