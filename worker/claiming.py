@@ -160,7 +160,8 @@ class ClaimingWorker(arq.worker.Worker):
         except UnicodeDecodeError:  # arq decodes each abort request's id
             for job_id in await self.pool.zrange(abort_jobs_ss, 0, -1):
                 if (problem := id_problem(job_id)) is not None:
-                    await self._quarantine(job_id, BAD_ID, problem, source=abort_jobs_ss)
+                    detail = f"an abort request in {abort_jobs_ss}: {problem}"
+                    await self._quarantine(job_id, BAD_ID, detail, source=abort_jobs_ss)
 
     async def _repair(self) -> list[str]:
         """Move aside whichever key of the queue's holds the wrong type; the keys moved."""

@@ -32,9 +32,10 @@ from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_pref
 from redis.exceptions import ResponseError
 
 QUARANTINE_PREFIX = "dbjobs:quarantine:"
-QUARANTINE_LIMIT = 1_000  # records kept: about 1 KB each
+QUARANTINE_LIMIT = 1_000  # records kept, at most 1.6 KB each
 DAMAGED_SUFFIX = ":damaged"
 SHOWN_CHARS = 200  # of an id or a key, in a record
+DETAIL_CHARS = 500  # of why, in a record
 BAD_ID, WRONG_TYPE, SHARED_KEY = "bad_id", "wrong_type", "shared_key"
 REASONS = (BAD_ID, WRONG_TYPE, SHARED_KEY)
 
@@ -136,7 +137,7 @@ class QuarantineView:
 def _record(entry: bytes | str, reason: str, detail: str, worker: str) -> Quarantined:
     at = datetime.now(UTC).isoformat(timespec="seconds")
     exact = "" if isinstance(entry, str) or id_problem(entry) is None else entry[:100].hex()
-    return Quarantined(shown(entry), reason, detail, at, worker, exact)
+    return Quarantined(shown(entry), reason, detail[:DETAIL_CHARS], at, worker[:200], exact)
 
 
 async def quarantine_entry(

@@ -164,6 +164,22 @@ async def test_shared_keys_of_the_wrong_type_are_moved_aside_and_the_worker_serv
     assert await answers(api, PAGES + API) == dict.fromkeys(PAGES + API, 200)
 
 
+async def test_an_abort_request_whose_id_is_not_text_is_quarantined(pool, settings):
+    """arq decodes each abort request's id, when workers act on them."""
+    aborting = settings.model_copy(update={"abort_running_jobs": True})
+    await pool.zadd(abort_jobs_ss, {b"\xff-abort": 1, "fine": 1})
+    worker = in_process_worker(aborting, await open_pool(aborting), poll_delay=0.01)
+    async with running(worker) as run:
+        job = await pool.enqueue_job("create_profile", _profile())
+        assert job is not None
+        assert (await run.result(job, 20))["username"] == "grace"
+
+    assert await pool.zrange(abort_jobs_ss, 0, -1) == [b"fine"]
+    [record] = (await read_quarantine(pool, settings.queue_name)).latest
+    assert (record.entry, record.reason) == ("\\xff-abort", "bad_id")
+    assert record.detail == "an abort request in arq:abort: its id is not UTF-8 text"
+
+
 async def _holds(pool: ArqRedis, key: str, *kinds: str) -> bool:
     return (await pool.type(key)).decode() in kinds
 
