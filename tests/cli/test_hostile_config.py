@@ -163,16 +163,22 @@ async def test_waiting_on_an_unreadable_job_reads_only_its_state(cli: Cli, queue
     assert "Traceback" not in result.output
 
 
-async def test_a_batch_wait_with_an_unreadable_result(cli: Cli, queue: Queue):
+@pytest.mark.parametrize("wrong_type", [False, True], ids=["random bytes", "a hash"])
+async def test_a_batch_wait_with_an_unreadable_result(cli: Cli, queue: Queue, wrong_type):
     """The batch wait reads many results at once, apart from ``Job``; --json: no note."""
     key = plant_result(queue, UNREADABLE["random bytes"])
+    if wrong_type:
+        queue.client.delete(key)
+        queue.client.hset(key, "r", "1")
     points = '{"name": "loss", "step": 1, "value": 0.5}\n'
     result = await cli(
         "enqueue", "record-metrics", "1", "--file", "-", "--format", "jsonl", "--job-id", JOB,
         "--wait", "--json", stdin=points,
     )  # fmt: skip
     refused_as_unreadable(result, key)
-    assert "Redis holds data under" in one_json(result)["error"]["message"]
+    message = one_json(result)["error"]["message"]
+    assert "Redis holds data under" in message
+    assert ("(not a string)" in message) is wrong_type
 
 
 @pytest.mark.parametrize("plant", [plant_result, plant_queued_job])
@@ -198,18 +204,6 @@ async def test_a_key_of_the_wrong_type(cli: Cli, queue: Queue, plant, args):
     queue.client.delete(key)
     queue.client.hset(key, "f", "record_metric")  # a hash where arq keeps a string
     refused_as_unreadable(await cli(*args), key)
-
-
-async def test_a_batch_wait_with_a_result_of_the_wrong_type(cli: Cli, queue: Queue):
-    key = f"arq:result:{JOB}"
-    queue.client.hset(key, "r", "1")
-    points = '{"name": "loss", "step": 1, "value": 0.5}\n'
-    result = await cli(
-        "enqueue", "record-metrics", "1", "--file", "-", "--format", "jsonl", "--job-id", JOB,
-        "--wait", "--json", stdin=points,
-    )  # fmt: skip
-    refused_as_unreadable(result, key)
-    assert "(not a string)" in one_json(result)["error"]["message"]
 
 
 async def test_a_retry_note_or_a_submission_marker_not_of_ours_is_ignored(cli: Cli, queue: Queue):
