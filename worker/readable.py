@@ -1,5 +1,6 @@
 """arq's ``Job`` for reading a job's keys, where data arq cannot read (a pickle, another
-program's) is a refusal naming the key (``worker.status.UnreadableData``), not a crash."""
+program's, a key of another type) is a refusal naming the key
+(``worker.status.UnreadableData``), not a crash."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ def _checked_job_class() -> type[Job]:
     Built on first use: arq is not imported while the CLI starts.
     """
     from arq.jobs import DeserializationError, Job, JobDef
+    from redis.exceptions import ResponseError
 
+    from worker.quarantine import damaged
     from worker.status import UnreadableData
 
     class CheckedJob(Job):
@@ -34,14 +37,20 @@ def _checked_job_class() -> type[Job]:
         async def result_info(self) -> JobResult | None:
             try:
                 return await super().result_info()
-            except DeserializationError as problem:
-                raise UnreadableData(self.job_id, problem, result=True) from None
+            except (DeserializationError, ResponseError) as problem:
+                raise _unreadable(self.job_id, problem, result=True) from None
 
         async def info(self) -> JobDef | None:
             # arq's info() reads the result through result_info() above, then the job.
             try:
                 return await super().info()
-            except DeserializationError as problem:
-                raise UnreadableData(self.job_id, problem, result=False) from None
+            except (DeserializationError, ResponseError) as problem:
+                raise _unreadable(self.job_id, problem, result=False) from None
+
+    def _unreadable(job_id: str, problem: Exception, *, result: bool) -> Exception:
+        """Data arq cannot decode, or a key of another type: a refusal naming the key."""
+        if isinstance(problem, ResponseError) and not damaged(problem):
+            return problem  # the server's own refusal (permissions, memory): not the data's
+        return UnreadableData(job_id, problem, result=result)
 
     return CheckedJob

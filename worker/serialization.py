@@ -6,7 +6,10 @@ message}}`` and comes back as a ``JobError`` that keeps both.
 Everything a worker writes is bounded, whatever a producer sent: an error message is cut
 to ``MAX_MESSAGE_CHARS``, and a result over ``MAX_RESULT_BYTES`` drops the copy of the job's
 arguments that arq keeps in it. A job over the worker's payload limit is never parsed: it
-reaches the job as an ``OversizedPayload`` marker, which the runner refuses.
+reaches the job as an ``OversizedPayload`` marker, which the runner refuses. So does a job
+that cannot be read (not JSON, a pickle, not an arq job's shape), as an
+``UnreadablePayload``, when the function it names can be read off its first bytes; the
+worker refuses the others in the function's stead (``worker.claiming``).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from typing import Any
 
 import orjson
 from arq.jobs import SerializationError
+from arq.utils import timestamp_ms
 
 from domain.views import OMITTED_KEY
-from worker.errors import capped
+from worker.errors import capped, first_line
 
 ERROR_KEY = "__error__"
 MAX_RESULT_BYTES = 64 * 1024
@@ -55,6 +59,23 @@ class OversizedPayload:
         )
 
 
+@dataclass(frozen=True)
+class UnreadablePayload:
+    """Stands in for the arguments of a job that cannot be read or run; the runner refuses it.
+
+    ``function`` is the function the job named, for a job that names none this worker has.
+    """
+
+    reason: str
+    function: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.reason}; it was not run"
+
+
+RefusedPayload = OversizedPayload | UnreadablePayload
+
+
 class Payload(dict[str, Any]):
     """A job's JSON payload, whose repr stays short.
 
@@ -80,7 +101,7 @@ def _encode(value: Any) -> Any:
         return {ERROR_KEY: {"type": value.type_name, "message": capped(value.message)}}
     if isinstance(value, BaseException):
         return {ERROR_KEY: {"type": type(value).__name__, "message": capped(_message(value))}}
-    if isinstance(value, OversizedPayload):
+    if isinstance(value, RefusedPayload):
         return {OMITTED_KEY: value.describe()}
     raise TypeError(f"{type(value).__name__} is not JSON serialisable: pass ids and plain values")
 
@@ -128,7 +149,7 @@ def deserialize(raw: bytes) -> dict[str, Any]:
         data["a"] = [Payload(arg) if isinstance(arg, dict) else arg for arg in data["a"]]
     result = data.get("r")
     if isinstance(result, dict) and set(result) == {ERROR_KEY}:
-        error = result[ERROR_KEY]
+        error = result[ERROR_KEY] if isinstance(result[ERROR_KEY], dict) else {}
         data["r"] = JobError(str(error.get("type")), str(error.get("message")))
     return data
 
@@ -139,9 +160,33 @@ def job_deserializer(max_bytes: int) -> Callable[[bytes], dict[str, Any]]:
     def deserialize_job(raw: bytes) -> dict[str, Any]:
         if len(raw) > max_bytes:
             return _oversized_job(raw, max_bytes)
-        return _checked_envelope(deserialize(raw))
+        try:
+            return _checked_envelope(deserialize(raw))
+        except ValueError as problem:  # orjson's JSONDecodeError is one
+            return _unreadable_job(raw, problem)
 
     return deserialize_job
+
+
+def _unreadable_job(raw: bytes, problem: ValueError) -> dict[str, Any]:
+    """The job with its arguments replaced by a marker, when its function can be named;
+    else ``problem`` again, for the worker to refuse in the function's stead."""
+    function = function_of(raw)
+    if function is None:
+        raise problem
+    tail = _JOB_TAIL.search(raw, max(0, len(raw) - 40))
+    enqueued = int(tail[1]) if tail else timestamp_ms()
+    marker = UnreadablePayload(why_unreadable(raw, problem))
+    return {"t": None, "f": function, "a": [marker], "k": {}, "et": enqueued}
+
+
+def why_unreadable(raw: bytes, problem: Exception) -> str:
+    """Why a job cannot be read, in a sentence."""
+    if raw.startswith(b"\x80"):  # pickle's protocol 2 and later
+        return "the job is a pickle, which this worker never loads"
+    if isinstance(problem, orjson.JSONDecodeError):
+        return f"the job is not JSON ({first_line(problem, 200)})"
+    return first_line(problem, 200)  # deserialize's and _checked_envelope's refusals
 
 
 def _checked_envelope(job: dict[str, Any]) -> dict[str, Any]:

@@ -115,12 +115,26 @@ class WorkerOut(BaseModel):
     seconds_since_beat: float
 
 
+class QuarantinedOut(BaseModel):
+    entry: str = Field(description="The job id (bytes that are not UTF-8 as \\xff), or the key")
+    entry_hex: str = Field(description="The id's bytes exactly, when it is not UTF-8 text")
+    reason: str = Field(description="bad_id, wrong_type or shared_key")
+    detail: str
+    at: str
+    worker: str
+
+
 class QueueOverview(BaseModel):
     total: int = Field(description="Jobs in the queue: waiting and running")
     ready: int
     deferred: int
     waiting_by_function: dict[str, int]
     sampled: int = Field(description="Entries the per-function counts were read from")
+    unreadable: int = Field(
+        description="Entries of those that could not be read (a worker quarantines them)"
+    )
+    quarantined: int = Field(description="Records in the queue's quarantine (the latest 1,000)")
+    quarantine: list[QuarantinedOut] = Field(description="The latest records, newest first")
     running: list[RunningJobOut]
     workers: list[WorkerOut]
     last_minute: dict[str, int] = Field(description="Jobs ended by state, last 60 s")
