@@ -36,7 +36,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=sorted(WORKLOADS),
         metavar="WORKLOAD",
         help=f"run only these (repeatable): {', '.join(WORKLOADS)}; sweep (worker settings "
-        "variants, several minutes) runs only when named; peers (the same job on arq, SAQ, "
+        "variants, several minutes) and console-load (a console process flooded with its "
+        "heaviest reads) run only when named; peers (the same job on arq, SAQ, "
         "dramatiq, procrastinate and ours) needs `uv sync --group peers`, and "
         "BENCH_PEERS=ours,arq runs only those systems",
     )

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from bench import (
     cli_file,
     console,
+    console_load,
     direct,
     footprint,
     history,
@@ -274,7 +275,8 @@ WORKLOADS: dict[str, Workload] = {
     "history": history.history,
     "metric_history": metric_history.metric_history,
     "console": console.console,
+    "console-load": console_load.console_load,
     "sweep": tuning.sweep,
 }
-# ``sweep`` runs only when asked for by name.
-DEFAULT_WORKLOADS = tuple(name for name in WORKLOADS if name != "sweep")
+# ``sweep`` and ``console-load`` (it floods the machine on purpose) run only when named.
+DEFAULT_WORKLOADS = tuple(name for name in WORKLOADS if name not in ("sweep", "console-load"))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, event, make_url, text
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -72,13 +72,18 @@ def create_engine(
     echo: bool = False,
     pre_ping: bool = True,
     overflow: int | None = None,
+    pool_timeout: float = 30,
+    statement_timeout: float | None = None,
 ) -> AsyncEngine:
     """One engine per process; the pool is sized to the worker's concurrency.
 
     ``pre_ping`` tests each connection as it leaves the pool: three round trips under
     asyncpg (BEGIN, a ping, ROLLBACK), skipped by callers that retry a lost connection.
     ``overflow``: connections opened beyond ``pool_size`` when all are busy, and closed as
-    they are given back (default: half the pool, at least 2).
+    they are given back (default: half the pool, at least 2). ``pool_timeout``: seconds a
+    caller waits for a connection before ``sqlalchemy.exc.TimeoutError``.
+    ``statement_timeout``: seconds PostgreSQL lets any one statement of these connections
+    run before it cancels it (SQLSTATE 57014); SQLite has no such limit.
     """
     if is_sqlite(url):
         engine = create_async_engine(
@@ -94,8 +99,21 @@ def create_engine(
         max_overflow=max(2, pool_size // 2) if overflow is None else overflow,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
+        pool_timeout=pool_timeout,
         json_serializer=_json,
+        connect_args=_server_settings(url, statement_timeout),
     )
+
+
+def _server_settings(url: str, statement_timeout: float | None) -> dict[str, Any]:
+    """Sent as each connection opens, with the driver's startup message: no statement, so
+    no round trip, and no session can forget them."""
+    if statement_timeout is None:
+        return {}
+    milliseconds = str(max(1, round(statement_timeout * 1000)))  # 0 would mean no limit
+    if make_url(url).get_driver_name() == "asyncpg":
+        return {"server_settings": {"statement_timeout": milliseconds}}
+    return {"options": f"-c statement_timeout={milliseconds}"}  # libpq's drivers
 
 
 def _json(value: Any) -> str:

@@ -41,6 +41,7 @@ MAX_BATCH = 50_000
 MAX_UNKNOWN_FIELDS_NAMED = 10
 VALIDATION_CHUNK = 1000
 INT32_MAX = 2_147_483_647
+MAX_KEEP_DAYS = 36_500  # a bound a date can be computed from (and JSON can carry)
 
 ExperimentStatus = Literal["created", "running", "completed", "failed"]
 RunStatus = Literal["running", "completed", "failed"]
@@ -191,7 +192,7 @@ class UpdateProfile(Payload):
 
     profile_id: Id = Field(description="The profile to change.")
     changes: ProfileChanges
-    expected_version: Annotated[int, Field(ge=1)] | None = Field(
+    expected_version: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = Field(
         None, description="Refuse the change unless the profile is at this version."
     )
 
@@ -237,7 +238,7 @@ class GenerateChunk(Payload):
     """Insert one chunk of a generation (enqueued by generate_profiles)."""
 
     generation_id: Id
-    chunk_index: Annotated[int, Field(ge=0)]
+    chunk_index: Annotated[int, Field(ge=0, lt=MAX_CHUNKS)]
 
 
 # A prefix to match: any text (LIKE's wildcards in it are matched literally) but NUL.
@@ -348,6 +349,7 @@ LateSeconds = Annotated[
     int,
     Field(
         ge=0,
+        le=INT32_MAX,
         description="Accept points this long after the run ended "
         "(default: JOBS_LATE_METRICS_SECONDS).",
     ),
@@ -376,7 +378,7 @@ class RecordMetrics(Payload):
 class FailStaleRuns(Payload):
     """Fail runs that had no metric for longer than an idle window (a cron job)."""
 
-    idle_seconds: Annotated[int, Field(ge=1)] = Field(
+    idle_seconds: Annotated[int, Field(ge=1, le=INT32_MAX)] = Field(
         description="Idle window (default: JOBS_STALE_RUN_SECONDS)."
     )
 
@@ -384,6 +386,6 @@ class FailStaleRuns(Payload):
 class PruneJobHistory(Payload):
     """Forget successful jobs older than a number of days; failures stay (a cron job)."""
 
-    keep_days: Annotated[int, Field(ge=1)] = Field(
+    keep_days: Annotated[int, Field(ge=1, le=MAX_KEEP_DAYS)] = Field(
         description="Days of history to keep (default: JOBS_JOB_HISTORY_DAYS)."
     )

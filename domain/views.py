@@ -52,6 +52,7 @@ class ExperimentSummary(ExperimentView):
 
 
 class ExperimentDetail(ExperimentView):
+    run_count: int  # all its runs; ``runs`` holds the newest of them
     runs: list[RunView]
 
 
@@ -74,10 +75,12 @@ class MetricSummary(View):
 
 class RunSummary(RunView):
     points: int
+    metric_count: int  # all its metrics; ``metrics`` holds the first of them by name
     metrics: list[MetricSummary]
 
 
 class ExperimentRuns(ExperimentView):
+    run_count: int  # all its runs; ``runs`` holds the newest of them
     runs: list[RunSummary]
 
 
@@ -175,7 +178,10 @@ class JobSummary(View):
     finished_at: datetime
 
 
-class JobView(JobSummary):
+class JobHeader(JobSummary):
+    """A job's record but its payload and result (up to 80 KiB together, and many times
+    that as Python objects): what a list of many jobs carries. The job's own page has them."""
+
     duplicates: int
     retryable: bool | None
     worker: str | None
@@ -183,6 +189,9 @@ class JobView(JobSummary):
     duration_ms: int
     next_retry_at: datetime | None
     handled_at: datetime | None
+
+
+class JobView(JobHeader):
     payload: dict[str, Any] | None
     result: dict[str, Any] | None
 
@@ -250,9 +259,12 @@ class HistoryPruned(View):
     cutoff: datetime
 
 
-def add_up(results: Iterable[dict[str, Any] | None]) -> dict[str, int]:
-    """The counts in the children's results added up (points inserted, duplicates...)."""
-    totals: dict[str, int] = {}
+def add_up(
+    results: Iterable[dict[str, Any] | None], totals: dict[str, int] | None = None
+) -> dict[str, int]:
+    """The counts in the children's results added up (points inserted, duplicates...), to
+    ``totals`` if given (a sum read a page at a time)."""
+    totals = {} if totals is None else totals
     for result in results:
         for key, value in (result or {}).items():
             names_a_row = key == "id" or key.endswith(("_id", "_index"))

@@ -14,6 +14,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypedDict, TypeVar
 
 from worker.settings import Settings
@@ -124,27 +125,31 @@ def this_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@dataclass(frozen=True)
+class DatabasePool:
+    """How many connections a process keeps to the database, and how it uses them."""
+
+    size: int
+    overflow: bool = True  # more when all are busy, closed as they come back
+    pre_ping: bool = True  # test a connection as it leaves the pool
+    wait_seconds: float = 30  # for a free connection, then a pool timeout
+    statement_timeout: float | None = None  # seconds PostgreSQL gives any one statement
+
+
 class Services:
     """The queue's pool and the database of one process, each opened on first use.
 
     ``redis`` is a pool someone else opened (arq's, in a worker): it is used as it is and
-    left open. Otherwise ``queue()`` opens one, with ``redis`` settings of
-    ``redis_target()`` and a bound on each reply. ``db_pool_size`` sizes the engine; with
-    ``db_overflow=False`` it never opens more.
+    left open. Otherwise ``queue()`` opens one with ``redis_target()`` and a bound on each
+    reply.
     """
 
     def __init__(
-        self,
-        settings: Settings,
-        *,
-        db_pool_size: int,
-        db_overflow: bool = True,
-        redis: ArqRedis | None = None,
+        self, settings: Settings, database: DatabasePool, *, redis: ArqRedis | None = None
     ) -> None:
         self.settings = settings
+        self.database = database
         self.worker_id = this_worker_id()  # names this process in the job history's tries
-        self._db_pool_size = db_pool_size
-        self._db_overflow = db_overflow
         self._redis = redis
         self._owns_redis = redis is None
         self._engine: AsyncEngine | None = None
@@ -156,7 +161,8 @@ class Services:
         # so an overflow connection was opened and closed again about every ten one-row
         # jobs, each a new session, TLS probe and statement cache.
         size = min(settings.db_pool_size, settings.max_jobs)
-        return cls(settings, db_pool_size=size, db_overflow=False, redis=redis)
+        database = DatabasePool(size, overflow=False, pre_ping=settings.db_pre_ping)
+        return cls(settings, database, redis=redis)
 
     @property
     def redis(self) -> ArqRedis:
@@ -193,11 +199,14 @@ class Services:
     def new_engine(self) -> AsyncEngine:
         from domain.db import create_engine
 
+        database = self.database
         return create_engine(
             self.settings.database_url.get_secret_value(),
-            pool_size=self._db_pool_size,
-            overflow=None if self._db_overflow else 0,
-            pre_ping=self.settings.db_pre_ping,
+            pool_size=database.size,
+            overflow=None if database.overflow else 0,
+            pre_ping=database.pre_ping,
+            pool_timeout=database.wait_seconds,
+            statement_timeout=database.statement_timeout,
         )
 
     @property

@@ -6,13 +6,17 @@ message}}`` and comes back as a ``JobError`` that keeps both.
 Everything a worker writes is bounded, whatever a producer sent: an error message is cut
 to ``MAX_MESSAGE_CHARS``, and a result over ``MAX_RESULT_BYTES`` drops the copy of the job's
 arguments that arq keeps in it. A job over the worker's payload limit is never parsed: it
-reaches the job as an ``OversizedPayload`` marker, which the runner refuses.
+reaches the job as an ``OversizedPayload`` marker, which the runner refuses. So does a job
+that cannot be read (not JSON, a pickle, not an arq job's shape), as an
+``UnreadablePayload``, when the function it names can be read off its first bytes; the
+worker refuses the others in the function's stead (``worker.runtime.claiming``).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -59,6 +63,23 @@ class OversizedPayload:
         )
 
 
+@dataclass(frozen=True)
+class UnreadablePayload:
+    """Stands in for the arguments of a job that cannot be read or run; the runner refuses it.
+
+    ``function`` is the function the job named, for a job that names none this worker has.
+    """
+
+    reason: str
+    function: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.reason}; it was not run"
+
+
+RefusedPayload = OversizedPayload | UnreadablePayload
+
+
 class Payload(dict[str, Any]):
     """A job's JSON payload, whose repr stays short.
 
@@ -84,7 +105,7 @@ def _encode(value: Any) -> Any:
         return {ERROR_KEY: {"type": value.type_name, "message": capped(value.message)}}
     if isinstance(value, BaseException):
         return {ERROR_KEY: {"type": type(value).__name__, "message": capped(_message(value))}}
-    if isinstance(value, OversizedPayload):
+    if isinstance(value, RefusedPayload):
         return {OMITTED_KEY: value.describe()}
     raise TypeError(f"{type(value).__name__} is not JSON serialisable: pass ids and plain values")
 
@@ -134,7 +155,7 @@ def deserialize(raw: bytes) -> dict[str, Any]:
         data["a"] = [Payload(arg) if isinstance(arg, dict) else arg for arg in data["a"]]
     result = data.get("r")
     if isinstance(result, dict) and set(result) == {ERROR_KEY}:
-        error = result[ERROR_KEY]
+        error = result[ERROR_KEY] if isinstance(result[ERROR_KEY], dict) else {}
         data["r"] = JobError(str(error.get("type")), str(error.get("message")))
     return data
 
@@ -145,9 +166,33 @@ def job_deserializer(max_bytes: int) -> Callable[[bytes], dict[str, Any]]:
     def deserialize_job(raw: bytes) -> dict[str, Any]:
         if len(raw) > max_bytes:
             return _oversized_job(raw, max_bytes)
-        return _checked_envelope(deserialize(raw))
+        try:
+            return _checked_envelope(deserialize(raw))
+        except ValueError as problem:  # orjson's JSONDecodeError is one
+            return _unreadable_job(raw, problem)
 
     return deserialize_job
+
+
+def _unreadable_job(raw: bytes, problem: ValueError) -> dict[str, Any]:
+    """The job with its arguments replaced by a marker, when its function can be named;
+    else ``problem`` again, for the worker to refuse in the function's stead."""
+    function = function_of(raw)
+    if function is None:
+        raise problem
+    tail = _JOB_TAIL.search(raw, max(0, len(raw) - 40))
+    enqueued = int(tail[1]) if tail else int(time.time() * 1000)  # arq's timestamp_ms
+    marker = UnreadablePayload(why_unreadable(raw, problem))
+    return {"t": None, "f": function, "a": [marker], "k": {}, "et": enqueued}
+
+
+def why_unreadable(raw: bytes, problem: Exception) -> str:
+    """Why a job cannot be read, in a sentence."""
+    if raw.startswith(b"\x80"):  # pickle's protocol 2 and later
+        return "the job is a pickle, which this worker never loads"
+    if isinstance(problem, orjson.JSONDecodeError):
+        return f"the job is not JSON ({first_line(problem, 200)})"
+    return first_line(problem, 200)  # deserialize's and _checked_envelope's refusals
 
 
 def _checked_envelope(job: dict[str, Any]) -> dict[str, Any]:
@@ -215,7 +260,8 @@ def decoded_result(job_id: str, raw: bytes) -> JobResult:
 
 
 def readable_job(job_id: str, queue: ArqRedis, queue_name: str) -> Job:
-    """The job as arq reads it, except that unreadable data in Redis raises UnreadableData."""
+    """The job as arq reads it, except that unreadable data in Redis (not JSON, or a key of
+    another type) raises UnreadableData."""
     return _checked_job_class()(job_id, queue, _queue_name=queue_name, _deserializer=deserialize)
 
 
@@ -226,6 +272,9 @@ def _checked_job_class() -> type[Job]:
     Built on first use: arq is not imported while the CLI starts.
     """
     from arq.jobs import DeserializationError, Job, JobDef
+    from redis.exceptions import ResponseError
+
+    from worker.quarantine import damaged
 
     class CheckedJob(Job):
         __slots__ = ()
@@ -233,14 +282,20 @@ def _checked_job_class() -> type[Job]:
         async def result_info(self) -> JobResult | None:
             try:
                 return await super().result_info()
-            except DeserializationError as problem:
-                raise UnreadableData(self.job_id, problem, result=True) from None
+            except (DeserializationError, ResponseError) as problem:
+                raise _unreadable(self.job_id, problem, result=True) from None
 
         async def info(self) -> JobDef | None:
             # arq's info() reads the result through result_info() above, then the job.
             try:
                 return await super().info()
-            except DeserializationError as problem:
-                raise UnreadableData(self.job_id, problem, result=False) from None
+            except (DeserializationError, ResponseError) as problem:
+                raise _unreadable(self.job_id, problem, result=False) from None
+
+    def _unreadable(job_id: str, problem: Exception, *, result: bool) -> Exception:
+        """Data arq cannot decode, or a key of another type: a refusal naming the key."""
+        if isinstance(problem, ResponseError) and not damaged(problem):
+            return problem  # the server's own refusal (permissions, memory): not the data's
+        return UnreadableData(job_id, problem, result=result)
 
     return CheckedJob

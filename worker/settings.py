@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from domain.schemas import DEFAULT_LATE_METRICS_SECONDS, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/dbjobs"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+_HOST_LABEL = re.compile(r"[a-z0-9_-]{1,63}")
 
 _DRIVERS = {
     "postgresql://": "postgresql+asyncpg://",
@@ -97,6 +101,28 @@ class Settings(BaseSettings):
     console_host: str = "127.0.0.1"
     console_port: Annotated[int, Field(ge=1, le=65535)] = 8000
     console_token: SecretStr | None = None
+    # The names the console answers to (a request's Host, whatever its port): a page of
+    # another site whose name is re-pointed at this address (DNS rebinding) is refused.
+    # Comma-separated; "*" answers to any name (behind a proxy that checks Host itself).
+    console_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = LOOPBACK_NAMES
+    # The largest request body the console reads (413 beyond, before a byte of it is read);
+    # unset: JOBS_MAX_PAYLOAD_BYTES, the largest job a worker takes.
+    console_max_body_bytes: Annotated[int, Field(ge=1024, le=512 * 1024 * 1024)] | None = None
+    # How long a dashboard login lasts; logging out ends it at once.
+    console_session_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 8 * 3600
+    # Slow clients: a request's head (line and headers) must arrive within the first, its
+    # body within the second; a connection that does not is closed (the body: 408).
+    console_header_timeout: Annotated[float, Field(gt=0, le=300)] = 10
+    console_body_timeout: Annotated[float, Field(gt=0, le=3600)] = 60
+    # Every read of the console is bounded in time as well as size: PostgreSQL cancels a
+    # statement after this many seconds, and the console answers 503 (Retry-After).
+    console_statement_timeout: Annotated[float, Field(ge=0.01, le=3600)] = 5
+    # Reads that grow with the metric data, served at once (worker.web.budget); the pool
+    # has 5 connections more for every other request.
+    console_heavy_reads: Annotated[int, Field(ge=1, le=50)] = 2
+    # How long a request waits for a heavy-read slot or a database connection before the
+    # console answers 503 with Retry-After.
+    console_wait_seconds: Annotated[float, Field(gt=0, le=60)] = 2
 
     stale_run_seconds: Annotated[int, Field(ge=1)] = 3600
     # Points for a run that ended are refused, except this long after its end (late buffers).
@@ -109,7 +135,36 @@ class Settings(BaseSettings):
         """An empty JOBS_CONSOLE_TOKEN (compose passes one when unset) means no token."""
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("console_allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: object) -> object:
+        """``a.example, 10.0.0.5,[::1]``: names and addresses, lowercased, without ports;
+        none given (compose passes an unset variable as ""): the loopback names."""
+        given = value.split(",") if isinstance(value, str) else value
+        if not isinstance(given, list | tuple):
+            return value
+        names = tuple(_host_name(str(name)) for name in given if str(name).strip())
+        return names or LOOPBACK_NAMES
+
+    @property
+    def console_body_limit(self) -> int:
+        return self.console_max_body_bytes or self.max_payload_bytes
+
     @field_validator("database_url", mode="after")
     @classmethod
     def _async_driver(cls, value: SecretStr) -> SecretStr:
         return SecretStr(with_async_driver(value.get_secret_value()))
+
+
+def _host_name(given: str) -> str:
+    """A host name or address as a Host header carries it, to compare with one: lowercase,
+    IPv6 without its brackets and compressed. No port, scheme or path."""
+    name = given.strip().lower()
+    bare = name.removeprefix("[").removesuffix("]")
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    if name == "*" or all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
+        return name
+    raise ValueError(f"{given.strip()!r} is not a host name or address (no port, no scheme)")

@@ -1,7 +1,8 @@
 """How text is told, wherever it is told (the job history, a job's result in Redis, the
-worker's log, the CLI, the demo): a failure's first line, a validation error's problems,
-stored text made safe for a terminal, and how a command's end is told to the shell. Each
-is bounded: a payload with a flood of bad fields names the first ten and counts the rest.
+worker's log, the CLI, the console's pages, the demo): a failure's first line, a
+validation error's problems, stored text made safe for a terminal or a page, and how a
+command's end is told to the shell. Each is bounded: a payload with a flood of bad fields
+names the first ten and counts the rest.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
 
 # What a terminal would act on instead of showing: C0 controls (ESC starts its escape
 # sequences), DEL, C1 controls, bidi embeddings, overrides and isolates (they reorder what
-# is shown), the Unicode line and paragraph separators, and lone surrogates (unprintable).
-# Line feeds and tabs are apart: a message may keep them, a table cell may not.
+# is shown, in a page as on a terminal), the Unicode line and paragraph separators, and
+# lone surrogates (unprintable). Line feeds and tabs are apart: a message may keep them, a
+# table cell may not.
 _UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
 _UNSAFE_IN_LINES = re.compile(f"[{_UNSAFE}]")
 _UNSAFE_IN_A_LINE = re.compile(f"[\t\n{_UNSAFE}]")
@@ -89,7 +91,7 @@ def _escaped(match: re.Match[str]) -> str:
 
 
 def printable(value: Any, *, one_line: bool = True) -> str:
-    """``value`` as text a terminal shows as it is, escaped the way a JSON string escapes.
+    """``value`` as text shown as it is, escaped the way a JSON string escapes.
 
     Each unsafe character becomes its JSON escape: ``\\n``, ``\\r``, ``\\t``, ``\\b``,
     ``\\f``, else ``\\u`` and four hex digits (ESC is ``\\u001b``, RLO ``\\u202e``), so

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     CursorResult,
     bindparam,
     delete,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import BindParameter
 
 from domain.db import utcnow
@@ -46,6 +49,17 @@ _LEDGER_COLUMNS = (
 # The partial index's own text, literals and all: a plan of "status = $1" cannot use the
 # index, and PostgreSQL may reuse such a generic plan for a prepared statement.
 _UNHANDLED_FAILURE = text(UNHANDLED_FAILURE)
+
+
+# Lists of jobs leave out the two columns that can be large (a payload up to 64 KiB, a
+# result up to 16 KiB; as Python objects, many times that): a page of 1,000 such failures
+# took 1.7 GB to list. Touching them on a row loaded so raises instead of querying.
+_HEADERS_ONLY = (defer(JobRecord.payload, raiseload=True), defer(JobRecord.result, raiseload=True))
+RESULTS_PAGE = 500
+
+
+def _children(parent_id: str, status: str) -> tuple[ColumnElement[bool], ...]:
+    return JobRecord.parent_id == parent_id, JobRecord.status == _inlined(status)
 
 
 def _inlined(value: str) -> BindParameter[str]:
@@ -260,14 +274,28 @@ class JobRecordRepository:
     async def children_of(self, parent_id: str, *, status: str, limit: int) -> list[JobRecord]:
         """A submission's jobs in one state, oldest first, read in order from the
         (parent_id, status, finished_at) index. Without the state, PostgreSQL may walk the
-        finished_at index from the oldest job of all, looking for the submission's."""
+        finished_at index from the oldest job of all, looking for the submission's.
+        Without their payloads and results (``_HEADERS_ONLY``)."""
         statement = (
             select(JobRecord)
-            .where(JobRecord.parent_id == parent_id, JobRecord.status == _inlined(status))
+            .options(*_HEADERS_ONLY)
+            .where(*_children(parent_id, status))
             .order_by(JobRecord.finished_at)
             .limit(limit)
         )
         return list((await self.session.scalars(statement)).all())
+
+    async def results_of(
+        self, parent_id: str, *, status: str, limit: int
+    ) -> AsyncIterator[list[dict[str, Any] | None]]:
+        """The results of a submission's jobs in one state, ``RESULTS_PAGE`` at a time:
+        each may hold 16 KiB, so that ten thousand of them are never in memory at once."""
+        statement = select(JobRecord.result).where(*_children(parent_id, status))
+        streamed = await self.session.stream_scalars(
+            statement.limit(limit).execution_options(yield_per=RESULTS_PAGE)
+        )
+        async for page in streamed.partitions():
+            yield list(page)
 
     async def count_children(self, parent_id: str) -> dict[str, int]:
         """How many of a submission's jobs are in each state."""
@@ -289,7 +317,7 @@ class JobRecordRepository:
         """Newest first, each filter served by an index on (filter, finished_at); ``before``
         (a finished_at and job id) is a page's keyset cursor: the jobs after that one."""
         order = (JobRecord.finished_at.desc(), JobRecord.job_id.desc())
-        statement = select(JobRecord).order_by(*order).limit(limit)
+        statement = select(JobRecord).options(*_HEADERS_ONLY).order_by(*order).limit(limit)
         if before is not None:
             finished_at, job_id = before
             # The first condition is the index's range; the second breaks ties in it.
@@ -314,9 +342,10 @@ class JobRecordRepository:
         return {status: int(n) for status, n in (await self.session.execute(statement)).all()}
 
     async def list_failed(self, limit: int) -> list[JobRecord]:
-        """Failures nobody has marked handled, newest first."""
+        """Failures nobody has marked handled, newest first, without payloads and results."""
         statement = (
             select(JobRecord)
+            .options(*_HEADERS_ONLY)
             .where(_UNHANDLED_FAILURE)
             .order_by(JobRecord.finished_at.desc())
             .limit(limit)

@@ -7,7 +7,6 @@ from typing import cast
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from domain.errors import AlreadyExists, RunNotFound
 from domain.models import Experiment, Metric, Run
@@ -56,14 +55,6 @@ class ExperimentRepository:
     async def get(self, experiment_id: int) -> Experiment | None:
         return await self.session.get(Experiment, experiment_id)
 
-    async def get_with_runs(self, experiment_id: int) -> Experiment | None:
-        statement = (
-            select(Experiment)
-            .where(Experiment.id == experiment_id)
-            .options(selectinload(Experiment.runs))
-        )
-        return (await self.session.execute(statement)).scalar_one_or_none()
-
     async def list_with_run_counts(
         self, *, owner_id: int | None, status: str | None, limit: int
     ) -> list[tuple[Experiment, int]]:
@@ -102,6 +93,18 @@ class RunRepository:
     async def get_for_update(self, run_id: int) -> Run | None:
         statement = select(Run).where(Run.id == run_id).with_for_update()
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def newest_of(self, experiment_id: int, *, limit: int) -> tuple[list[Run], int]:
+        """The experiment's newest ``limit`` runs, oldest of them first, and how many runs
+        it has in all."""
+        newest = (
+            select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id.desc())
+        ).limit(limit)
+        runs = list((await self.session.scalars(newest)).all())
+        if len(runs) < limit:
+            return runs[::-1], len(runs)
+        count = select(func.count()).select_from(Run).where(Run.experiment_id == experiment_id)
+        return runs[::-1], int(await self.session.scalar(count) or 0)
 
     async def exists(self, run_id: int) -> bool:
         return await self.session.scalar(select(Run.id).where(Run.id == run_id)) is not None

@@ -10,7 +10,16 @@ from domain import schemas
 from domain.db import utcnow
 from domain.errors import InvalidRequest, JobNotFound
 from domain.uow import UnitOfWork
-from domain.views import JobDetail, JobSummary, JobView, RetryPlan, Submission, TryView, add_up
+from domain.views import (
+    JobDetail,
+    JobHeader,
+    JobSummary,
+    JobView,
+    RetryPlan,
+    Submission,
+    TryView,
+    add_up,
+)
 
 MAX_JOB_ID = 200  # job_records.job_id
 MAX_RETRIES = 1000
@@ -40,12 +49,14 @@ async def get_submission(uow: UnitOfWork, parent_id: str) -> Submission | None:
     if not states:
         return None
     failures = await uow.jobs.children_of(parent_id, status="failed", limit=FAILURES_SHOWN)
-    succeeded = await uow.jobs.children_of(parent_id, status="succeeded", limit=MAX_SUMMED)
+    totals: dict[str, int] = {}
+    async for results in uow.jobs.results_of(parent_id, status="succeeded", limit=MAX_SUMMED):
+        add_up(results, totals)
     return Submission(
         parent_id=parent_id,
         states=states,
         failures=[JobSummary.model_validate(f) for f in failures],
-        totals=add_up(child.result for child in succeeded),
+        totals=totals,
     )
 
 
@@ -69,9 +80,10 @@ async def recent_counts(uow: UnitOfWork, seconds: int) -> dict[str, int]:
     return await uow.jobs.count_since(utcnow() - timedelta(seconds=seconds))
 
 
-async def list_failed(uow: UnitOfWork, limit: int) -> list[JobView]:
-    """Failures nobody has marked handled yet, newest first."""
-    return [JobView.model_validate(record) for record in await uow.jobs.list_failed(limit)]
+async def list_failed(uow: UnitOfWork, limit: int) -> list[JobHeader]:
+    """Failures nobody has marked handled yet, newest first (their payloads are on each
+    job's own page)."""
+    return [JobHeader.model_validate(record) for record in await uow.jobs.list_failed(limit)]
 
 
 async def mark_handled(uow: UnitOfWork, job_ids: list[str] | None) -> int:

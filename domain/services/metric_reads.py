@@ -8,12 +8,12 @@ from collections.abc import Iterator, Sequence
 from itertools import groupby
 from typing import Any
 
-from domain.errors import ExperimentNotFound, RunNotFound
+from domain.errors import RunNotFound
 from domain.metric_queries import MetricHistoryQuery, MetricPageQuery
+from domain.services.tracker import experiment_with_runs
 from domain.uow import UnitOfWork
 from domain.views import (
     ExperimentRuns,
-    ExperimentView,
     MetricBucket,
     MetricHistory,
     MetricPage,
@@ -26,8 +26,8 @@ from domain.views import (
 
 
 async def run_summary(uow: UnitOfWork, run_id: int) -> RunSummary:
-    """The run, and each of its metrics: point count, first and last step, last value,
-    min and max."""
+    """The run, and each of its metrics (the first MAX_METRICS_LISTED by name): point
+    count, first and last step, last value, min and max."""
     run = await uow.runs.get(run_id)
     if run is None:
         raise RunNotFound(run_id)
@@ -36,33 +36,41 @@ async def run_summary(uow: UnitOfWork, run_id: int) -> RunSummary:
 
 
 async def experiment_runs(uow: UnitOfWork, experiment_id: int) -> ExperimentRuns:
-    """The experiment and its runs, each with its metrics' summaries (one query for all)."""
-    experiment = await uow.experiments.get_with_runs(experiment_id)
-    if experiment is None:
-        raise ExperimentNotFound(experiment_id)
-    runs = await _summaries(uow, [RunView.model_validate(run) for run in experiment.runs])
-    return ExperimentRuns(**ExperimentView.model_validate(experiment).model_dump(), runs=runs)
+    """The experiment and its newest runs, each with its metrics' summaries (one query for
+    all, MAX_SUMMARIES at most, shared out among the runs)."""
+    experiment, runs, count = await experiment_with_runs(uow, experiment_id)
+    summaries = await _summaries(uow, runs)
+    return ExperimentRuns(**experiment.model_dump(), run_count=count, runs=summaries)
+
+
+# Metric summaries in one read. A producer can record any number of metric names in a
+# run; each summary costs a read about 1 KB. A run shows its first MAX_METRICS_LISTED by
+# name; an experiment's runs share out MAX_SUMMARIES (1,000 runs: 10 each).
+MAX_METRICS_LISTED = 1_000
+MAX_SUMMARIES = 10_000
 
 
 async def metric_history(uow: UnitOfWork, query: MetricHistoryQuery) -> MetricHistory:
     """The metric of each run, downsampled to at most ``query.buckets`` buckets with the
     same step spans for every run (so that runs can be compared bucket by bucket)."""
     await _known(uow, query.run_ids)
-    rows = await uow.metric_reads.downsampled(
+    by_run: dict[int, list[MetricBucket]] = {run_id: [] for run_id in query.run_ids}
+    async for rows in uow.metric_reads.downsampled(
         query.run_ids,
         query.name,
         query.buckets,
         first_step=query.first_step,
         last_step=query.last_step,
-    )
-    by_run = {run_id: [_bucket(row) for row in rows] for run_id, rows in _by_run(rows)}
+    ):
+        for row in rows:
+            by_run[row.run_id].append(_bucket(row))
     buckets = [bucket for series in by_run.values() for bucket in series]
     return MetricHistory(
         name=query.name,
         buckets=query.buckets,
         first_step=min((b.first_step for b in buckets), default=None),
         last_step=max((b.last_step for b in buckets), default=None),
-        series=[MetricSeries(run_id=r, buckets=by_run.get(r, [])) for r in query.run_ids],
+        series=[MetricSeries(run_id=r, buckets=by_run[r]) for r in query.run_ids],
     )
 
 
@@ -82,19 +90,20 @@ async def metric_page(uow: UnitOfWork, query: MetricPageQuery) -> MetricPage:
 
 
 async def _summaries(uow: UnitOfWork, runs: Sequence[RunView]) -> list[RunSummary]:
-    rows = await uow.metric_reads.summaries([run.id for run in runs]) if runs else []
-    metrics = {
-        run_id: [MetricSummary.model_validate(row, from_attributes=True) for row in rows]
-        for run_id, rows in _by_run(rows)
-    }
-    return [
-        RunSummary(
-            **run.model_dump(),
-            points=sum(m.points for m in metrics.get(run.id, [])),
-            metrics=metrics.get(run.id, []),
-        )
-        for run in runs
-    ]
+    per_run = min(MAX_METRICS_LISTED, MAX_SUMMARIES // max(1, len(runs)))
+    ids = [run.id for run in runs]
+    rows = await uow.metric_reads.summaries(ids, per_run=per_run) if runs else []
+    grouped = dict(_by_run(rows))
+    return [_summary(run, grouped.get(run.id, [])) for run in runs]
+
+
+def _summary(run: RunView, rows: Sequence[Any]) -> RunSummary:
+    return RunSummary(
+        **run.model_dump(),
+        points=int(rows[0].run_points) if rows else 0,
+        metric_count=rows[0].metric_count if rows else 0,
+        metrics=[MetricSummary.model_validate(row, from_attributes=True) for row in rows],
+    )
 
 
 async def _known(uow: UnitOfWork, run_ids: Sequence[int]) -> None:

@@ -17,6 +17,10 @@ from domain.views import (
     RunView,
 )
 
+# Runs of one experiment in one read (its page, a run page's compare list): a producer can
+# start any number, and each costs a read about 2 KB.
+MAX_RUNS_LISTED = 1_000
+
 
 async def create_experiment(uow: UnitOfWork, payload: schemas.CreateExperiment) -> ExperimentView:
     if not await uow.profiles.exists(payload.owner_id):
@@ -44,10 +48,20 @@ async def list_experiments(
 
 
 async def get_experiment(uow: UnitOfWork, experiment_id: int) -> ExperimentDetail:
-    experiment = await uow.experiments.get_with_runs(experiment_id)
+    """The experiment and its newest MAX_RUNS_LISTED runs (``run_count`` counts them all)."""
+    experiment, runs, count = await experiment_with_runs(uow, experiment_id)
+    return ExperimentDetail(**experiment.model_dump(), run_count=count, runs=runs)
+
+
+async def experiment_with_runs(
+    uow: UnitOfWork, experiment_id: int
+) -> tuple[ExperimentView, list[RunView], int]:
+    experiment = await uow.experiments.get(experiment_id)
     if experiment is None:
         raise ExperimentNotFound(experiment_id)
-    return ExperimentDetail.model_validate(experiment)
+    runs, count = await uow.runs.newest_of(experiment_id, limit=MAX_RUNS_LISTED)
+    view = ExperimentView.model_validate(experiment)
+    return view, [RunView.model_validate(run) for run in runs], count
 
 
 async def start_run(uow: UnitOfWork, payload: schemas.StartRun) -> RunView:

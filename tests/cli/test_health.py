@@ -8,7 +8,8 @@ import pytest
 from arq.connections import ArqRedis
 
 from tests.cli.conftest import QUEUE, one_json
-from worker.runtime.heartbeats import STOPPING, Heartbeat, worker_key
+from worker.quarantine import BAD_ID, quarantine_entry
+from worker.runtime.heartbeats import STOPPING, Heartbeat, index_key, worker_key
 
 
 @pytest.fixture
@@ -74,3 +75,47 @@ async def test_local_needs_the_metrics_port(cli):
 
     assert result.exit_code == 2
     assert "set JOBS_METRICS_PORT" in result.stderr
+
+
+async def test_junk_in_the_roster_is_skipped_and_counted_and_the_quarantine_is_shown(
+    cli, beating, redis
+):
+    await redis.zadd(index_key(QUEUE), {b"\xff-junk": 1, "future:1": 2**62, "junk:1": 1})
+    await redis.set(worker_key(QUEUE, "junk:1"), "not a beat")
+    await redis.zadd(QUEUE, {b"\xff\x1b[2J-poison": 1})
+    assert await quarantine_entry(redis, QUEUE, b"\xff\x1b[2J-poison", BAD_ID, "why", "w:1")
+
+    health = await cli("health", "--json")
+
+    assert health.exit_code == 1, health.output  # the far-future entry reads as silent
+    data = one_json(health)
+    assert [w["worker_id"] for w in data["workers"] if w["state"] == "ready"] == [
+        "host:1",
+        "host:2",
+    ]
+    assert (data["unreadable"], data["quarantined"]) == (2, 1)
+    await beating[0].beat()  # a beat forgets entries from the future
+    assert one_json(await cli("health", "--json"))["workers"][-1]["worker_id"] == "host:2"
+    assert "1 queue entry is in quarantine" in (await cli("health")).stderr
+
+
+async def test_jobs_quarantine_lists_the_records_literally_and_clears_them(cli, redis):
+    for n in range(3):
+        entry = b"\xff\x1b[2J-poison-%d" % n
+        await redis.zadd(QUEUE, {entry: n})
+        assert await quarantine_entry(redis, QUEUE, entry, BAD_ID, "not UTF-8", "w:1")
+
+    listed = await cli("quarantine", "--limit", "2")
+    as_json = one_json(await cli("quarantine", "--json"))
+    cleared = one_json(await cli("quarantine", "--clear", "--json"))
+
+    assert listed.exit_code == 0, listed.output
+    assert "\\xff\\u001b[2J-poison-2" in listed.stdout  # escaped, never acted on
+    assert "\x1b" not in listed.stdout
+    assert "poison-0" not in listed.stdout  # --limit 2: the newest two
+    assert as_json["total"] == 3
+    assert [e["entry_hex"] for e in as_json["entries"]] == [
+        (b"\xff\x1b[2J-poison-%d" % n).hex() for n in (2, 1, 0)
+    ]
+    assert cleared["cleared"] == 3
+    assert (await cli("quarantine")).stdout.strip() == "the quarantine is empty"

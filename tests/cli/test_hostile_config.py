@@ -6,6 +6,7 @@ password never shown; a job or result in Redis that is not JSON fails the comman
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -162,16 +163,22 @@ async def test_waiting_on_an_unreadable_job_reads_only_its_state(cli: Cli, queue
     assert "Traceback" not in result.output
 
 
-async def test_a_batch_wait_with_an_unreadable_result(cli: Cli, queue: Queue):
+@pytest.mark.parametrize("wrong_type", [False, True], ids=["random bytes", "a hash"])
+async def test_a_batch_wait_with_an_unreadable_result(cli: Cli, queue: Queue, wrong_type):
     """The batch wait reads many results at once, apart from ``Job``; --json: no note."""
     key = plant_result(queue, UNREADABLE["random bytes"])
+    if wrong_type:
+        queue.client.delete(key)
+        queue.client.hset(key, "r", "1")
     points = '{"name": "loss", "step": 1, "value": 0.5}\n'
     result = await cli(
         "enqueue", "record-metrics", "1", "--file", "-", "--format", "jsonl", "--job-id", JOB,
         "--wait", "--json", stdin=points,
     )  # fmt: skip
     refused_as_unreadable(result, key)
-    assert "Redis holds data under" in one_json(result)["error"]["message"]
+    message = one_json(result)["error"]["message"]
+    assert "Redis holds data under" in message
+    assert ("(not a string)" in message) is wrong_type
 
 
 @pytest.mark.parametrize("plant", [plant_result, plant_queued_job])
@@ -186,3 +193,30 @@ async def test_json_mode_prints_one_error_object(cli: Cli, queue: Queue, plant, 
     error = one_json(result)["error"]
     assert error["type"] == "failed"
     assert "Redis holds data under" in error["message"]
+
+
+@pytest.mark.parametrize("plant", [plant_result, plant_queued_job])
+@pytest.mark.parametrize(
+    "args", [("status", JOB), ("result", JOB), RECORD_METRIC], ids=["status", "result", "enqueue"]
+)
+async def test_a_key_of_the_wrong_type(cli: Cli, queue: Queue, plant, args):
+    key = plant(queue, b"")
+    queue.client.delete(key)
+    queue.client.hset(key, "f", "record_metric")  # a hash where arq keeps a string
+    refused_as_unreadable(await cli(*args), key)
+
+
+async def test_a_retry_note_or_a_submission_marker_not_of_ours_is_ignored(cli: Cli, queue: Queue):
+    job = {"t": 1, "f": "record_metric", "a": [{}], "k": {}, "et": 1}
+    queue.client.set(f"arq:job:{JOB}", json.dumps(job))
+    queue.client.zadd(QUEUE, {JOB: int(time.time() * 1000) + 3_600_000})  # waits its next try
+    queue.client.hset(f"dbjobs:retrying:{JOB}", "tries", "2")  # a hash: not a note
+    queue.client.set("dbjobs:submission:parent", b"\x80 not a marker")
+
+    waiting = await cli("status", JOB, "--json")
+    parent = await cli("status", "parent")
+
+    assert waiting.exit_code == 0, waiting.output
+    assert one_json(waiting)["status"] == "deferred"
+    assert parent.exit_code == 1
+    assert parent.stderr.startswith("error: job parent is unknown"), parent.stderr

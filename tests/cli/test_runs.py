@@ -186,6 +186,18 @@ async def test_bad_options_are_refused(cli, tracked, args, code, message):
     assert message in result.stderr
 
 
+async def test_more_buckets_than_one_read_may_return_are_refused_as_the_api_refuses(cli, tracked):
+    runs = [str(run) for run in tracked["runs"]]
+    result = await cli("runs", "metrics", *runs, "--name", "loss", "--points", "10000")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: --points: at most 6,666 for 3 runs (run_ids × buckets is at most 20,000 in "
+        "one read)"
+    )
+    shared = await cli("runs", "metrics", *runs, "--name", "loss", "--points", "6666", "--json")
+    assert shared.exit_code == 0
+
+
 @pytest.mark.parametrize("extra", [[], ["--all"]])
 async def test_an_unknown_run_is_one_json_error(cli, tracked, extra):
     result = await cli(

@@ -17,6 +17,7 @@ import pytest
 from arq.constants import job_key_prefix
 
 from tests.support.fleet import Summary, report, results, rows, wait_for
+from worker.quarantine import read_quarantine
 from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +38,6 @@ class Bad:
     payload: Any  # one JSON object for the job, or raw bytes for arq's job key
     error_type: str
     says: tuple[str, ...]
-    recorded: bool = True  # reached the job adapter, so it is in the job history
 
 
 def metric(**fields: Any) -> dict[str, Any]:
@@ -55,7 +55,6 @@ def raw_job(function: str, payload_json: str) -> bytes:
 
 
 INVALID = "InvalidPayload"
-UNDECODABLE = "DeserializationError"
 BAD_JOBS = [
     Bad("wrong-types", "record_metric", metric(run_id="one", step="ten", value=[1]), INVALID,
         ("run_id", "step", "value")),
@@ -77,10 +76,9 @@ BAD_JOBS = [
     Bad("inf-as-string", "record_metric", metric(value="-Infinity"), INVALID,
         ("value", "finite number")),
     Bad("nan-raw-json", "record_metric", raw_job("record_metric", json.dumps(
-        metric(value=float("nan")))), UNDECODABLE, ("unable to deserialize job: unexpected",),
-        recorded=False),
+        metric(value=float("nan")))), INVALID, ("the job is not JSON (unexpected",)),
     Bad("inf-raw-json", "record_metric", raw_job("record_metric", json.dumps(metric()).replace(
-        "0.5", "1e400")), UNDECODABLE, ("number is infinity",), recorded=False),
+        "0.5", "1e400")), INVALID, ("number is infinity",)),
     Bad("huge-username", "create_profile", profile(username="a" * 1_000_000), INVALID,
         ("username", "at most 64 characters")),
     Bad("huge-bio", "create_profile", profile(bio="b" * 200_000), INVALID, ("bio",)),
@@ -95,21 +93,22 @@ BAD_JOBS = [
         ("experiment 31337 not found",)),
     Bad("unknown-generation", "generate_profiles_chunk", {"generation_id": 777, "chunk_index": 0},
         "GenerationNotFound", ("profile generation 777 not found",)),
-    Bad("unknown-function", "drop_all_tables", {}, "JobExecutionFailed",
-        ("function 'drop_all_tables' not found",), recorded=False),
-    Bad("undecodable-bytes", "record_metric", b"\x80\x04\x95\xff\xfe not json", UNDECODABLE,
-        ("unable to deserialize",), recorded=False),
-    Bad("json-not-an-object", "record_metric", b'["record_metric", 1]', UNDECODABLE,
-        ("must be a JSON object",), recorded=False),
-    Bad("pickle-bomb", "record_metric", PICKLE_BOMB, UNDECODABLE, ("unable to deserialize",),
-        recorded=False),
+    # Not a job this worker can read or run: refused unrun, once, and recorded like the
+    # others (under the function it names, or "?"); a pickle is never loaded.
+    Bad("unknown-function", "drop_all_tables", {}, INVALID,
+        ("no job 'drop_all_tables' is registered",)),
+    Bad("undecodable-bytes", "record_metric", b"\x80\x04\x95\xff\xfe not json", INVALID,
+        ("a pickle, which this worker never loads",)),
+    Bad("json-not-an-object", "record_metric", b'["record_metric", 1]', INVALID,
+        ("must be a JSON object",)),
+    Bad("pickle-bomb", "record_metric", PICKLE_BOMB, INVALID, ("the job is not JSON",)),
     # arq reads these outside its own error handling: each once ended the worker.
     Bad("try-not-a-number", "record_metric", b'{"t":"x","f":"record_metric","a":[],"k":{},'
-        b'"et":1}', UNDECODABLE, ("not an arq job",), recorded=False),
+        b'"et":1}', INVALID, ("not an arq job",)),
     Bad("function-not-text", "record_metric", b'{"t":1,"f":["x"],"a":[],"k":{},"et":1}',
-        UNDECODABLE, ("not an arq job",), recorded=False),
+        INVALID, ("not an arq job",)),
     Bad("time-not-a-number", "record_metric", b'{"t":1,"f":"record_metric","a":[],"k":{},'
-        b'"et":"soon"}', UNDECODABLE, ("not an arq job",), recorded=False),
+        b'"et":"soon"}', INVALID, ("not an arq job",)),
 ]  # fmt: skip
 SQL_PROFILE = {
     "username": "bobby_tables",
@@ -135,6 +134,15 @@ async def enqueue_bad(pool, bad: Bad) -> str:
     return job_id
 
 
+# Queue entries no worker can serve, by how the quarantine names them.
+POISON = {b"\xff\xfe-not-utf8": "\\xff\\xfe-not-utf8", b"hash-job": "hash-job"}
+
+
+async def plant_poison(pool) -> None:
+    await pool.hset(job_key_prefix + "hash-job", "f", "record_metric")
+    await pool.zadd(Settings().queue_name, dict.fromkeys(POISON, int(time.time() * 1000)))
+
+
 async def table_counts(factory) -> dict[str, int]:
     counts = {}
     for table in ALL_TABLES:  # a dropped table would fail here
@@ -149,6 +157,7 @@ async def test_bad_input_is_refused_once_and_the_worker_keeps_serving(
     assert not pickle_was_executed()
     worker = workers.start()
     before = await table_counts(session_factory)
+    await plant_poison(pool)  # entries that once stopped every worker that met them
     ids = [await enqueue_bad(pool, bad) for bad in BAD_JOBS]
     sql_jobs = [
         await pool.enqueue_job("create_profile", SQL_PROFILE, _job_id=SQL_JOB_ID),
@@ -167,6 +176,8 @@ async def test_bad_input_is_refused_once_and_the_worker_keeps_serving(
     assert not problems, "\n".join(problems)
     assert "↻ bad:" not in worker.log  # nothing was retried
     assert not pickle_was_executed()
+    quarantined = await read_quarantine(pool, Settings().queue_name)
+    assert sorted(record.entry for record in quarantined.latest) == sorted(POISON.values())
 
     assert all(job is not None for job in sql_jobs)
     stored_profile = (await sql_jobs[0].result(timeout=20))["full_name"]
@@ -190,7 +201,8 @@ async def test_bad_input_is_refused_once_and_the_worker_keeps_serving(
         Summary(
             scenario="7. bad input through a raw arq client",
             jobs_run=len(BAD_JOBS) + len(sql_jobs) + 1,
-            faults=f"{len(BAD_JOBS)} bad jobs (types, ranges, NaN, huge, unknown, raw bytes)",
+            faults=f"{len(BAD_JOBS)} bad jobs (types, ranges, NaN, huge, unknown, raw bytes), "
+            f"{len(POISON)} poison queue entries",
             rows_lost=0,
             rows_doubled=0,
             recovery="each failed on try 1; the next good job succeeded",
@@ -212,7 +224,7 @@ def _check(bad: Bad, outcome: Any) -> list[str]:
 
 
 async def _check_history(factory) -> list[str]:
-    """One failed record (try 1, type, message) for each bad job that reached its adapter."""
+    """One failed record (try 1, type, message) for each bad job."""
     history = {
         job_id: (status, tries, error_type, message, duration)
         for job_id, status, tries, error_type, message, duration in await rows(
@@ -221,7 +233,7 @@ async def _check_history(factory) -> list[str]:
             "FROM job_records WHERE job_id LIKE 'bad:%'",
         )
     }
-    expected = {f"bad:{bad.case}": bad for bad in BAD_JOBS if bad.recorded}
+    expected = {f"bad:{bad.case}": bad for bad in BAD_JOBS}
     problems = [f"history has {sorted(set(history) - set(expected))} too many"]
     problems = problems if set(history) - set(expected) else []
     for job_id, bad in expected.items():

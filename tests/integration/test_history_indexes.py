@@ -44,6 +44,11 @@ class Query:
         return (self.index, self.or_index) if self.or_index else (self.index,)
 
 
+async def _drained(pages: AsyncIterator[Any]) -> None:
+    async for _ in pages:
+        pass
+
+
 QUERIES: dict[str, Query] = {
     "get": Query(lambda jobs: jobs.get("job-1"), "pk_job_records"),
     "tries_of": Query(lambda jobs: jobs.tries_of("job-1"), "ix_job_tries_job_id"),
@@ -52,6 +57,10 @@ QUERIES: dict[str, Query] = {
     ),
     "children_of": Query(
         lambda jobs: jobs.children_of("parent-1", status="failed", limit=5),
+        "ix_job_records_parent_status_finished_at",
+    ),
+    "results_of": Query(
+        lambda jobs: _drained(jobs.results_of("parent-1", status="succeeded", limit=10_000)),
         "ix_job_records_parent_status_finished_at",
     ),
     "list_recent": Query(

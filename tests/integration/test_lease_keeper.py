@@ -13,6 +13,7 @@ from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
 from redis.exceptions import ResponseError
 
+from worker.quarantine import read_quarantine
 from worker.runtime.leases import ARQ_CLAIM, LeaseKeeper, read_lease
 
 QUEUE = "test:leases"
@@ -44,6 +45,25 @@ async def test_an_orphaned_claim_is_cut_to_one_lease(redis, keeper):
 
     assert await keeper.cap_claims() == 1
     assert 0 < await ttl_ms(redis, "orphan") <= LEASE_S * 1000
+
+
+async def test_entries_no_worker_wrote_do_not_stop_the_capping_of_the_others(redis, keeper):
+    await redis.zadd(QUEUE, {b"\xff-not-utf8": timestamp_ms() - 2_000})
+    await redis.psetex(in_progress_key_prefix.encode() + b"\xff-not-utf8", ARQ_CLAIM_MS, "1")
+    await queue_job(redis, "a-list")
+    await redis.rpush(in_progress_key_prefix + "a-list", "claimed?")
+    await queue_job(redis, "orphan")
+    await claim(redis, "orphan")
+
+    assert await keeper.cap_claims() == 2  # the orphan and the one whose id is not text
+    assert await ttl_ms(redis, "orphan") <= LEASE_S * 1000
+    # A claim no worker wrote would hold its job for ever: the entry is quarantined, once.
+    assert await keeper.cap_claims() == 0
+    assert await redis.zscore(QUEUE, "a-list") is None
+    [record] = (await read_quarantine(redis, QUEUE)).latest
+    assert (record.entry, record.reason, record.worker) == ("a-list", "wrong_type", "host:42")
+    assert record.detail == "arq:in-progress:a-list holds a list, not a claim"
+    assert read_lease(b"lease 99999999999999999999 host:1") is None  # out of any date's range
 
 
 async def test_leases_and_future_jobs_are_left_alone(redis, keeper):

@@ -37,13 +37,21 @@ _SEED = [
     "VACUUM ANALYZE metrics",
 ]
 
+
+async def drained(partitions: AsyncIterator[Any]) -> None:
+    async for _ in partitions:
+        pass
+
+
 READS = {
-    "downsampled": lambda reads, run: reads.downsampled([run], "loss", 500),
-    "downsampled, runs compared": lambda reads, run: reads.downsampled([run, run + 1], "loss", 50),
-    "downsampled, a step range": lambda reads, run: reads.downsampled(
-        [run], "loss", 100, first_step=100, last_step=400
+    "downsampled": lambda reads, run: drained(reads.downsampled([run], "loss", 500)),
+    "downsampled, runs compared": lambda reads, run: drained(
+        reads.downsampled([run, run + 1], "loss", 50)
     ),
-    "summaries": lambda reads, run: reads.summaries([run, run + 1]),
+    "downsampled, a step range": lambda reads, run: drained(
+        reads.downsampled([run], "loss", 100, first_step=100, last_step=400)
+    ),
+    "summaries": lambda reads, run: reads.summaries([run, run + 1], per_run=1000),
     "page": lambda reads, run: reads.page(run, "loss", 500, 100),
 }
 # What reads only steps and values never visits the table; a page has recorded_at too.

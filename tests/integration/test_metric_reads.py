@@ -14,6 +14,8 @@ from domain import services
 from domain.errors import ExperimentNotFound, RunNotFound
 from domain.metric_queries import MetricHistoryQuery, MetricPageQuery
 from domain.schemas import INT32_MAX
+from domain.services import metric_reads as metric_read_services
+from domain.services import tracker as tracker_services
 from domain.views import MetricBucket
 from tests.support.db import MakeUow, add_experiment, add_profile, add_run
 from tests.support.rows import store_points
@@ -207,6 +209,40 @@ async def test_an_experiment_lists_its_runs_with_their_summaries(
     async with uow_factory() as uow:
         with pytest.raises(ExperimentNotFound):
             await services.experiment_runs(uow, 999)
+
+
+async def test_an_experiment_holds_its_newest_runs_and_counts_them_all(
+    uow_factory, tracked, monkeypatch
+):
+    monkeypatch.setattr(tracker_services, "MAX_RUNS_LISTED", 2)
+    async with uow_factory() as uow:
+        detail = await services.get_experiment(uow, tracked.experiment_id)
+        summarised = await services.experiment_runs(uow, tracked.experiment_id)
+    newest = tracked.run_ids[1:]
+    assert ([r.id for r in detail.runs], detail.run_count) == (newest, 3)
+    assert ([r.id for r in summarised.runs], summarised.run_count) == (newest, 3)
+
+
+async def test_summaries_hold_the_first_metrics_by_name_and_count_them_all(
+    uow_factory, session_factory, tracked, monkeypatch
+):
+    first, second, third = tracked.run_ids
+    for name in ("c", "a", "b"):
+        await store_points(session_factory, first, {0: 1.0, 1: 2.0}, name=name)
+    for name in ("b", "a"):
+        await store_points(session_factory, second, {4: 3.0}, name=name)
+    monkeypatch.setattr(metric_read_services, "MAX_METRICS_LISTED", 2)
+    monkeypatch.setattr(metric_read_services, "MAX_SUMMARIES", 3)  # one each for three runs
+    async with uow_factory() as uow:
+        run = await services.run_summary(uow, first)
+        experiment = await services.experiment_runs(uow, tracked.experiment_id)
+    assert ([m.name for m in run.metrics], run.metric_count, run.points) == (["a", "b"], 3, 6)
+    assert [([m.name for m in r.metrics], r.metric_count, r.points) for r in experiment.runs] == [
+        (["a"], 3, 6),
+        (["a"], 2, 2),
+        ([], 0, 0),
+    ]
+    assert experiment.runs[2].id == third
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])

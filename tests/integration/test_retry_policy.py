@@ -21,7 +21,7 @@ from domain.db import create_engine
 from domain.errors import RunNotFound
 from tests.support.servers import free_port
 from worker.runtime.delivery import InvalidPayload
-from worker.runtime.retry import _sqlstate, backoff_seconds, is_transient
+from worker.runtime.retry import backoff_seconds, is_transient, sqlstate
 
 UPDATE = text("UPDATE profiles SET bio = :bio WHERE id = :id")
 
@@ -58,7 +58,7 @@ async def test_a_real_deadlock_is_transient(two_profiles):
         for connection in (first, second):
             await connection.rollback()
     assert len(victims) == 1
-    assert _sqlstate(victims[0]) == "40P01"
+    assert sqlstate(victims[0]) == "40P01"
     assert is_transient(victims[0])
 
 
@@ -70,7 +70,7 @@ async def test_a_real_serialization_failure_is_transient(two_profiles):
         await writer.commit()
         error = await failure_of(reader.execute(UPDATE, {"bio": "stale", "id": 1}))
         await reader.rollback()
-    assert _sqlstate(error) == "40001"
+    assert sqlstate(error) == "40001"
     assert is_transient(error)
 
 
@@ -81,7 +81,7 @@ async def test_a_lock_timeout_is_transient(two_profiles):
         error = await failure_of(waiter.execute(UPDATE, {"bio": "waited", "id": 1}))
         for connection in (holder, waiter):
             await connection.rollback()
-    assert _sqlstate(error) == "55P03"
+    assert sqlstate(error) == "55P03"
     assert is_transient(error)
 
 
@@ -123,7 +123,7 @@ async def test_permanent_database_errors_are_not_retried(two_profiles, statement
     async with two_profiles.connect() as connection:
         error = await failure_of(connection.execute(text(statement)))
         await connection.rollback()
-    assert _sqlstate(error) == state
+    assert sqlstate(error) == state
     assert not is_transient(error)
 
 

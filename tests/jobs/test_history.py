@@ -152,9 +152,10 @@ async def test_an_entry_the_history_refuses_is_set_aside_and_the_rest_written(ha
         return orjson.dumps({"stamp": stamp, "error_type": "OperationalError",
                              "message": "away", "payload": None, "retryable": True})  # fmt: skip
 
-    # Oldest last (LPUSH): a good one, one too long for the history, a corrupt one, a good one.
+    # Oldest last (LPUSH): a good one, one too long for the history, corrupt ones (not JSON,
+    # not an object, a stamp that is not one), a good one.
     await harness.producer.lpush(OUTBOX_KEY, entry("first"), entry("x" * 300), b"{not json",
-                                 entry("last"))  # fmt: skip
+                                 b"[1, 2]", b'{"stamp": [1]}', entry("last"))  # fmt: skip
     services = harness.services()
     try:
         assert await drain_outbox(services) == 2
@@ -163,7 +164,7 @@ async def test_an_entry_the_history_refuses_is_set_aside_and_the_rest_written(ha
 
     assert set(await records(harness)) == {"first", "last"}
     assert await harness.producer.llen(OUTBOX_KEY) == 0
-    assert await harness.producer.llen(DEAD_LETTERS_KEY) == 2
+    assert await harness.producer.llen(DEAD_LETTERS_KEY) == 4
 
 
 async def test_a_job_id_too_long_for_the_history_fails_once_without_a_record(harness):

@@ -56,7 +56,10 @@ async def test_undecodable_job_bytes_fail_that_job_and_the_others_still_run(harn
     bad = await harness.result("garbage")
     assert not bad.success
     assert isinstance(bad.result, JobError)
-    assert bad.result.type_name == "DeserializationError"
+    assert bad.result.type_name == "InvalidPayload"
+    assert "a pickle, which this worker never loads" in bad.result.message
+    [record] = [r for r in await harness.job_records() if r.job_id == "garbage"]
+    assert (record.function, record.status, record.tries) == ("?", "failed", 1)
     assert (await harness.result(good.job_id)).success
     assert await harness.count(Profile) == 1
     assert await harness.producer.zcard(queue) == 0
@@ -69,4 +72,6 @@ async def test_a_job_that_is_not_a_json_object_is_refused(harness):
     worker = await harness.run()
 
     assert worker.jobs_failed == 1
-    assert (await harness.result("a-list")).result.type_name == "DeserializationError"
+    refused = (await harness.result("a-list")).result
+    assert refused.type_name == "InvalidPayload"
+    assert "must be a JSON object" in refused.message

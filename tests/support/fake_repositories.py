@@ -169,20 +169,6 @@ class FakeExperimentRepository:
     async def get(self, experiment_id: int) -> Experiment | None:
         return self.session.load("experiments", Experiment, experiment_id)
 
-    async def get_with_runs(self, experiment_id: int) -> Experiment | None:
-        experiment = await self.get(experiment_id)
-        if experiment is not None:
-            self.session.flush()
-            run_ids = sorted(
-                key
-                for key, row in self.session.rows["runs"].items()
-                if row["experiment_id"] == experiment_id
-            )
-            experiment.runs = [
-                run for key in run_ids if (run := self.session.load("runs", Run, key)) is not None
-            ]
-        return experiment
-
     async def list_with_run_counts(
         self, *, owner_id: int | None, status: str | None, limit: int
     ) -> list[tuple[Experiment, int]]:
@@ -220,6 +206,16 @@ class FakeRunRepository:
 
     async def get_for_update(self, run_id: int) -> Run | None:
         return await self.get(run_id)
+
+    async def newest_of(self, experiment_id: int, *, limit: int) -> tuple[list[Run], int]:
+        self.session.flush()
+        keys = sorted(
+            key
+            for key, row in self.session.rows["runs"].items()
+            if row["experiment_id"] == experiment_id
+        )
+        runs = [run for key in keys[-limit:] if (run := await self.get(key)) is not None]
+        return runs, len(keys)
 
     async def touch(self, run_id: int, now: datetime) -> None:
         run = await self.get(run_id)

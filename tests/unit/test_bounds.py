@@ -12,10 +12,12 @@ from worker.serialization import (
     MAX_RESULT_BYTES,
     JobError,
     OversizedPayload,
+    UnreadablePayload,
     arguments_omitted,
     deserialize,
     job_deserializer,
     serialize,
+    why_unreadable,
 )
 from worker.text import MAX_MESSAGE_CHARS, capped
 
@@ -150,16 +152,53 @@ def test_a_failure_whose_message_cannot_be_replaced_becomes_a_job_error():
     [
         {"t": "x", "f": "record_metric", "a": [], "k": {}, "et": 1},
         {"t": 1, "f": ["record_metric"], "a": [], "k": {}, "et": 1},
-        {"t": 1, "f": "record_metric", "a": {}, "k": {}, "et": 1},
-        {"t": 1, "f": "record_metric", "a": [], "k": [], "et": 1},
-        {"t": 1, "f": "record_metric", "a": [], "k": {}, "et": "soon"},
-        {"t": 1, "f": "record_metric", "a": [], "k": {}},
         {"t": True, "f": "record_metric", "a": [], "k": {}, "et": 1},
     ],
 )
 def test_a_job_whose_envelope_arq_would_trip_on_is_refused_as_undecodable(envelope):
     with pytest.raises(ValueError, match="not an arq job"):
         job_deserializer(LIMIT)(orjson.dumps(envelope))
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"t": 1, "f": "record_metric", "a": {}, "k": {}, "et": 1},
+        {"t": 1, "f": "record_metric", "a": [], "k": [], "et": 1},
+        {"t": 1, "f": "record_metric", "a": [], "k": {}, "et": "soon"},
+        {"t": 1, "f": "record_metric", "a": [], "k": {}},
+    ],
+)
+def test_a_bad_envelope_that_names_its_function_reaches_it_as_a_marker_it_refuses(envelope):
+    job = job_deserializer(LIMIT)(orjson.dumps(envelope))
+    assert (job["f"], job["t"], job["k"]) == ("record_metric", None, {})
+    [marker] = job["a"]
+    assert isinstance(marker, UnreadablePayload)
+    with pytest.raises(InvalidPayload, match="not an arq job: its f, a, k, t or et"):
+        validate(RECORD_METRIC, marker)
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (b'{"t":1,"f":"record_metric","a":[{"v":NaN}],"k":{},"et":5}', "the job is not JSON"),
+        (b'{"t":1,"f":"record_metric","a":[\x80\x04],"k":{},"et":5}', "the job is not JSON"),
+    ],
+)
+def test_a_job_that_is_not_json_reaches_its_function_as_a_marker(raw, says):
+    job = job_deserializer(LIMIT)(raw)
+    assert (job["f"], job["et"]) == ("record_metric", 5)
+    with pytest.raises(InvalidPayload, match=says):
+        validate(RECORD_METRIC, job["a"][0])
+
+
+def test_a_pickle_is_never_loaded_and_says_so():
+    import pickle
+
+    raw = pickle.dumps({"f": "record_metric"})
+    with pytest.raises(orjson.JSONDecodeError):  # for the worker to refuse, unread
+        job_deserializer(LIMIT)(raw)
+    assert "a pickle" in why_unreadable(raw, ValueError("x"))
 
 
 def test_a_well_formed_envelope_passes():

@@ -140,5 +140,7 @@ def test_the_console_is_published_on_the_hosts_loopback_only():
     console = SERVICES["console"]
     assert console["ports"] == ["127.0.0.1:8000:8000"]
     assert "0.0.0.0" in console["command"]  # inside the container, to reach the port
+    # which `jobs serve` refuses without a token unless told: the port is on loopback only
+    assert "--insecure-no-token" in console["command"]
     unset = Settings(_env_file=None, console_token=" ")  # type: ignore[call-arg]
     assert unset.console_token is None  # compose passes ${JOBS_CONSOLE_TOKEN:-} as ""

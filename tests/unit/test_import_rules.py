@@ -149,3 +149,36 @@ def test_the_cli_check_catches_every_import_form():
     for source in ("from worker.cli.output import printable", "from worker import cli"):
         assert _cli_imports(source)
     assert _cli_imports("from worker.client import x\nimport worker.clinic") == []
+
+
+def _module_path(module: str) -> Path | None:
+    """The file of a first-party module of ``worker``, or None."""
+    if module.split(".")[0] != "worker":
+        return None
+    base = ROOT.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _reached_from(folder: Path) -> set[str]:
+    """Every ``worker`` module that the modules in ``folder`` import, directly or through
+    other ``worker`` modules, at their top or inside a function."""
+    seen: set[str] = set()
+    pending = sorted(folder.rglob("*.py"))
+    while pending:
+        for imported in _imported_modules(pending.pop().read_text()):
+            # ``from worker.x import y``: y is a module or a name in worker.x
+            for module in (imported, imported.rpartition(".")[0]):
+                path = _module_path(module)
+                if path is not None and module not in seen:
+                    seen.add(module)
+                    pending.append(path)
+    return seen
+
+
+def test_the_console_never_imports_the_cli():
+    reached = _reached_from(ROOT / "worker" / "web")
+    assert {"worker.text", "worker.ops.actions"} <= reached  # the check follows imports
+    assert sorted(name for name in reached if name.startswith("worker.cli")) == []

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +23,14 @@ from arq import Worker
 from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright
 from pydantic import SecretStr
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from worker.main import build_worker_settings
 from worker.settings import Settings
 from worker.testing.scratch import RedisSpace
 from worker.web.app import create_app
+from worker.web.serving import server_config
 
 TOKEN = "s3cret-console-token"
 CHROMIUM = "/usr/bin/chromium"
@@ -42,8 +44,27 @@ def console_settings(database_url: str, redis_url: str, **extra: Any) -> Setting
 async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
+
+
+@asynccontextmanager
+async def metrics_locked(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Every read of the metrics table waits, in PostgreSQL, until the block ends: heavy
+    reads held by a lock, never by timing."""
+    async with engine.connect() as holder:
+        await holder.execute(text("LOCK TABLE metrics IN ACCESS EXCLUSIVE MODE"))
+        yield
+        await holder.rollback()
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait, bounded, for ``condition``; fail naming ``what`` if it never holds."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"never happened: {what}")
 
 
 @pytest.fixture
@@ -97,9 +118,8 @@ def free_port() -> int:
 def serving(settings: Settings) -> Iterator[Served]:
     """The console on a real uvicorn, on a free loopback port, in a thread of its own."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    app = create_app(settings)
+    config = server_config(app, settings, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
@@ -137,15 +157,33 @@ async def browser() -> AsyncIterator[Browser]:
         await browser.close()
 
 
+# Each page reports what its Content-Security-Policy blocked (the init script runs before
+# the page's own, outside its policy).
+REPORT_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (event) =>
+  window.cspViolation(
+    `${event.violatedDirective} blocked ${event.blockedURI} on ${location.pathname}`
+  )
+);"""
+
+
 @pytest.fixture
-async def page(browser: Browser, served: Served) -> AsyncIterator[Page]:
+def csp_violations() -> list[str]:
+    return []
+
+
+@pytest.fixture
+async def page(browser: Browser, served: Served, csp_violations: list[str]) -> AsyncIterator[Page]:
     context = await browser.new_context(base_url=served.url, viewport={"width": 960, "height": 720})
+    await context.expose_binding("cspViolation", lambda _source, told: csp_violations.append(told))
+    await context.add_init_script(REPORT_VIOLATIONS)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
+    await page.evaluate("() => new Promise((done) => setTimeout(done, 50))")  # late reports
     await context.close()
     assert errors == [], "script errors in the page"
+    assert csp_violations == [], "the Content-Security-Policy blocked part of a page"
 
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

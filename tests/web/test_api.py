@@ -254,7 +254,7 @@ async def test_a_request_from_another_site_is_refused(api, settings):
     )
     assert fetched.status_code == 403
     same = await api.post(
-        "/api/enqueue/create_profile", json=ADA, headers={"Origin": "http://console"}
+        "/api/enqueue/create_profile", json=ADA, headers={"Origin": "http://localhost"}
     )
     assert same.status_code == 202
     assert await queued(settings) == 1

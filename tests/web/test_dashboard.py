@@ -131,3 +131,21 @@ async def test_the_overview_moves_when_jobs_run(page, served, worker, tmp_path):
     shot = readme_picture("dashboard.png", tmp_path)
     await page.screenshot(path=str(shot), full_page=True)
     assert re.match(rb"\x89PNG", shot.read_bytes()[:4])
+
+
+async def test_the_policy_blocks_what_the_console_does_not_serve(page, csp_violations):
+    for path in ("/login", "/jobs/no-such-job"):  # a form, an error page
+        await page.goto(path)
+        await expect(page.locator("h1")).to_be_visible()
+    assert csp_violations == []  # the console's own pages run under it untouched
+    await page.evaluate(
+        """() => {
+            const script = document.createElement("script");
+            script.textContent = "window.injected = true";
+            document.body.append(script);
+        }"""
+    )
+    assert await page.evaluate("() => window.injected") is None
+    await page.evaluate("() => new Promise((done) => setTimeout(done, 50))")
+    assert csp_violations == ["script-src-elem blocked inline on /jobs/no-such-job"]
+    csp_violations.clear()  # seen: the fixture's own check is for the console's pages

@@ -4,17 +4,20 @@ server, a second run overlaid, names shown literally."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
-from playwright.async_api import Locator, Page, Response, expect
+from playwright.async_api import Browser, Locator, Page, Response, expect
 
 from tests.support.db import MakeUow, add_experiment, add_profile, add_run
 from tests.support.rows import store_points
-from tests.web.conftest import readme_picture
+from tests.web.conftest import metrics_locked, readme_picture, serving, until
+from worker.settings import Settings
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 STEPS = 2000
@@ -123,3 +126,36 @@ async def test_a_run_is_charted_zoomed_and_compared(page: Page, runs: Runs, tmp_
         await loss.get_by_role("button", name="Zoom").click()
     assert (await (await typed.value).json())["first_step"] == 1500
     await expect(loss).to_have_attribute("data-first", "1500")
+
+
+async def test_a_chart_asks_again_when_the_console_is_busy(
+    browser: Browser, settings: Settings, emptied_pg_engine, runs: Runs
+) -> None:
+    """The one heavy-read slot held by a read blocked on a lock: the chart's request is
+    answered 503, and once the slot is free the chart asks again after Retry-After."""
+    busy = {"console_heavy_reads": 1, "console_wait_seconds": 0.2}
+    with serving(settings.model_copy(update=busy)) as served:
+        budget = served.server.config.app.state.heavy_reads
+        context = await browser.new_context(base_url=served.url)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"/runs/{runs.first}")
+        loss = page.locator('section.chart[data-metric="loss"]')
+        await expect(loss).to_have_attribute("data-state", "drawn")
+        async with httpx.AsyncClient(base_url=served.url) as client:
+            async with metrics_locked(emptied_pg_engine):
+                params = {"name": "loss", "run_ids": [runs.first], "buckets": 10}
+                held = asyncio.create_task(client.get("/api/metrics/history", params=params))
+                await until(lambda: budget.running == 1, "the heavy-read slot taken")
+                async with page.expect_response(
+                    lambda r: history(r, zoomed=False, runs=2)
+                ) as refused:
+                    await page.locator(f'input[name=compare][value="{runs.second}"]').check()
+                assert (await refused.value).status == 503
+                await expect(loss).to_have_attribute("data-state", "loading")
+            assert (await held).status_code == 200
+        await expect(loss).to_have_attribute("data-series", "2", timeout=15_000)
+        await expect(loss).to_have_attribute("data-state", "drawn")
+        await context.close()
+    assert errors == [], "script errors in the page"

@@ -105,6 +105,7 @@ app.add_typer(data.experiments_app, name="experiments")
 app.add_typer(runs.runs_app, name="runs")
 app.command("worker")(serve.worker)
 app.command("health")(health.health)
+app.command("quarantine")(health.quarantine)
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 

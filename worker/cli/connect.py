@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from worker.bootstrap import Services
+from worker.bootstrap import DatabasePool, Services
 from worker.cli.config import (
     database_address,
     load_settings,
@@ -45,7 +45,7 @@ class Backends(Services):
     line: an unreachable Redis or database, or one without the tables."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, db_pool_size=2)
+        super().__init__(settings, DatabasePool(2))
         self._proven = False
 
     def redis_target(self) -> RedisSettings:

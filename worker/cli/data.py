@@ -112,9 +112,10 @@ def experiments_show(
     from worker.cli.runs import RUN_METRICS
 
     def show(experiment: dict[str, Any]) -> None:
-        runs = experiment.pop("runs")
+        runs, count = experiment.pop("runs"), experiment.pop("run_count")
         output.show_fields(f"experiment {experiment_id}", experiment)
-        RUNS.table(runs)
+        cut = f"the newest {len(runs):,} of {count:,} runs"
+        RUNS.table(runs, cut if count != len(runs) else None)
         metrics = [{**m, "run_id": r["id"]} for r in runs for m in r["metrics"]]
         points = sum(r["points"] for r in runs)
         RUN_METRICS.table(metrics, f"their metrics: {points:,} point(s)")

@@ -1,7 +1,9 @@
-"""``jobs health``: each worker's own heartbeat, or this host's worker asked directly."""
+"""``jobs health``: each worker's own heartbeat, or this host's worker asked directly;
+``jobs quarantine``: what no worker could serve."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -13,6 +15,7 @@ from worker.text import ExitCode
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
+    from worker.quarantine import QuarantineView
     from worker.runtime.heartbeats import Roster
     from worker.settings import Settings
 
@@ -49,16 +52,20 @@ def health(
         _check_local(settings, as_json)
         return
 
-    async def read(backends: Backends) -> Roster:
+    async def read(backends: Backends) -> tuple[Roster, int]:
+        from worker.quarantine import read_quarantine
         from worker.runtime.heartbeats import read_roster
 
-        return await read_roster(await backends.queue(), settings.queue_name)
+        queue = await backends.queue()
+        quarantine = await read_quarantine(queue, settings.queue_name, limit=1)
+        return await read_roster(queue, settings.queue_name), quarantine.total
 
-    rows = _rows(run(read, settings), worker_id)
+    roster, quarantined = run(read, settings)
+    rows = _rows(roster, worker_id)
     if worker_id is not None and not rows:
         raise CliError(f"no worker {worker_id!r} on queue {settings.queue_name!r}")
     ready = bool(rows) and all(row["state"] == "ready" for row in rows)
-    _show(rows, ready, as_json)
+    _show(rows, ready, as_json, quarantined=quarantined, unreadable=roster.unreadable)
     if not ready:
         raise typer.Exit(ExitCode.FAILED)
 
@@ -87,10 +94,19 @@ def _rows(roster: Roster, worker_id: str | None) -> list[dict[str, Any]]:
     return [row for row in rows if worker_id is None or row["worker_id"] == worker_id]
 
 
-def _show(rows: list[dict[str, Any]], ready: bool, as_json: bool) -> None:
+def _show(
+    rows: list[dict[str, Any]], ready: bool, as_json: bool, *, quarantined: int, unreadable: int
+) -> None:
     if as_json:
-        output.emit_json({"ready": ready, "workers": rows})
+        data = {"ready": ready, "workers": rows}
+        output.emit_json({**data, "quarantined": quarantined, "unreadable": unreadable})
         return
+    if unreadable:
+        entries = "entry" if unreadable == 1 else "entries"
+        output.warn(f"{unreadable} heartbeat {entries} skipped: not written by a worker")
+    if quarantined:
+        entries = "entry is" if quarantined == 1 else "entries are"
+        output.warn(f"{quarantined} queue {entries} in quarantine: jobs quarantine lists them")
     table = [
         (
             row["worker_id"],
@@ -124,3 +140,45 @@ def _check_local(settings: Settings, as_json: bool) -> None:
         output.say(f"{'ready' if ready else 'not ready'}: {reason}")
     if not ready:
         raise typer.Exit(ExitCode.FAILED)
+
+
+def quarantine(
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, metavar="N", help="Show the latest N.")
+    ] = 20,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Forget every record (after reading them).")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """List what no worker could serve, newest first: queue entries and keys set aside.
+
+    A queue entry whose id is not text (not UTF-8, or with a NUL), or whose keys hold the
+    wrong Redis type, is moved here by the first worker to meet it, and never tried again;
+    so is a key the queue shares that holds the wrong type (renamed KEY:damaged). The
+    latest 1,000 records are kept.
+    """
+    from worker.cli.config import load_settings
+    from worker.cli.connect import run
+
+    settings = load_settings()
+
+    async def read(backends: Backends) -> tuple[QuarantineView, int | None]:
+        from worker.quarantine import clear_quarantine, read_quarantine
+
+        queue = await backends.queue()
+        view = await read_quarantine(queue, settings.queue_name, limit)
+        cleared = await clear_quarantine(queue, settings.queue_name) if clear else None
+        return view, cleared
+
+    view, cleared = run(read, settings)
+    records = [asdict(record) for record in view.latest]
+    if as_json:
+        output.emit_json({"total": view.total, "entries": records, "cleared": cleared})
+        return
+    table = [(output.table_time(r["at"]), r["entry"], r["reason"], r["detail"]) for r in records]
+    title = f"quarantine: {view.total} (newest first)"
+    columns = ("when", "entry", "reason", "why")
+    output.show_table(title, columns, table, empty="the quarantine is empty")
+    if cleared is not None:
+        output.note(f"forgot {cleared} records")

@@ -1,8 +1,9 @@
 """What the CLI prints: one JSON object for machines, Rich for people, problems on stderr.
 
-Everything printed passes through ``worker.text.printable``: stored and received text (names, bios,
-job ids, error messages) is shown as it is, never read as Rich markup, and never acted on
-by the terminal. Rich is imported when something is printed, not when the CLI starts.
+Everything printed passes through ``printable`` (``worker.text``, which the console uses
+too): stored and received text (names, bios, job ids, error messages) is shown as it is,
+never read as Rich markup, and never acted on by the terminal. Rich is imported when
+something is printed, not when the CLI starts.
 """
 
 from __future__ import annotations

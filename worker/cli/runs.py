@@ -56,9 +56,12 @@ def runs_show(
 
 
 def _show_run(summary: dict[str, Any]) -> None:
-    metrics = summary.pop("metrics")
+    metrics, count = summary.pop("metrics"), summary.pop("metric_count")
     output.show_fields(f"run {summary['id']}", summary)
-    METRICS.table(metrics)
+    cut = count != len(metrics)
+    METRICS.table(
+        metrics, f"{len(metrics):,} of {count:,} metrics, the first by name" if cut else None
+    )
 
 
 @runs_app.command("metrics")
@@ -69,7 +72,9 @@ def runs_metrics(
     name: Annotated[str, typer.Option(metavar="NAME", help="The metric, e.g. loss.")],
     points: Annotated[
         int | None,
-        typer.Option(metavar="N", help="Downsample to at most N buckets (default 500)."),
+        typer.Option(
+            metavar="N", help="Downsample to at most N buckets (default 500, fewer for many runs)."
+        ),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every point, streamed (CSV).")] = False,
     as_json: AsJson = False,
@@ -77,7 +82,7 @@ def runs_metrics(
 ) -> None:
     """A metric's history: each bucket's min, max, mean and last value, charted on a
     terminal, a table when piped; --all prints every point."""
-    from domain.metric_queries import DEFAULT_BUCKETS, MetricHistoryQuery
+    from domain.metric_queries import MetricHistoryQuery
     from domain.services import metric_history
     from worker.cli.connect import read
     from worker.cli.inputs import validated
@@ -89,8 +94,7 @@ def runs_metrics(
             raise BadInput("--points and --all: choose one")
         _stream_points(run_ids, name, as_json=as_json)
         return
-    buckets = DEFAULT_BUCKETS if points is None else points
-    raw = {"run_ids": run_ids, "name": name, "buckets": buckets}
+    raw = {"run_ids": run_ids, "name": name, "buckets": points}
     history = read(metric_history, validated(MetricHistoryQuery, raw, LABELS))
     if as_json:
         output.emit_json(history)

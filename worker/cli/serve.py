@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from worker.cli import output
 from worker.cli.output import CliError
 from worker.text import ExitCode
+
+if TYPE_CHECKING:
+    from worker.settings import Settings
 
 
 def worker(
@@ -52,33 +55,74 @@ def serve(
         int | None,
         typer.Option(min=1, max=65535, help="Port (default: JOBS_CONSOLE_PORT, 8000)."),
     ] = None,
+    insecure_no_token: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-token",
+            help="Listen beyond loopback without JOBS_CONSOLE_TOKEN: whoever reaches the "
+            "console can enqueue, retry and cancel jobs.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the operations console: the dashboard and the HTTP API (/docs).
 
-    It binds to 127.0.0.1 unless told otherwise. With JOBS_CONSOLE_TOKEN set, whatever
-    changes state (enqueue, retry, cancel, mark handled) needs that token.
+    It binds to 127.0.0.1 unless told otherwise, and beyond loopback only with
+    JOBS_CONSOLE_TOKEN set (or --insecure-no-token): whatever changes state (enqueue,
+    retry, cancel, mark handled) then needs that token. It answers to the host names in
+    JOBS_CONSOLE_ALLOWED_HOSTS (loopback names by default), and to the address it binds.
     """
     import uvicorn
 
     from worker.cli.config import load_settings, redis_target
     from worker.web.app import create_app
     from worker.web.security import describe
+    from worker.web.serving import server_config
 
     settings = load_settings()
     redis_target(settings)  # a REDIS_URL arq refuses is bad input, not a crash at startup
     where = host or settings.console_host
-    output.note(f"the console: http://{where}:{port or settings.console_port}/")
+    if not _is_loopback(where) and settings.console_token is None and not insecure_no_token:
+        raise output.BadInput(
+            f"the console would listen on {where}, beyond this machine, and anyone who "
+            "reaches it could change state: set JOBS_CONSOLE_TOKEN (or pass "
+            "--insecure-no-token if something else guards the address)"
+        )
+    settings = _answering_to(where, settings)
+    port = port or settings.console_port
+    output.note(f"the console: http://{_in_url(where)}:{port}/")
     output.note(f"its changes of state {describe(settings)}")
-    uvicorn.run(
-        create_app(settings),
-        host=where,
-        port=port or settings.console_port,
-        log_level="info",
-        # The console's own log says what a request did; the access log adds nothing
-        # an operator needs and would log every poll of the live overview.
-        access_log=False,
-        server_header=False,
-    )
+    output.note(f"it answers to the hosts {', '.join(settings.console_allowed_hosts)}")
+    config = server_config(create_app(settings), settings, host=where, port=port)
+    uvicorn.Server(config).run()
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def _answering_to(host: str, settings: Settings) -> Settings:
+    """The settings, with the address the console binds among the hosts it answers to: an
+    address typed in a browser cannot be re-pointed elsewhere as a name can (0.0.0.0 and
+    :: are no address to type)."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return settings
+    if address.is_unspecified or str(address) in settings.console_allowed_hosts:
+        return settings
+    allowed = (*settings.console_allowed_hosts, str(address))
+    return settings.model_copy(update={"console_allowed_hosts": allowed})
+
+
+def _in_url(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _is_redis_outage(problem: Exception) -> bool:

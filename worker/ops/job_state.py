@@ -250,11 +250,18 @@ async def _with_retry_note(sources: Sources, outcome: Outcome) -> Outcome:
 
 
 async def _submission_marker(sources: Sources, parent_id: str) -> dict[str, Any] | None:
-    import orjson
+    """What ``mark_submission`` wrote; None when there is nothing, or nothing of ours."""
+    from contextlib import suppress
 
-    raw = await (await sources.queue()).get(SUBMISSION_PREFIX + parent_id)
-    marker = orjson.loads(raw) if raw is not None else None
-    return marker if isinstance(marker, dict) else None
+    import orjson
+    from redis.exceptions import ResponseError
+
+    with suppress(ResponseError, orjson.JSONDecodeError):
+        raw = await (await sources.queue()).get(SUBMISSION_PREFIX + parent_id)
+        marker = orjson.loads(raw) if raw is not None else None
+        if isinstance(marker, dict) and isinstance(marker.get("jobs", 0), int):
+            return marker
+    return None
 
 
 async def mark_submission(
@@ -269,12 +276,15 @@ async def mark_submission(
 
 
 # KEYS: the queue, then each job's result key; ARGV: the job ids. Per job: its result, 1
-# while it is queued (or deferred, or running), 0 when Redis knows nothing of it.
+# while it is queued (or deferred, or running), 0 when Redis knows nothing of it, -1 when
+# its result key holds something else than a string.
 _RESULTS_SCRIPT = """
 local replies = {}
 for i = 1, #ARGV do
-  local result = redis.call('get', KEYS[i + 1])
-  if result then
+  local result = redis.pcall('get', KEYS[i + 1])
+  if type(result) == 'table' then
+    replies[i] = -1
+  elseif result then
     replies[i] = result
   elseif redis.call('zscore', KEYS[1], ARGV[i]) then
     replies[i] = 1
@@ -292,7 +302,7 @@ async def read_results(sources: Sources, job_ids: list[str]) -> dict[str, Outcom
     thousand jobs; the script, a tenth of that)."""
     from arq.constants import result_key_prefix
 
-    from worker.serialization import decoded_result
+    from worker.serialization import UnreadableData, decoded_result
 
     queue = await sources.queue()
     script = queue.register_script(_RESULTS_SCRIPT)
@@ -302,6 +312,8 @@ async def read_results(sources: Sources, job_ids: list[str]) -> dict[str, Outcom
     for job_id, reply in zip(job_ids, replies, strict=True):
         if isinstance(reply, bytes):
             found[job_id] = from_result(job_id, decoded_result(job_id, reply))
+        elif reply == -1:
+            raise UnreadableData(job_id, ValueError("not a string"), result=True)
         elif not reply:  # neither queued nor finished in Redis: ask the history
             outcome = await known_outcome(sources, job_id)
             if outcome.done:

@@ -1,7 +1,9 @@
-"""The queue as a whole, for Prometheus: depth, the oldest ready job, workers alive.
+"""The queue as a whole, for Prometheus: depth, the oldest ready job, workers alive, the
+quarantine's size.
 
 Read from Redis when scraped (no background loop), in a handful of round trips whatever
-the queue's depth, so that any process with a Redis connection (the console) can serve it:
+the queue's depth, and whatever its entries hold, so that any process with a Redis
+connection (the console) can serve it:
 
     from worker.ops.queue_metrics import CONTENT_TYPE, queue_metrics
     Response(await queue_metrics(redis, settings.queue_name), media_type=CONTENT_TYPE)
@@ -24,10 +26,12 @@ from arq.utils import timestamp_ms
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from worker.quarantine import quarantine_key
 from worker.runtime.heartbeats import read_roster
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 HEAD_MARGIN = 100  # ready entries looked at beyond the running ones, for the oldest waiting
+MAX_RUNNING_LOOKED_AT = 10_000  # whatever heartbeats claim to run, the read stays bounded
 
 
 @dataclass(frozen=True)
@@ -38,21 +42,24 @@ class QueueSnapshot:
     oldest_ready_age: float  # seconds the longest-waiting ready job has been due; 0: none
     workers_alive: int
     workers_lost: int  # fell silent (stuck or killed) in the last few minutes
+    quarantined: int = 0  # records in the queue's quarantine (worker.quarantine)
 
 
 async def read_snapshot(redis: ArqRedis, queue_name: str) -> QueueSnapshot:
     roster = await read_roster(redis, queue_name)
-    running = sum(worker.running for worker in roster.live)
+    running = sum(max(worker.running, 0) for worker in roster.live)
     now = timestamp_ms()
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zcount(queue_name, "-inf", now)
         pipe.zcount(queue_name, f"({now}", "+inf")
         # A running job stays in the queue until it ends, at the head if it started long
         # ago: the oldest waiting one is among the first `running + margin` due entries.
-        pipe.zrangebyscore(
-            queue_name, "-inf", now, start=0, num=running + HEAD_MARGIN, withscores=True
-        )
-        due, deferred, head = await pipe.execute()
+        looked_at = min(running, MAX_RUNNING_LOOKED_AT) + HEAD_MARGIN
+        pipe.zrangebyscore(queue_name, "-inf", now, start=0, num=looked_at, withscores=True)
+        pipe.llen(quarantine_key(queue_name))
+        due, deferred, head, quarantined = await pipe.execute(raise_on_error=False)
+    if isinstance(head, Exception):  # the queue is not a sorted set: a worker moves it aside
+        due, deferred, head = 0, 0, []
     return QueueSnapshot(
         ready=max(0, int(due) - running),
         running=running,
@@ -60,6 +67,7 @@ async def read_snapshot(redis: ArqRedis, queue_name: str) -> QueueSnapshot:
         oldest_ready_age=await _oldest_waiting_age(redis, head, now),
         workers_alive=len(roster.live),
         workers_lost=len(roster.lost),
+        quarantined=0 if isinstance(quarantined, Exception) else int(quarantined),
     )
 
 
@@ -68,7 +76,8 @@ async def _oldest_waiting_age(
 ) -> float:
     if not head:
         return 0.0
-    claimed = await redis.mget([in_progress_key_prefix + job_id.decode() for job_id, _ in head])
+    prefix = in_progress_key_prefix.encode()  # any entry, even one that is not UTF-8
+    claimed = await redis.mget([prefix + job_id for job_id, _ in head])
     for (_, due_ms), claim in zip(head, claimed, strict=True):
         if claim is None:
             return max(0.0, (now_ms - due_ms) / 1000)
@@ -102,6 +111,12 @@ class _Collector:
             "dbjobs_workers_alive",
             "Workers of the queue whose heartbeat is current.",
             value=snap.workers_alive,
+        )
+        yield GaugeMetricFamily(
+            "dbjobs_quarantine_entries",
+            "Queue entries and keys set aside because no worker could serve them (their "
+            "records kept, the latest 1,000): see jobs quarantine.",
+            value=snap.quarantined,
         )
         yield GaugeMetricFamily(
             "dbjobs_workers_lost",

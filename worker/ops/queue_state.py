@@ -17,6 +17,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.utils import timestamp_ms
 
+from worker.quarantine import id_problem
 from worker.runtime.leases import MIN_HEAD_DEPTH, read_lease
 from worker.serialization import function_of
 
@@ -42,6 +43,9 @@ class QueueView:
     # Waiting jobs by function, counted over the first ``sampled`` entries of the queue.
     by_function: dict[str, int] = field(default_factory=dict)
     sampled: int = 0
+    # Entries of the head (or the queue itself) that could not be read: an id that is not
+    # UTF-8, keys of the wrong type. Skipped here; a worker quarantines them.
+    unreadable: int = 0
 
     @property
     def waiting(self) -> int:
@@ -62,17 +66,23 @@ async def read_queue(redis: ArqRedis, queue_name: str, depth: int = MIN_HEAD_DEP
         pipe.zcard(queue_name)
         pipe.zcount(queue_name, float("-inf"), now)
         pipe.zrange(queue_name, 0, depth - 1)
-        total, ready, head = await pipe.execute()
-    job_ids = [raw.decode() for raw in head]
+        total, ready, head = await pipe.execute(raise_on_error=False)
+    if isinstance(head, Exception):  # not a sorted set: the next worker moves it aside
+        return QueueView(0, 0, [], unreadable=1)
+    job_ids = [job_id for raw in head if (job_id := _id(raw)) is not None]
     async with redis.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
             pipe.get(in_progress_key_prefix + job_id)
             pipe.getrange(job_key_prefix + job_id, 0, HEAD_BYTES - 1)
-        replies = await pipe.execute()
+        replies = await pipe.execute(raise_on_error=False)
     running: list[RunningJob] = []
     waiting: Counter[str] = Counter()
+    unreadable = len(head) - len(job_ids)
     for index, job_id in enumerate(job_ids):
         claim, job_head = replies[2 * index], replies[2 * index + 1]
+        if isinstance(claim, Exception) or isinstance(job_head, Exception):
+            unreadable += 1
+            continue
         function = function_of(job_head or b"")
         if claim is None:
             waiting[function or "?"] += 1
@@ -81,4 +91,10 @@ async def read_queue(redis: ArqRedis, queue_name: str, depth: int = MIN_HEAD_DEP
         started = datetime.fromtimestamp(lease[0] / 1000, UTC) if lease else None
         running.append(RunningJob(job_id, function, lease[1] if lease else None, started))
     running.sort(key=lambda job: job.started_at or datetime.max.replace(tzinfo=UTC))
-    return QueueView(int(total), int(ready), running, dict(waiting.most_common()), len(job_ids))
+    by_function = dict(waiting.most_common())
+    return QueueView(int(total), int(ready), running, by_function, len(head), unreadable)
+
+
+def _id(raw: bytes) -> str | None:
+    """A queue entry's job id; None for one no worker can run (see worker.quarantine)."""
+    return raw.decode() if id_problem(raw) is None else None

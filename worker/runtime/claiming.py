@@ -1,4 +1,5 @@
-"""arq's ``Worker``, claiming all the jobs of one poll in one Redis round trip.
+"""arq's ``Worker``, claiming all the jobs of one poll in one Redis round trip, and never
+stopped by what a Redis entry holds.
 
 arq's ``start_jobs`` claims each job on its own: WATCH, EXISTS, ZSCORE, then MULTI/PSETEX/
 EXEC, four round trips one job after the other in the poll loop, four of the six a
@@ -8,6 +9,14 @@ each claim as a lease (``worker.runtime.leases``) rather than arq's raw claim of
 timeout plus 10 s: a job whose worker dies after claiming it returns within one lease.
 Every other step of a job (reading it, counting its tries, finishing it) stays arq's.
 
+arq lets anything odd in Redis end the worker, and so every worker that meets it next: an
+id that is not UTF-8, a key of the wrong type. Here such an entry is quarantined
+(``worker.quarantine``) and the worker carries on; a claim of the wrong type, which makes
+its entry look running for ever, is the lease keeper's to find (``worker.runtime.leases``). A job
+whose data cannot be run (not JSON, a pickle, the wrong shape, a function not registered)
+fails once and is recorded in the job history: a forged job can at most call a registered
+job with data that still has to pass validation.
+
 arq's command line builds ``arq.worker.Worker`` from ``WorkerSettings`` and has no setting
 for the class, so ``use_claiming_worker`` gives that name to this one, in the worker
 process that asked for our settings.
@@ -15,14 +24,38 @@ process that asked for our settings.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
 import arq.worker
-from arq.constants import in_progress_key_prefix
+from arq.constants import abort_jobs_ss, in_progress_key_prefix
+from arq.cron import CronJob
 from arq.utils import timestamp_ms
 from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
 
 from worker.bootstrap import this_worker_id
+from worker.quarantine import (
+    BAD_ID,
+    WRONG_TYPE,
+    damaged,
+    describe_job_keys,
+    id_problem,
+    move_aside,
+    quarantine_entry,
+    shown,
+)
+from worker.runtime.delivery import refuse
 from worker.runtime.leases import lease_value
+from worker.runtime.prometheus import job_meter
+from worker.serialization import UnreadablePayload, deserialize, why_unreadable
 from worker.settings import Settings
+
+log = logging.getLogger("worker.claiming")
+# The function a job goes to when no function of the worker can take it: not a name any
+# job of the registry can have.
+REFUSED = "(refused)"
 
 # KEYS[1]: the queue, KEYS[2..]: the in-progress keys of ARGV[5..], the ids read from its
 # ready head. ARGV[1]: now (ms), ARGV[2]: the lease (ms), ARGV[3]: how many to claim,
@@ -52,19 +85,40 @@ class ClaimingWorker(arq.worker.Worker):
 
     _claim: AsyncScript | None = None
 
+    _read_job: Callable[[bytes], dict[str, Any]]  # the deserializer it was given
+
+    async def main(self) -> None:
+        # Here rather than in __init__: arq's command line passes a worker only the options
+        # that the signature of ``arq.worker.Worker.__init__`` (this class's) names.
+        self._read_job = self.job_deserializer or deserialize
+        self.job_deserializer = self._job_or_refusal
+        self.functions[REFUSED] = arq.worker.func(_refused, name=REFUSED, timeout=60)
+        await super().main()
+
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         room = self.max_jobs - self.job_counter
         if room <= 0 or not job_ids:
             return
+        ids = [job_id.decode() for job_id in await self._without_bad_ids(job_ids)]
+        if not ids:
+            return
         if self._claim is None:
             self._claim = self.pool.register_script(_CLAIM)
-        ids = [job_id.decode() for job_id in job_ids]
         claimed = await self._claim(
             keys=[self.queue_name, *[in_progress_key_prefix + job_id for job_id in ids]],
             args=[timestamp_ms(), self._lease_ms(), room, self._lease_value(), *ids],
         )
         for job_id, score in zip(claimed[::2], claimed[1::2], strict=True):
             await self._start(job_id.decode(), int(float(score)))
+
+    async def _without_bad_ids(self, job_ids: list[bytes]) -> list[bytes]:
+        good = []
+        for job_id in job_ids:
+            if (problem := id_problem(job_id)) is None:
+                good.append(job_id)
+            else:
+                await self._quarantine(job_id, BAD_ID, problem)
+        return good
 
     async def _start(self, job_id: str, score: int) -> None:
         """arq's bookkeeping for a job it started. The semaphore (max_jobs + 1 permits)
@@ -75,6 +129,72 @@ class ClaimingWorker(arq.worker.Worker):
         task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
         self.tasks[job_id] = task
 
+    async def run_job(self, job_id: str, score: int) -> None:
+        try:
+            await super().run_job(job_id, score)
+        except ResponseError as error:
+            if not damaged(error):
+                raise
+            await self._set_aside(job_id, error)
+
+    async def _set_aside(self, job_id: str, error: ResponseError) -> None:
+        """A job's delivery that Redis refused for what a key holds: the queue's own keys
+        are repaired, and the job quarantined if its keys are the damaged ones."""
+        await self._repair()
+        problem = await describe_job_keys(self.pool, job_id)
+        if problem is not None:
+            await self._quarantine(job_id.encode(), WRONG_TYPE, problem)
+        else:
+            log.warning("job %s: Redis refused a step of it (%s)", job_id, error)
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except ResponseError as error:
+            if not damaged(error) or not await self._repair():
+                raise
+
+    async def _cancel_aborted_jobs(self) -> None:
+        try:
+            await super()._cancel_aborted_jobs()
+        except UnicodeDecodeError:  # arq decodes each abort request's id
+            for job_id in await self.pool.zrange(abort_jobs_ss, 0, -1):
+                if (problem := id_problem(job_id)) is not None:
+                    detail = f"an abort request in {abort_jobs_ss}: {problem}"
+                    await self._quarantine(job_id, BAD_ID, detail, source=abort_jobs_ss)
+
+    async def _repair(self) -> list[str]:
+        """Move aside whichever key of the queue's holds the wrong type; the keys moved."""
+        expected = {self.queue_name: "zset", abort_jobs_ss: "zset"}
+        moved = await move_aside(self.pool, self.queue_name, expected, this_worker_id())
+        for key in moved:
+            log.error("%s held the wrong type of value: moved aside and recorded", key)
+        return moved
+
+    async def _quarantine(
+        self, job_id: bytes, reason: str, problem: str, *, source: str | None = None
+    ) -> None:
+        moved = await quarantine_entry(
+            self.pool, self.queue_name, job_id, reason, problem, this_worker_id(), source=source
+        )
+        if moved:
+            log.error("queue entry %r quarantined: %s", shown(job_id), problem)
+
+    def _job_or_refusal(self, raw: bytes) -> dict[str, Any]:
+        """The job as the deserializer reads it, or else a job of ``REFUSED`` that fails it
+        once and records why: one that names no function or one this worker does not have."""
+        try:
+            job = self._read_job(raw)
+        except Exception as problem:
+            return _refusal(None, why_unreadable(raw, problem))
+        function = job.get("f")
+        if not isinstance(function, str) or function not in self.functions or function == REFUSED:
+            named = str(function)[:100]
+            return _refusal(function, f"no job {named!r} is registered on this worker")
+        if isinstance(self.functions[function], CronJob) and (job.get("a") or job.get("k")):
+            return _refusal(function, f"{function} is a cron job: it takes no arguments")
+        return job
+
     def _lease_value(self) -> str:
         return lease_value(this_worker_id())
 
@@ -83,9 +203,22 @@ class ClaimingWorker(arq.worker.Worker):
         return int(settings.lease_seconds * 1000)
 
 
+def _refusal(function: Any, reason: str) -> dict[str, Any]:
+    named = function if isinstance(function, str) else None
+    marker = UnreadablePayload(reason, named)
+    return {"t": None, "f": REFUSED, "a": [marker], "k": {}, "et": timestamp_ms()}
+
+
+_REFUSED_METER = job_meter(REFUSED)
+
+
+async def _refused(ctx: dict[str, Any], refusal: UnreadablePayload) -> dict[str, Any]:
+    return await _REFUSED_METER.measure(refuse(ctx, refusal))
+
+
 def use_claiming_worker() -> None:
     """Make ``ClaimingWorker`` the worker arq's ``run_worker`` builds in this process."""
     arq.worker.Worker = ClaimingWorker  # type: ignore[misc]
 
 
-__all__ = ["ClaimingWorker", "use_claiming_worker"]
+__all__ = ["REFUSED", "ClaimingWorker", "use_claiming_worker"]

@@ -28,7 +28,7 @@ from worker.ops.enqueue import PARENT_KWARG
 from worker.registry import Job
 from worker.runtime.outbox import defer_failure, note_retry
 from worker.runtime.retry import backoff_seconds, is_transient
-from worker.serialization import JobError, OversizedPayload
+from worker.serialization import JobError, RefusedPayload, UnreadablePayload
 from worker.text import MAX_MESSAGE_CHARS, capped, first_line, problems
 
 log = logging.getLogger("worker.jobs")
@@ -79,7 +79,7 @@ def _parent(function: str, parent_id: Any) -> str | None:
 
 
 def validate(job: Job[P], raw: Any) -> P:
-    if isinstance(raw, OversizedPayload):
+    if isinstance(raw, RefusedPayload):
         raise InvalidPayload(job.name, raw.describe())
     try:
         return job.schema.model_validate(raw)
@@ -123,6 +123,23 @@ async def run_job(
         tries = max_tries or job.max_tries or services.settings.max_tries
         return await handle_failure(services, stamp, raw, error, max_tries=tries)
     return result.model_dump(mode="json")
+
+
+async def refuse(ctx: dict[str, Any], refusal: UnreadablePayload) -> dict[str, Any]:
+    """A job no function of this worker can take (it names none, or one not registered):
+    failed once and recorded under the name it gave, as a registered job refuses a payload
+    it cannot read."""
+    services = services_of(ctx)
+    function = _recordable_name(refusal.function)
+    stamp = stamp_of(ctx, function, services.worker_id)
+    error = InvalidPayload(function, refusal.describe())
+    return await handle_failure(services, stamp, None, error, max_tries=1)
+
+
+def _recordable_name(function: str | None) -> str:
+    """A producer's function name as the history keeps it (every face escapes it when it
+    shows it): at most 100 characters, a NUL, which PostgreSQL cannot store, escaped."""
+    return function.replace("\x00", "\\u0000")[:100] if function else "?"
 
 
 async def duplicate_outcome(services: Services, stamp: JobStamp) -> dict[str, Any]:

@@ -25,8 +25,10 @@ from typing import Any
 
 import orjson
 from arq.connections import ArqRedis
+from redis.exceptions import ResponseError
 
 from domain.db import utcnow
+from worker.quarantine import damaged, move_aside
 from worker.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.heartbeats")
@@ -88,6 +90,7 @@ class LostWorker:
 class Roster:
     live: list[WorkerBeat]
     lost: list[LostWorker]
+    unreadable: int = 0  # entries skipped: not UTF-8, not a beat, or an index not a sorted set
 
 
 def _aware(text: Any) -> datetime:
@@ -98,20 +101,43 @@ def _aware(text: Any) -> datetime:
 
 
 async def read_roster(redis: ArqRedis, queue_name: str) -> Roster:
-    """The live workers of ``queue_name`` and those gone silent lately, each by worker id."""
-    members = await redis.zrange(index_key(queue_name), 0, -1, withscores=True)
-    if not members:
-        return Roster([], [])
-    ids = [member.decode() for member, _ in members]
-    raws = await redis.mget([worker_key(queue_name, worker_id) for worker_id in ids])
+    """The live workers of ``queue_name`` and those gone silent lately, each by worker id.
+
+    What a worker did not write (an id that is not UTF-8, a beat that is not one, an index
+    of another type) is skipped and counted, never a failure of the reader."""
+    try:
+        members = await redis.zrange(index_key(queue_name), 0, -1, withscores=True)
+    except ResponseError:  # not a sorted set: the next worker to beat moves it aside
+        return Roster([], [], unreadable=1)
+    entries = [(_text(member), last_ms) for member, last_ms in members]
+    readable = [(worker_id, last_ms) for worker_id, last_ms in entries if worker_id is not None]
+    if not readable:
+        return Roster([], [], unreadable=len(entries))
+    raws = await redis.mget([worker_key(queue_name, worker_id) for worker_id, _ in readable])
     live: list[WorkerBeat] = []
     lost: list[LostWorker] = []
-    for worker_id, (_, last_ms), raw in zip(ids, members, raws, strict=True):
-        if raw is None:
-            lost.append(LostWorker(worker_id, datetime.fromtimestamp(last_ms / 1000, UTC)))
+    for (worker_id, last_ms), raw in zip(readable, raws, strict=True):
+        if raw is None:  # expired, or not a string (MGET reads those as nothing)
+            lost.append(LostWorker(worker_id, _moment(last_ms)))
         elif (beat := WorkerBeat.from_json(raw)) is not None:
             live.append(beat)
-    return Roster(sorted(live, key=_by_id), sorted(lost, key=_by_id))
+    unreadable = len(entries) - len(live) - len(lost)
+    return Roster(sorted(live, key=_by_id), sorted(lost, key=_by_id), unreadable)
+
+
+def _text(member: bytes) -> str | None:
+    try:
+        return member.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _moment(ms: float) -> datetime:
+    """A beat's time from its score; one out of any date's range as the latest date."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return datetime.max.replace(tzinfo=UTC)
 
 
 async def read_workers(redis: ArqRedis, queue_name: str) -> list[WorkerBeat]:
@@ -174,14 +200,26 @@ class Heartbeat:
 
     async def beat(self) -> None:
         beat = self.snapshot()
+        try:
+            await self._write(beat)
+        except ResponseError as error:
+            if not damaged(error):
+                raise
+            await move_aside(self.redis, self.queue_name, {self._index: "zset"}, self.worker_id)
+            await self._write(beat)
+        self.beats += 1
+        self.written_at = monotonic()
+
+    async def _write(self, beat: WorkerBeat) -> None:
         now_ms = int(beat.beat_at.timestamp() * 1000)
+        forget = FORGET_AFTER_SECONDS * 1000
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self._key, beat.to_json(), px=self.ttl_ms)
             pipe.zadd(self._index, {self.worker_id: now_ms})
-            pipe.zremrangebyscore(self._index, "-inf", now_ms - FORGET_AFTER_SECONDS * 1000)
+            pipe.zremrangebyscore(self._index, "-inf", now_ms - forget)
+            # No worker beats from the future: such an entry would be listed as lost for ever.
+            pipe.zremrangebyscore(self._index, f"({now_ms + forget}", "+inf")
             await pipe.execute()
-        self.beats += 1
-        self.written_at = monotonic()
 
     async def start(self, state: str = READY) -> None:
         """Write the first beat now (a Redis that cannot take it fails the startup), then

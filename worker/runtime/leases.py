@@ -33,6 +33,7 @@ from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from redis.exceptions import ResponseError
 
+from worker.quarantine import WRONG_TYPE, quarantine_entry, shown
 from worker.runtime.prometheus import LEASES_LAPSED, LEASES_RECOVERED
 from worker.runtime.tasks import cancel_and_wait
 
@@ -47,15 +48,20 @@ MIN_HEAD_DEPTH = 1_000
 FIRST_LEASE_SECONDS = 0.5
 
 # KEYS: in-progress keys; ARGV[1]: the lease in ms. PEXPIRE ... LT (Redis 7) only shortens.
+# Returns {capped, index, type, index, type...}: how many were capped, and the keys (by
+# position) that hold another type than a string, which no worker wrote.
 _CAP_CLAIMS = f"""
-local capped = 0
-for _, key in ipairs(KEYS) do
-  if redis.call('get', key) == '{ARQ_CLAIM}'
-      and redis.call('pexpire', key, ARGV[1], 'LT') == 1 then
+local capped, damaged = 0, {{}}
+for i, key in ipairs(KEYS) do
+  local claim = redis.pcall('get', key)
+  if type(claim) == 'table' then
+    damaged[#damaged + 1] = i
+    damaged[#damaged + 1] = redis.call('type', key).ok
+  elseif claim == '{ARQ_CLAIM}' and redis.call('pexpire', key, ARGV[1], 'LT') == 1 then
     capped = capped + 1
   end
 end
-return capped
+return {{capped, damaged}}
 """
 
 
@@ -171,18 +177,31 @@ class LeaseKeeper:
             )
 
     async def cap_claims(self) -> int:
-        """Cut arq's claims on the ready head of the queue to one lease; how many were cut."""
+        """Cut arq's claims on the ready head of the queue to one lease; how many were cut.
+
+        A claim of another type than arq's would hold its job for ever (it looks running):
+        its entry is quarantined."""
         head = await self.redis.zrangebyscore(
             self.queue_name, min=float("-inf"), max=timestamp_ms(), start=0, num=self.depth
         )
         if not head:
             return 0
-        keys = [in_progress_key_prefix + job_id.decode() for job_id in head]
-        capped = int(await self._cap_script(keys=keys, args=[self.lease_ms]))
+        prefix = in_progress_key_prefix.encode()  # any id, even one that is not UTF-8
+        keys = [prefix + job_id for job_id in head]
+        capped, damaged = await self._cap_script(keys=keys, args=[self.lease_ms])
         if capped:
             LEASES_RECOVERED.inc(capped)
             log.debug("capped %d job claims to one lease", capped)
-        return capped
+        for position, kind in zip(damaged[::2], damaged[1::2], strict=True):
+            await self._set_aside(head[position - 1], kind.decode())
+        return int(capped)
+
+    async def _set_aside(self, job_id: bytes, kind: str) -> None:
+        claim = shown(in_progress_key_prefix.encode() + job_id)
+        detail = f"{claim} holds a {kind}, not a claim"
+        queue, holder = self.queue_name, self.holder
+        if await quarantine_entry(self.redis, queue, job_id, WRONG_TYPE, detail, holder):
+            log.error("queue entry %r quarantined: %s", shown(job_id), detail)
 
 
 def lease_value(holder: str) -> str:
@@ -194,9 +213,14 @@ def read_lease(value: bytes | None) -> tuple[int, str] | None:
     """A lease's start (ms since the epoch) and worker id; None for arq's bare claim (or a
     lease of an older worker, which named neither)."""
     parts = (value or b"").decode(errors="replace").split(" ", 2)
-    if len(parts) != 3 or parts[0] != LEASE_MARK or not parts[1].isdigit():
+    if len(parts) != 3 or parts[0] != LEASE_MARK or not _milliseconds(parts[1]):
         return None
     return int(parts[1]), parts[2]
+
+
+def _milliseconds(text: str) -> bool:
+    """A time in ms since the epoch that a datetime can hold (year 5138 at most)."""
+    return text.isascii() and text.isdigit() and len(text) <= 14
 
 
 def _unsupported(error: ResponseError) -> bool:

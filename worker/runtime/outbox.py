@@ -19,9 +19,11 @@ from typing import Any, cast
 
 import orjson
 from arq.connections import ArqRedis
+from redis.exceptions import ResponseError
 
 from domain.repositories import JobStamp
 from worker.bootstrap import Services
+from worker.quarantine import damaged, move_aside
 from worker.runtime.retry import is_transient
 from worker.runtime.tasks import cancel_and_wait
 
@@ -52,7 +54,11 @@ async def note_retry(
 
 
 async def read_retry_note(redis: ArqRedis, job_id: str) -> dict[str, Any] | None:
-    raw = await redis.get(retry_note_key(job_id))
+    """The worker's note on a job's last try; None when there is none, or none of ours."""
+    try:
+        raw = await redis.get(retry_note_key(job_id))
+    except ResponseError:  # not a string: not a note
+        return None
     if raw is None:
         return None
     with suppress(orjson.JSONDecodeError):
@@ -73,14 +79,26 @@ async def defer_failure(redis: ArqRedis, stamp: JobStamp, fields: dict[str, Any]
 async def drain_outbox(services: Services) -> int:
     """Write waiting failures to the history, oldest first, one at a time; how many were
     written. An entry the history refuses for good is set aside (``DEAD_LETTERS_KEY``) so
-    that it cannot hold the others back; one that fails for now goes back, and waits."""
+    that it cannot hold the others back; one that fails for now goes back, and waits. An
+    outbox written over by another program (not a list) is moved aside."""
+    try:
+        return await _drain(services)
+    except ResponseError as error:
+        if not damaged(error):
+            raise
+        keys = {OUTBOX_KEY: "list", DEAD_LETTERS_KEY: "list"}
+        await move_aside(services.redis, services.settings.queue_name, keys, services.worker_id)
+        return 0
+
+
+async def _drain(services: Services) -> int:
     written = 0
     while (raw := await _pop_oldest(services.redis)) is not None:
         try:
             entry = orjson.loads(raw)
             fields = {key: value for key, value in entry.items() if key != "stamp"}
             stamp = _stamp(entry["stamp"])
-        except (ValueError, KeyError, TypeError) as problem:
+        except (ValueError, KeyError, TypeError, AttributeError) as problem:  # not ours
             await _set_aside(services.redis, raw, problem)
             continue
         try:
@@ -106,7 +124,10 @@ async def _pop_oldest(redis: ArqRedis) -> bytes | None:
 
 async def _set_aside(redis: ArqRedis, raw: bytes, problem: BaseException) -> None:
     log.warning("a failure kept for the history cannot be written, set aside: %s", problem)
-    await cast(Awaitable[int], redis.lpush(DEAD_LETTERS_KEY, raw))
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.lpush(DEAD_LETTERS_KEY, raw)
+        pipe.ltrim(DEAD_LETTERS_KEY, 0, OUTBOX_LIMIT - 1)
+        await pipe.execute()
 
 
 def _stamp(fields: dict[str, Any]) -> JobStamp:

@@ -17,6 +17,8 @@ from typing import Any
 from arq import Retry
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
+from worker.quarantine import REASONS
+
 SUCCEEDED, RETRIED, FAILED, DUPLICATE, CANCELLED = (
     "succeeded",
     "retried",
@@ -60,6 +62,16 @@ LEASES_LAPSED = Counter(
     ["stage"],
     registry=REGISTRY,
 )
+QUARANTINED = Counter(
+    "dbjobs_quarantined",
+    "Queue entries and keys this worker set aside instead of serving (worker.quarantine): "
+    "an id that is not text (bad_id), a job's keys of the wrong Redis type (wrong_type), "
+    "a key the queue shares of the wrong type (shared_key).",
+    ["reason"],
+    registry=REGISTRY,
+)
+for _reason in REASONS:  # each series from 0, so that an alert on its rate sees the first
+    QUARANTINED.labels(_reason)
 STATE = Gauge(
     "dbjobs_worker_state",
     "1 for this worker's state (starting, ready, stopping), 0 for the others.",

@@ -26,7 +26,7 @@ TRANSIENT_SQLSTATES = frozenset(
 )
 
 
-def _sqlstate(error: BaseException) -> str | None:
+def sqlstate(error: BaseException) -> str | None:
     """The SQLSTATE of a driver error, whether SQLAlchemy wrapped it or not."""
     orig = error.orig if isinstance(error, DBAPIError) else None
     for candidate in (error, orig, getattr(orig, "__cause__", None)):
@@ -45,7 +45,7 @@ def _is_transient_os_error(error: object) -> bool:
 def is_transient(error: BaseException) -> bool:
     if isinstance(error, ValidationError):
         return False
-    state = _sqlstate(error)
+    state = sqlstate(error)
     if state is not None:
         return state in TRANSIENT_SQLSTATES or state.startswith(TRANSIENT_SQLSTATE_PREFIXES)
     if isinstance(error, DBAPIError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from domain import schemas, services
 from domain.views import ExperimentDetail, ExperimentSummary, ProfileView
@@ -14,7 +14,7 @@ from worker.web.api_jobs import IdempotencyKey, Wait
 from worker.web.console import Console
 from worker.web.enqueueing import enqueue
 from worker.web.schemas import ERRORS, Enqueued
-from worker.web.security import require_token
+from worker.web.security import NEEDS_TOKEN
 
 router = APIRouter(prefix="/api", tags=["data"], responses=ERRORS)
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -37,7 +37,7 @@ async def get_profile(console: Console, profile_id: Id) -> ProfileView:
 
 @router.post(
     "/profiles",
-    dependencies=[Depends(require_token)],
+    dependencies=NEEDS_TOKEN,
     status_code=202,
     summary="Create a profile (enqueues create_profile)",
 )
@@ -56,7 +56,7 @@ async def create_profile(
 
 @router.patch(
     "/profiles/{profile_id}",
-    dependencies=[Depends(require_token)],
+    dependencies=NEEDS_TOKEN,
     status_code=202,
     summary="Change fields of a profile (enqueues update_profile)",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Response
 
 from domain import schemas, services
 from domain.errors import JobNotFound
@@ -19,6 +19,7 @@ from worker.web.console import Console
 from worker.web.enqueueing import MAX_WAIT_SECONDS, answer, enqueue
 from worker.web.schemas import (
     ERRORS,
+    NO_NUL,
     Cancelled,
     CancelRequest,
     Children,
@@ -31,7 +32,7 @@ from worker.web.schemas import (
     JobState,
     RetryRequest,
 )
-from worker.web.security import require_token
+from worker.web.security import NEEDS_TOKEN
 
 router = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS)
 Wait = Annotated[
@@ -41,7 +42,8 @@ IdempotencyKey = Annotated[
     str | None,
     Header(description="The job id: a repeat of the same request enqueues nothing new"),
 ]
-Changes = [Depends(require_token)]
+Changes = NEEDS_TOKEN
+PathJobId = Annotated[str, Path(pattern=NO_NUL)]
 
 
 def _enqueue_route(job: Job[Any]) -> None:
@@ -96,7 +98,7 @@ async def list_failed(console: Console, limit: Annotated[int, Query(ge=1, le=100
 @router.get("/children", summary="The jobs a submission became, in one state")
 async def list_children(
     console: Console,
-    parent_id: Annotated[str, Query(min_length=1, max_length=200)],
+    parent_id: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL)],
     status: Annotated[schemas.JobState, Query()] = "failed",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> Children:
@@ -107,7 +109,7 @@ async def list_children(
 
 
 @router.get("/jobs/{job_id:path}", summary="A job: its state, result, tries and children")
-async def get_job(console: Console, job_id: str) -> JobPage:
+async def get_job(console: Console, job_id: PathJobId) -> JobPage:
     return await job_page(console, job_id)
 
 

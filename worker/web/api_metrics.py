@@ -2,7 +2,8 @@
 metric's history for one or several runs, downsampled in SQL or paged raw by keyset.
 The parameters carry the domain's limits, so that the OpenAPI schema states them; the
 domain's query models then check what crosses fields (a run named twice, a reversed
-range)."""
+range, run_ids × buckets). Each read here grows with the runs' points, so each runs on
+the console's heavy-read budget (worker.web.budget)."""
 
 from __future__ import annotations
 
@@ -17,17 +18,20 @@ from domain.metric_queries import (
     DEFAULT_PAGE,
     MAX_BUCKETS,
     MAX_COMPARED_RUNS,
+    MAX_HISTORY_BUCKETS,
     MAX_PAGE,
     MetricHistoryQuery,
     MetricPageQuery,
 )
 from domain.schemas import INT32_MAX
 from domain.views import ExperimentRuns, MetricHistory, MetricPage, RunSummary
+from worker.web.budget import HeavyRoute
 from worker.web.console import Console
 from worker.web.errors import PayloadRefused
 from worker.web.schemas import ERRORS
 
-router = APIRouter(prefix="/api", tags=["metrics"], responses=ERRORS)
+# Every route here reads as much as the runs hold: each takes a heavy-read slot.
+router = APIRouter(prefix="/api", tags=["metrics"], responses=ERRORS, route_class=HeavyRoute)
 ID_MAX = 2**63 - 1
 Id = Annotated[int, Path(ge=1, le=ID_MAX)]
 Name = Annotated[
@@ -66,7 +70,15 @@ async def metric_history(
         list[Annotated[int, Query(ge=1, le=ID_MAX)]],
         Query(min_length=1, max_length=MAX_COMPARED_RUNS, description="Repeat to compare"),
     ],
-    buckets: Annotated[int, Query(ge=1, le=MAX_BUCKETS)] = DEFAULT_BUCKETS,
+    buckets: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_BUCKETS,
+            description=f"Default {DEFAULT_BUCKETS}, fewer for many runs: run_ids × buckets "
+            f"is at most {MAX_HISTORY_BUCKETS:,}",
+        ),
+    ] = None,
     first_step: Step = None,
     last_step: Step = None,
 ) -> MetricHistory:

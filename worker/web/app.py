@@ -24,6 +24,7 @@ from worker.web import (
     security,
 )
 from worker.web.console import open_console
+from worker.web.guards import Guard
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("worker.web")
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.console = await open_console(settings)
+        await open_console(app, settings)
         log.info("console ready; state changes %s", security.describe(settings))
         try:
             yield
@@ -46,9 +47,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="The queue, the job history and the data of dbjobs, over HTTP.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # openapi.install serves it, under its own Content-Security-Policy
+        redoc_url=None,
     )
     app.state.settings = settings
-    security.install(app, settings)
+    app.add_middleware(Guard, settings=settings)
     errors.install(app)
     for router in (
         api_jobs.router,

@@ -1,17 +1,25 @@
 """The OpenAPI schema, with each enqueue route's body described by its job's payload
 schema: the route reads a plain object and checks it as the CLI does (with the worker's
-defaults for the fields a producer may leave out), so FastAPI cannot derive it."""
+defaults for the fields a producer may leave out), so FastAPI cannot derive it. And its
+browsable page, ``/docs``: FastAPI's Swagger UI, under a policy of its own."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 
 from worker.registry import JOBS, Job
 
 REF = "#/components/schemas/{model}"
+SWAGGER_CDN = "https://cdn.jsdelivr.net"
+INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
 def install(app: FastAPI) -> None:
@@ -25,6 +33,31 @@ def install(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = schema  # type: ignore[method-assign]  # FastAPI's documented override
+    body, policy = docs_page(app.openapi_url or "/openapi.json", f"{app.title}: the HTTP API")
+    headers = {"Content-Security-Policy": policy}
+    app.add_api_route("/docs", lambda: HTMLResponse(body, headers=headers), include_in_schema=False)
+
+
+def docs_page(openapi_url: str, title: str) -> tuple[str, str]:
+    """Swagger UI as FastAPI serves it (its script and style from its CDN), and the policy
+    that lets it run: its own inline script, known by its hash, and nothing else."""
+    body = bytes(get_swagger_ui_html(openapi_url=openapi_url, title=title).body).decode()
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in INLINE_SCRIPT.findall(body)
+    )
+    policy = "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src {SWAGGER_CDN} {hashes}",
+            f"style-src {SWAGGER_CDN}",
+            "img-src 'self' data: https://fastapi.tiangolo.com",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        )
+    )
+    return body, policy
 
 
 def payload_schema(job: Job[Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""The dashboard's data pages: experiments with their run counts, one with its runs (and
-their points), and a profile. A run's own page, its charts, is in ``pages_metrics``."""
+"""The dashboard's data pages: experiments with their run counts, and a profile. The pages
+that read metric points (an experiment with its runs' summaries, a run with its charts)
+are in ``pages_metrics``."""
 
 from __future__ import annotations
 
@@ -33,12 +34,6 @@ async def experiments_page(
         "limit": PAGE,
     }
     return render(request, "experiments.html", context)
-
-
-@router.get("/experiments/{experiment_id}")
-async def experiment_page(request: Request, console: Console, experiment_id: Id) -> Response:
-    experiment = await console.read(services.experiment_runs, experiment_id)
-    return render(request, "experiment.html", {"experiment": experiment})
 
 
 @router.get("/profiles/{profile_id}")

@@ -13,14 +13,15 @@ from domain import schemas, services
 from worker.ops.actions import cancel, enqueue_once, plan_attempt
 from worker.ops.job_state import current_outcome
 from worker.web import paging, queue
-from worker.web.api_jobs import job_page
+from worker.web.api_jobs import PathJobId, job_page
 from worker.web.console import Console
+from worker.web.schemas import NO_NUL
 from worker.web.security import checked_form
 from worker.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
-FormJobId = Annotated[str, Form(min_length=1, max_length=200)]
+FormJobId = Annotated[str, Form(min_length=1, max_length=200, pattern=NO_NUL)]
 Posted = [Depends(checked_form)]
 
 
@@ -51,7 +52,7 @@ async def jobs_page(
     status: Annotated[schemas.JobState | None, Query()] = None,
     function: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_:.\-]*$")] = None,
     before: Annotated[str | None, Query(max_length=400)] = None,
-    job_id: Annotated[str | None, Query(max_length=200)] = None,
+    job_id: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
 ) -> Response:
     # The search box: one job by its id.
     if job_id and await current_outcome(console, job_id) is not None:
@@ -77,7 +78,7 @@ async def failed_page(request: Request, console: Console) -> Response:
 
 
 @router.get("/jobs/{job_id:path}")
-async def job_detail_page(request: Request, console: Console, job_id: str) -> Response:
+async def job_detail_page(request: Request, console: Console, job_id: PathJobId) -> Response:
     return render(request, "job.html", {"page": await job_page(console, job_id)})
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 from fastapi import HTTPException
@@ -28,12 +28,17 @@ def next_cursor(jobs: Sequence[JobSummary], limit: int) -> str | None:
 
 
 def _read(cursor: str) -> tuple[datetime, str]:
+    """The cursor's time and job id; anything a page could not have given is a 422 (a time
+    without a zone or out of range once in UTC, a NUL that PostgreSQL refuses)."""
     try:
         finished_at, job_id = orjson.loads(
             base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         )
-        return datetime.fromisoformat(finished_at), str(job_id)
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        moment = datetime.fromisoformat(finished_at)
+        if moment.tzinfo is None or not isinstance(job_id, str) or "\x00" in job_id:
+            raise ValueError(cursor)
+        return moment.astimezone(UTC), job_id
+    except (ValueError, TypeError, OverflowError, binascii.Error, orjson.JSONDecodeError):
         raise HTTPException(422, "before: not a page cursor (use the one a page gave)") from None
 
 

@@ -1,18 +1,22 @@
 """The queue overview: what waits and runs (Redis), which workers are alive (their
-heartbeats), and what ended lately (the job history's finished_at index)."""
+heartbeats), what ended lately (the job history's finished_at index), and what no worker
+could serve (the quarantine)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 from domain import services
 from worker.bootstrap import Services
 from worker.ops.queue_state import read_queue
+from worker.quarantine import read_quarantine
 from worker.runtime.heartbeats import WorkerBeat, read_workers
-from worker.web.schemas import QueueOverview, RunningJobOut, WorkerOut
+from worker.web.schemas import QuarantinedOut, QueueOverview, RunningJobOut, WorkerOut
 
 MINUTE = 60
 HOUR = 3600
+QUARANTINE_SHOWN = 10  # the latest records; `jobs quarantine` lists more
 
 
 async def workers(console: Services) -> list[WorkerOut]:
@@ -35,6 +39,9 @@ def _worker(beat: WorkerBeat, now: datetime) -> WorkerOut:
 
 async def overview(console: Services) -> QueueOverview:
     queue = await read_queue(await console.queue(), console.settings.queue_name)
+    quarantine = await read_quarantine(
+        await console.queue(), console.settings.queue_name, QUARANTINE_SHOWN
+    )
     async with console.unit_of_work() as uow:
         last_minute = await services.recent_counts(uow, MINUTE)
         last_hour = await services.recent_counts(uow, HOUR)
@@ -55,6 +62,9 @@ async def overview(console: Services) -> QueueOverview:
         deferred=queue.deferred,
         waiting_by_function=queue.by_function,
         sampled=queue.sampled,
+        unreadable=queue.unreadable,
+        quarantined=quarantine.total,
+        quarantine=[QuarantinedOut(**asdict(record)) for record in quarantine.latest],
         running=running,
         workers=await workers(console),
         last_minute=last_minute,

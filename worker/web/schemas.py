@@ -7,7 +7,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from domain.views import JobSummary, JobView, Submission, TryView
+from domain.views import JobHeader, JobSummary, JobView, Submission, TryView
 from worker.ops.job_state import Outcome
 
 
@@ -24,11 +24,14 @@ class ErrorOut(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
     for status, description in {
-        400: "The body cannot be read (not JSON, or not in its declared encoding)",
+        400: "The body cannot be read (not JSON, or not in its declared encoding), or the "
+        "Host header names a host the console does not answer to (JOBS_CONSOLE_ALLOWED_HOSTS)",
         401: "The call changes state and JOBS_CONSOLE_TOKEN is set: send it as a Bearer token",
         403: "A request from another site",
         404: "Not found",
+        408: "The body took longer than JOBS_CONSOLE_BODY_TIMEOUT to arrive",
         409: "Refused: the state of things does not allow it",
+        413: "The body is larger than the console reads (JOBS_CONSOLE_MAX_BODY_BYTES)",
         422: "Bad input, each field and problem named; nothing was changed",
         503: "Redis or the database is unavailable",
     }.items()
@@ -91,7 +94,7 @@ class Cancelled(BaseModel):
 
 
 class Failed(BaseModel):
-    failed: list[JobView]
+    failed: list[JobHeader] = Field(description="Without payloads and results: see each job")
 
 
 class RunningJobOut(BaseModel):
@@ -112,12 +115,26 @@ class WorkerOut(BaseModel):
     seconds_since_beat: float
 
 
+class QuarantinedOut(BaseModel):
+    entry: str = Field(description="The job id (bytes that are not UTF-8 as \\xff), or the key")
+    entry_hex: str = Field(description="The id's bytes exactly, when it is not UTF-8 text")
+    reason: str = Field(description="bad_id, wrong_type or shared_key")
+    detail: str
+    at: str
+    worker: str
+
+
 class QueueOverview(BaseModel):
     total: int = Field(description="Jobs in the queue: waiting and running")
     ready: int
     deferred: int
     waiting_by_function: dict[str, int]
     sampled: int = Field(description="Entries the per-function counts were read from")
+    unreadable: int = Field(
+        description="Entries of those that could not be read (a worker quarantines them)"
+    )
+    quarantined: int = Field(description="Records in the queue's quarantine (the latest 1,000)")
+    quarantine: list[QuarantinedOut] = Field(description="The latest records, newest first")
     running: list[RunningJobOut]
     workers: list[WorkerOut]
     last_minute: dict[str, int] = Field(description="Jobs ended by state, last 60 s")
@@ -125,7 +142,9 @@ class QueueOverview(BaseModel):
     jobs_per_second: float = Field(description="Over the last minute")
 
 
-JobId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# PostgreSQL refuses NUL in text: no job id in the history holds one.
+NO_NUL = r"^[^\x00]+$"
+JobId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
 
 
 class Request(BaseModel):

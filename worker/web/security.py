@@ -1,32 +1,37 @@
 """Safe by default: what changes state needs the token (when ``JOBS_CONSOLE_TOKEN`` is set),
 and nothing can be changed from another site.
 
-- The API takes ``Authorization: Bearer <token>``.
-- The dashboard's forms take a session cookie set by the login form: an HMAC of the token
-  (the token itself is never stored in the browser, and changing it ends every session).
+- The API takes ``Authorization: Bearer <token>``, checked by ``worker.web.guards`` for
+  every change of state under ``/api`` before the body is read.
+- The dashboard's forms take a session cookie set by the login form (``sessions``): it
+  expires, and logging out ends it.
 - Every form carries a CSRF token equal to a cookie of its own (double submit), and any
   unsafe request whose ``Origin`` (or ``Sec-Fetch-Site``) says another site is refused.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, Security
+from fastapi.responses import RedirectResponse
+from fastapi.security import HTTPBearer
+from starlette.requests import HTTPConnection
 
 from worker.settings import Settings
+from worker.web import sessions
+from worker.web.console import console_of
+from worker.web.sessions import SESSION_COOKIE, Session
 
 CSRF_COOKIE = "dbjobs_csrf"
-SESSION_COOKIE = "dbjobs_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 bearer = HTTPBearer(auto_error=False, description="JOBS_CONSOLE_TOKEN, when it is set")
+# What a change of state on the API declares, for the OpenAPI schema: the token itself is
+# checked before the route runs (a route's dependency would run after FastAPI parsed the
+# body), for every unsafe method under /api, so that no route can forget it.
+NEEDS_TOKEN = [Security(bearer)]
 router = APIRouter(include_in_schema=False)
 
 
@@ -36,84 +41,62 @@ def describe(settings: Settings) -> str:
     return "need JOBS_CONSOLE_TOKEN"
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    @app.middleware("http")
-    async def guard(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.method not in SAFE_METHODS and _cross_site(request):
-            return JSONResponse(
-                {"error": {"type": "forbidden", "message": "cross-site request refused"}}, 403
-            )
-        known = request.cookies.get(CSRF_COOKIE)
-        request.state.csrf = known or secrets.token_urlsafe(32)
-        response = await call_next(request)
-        if known is None and "text/html" in response.headers.get("content-type", ""):
-            response.set_cookie(
-                CSRF_COOKIE,
-                request.state.csrf,
-                httponly=True,
-                samesite="strict",
-                secure=request.url.scheme == "https",
-            )
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
-
-
-def _cross_site(request: Request) -> bool:
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        return True
-    origin = request.headers.get("origin")
-    if origin is None:
-        return False  # not a browser's cross-site form or fetch: those always send one
-    # Host against host: behind a proxy that ends TLS, the scheme seen here is http.
-    return urlsplit(origin).netloc != request.headers.get("host", "")
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+def _settings(connection: HTTPConnection) -> Settings:
+    settings: Settings = connection.app.state.settings
     return settings
 
 
-def _session_value(token: str) -> str:
-    return hmac.new(token.encode(), b"dbjobs console session", hashlib.sha256).hexdigest()
-
-
-def _same(given: str | None, expected: str) -> bool:
+def same(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-async def require_token(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    """For the API's changes of state: the bearer token, when one is set."""
-    secret = _settings(request).console_token
-    if secret is None:
-        return
-    if credentials is None or not _same(credentials.credentials, secret.get_secret_value()):
-        raise HTTPException(
-            401,
-            "this call changes state: send Authorization: Bearer <JOBS_CONSOLE_TOKEN>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def changes_state(connection: HTTPConnection) -> bool:
+    return connection.scope["method"] not in SAFE_METHODS
+
+
+def cross_site(connection: HTTPConnection) -> bool:
+    if connection.headers.get("sec-fetch-site") == "cross-site":
+        return True
+    origin = connection.headers.get("origin")
+    if origin is None:
+        return False  # not a browser's cross-site form or fetch: those always send one
+    # Host against host: behind a proxy that ends TLS, the scheme seen here is http.
+    return urlsplit(origin).netloc != connection.headers.get("host", "")
+
+
+def token_refused(connection: HTTPConnection) -> bool:
+    """A change of state on the API without the bearer token, when one is set."""
+    secret = _settings(connection).console_token
+    if secret is None or not connection.scope["path"].startswith("/api/"):
+        return False
+    scheme, _, given = connection.headers.get("authorization", "").partition(" ")
+    return scheme.lower() != "bearer" or not same(given.strip(), secret.get_secret_value())
+
+
+def _session(request: Request) -> Session | None:
+    settings = _settings(request)
+    if settings.console_token is None:
+        return None
+    return sessions.read(
+        request.cookies.get(SESSION_COOKIE),
+        settings.console_token.get_secret_value(),
+        settings.console_session_seconds,
+    )
 
 
 def logged_in(request: Request) -> bool:
-    secret = _settings(request).console_token
-    if secret is None:
-        return True
-    expected = _session_value(secret.get_secret_value())
-    return _same(request.cookies.get(SESSION_COOKIE), expected)
+    """Whether the page shows its user as logged in (a signed session not yet expired)."""
+    return _settings(request).console_token is None or _session(request) is not None
 
 
 async def checked_form(request: Request) -> None:
-    """For the dashboard's forms: the CSRF token, and a session when a token is set."""
+    """For the dashboard's forms: a live session when a token is set (before the form is
+    read), then the CSRF token."""
+    if _settings(request).console_token is not None:
+        session = _session(request)
+        if session is None or await sessions.is_revoked(await console_of(request).queue(), session):
+            raise HTTPException(401, "log in first: this action changes state")
     await _check_csrf(request)
-    if not logged_in(request):
-        raise HTTPException(401, "log in first: this action changes state")
 
 
 @router.get("/login")
@@ -127,7 +110,7 @@ async def _check_csrf(request: Request) -> None:
     form = await request.form()
     given = form.get("csrf")
     cookie = request.cookies.get(CSRF_COOKIE)
-    if cookie is None or not isinstance(given, str) or not _same(given, cookie):
+    if cookie is None or not isinstance(given, str) or not same(given, cookie):
         raise HTTPException(403, "the form is stale or came from another site: reload the page")
 
 
@@ -135,15 +118,17 @@ async def _check_csrf(request: Request) -> None:
 async def login(request: Request, token: Annotated[str, Form(max_length=1000)] = "") -> Response:
     from worker.web.templating import render
 
-    secret = _settings(request).console_token
-    if secret is None:
+    settings = _settings(request)
+    if settings.console_token is None:
         return RedirectResponse("/", 303)
-    if not _same(token, secret.get_secret_value()):
+    secret = settings.console_token.get_secret_value()
+    if not same(token, secret):
         return render(request, "login.html", {"failed": True}, status_code=401)
     response = RedirectResponse("/", 303)
     response.set_cookie(
         SESSION_COOKIE,
-        _session_value(secret.get_secret_value()),
+        sessions.issue(secret),
+        max_age=settings.console_session_seconds,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -152,7 +137,11 @@ async def login(request: Request, token: Annotated[str, Form(max_length=1000)] =
 
 
 @router.post("/logout", dependencies=[Depends(checked_form)])
-async def logout() -> Response:
+async def logout(request: Request) -> Response:
+    session = _session(request)
+    if session is not None:
+        seconds = _settings(request).console_session_seconds
+        await sessions.revoke(await console_of(request).queue(), session, seconds)
     response = RedirectResponse("/", 303)
     response.delete_cookie(SESSION_COOKIE)
     return response

@@ -1,5 +1,7 @@
 """The dashboard's templates: Jinja2 with autoescaping on for every template, so that text
-from the database or Redis (names, errors, job ids) is shown literally, never as markup."""
+from the database or Redis (names, errors, job ids) is shown literally, never as markup,
+and every value printed passes through ``printable``, so that bidi and control characters
+are shown escaped, as the CLI shows them (``\\u202e``), without any template asking."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from urllib.parse import quote, urlencode
 from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
 
+from worker.text import printable
 from worker.web import security
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -45,6 +49,16 @@ def _job_url(job_id: str) -> str:
     return "/jobs/" + quote(job_id, safe="")
 
 
+def _shown(value: Any) -> Any:
+    """What every ``{{ … }}`` prints (Jinja2's ``finalize``), before autoescaping. Markup is
+    left alone: a macro's output was made printable inside it, tojson's is ASCII, and
+    ``verbatim`` marks text that a form or a script sends back (a hidden job id, a metric's
+    name in a data attribute): HTML-escaped, but as stored, or it would name another thing."""
+    if value is None or isinstance(value, bool | int | float | Markup):
+        return value
+    return printable(value, one_line=False)
+
+
 def _environment() -> Environment:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -52,8 +66,11 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
-    environment.filters.update(time=_time, age=_age, pretty=_pretty, job_url=_job_url)
+    environment.filters.update(
+        time=_time, age=_age, pretty=_pretty, job_url=_job_url, verbatim=escape
+    )
     environment.globals.update(refresh_seconds=REFRESH_SECONDS, urlencode=urlencode)
     return environment
 
@@ -68,6 +85,6 @@ def render(
         "csrf": request.state.csrf,
         "token_required": request.app.state.settings.console_token is not None,
         "logged_in": security.logged_in(request),
-        "path": request.url.path,
+        "path": request.scope["path"],
     }
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)

@@ -11,6 +11,7 @@
 (() => {
   const COLORS = ["#1b5fa8", "#c2410c", "#217a3c", "#7c3aed", "#b3261e", "#0e7490", "#a16207", "#be185d"];
   const HEIGHT = 260;
+  const BUSY_ATTEMPTS = 4;
   const STEPS = /^\d+$/;
   const config = JSON.parse(document.getElementById("chart-config").textContent);
   const controls = document.getElementById("chart-controls");
@@ -75,8 +76,10 @@
       return Math.max(240, this.box.clientWidth);
     }
 
+    /* About one bucket per two pixels, within what one read may return for all the runs. */
     url() {
-      const buckets = Math.max(20, Math.min(config.max_buckets, Math.floor(this.width() / 2)));
+      const shared = Math.floor(config.max_total / view.runIds.length);
+      const buckets = Math.max(1, Math.min(config.max_buckets, shared, Math.max(20, Math.floor(this.width() / 2))));
       const query = new URLSearchParams({ name: this.name, buckets: String(buckets) });
       for (const id of view.runIds) query.append("run_ids", String(id));
       if (this.range) {
@@ -91,7 +94,7 @@
       const reading = (this.reading = new AbortController());
       this.section.dataset.state = "loading";
       try {
-        const response = await fetch(this.url(), { signal: reading.signal });
+        const response = await this.fetched(reading.signal);
         const body = await response.json();
         if (!response.ok) throw new Error(body.error?.message ?? `HTTP ${response.status}`);
         this.history = body;
@@ -101,6 +104,17 @@
         if (reading.signal.aborted) return;
         this.section.dataset.state = "error";
         this.status.textContent = `could not read the history: ${error.message}`;
+      }
+    }
+
+    /* A console busy with other heavy reads answers 503 with Retry-After: wait, ask again. */
+    async fetched(signal) {
+      for (let attempt = 1; ; attempt += 1) {
+        const response = await fetch(this.url(), { signal });
+        if (response.status !== 503 || attempt === BUSY_ATTEMPTS) return response;
+        const seconds = Number(response.headers.get("Retry-After")) || 2;
+        await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+        if (signal.aborted) throw new DOMException("aborted", "AbortError");
       }
     }
 
