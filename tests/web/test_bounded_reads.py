@@ -41,7 +41,7 @@ def history(run_ids: list[int], **params: object) -> tuple[str, dict[str, object
 async def console(pg_database: str, redis_url: str, **settings: object):
     app = create_app(console_settings(pg_database, redis_url, **settings))
     async with client_of(app) as client:
-        yield client, app.state.heavy_reads
+        yield client, app.state
 
 
 async def hold_every_connection(engine: AsyncEngine, held: AsyncExitStack) -> None:
@@ -80,7 +80,8 @@ async def test_a_light_read_answers_while_heavy_reads_hold_their_whole_budget(
     pg_database, clean_redis, emptied_pg_engine, runs
 ):
     settings = {"console_heavy_reads": SLOTS, "console_wait_seconds": 0.2}
-    async with console(pg_database, clean_redis.url, **settings) as (api, budget):
+    async with console(pg_database, clean_redis.url, **settings) as (api, state):
+        budget = state.heavy_reads
         path, params = history(runs[:1], buckets=10)
         async with metrics_locked(emptied_pg_engine):
             held = [asyncio.create_task(api.get(path, params=params)) for _ in range(SLOTS)]
@@ -104,7 +105,8 @@ async def test_beyond_the_waiting_line_a_heavy_read_is_refused_at_once(
     pg_database, clean_redis, emptied_pg_engine, runs
 ):
     settings = {"console_heavy_reads": 1, "console_wait_seconds": 60}
-    async with console(pg_database, clean_redis.url, **settings) as (api, budget):
+    async with console(pg_database, clean_redis.url, **settings) as (api, state):
+        budget = state.heavy_reads
         path, params = history(runs[:1], buckets=10)
         async with metrics_locked(emptied_pg_engine):
             queued = [asyncio.create_task(api.get(path, params=params)) for _ in range(9)]
@@ -118,9 +120,9 @@ async def test_beyond_the_waiting_line_a_heavy_read_is_refused_at_once(
 async def test_no_connection_free_is_a_503_with_retry_after_and_one_warning(
     pg_database, clean_redis, emptied_pg_engine, runs, caplog
 ):
-    async with console(pg_database, clean_redis.url, console_wait_seconds=0.1) as (api, c):
+    async with console(pg_database, clean_redis.url, console_wait_seconds=0.1) as (api, state):
         async with AsyncExitStack() as held:
-            await hold_every_connection(c.engine, held)
+            await hold_every_connection(state.console.engine, held)
             caplog.clear()
             refused = [await api.get(p) for p in ("/api/jobs", "/api/failed", "/failed")]
         afterwards = await api.get("/api/jobs")
