@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.support.fleet import rows, start_a_run, wait_for
 from tests.support.poison import QUARANTINED, REFUSED, plant_poison
-from worker.bootstrap import open_pool, this_worker_id
+from worker.bootstrap import open_pool, services_of, this_worker_id
 from worker.quarantine import DAMAGED_SUFFIX, quarantine_key, read_quarantine, shown
 from worker.runtime.claiming import REFUSED as REFUSED_FUNCTION
 from worker.runtime.heartbeats import index_key, worker_key
@@ -153,7 +153,7 @@ async def test_shared_keys_of_the_wrong_type_are_moved_aside_and_the_worker_serv
         job = await pool.enqueue_job("create_profile", _profile())
         assert job is not None
         assert (await run.result(job, 20))["username"] == "grace"
-        assert await drain_outbox(run.worker.ctx["deps"]) == 0
+        assert await drain_outbox(services_of(run.worker.ctx)) == 0
 
     moved = {record.entry for record in (await read_quarantine(pool, queue_name, 100)).latest}
     damaged = [queue_name, abort_jobs_ss, index_key(queue_name), quarantine_key(queue_name)]
