@@ -8,8 +8,9 @@ import pytest
 from arq.connections import ArqRedis
 
 from tests.cli.conftest import QUEUE, one_json
+from worker.ops.workers import STOPPING, index_key, worker_key
 from worker.quarantine import BAD_ID, quarantine_entry
-from worker.runtime.heartbeats import STOPPING, Heartbeat, index_key, worker_key
+from worker.runtime.heartbeats import Heartbeat
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from tests.support.fleet import SLOW_WORKER_SETTINGS, slow_starts, wait_for
-from worker.runtime.heartbeats import READY, STOPPING, read_roster, read_workers
+from worker.ops.workers import READY, STOPPING, read_roster
 from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +23,7 @@ async def test_each_worker_beats_and_a_stopping_one_says_so(workers, pool, run_i
         2, SLOW_WORKER_SETTINGS, JOBS_HEARTBEAT_SECONDS="0.5", JOBS_SHUTDOWN_GRACE=str(GRACE_S)
     )
     payload = {"run_id": run_id, "name": "loss", "step": 1, "value": 1.0, "seconds": JOB_S}
-    beats = {w.worker_id.rsplit(":", 1)[1]: w for w in await read_workers(pool, QUEUE)}
+    beats = {w.worker_id.rsplit(":", 1)[1]: w for w in (await read_roster(pool, QUEUE)).live}
     assert set(beats) == {str(stopping.pid), str(staying.pid)}
     assert {w.state for w in beats.values()} == {READY}
 
@@ -35,7 +35,7 @@ async def test_each_worker_beats_and_a_stopping_one_says_so(workers, pool, run_i
     runner.signal(signal.SIGTERM)
 
     async def runner_says_stopping() -> bool:
-        states = {w.worker_id: (w.state, w.running) for w in await read_workers(pool, QUEUE)}
+        states = {w.worker_id: (w.state, w.running) for w in (await read_roster(pool, QUEUE)).live}
         return states.get(_id_of(states, runner.pid)) == (STOPPING, 1)
 
     # The job holds the worker until it ends: "stopping" shows while it still runs.

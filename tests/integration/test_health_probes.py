@@ -10,8 +10,9 @@ import pytest
 
 from tests.support.scrape import parse
 from worker.bootstrap import SERVICES_KEY, Services
+from worker.ops.workers import READY, STOPPING
 from worker.runtime.exporter import app, start, watch
-from worker.runtime.heartbeats import READY, STOPPING, Heartbeat
+from worker.runtime.heartbeats import Heartbeat
 from worker.runtime.probes import Health
 from worker.settings import Settings
 

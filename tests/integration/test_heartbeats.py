@@ -1,5 +1,5 @@
-"""``worker.runtime.heartbeats`` on real Redis: each worker's own beat, read back, expired,
-removed."""
+"""``worker.runtime.heartbeats`` (the writer) and ``worker.ops.workers`` (the reader) on real
+Redis: each worker's own beat, read back, expired, removed."""
 
 from __future__ import annotations
 
@@ -9,15 +9,8 @@ from arq.connections import ArqRedis
 
 from domain.db import utcnow
 from tests.support.fleet import wait_for
-from worker.runtime.heartbeats import (
-    READY,
-    STOPPING,
-    Heartbeat,
-    index_key,
-    read_roster,
-    read_workers,
-    worker_key,
-)
+from worker.ops.workers import READY, STOPPING, index_key, read_roster, worker_key
+from worker.runtime.heartbeats import Heartbeat
 
 QUEUE = "test:heartbeats"
 EVERY = 0.2  # seconds between beats: a silent worker is gone after 0.6 s
@@ -32,7 +25,7 @@ async def test_each_worker_is_read_back_with_its_own_beat(redis):
     await first.start()
     await second.start()
     try:
-        workers = await read_workers(redis, QUEUE)
+        workers = (await read_roster(redis, QUEUE)).live
     finally:
         await first.stop()
         await second.stop()
@@ -68,7 +61,7 @@ async def test_stopping_is_written_at_once(redis):
         beat.stopping()
 
         async def says_stopping() -> bool:
-            return [w.state for w in await read_workers(redis, QUEUE)] == [STOPPING]
+            return [w.state for w in (await read_roster(redis, QUEUE)).live] == [STOPPING]
 
         await wait_for(says_stopping, within=5, what="the worker says it is stopping")
     finally:
@@ -80,7 +73,7 @@ async def test_beats_keep_a_worker_alive_past_its_ttl(redis):
     await beat.start()
     try:
         await wait_for(lambda: _beaten(beat, 10), within=10, what="ten beats")
-        assert [w.worker_id for w in await read_workers(redis, QUEUE)] == ["host:1"]
+        assert [w.worker_id for w in (await read_roster(redis, QUEUE)).live] == ["host:1"]
     finally:
         await beat.stop()
 
@@ -96,7 +89,7 @@ async def test_a_silent_worker_expires_and_is_listed_as_lost(redis):
     try:
 
         async def silent_is_gone() -> bool:
-            return [w.worker_id for w in await read_workers(redis, QUEUE)] == ["host:2"]
+            return [w.worker_id for w in (await read_roster(redis, QUEUE)).live] == ["host:2"]
 
         await wait_for(silent_is_gone, within=10, what="the silent worker expires")
         roster = await read_roster(redis, QUEUE)
@@ -118,4 +111,4 @@ async def test_garbage_in_a_worker_key_is_skipped(redis):
 
 
 async def test_no_workers_no_round_trips_beyond_the_index(redis):
-    assert await read_workers(redis, QUEUE) == []
+    assert (await read_roster(redis, QUEUE)).live == []

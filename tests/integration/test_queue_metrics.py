@@ -13,7 +13,8 @@ from arq.utils import timestamp_ms
 
 from tests.support.scrape import Samples, parse
 from worker.ops.queue_metrics import queue_metrics
-from worker.runtime.heartbeats import Heartbeat, worker_key
+from worker.ops.workers import worker_key
+from worker.runtime.heartbeats import Heartbeat
 from worker.testing.scratch import RedisSpace
 
 QUEUE = "test:queue-metrics"

@@ -15,8 +15,8 @@ from worker.text import ExitCode
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
+    from worker.ops.workers import Roster
     from worker.quarantine import QuarantineView
-    from worker.runtime.heartbeats import Roster
     from worker.settings import Settings
 
 LOCAL_TIMEOUT_S = 3  # a worker's probe answers from its own thread, at once or never
@@ -53,8 +53,8 @@ def health(
         return
 
     async def read(backends: Backends) -> tuple[Roster, int]:
+        from worker.ops.workers import read_roster
         from worker.quarantine import read_quarantine
-        from worker.runtime.heartbeats import read_roster
 
         queue = await backends.queue()
         quarantine = await read_quarantine(queue, settings.queue_name, limit=1)

@@ -26,8 +26,8 @@ from arq.utils import timestamp_ms
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from worker.ops.workers import read_roster
 from worker.quarantine import quarantine_key
-from worker.runtime.heartbeats import read_roster
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 HEAD_MARGIN = 100  # ready entries looked at beyond the running ones, for the oldest waiting
@@ -47,7 +47,7 @@ class QueueSnapshot:
 
 async def read_snapshot(redis: ArqRedis, queue_name: str) -> QueueSnapshot:
     roster = await read_roster(redis, queue_name)
-    running = sum(max(worker.running, 0) for worker in roster.live)
+    running = roster.running
     now = timestamp_ms()
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zcount(queue_name, "-inf", now)

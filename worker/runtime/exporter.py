@@ -16,7 +16,7 @@ from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from worker.bootstrap import services_of
-from worker.runtime.heartbeats import WORKER_STATES
+from worker.ops.workers import WORKER_STATES
 from worker.runtime.probes import Health, Verdict
 from worker.runtime.prometheus import REGISTRY, RUNNING, STATE, WORKER_UP
 

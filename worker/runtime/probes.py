@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from worker.bootstrap import services_of
-from worker.runtime.heartbeats import LIVENESS_BEATS, READY, Heartbeat
+from worker.ops.workers import READY
+from worker.runtime.heartbeats import LIVENESS_BEATS, Heartbeat
 from worker.runtime.leases import keeper_of
 
 HEALTH_KEY = "health"  # in ctx: this worker's Health

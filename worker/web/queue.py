@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from domain import services
 from worker.bootstrap import Services
 from worker.ops.queue_state import read_queue
+from worker.ops.workers import WorkerBeat, read_roster
 from worker.quarantine import read_quarantine
-from worker.runtime.heartbeats import WorkerBeat, read_workers
 from worker.web.schemas import QuarantinedOut, QueueOverview, RunningJobOut, WorkerOut
 
 MINUTE = 60
@@ -21,8 +21,9 @@ QUARANTINE_SHOWN = 10  # the latest records; `jobs quarantine` lists more
 
 async def workers(console: Services) -> list[WorkerOut]:
     now = datetime.now(UTC)
-    beats = await read_workers(await console.queue(), console.settings.queue_name)
-    return [_worker(beat, now) for beat in sorted(beats, key=lambda beat: beat.worker_id)]
+    roster = await read_roster(await console.queue(), console.settings.queue_name)
+    # The live ones only, as ever; `jobs health` lists the silent ones too (issue 20).
+    return [_worker(beat, now) for beat in roster.live]
 
 
 def _worker(beat: WorkerBeat, now: datetime) -> WorkerOut:
