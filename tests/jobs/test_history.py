@@ -13,8 +13,9 @@ from domain.models import JobRecord, JobTry
 from domain.repositories import ProfileRepository
 from tests.support.faults import connection_lost, failing_profile_inserts
 from worker.ops.enqueue import PARENT_KWARG
+from worker.ops.job_state import read_retry_note
 from worker.registry import chunk_job_id
-from worker.runtime.outbox import DEAD_LETTERS_KEY, OUTBOX_KEY, drain_outbox, read_retry_note
+from worker.runtime.outbox import DEAD_LETTERS_KEY, OUTBOX_KEY, drain_outbox
 
 PROFILE = {"username": "ada", "email": "ada@example.com", "full_name": "Ada L"}
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from worker.cli import output
 from worker.cli.output import CliError, note
 from worker.ops.actions import polls
-from worker.ops.job_state import Outcome, known_outcome, read_results
+from worker.ops.job_state import Outcome, known_outcome
+from worker.ops.submissions import read_results
 from worker.text import ExitCode
 
 if TYPE_CHECKING:

@@ -24,8 +24,9 @@ from worker.cli.follow import (
     progress_bar,
 )
 from worker.cli.options import Delivery
-from worker.ops.actions import enqueue_once
-from worker.ops.job_state import Outcome, combined, current_outcome, mark_submission
+from worker.ops.actions import enqueue_once, enqueued_outcome
+from worker.ops.job_state import Outcome
+from worker.ops.submissions import combined, mark_submission
 from worker.registry import GENERATE_PROFILES, Job
 from worker.text import ExitCode
 
@@ -57,12 +58,8 @@ async def enqueue_and_wait(
     if delivery.wait:
         deadline = deadline_after(delivery.timeout)
         outcome = await await_outcome(backends, delivery.job_id, deadline, quiet=delivery.as_json)
-    elif deduplicated:
-        outcome = await current_outcome(backends, delivery.job_id, describe=True) or Outcome(
-            delivery.job_id, "queued", function
-        )
     else:
-        outcome = Outcome(delivery.job_id, "queued", function)
+        outcome = await enqueued_outcome(backends, delivery.job_id, function, new=not deduplicated)
     return Report(outcome, [delivery.job_id], int(deduplicated))
 
 
@@ -91,7 +88,7 @@ def submit_batches(
                 "not enqueued again"
             )
         if not delivery.wait:
-            return Report(Outcome(delivery.job_id, "queued", job.name), job_ids, deduplicated)
+            return Report(Outcome.queued(delivery.job_id, job.name), job_ids, deduplicated)
         with progress_bar(not delivery.as_json, f"{len(job_ids)} {job.name} jobs") as bar:
             deadline = deadline_after(delivery.timeout)
             outcomes = await await_many(backends, job_ids, deadline, bar)

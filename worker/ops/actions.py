@@ -1,7 +1,8 @@
 """What an operator does to jobs, whichever face asks (the CLI, the console's API): enqueue a
 checked payload once per job id, plan the retry of a failure, cancel a waiting job, wait
-for an outcome. Each refusal is a ``Refused`` with the sentence to show; the face decides
-how to show it (a line and an exit code, an HTTP status).
+for an outcome or say where a job just enqueued stands. Each refusal is a ``Refused`` with
+the sentence to show; the face decides how to show it (a line and an exit code, an HTTP
+status).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from worker.ops.job_state import Outcome, Sources, known_outcome
+from worker.ops.job_state import Outcome, Sources, current_outcome, known_outcome
 from worker.text import printable
 
 if TYPE_CHECKING:
@@ -183,3 +184,13 @@ async def outcome_within(sources: Sources, job_id: str, seconds: float) -> Outco
         if outcome.done:
             break
     return outcome
+
+
+async def enqueued_outcome(sources: Sources, job_id: str, function: str, *, new: bool) -> Outcome:
+    """Where a job just enqueued stands, without waiting: queued when it is new; when its id
+    was taken already, where that job stands (queued, if Redis forgot it meanwhile)."""
+    if not new:
+        outcome = await current_outcome(sources, job_id, describe=True)
+        if outcome is not None:
+            return outcome
+    return Outcome.queued(job_id, function)

@@ -3,15 +3,17 @@
 From Redis while arq knows the job (queued, deferred, in_progress, or its result), with the
 worker's retry note for a job waiting for its next try; from the job history once Redis has
 forgotten it. A submission that became several jobs (a file's batches, a generation's
-chunks) is read through its children, against the count its marker in Redis gives.
+chunks) is read through its children, against the count its marker in Redis gives
+(``worker.ops.submissions`` writes it). ``Outcome`` is what every face shows: the CLI
+prints it, the API returns it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
 FINAL = frozenset({"succeeded", "failed", "cancelled"})
 SUBMISSION_PREFIX = "dbjobs:submission:"
+RETRY_NOTE_PREFIX = "dbjobs:retrying:"  # the worker's note on a try it will retry
 
 
 class Sources(Protocol):
@@ -40,73 +43,86 @@ class UnknownJob(LookupError):
         super().__init__(f"job {job_id} is unknown: not in Redis, not in the job history")
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """Where a job (or a submission) stands, with what the CLI prints of it."""
+class JobFailure(BaseModel):
+    """Why a job (or its last try) failed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str | None = Field(description="The error's type, e.g. ValidationError")
+    message: str | None
+
+
+class Outcome(BaseModel):
+    """Where a job (or a submission) stands: the same fields for every job, on every face
+    (``jobs status --json``, the API's answers)."""
+
+    # Every field is in every answer: the API's schema says so (``required``).
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
 
     job_id: str
-    status: str
-    function: str | None = None
-    result: Any = None
-    error_type: str | None = None
-    error_message: str | None = None
-    source: str = "redis"
-    tries: int | None = None
-    finished_at: str | None = None
-    next_retry_at: str | None = None
-    retryable: bool | None = None
-    children: dict[str, Any] | None = field(default=None)
+    function: str | None = Field(None, description="The job's name in the registry")
+    status: str = Field(
+        description="queued, deferred, in_progress or retrying while it waits or runs; "
+        "succeeded, failed or cancelled once done"
+    )
+    source: Literal["redis", "history"] = Field(
+        "redis", description="redis, or history once Redis has forgotten the job"
+    )
+    tries: int | None = Field(None, description="Tries so far, once one has ended")
+    finished_at: str | None = Field(None, description="ISO 8601, once it has ended")
+    next_retry_at: str | None = Field(None, description="ISO 8601, while it is retrying")
+    error: JobFailure | None = Field(None, description="The failure, or the last try's error")
+    children: dict[str, Any] | None = Field(
+        None,
+        description="For a submission of several jobs: how many (jobs), how many ended "
+        "(recorded), by state (states), the failures, and the results added up (totals)",
+    )
+    result: Any = Field(None, description="What the job returned (for a submission: totals)")
+
+    @classmethod
+    def queued(cls, job_id: str, function: str | None) -> Outcome:
+        return cls(job_id=job_id, status="queued", function=function)
 
     @property
     def done(self) -> bool:
         return self.status in FINAL
 
-    @property
-    def error(self) -> dict[str, str | None] | None:
-        if self.error_type is None:
-            return None
-        return {"type": self.error_type, "message": self.error_message}
-
     def described_error(self) -> str:
-        return f"{self.error_type}: {self.error_message}"
+        error = self.error or JobFailure(type=None, message=None)
+        return f"{error.type}: {error.message}"
 
     def with_result(self, result: Any) -> Outcome:
-        return replace(self, result=result)
+        return self.model_copy(update={"result": result})
 
     def as_json(self, *, with_result: bool = True) -> dict[str, Any]:
         """The same fields for every job, every command: one contract for scripts."""
-        data: dict[str, Any] = {
-            "job_id": self.job_id,
-            "function": self.function,
-            "status": self.status,
-            "source": self.source,
-            "tries": self.tries,
-            "finished_at": self.finished_at,
-            "next_retry_at": self.next_retry_at,
-            "error": self.error,
-            "children": self.children,
-        }
-        if with_result:
-            data["result"] = self.result
-        return data
+        return self.model_dump(exclude=None if with_result else {"result"})
+
+
+def failure(error_type: str | None, message: str | None) -> JobFailure | None:
+    """The error of a job, or None when it has none (no type: nothing failed)."""
+    return None if error_type is None else JobFailure(type=error_type, message=message)
 
 
 def from_result(job_id: str, info: JobResult) -> Outcome:
     from worker.serialization import JobError
 
-    base = Outcome(
-        job_id,
-        "succeeded" if info.success else "failed",
-        info.function,
+    problem = info.result
+    if info.success:
+        error, result = None, info.result
+    elif isinstance(problem, JobError):
+        error, result = JobFailure(type=problem.type_name, message=problem.message), None
+    else:
+        error, result = JobFailure(type=type(problem).__name__, message=str(problem)), None
+    return Outcome(
+        job_id=job_id,
+        status="succeeded" if info.success else "failed",
+        function=info.function,
         tries=info.job_try,
         finished_at=info.finish_time.isoformat(),
+        error=error,
+        result=result,
     )
-    if info.success:
-        return base.with_result(info.result)
-    problem = info.result
-    if isinstance(problem, JobError):
-        return replace(base, error_type=problem.type_name, error_message=problem.message)
-    return replace(base, error_type=type(problem).__name__, error_message=str(problem))
 
 
 def from_history(job_id: str, detail: JobDetail, marker: dict[str, Any] | None) -> Outcome:
@@ -118,17 +134,15 @@ def from_history(job_id: str, detail: JobDetail, marker: dict[str, Any] | None) 
         assert children is not None  # get_job finds a record, children, or nothing
         return _submission_outcome(job_id, children, marker)
     return Outcome(
-        job_id,
-        job.status,
-        job.function,
+        job_id=job_id,
+        status=job.status,
+        function=job.function,
         result=job.result,
-        error_type=job.error_type,
-        error_message=job.error_message,
+        error=failure(job.error_type, job.error_message),
         source="history",
         tries=job.tries,
         finished_at=job.finished_at.isoformat(),
         next_retry_at=job.next_retry_at.isoformat() if job.next_retry_at else None,
-        retryable=job.retryable,
         children=children,
     )
 
@@ -157,7 +171,13 @@ def _submission_outcome(
     states, jobs = children["states"], children["jobs"]
     finished = jobs is None or children["recorded"] >= jobs  # forgotten by Redis: all ran
     function = (marker or {}).get("function")
-    outcome = Outcome(parent_id, "in_progress", function, source="history", children=children)
+    outcome = Outcome(
+        job_id=parent_id,
+        status="in_progress",
+        function=function,
+        source="history",
+        children=children,
+    )
     if not finished:
         return outcome
     if states.get("failed"):
@@ -166,10 +186,9 @@ def _submission_outcome(
             f"{states['failed']} of {children['recorded']} jobs failed; "
             f"first, {first['job_id']}: {first['error']}"
         )
-        return replace(
-            outcome, status="failed", error_type="SubmissionFailed", error_message=message
-        )
-    return replace(outcome, status="succeeded", result=children["totals"])
+        error = JobFailure(type="SubmissionFailed", message=message)
+        return outcome.model_copy(update={"status": "failed", "error": error})
+    return outcome.model_copy(update={"status": "succeeded", "result": children["totals"]})
 
 
 async def current_outcome(
@@ -195,7 +214,8 @@ async def current_outcome(
     if describe:
         definition = await job.info()
         function = definition.function if definition else None
-    return await _with_retry_note(sources, Outcome(job_id, status.value, function))
+    outcome = Outcome(job_id=job_id, status=status.value, function=function)
+    return await _with_retry_note(sources, outcome)
 
 
 async def known_outcome(sources: Sources, job_id: str, *, describe: bool = False) -> Outcome:
@@ -226,7 +246,9 @@ async def _from_history(sources: Sources, job_id: str) -> Outcome | None:
         "states": {},
         "failures": [],
     }
-    return Outcome(job_id, "queued", marker.get("function"), children=children)
+    return Outcome(
+        job_id=job_id, status="queued", function=marker.get("function"), children=children
+    )
 
 
 async def _with_retry_note(sources: Sources, outcome: Outcome) -> Outcome:
@@ -234,23 +256,45 @@ async def _with_retry_note(sources: Sources, outcome: Outcome) -> Outcome:
     in Redis (written even when the database is what failed)."""
     if outcome.status != "deferred":
         return outcome
-    from worker.runtime.outbox import read_retry_note
-
     retry = await read_retry_note(await sources.queue(), outcome.job_id)
     if retry is None:
         return outcome
-    return replace(
-        outcome,
-        status="retrying",
-        tries=retry.get("tries"),
-        error_type=retry.get("error_type"),
-        error_message=retry.get("error_message"),
-        next_retry_at=retry.get("retry_at"),
-    )
+    update = {
+        "status": "retrying",
+        "tries": retry.get("tries"),
+        "error": failure(retry.get("error_type"), retry.get("error_message")),
+        "next_retry_at": retry.get("retry_at"),
+    }
+    return outcome.model_copy(update=update)
+
+
+def retry_note_key(job_id: str) -> str:
+    return RETRY_NOTE_PREFIX + job_id
+
+
+async def read_retry_note(redis: ArqRedis, job_id: str) -> dict[str, Any] | None:
+    """The worker's note on a job's last try (``worker.runtime.outbox.note_retry``); None
+    when there is none, or none of ours."""
+    from contextlib import suppress
+
+    import orjson
+    from redis.exceptions import ResponseError
+
+    try:
+        raw = await redis.get(retry_note_key(job_id))
+    except ResponseError:  # not a string: not a note
+        return None
+    if raw is None:
+        return None
+    with suppress(orjson.JSONDecodeError):
+        note = orjson.loads(raw)
+        return note if isinstance(note, dict) else None
+    return None
 
 
 async def _submission_marker(sources: Sources, parent_id: str) -> dict[str, Any] | None:
-    """What ``mark_submission`` wrote; None when there is nothing, or nothing of ours."""
+    """What ``worker.ops.submissions.mark_submission`` wrote; None when there is nothing,
+    or nothing of ours."""
     from contextlib import suppress
 
     import orjson
@@ -262,84 +306,3 @@ async def _submission_marker(sources: Sources, parent_id: str) -> dict[str, Any]
         if isinstance(marker, dict) and isinstance(marker.get("jobs", 0), int):
             return marker
     return None
-
-
-async def mark_submission(
-    sources: Sources, parent_id: str, function: str, job_ids: Sequence[str]
-) -> None:
-    """Remember, for as long as arq keeps the jobs, that ``parent_id`` became ``job_ids``."""
-    import orjson
-
-    queue = await sources.queue()
-    marker = orjson.dumps({"function": function, "jobs": len(job_ids)})
-    await queue.set(SUBMISSION_PREFIX + parent_id, marker, px=queue.expires_extra_ms)
-
-
-# KEYS: the queue, then each job's result key; ARGV: the job ids. Per job: its result, 1
-# while it is queued (or deferred, or running), 0 when Redis knows nothing of it, -1 when
-# its result key holds something else than a string.
-_RESULTS_SCRIPT = """
-local replies = {}
-for i = 1, #ARGV do
-  local result = redis.pcall('get', KEYS[i + 1])
-  if type(result) == 'table' then
-    replies[i] = -1
-  elseif result then
-    replies[i] = result
-  elseif redis.call('zscore', KEYS[1], ARGV[i]) then
-    replies[i] = 1
-  else
-    replies[i] = 0
-  end
-end
-return replies
-"""
-
-
-async def read_results(sources: Sources, job_ids: list[str]) -> dict[str, Outcome]:
-    """The jobs among ``job_ids`` that have ended: all their results in one script call
-    (a pipeline of a GET and a ZSCORE per job cost the CLI 1 s of CPU per 40 polls of a
-    thousand jobs; the script, a tenth of that)."""
-    from arq.constants import result_key_prefix
-
-    from worker.serialization import UnreadableData, decoded_result
-
-    queue = await sources.queue()
-    script = queue.register_script(_RESULTS_SCRIPT)
-    keys = [queue.default_queue_name, *(result_key_prefix + job_id for job_id in job_ids)]
-    replies = await script(keys=keys, args=job_ids)
-    found: dict[str, Outcome] = {}
-    for job_id, reply in zip(job_ids, replies, strict=True):
-        if isinstance(reply, bytes):
-            found[job_id] = from_result(job_id, decoded_result(job_id, reply))
-        elif reply == -1:
-            raise UnreadableData(job_id, ValueError("not a string"), result=True)
-        elif not reply:  # neither queued nor finished in Redis: ask the history
-            outcome = await known_outcome(sources, job_id)
-            if outcome.done:
-                found[job_id] = outcome
-    return found
-
-
-def combined(job_id: str, function: str, outcomes: Sequence[Outcome]) -> Outcome:
-    """Several jobs of one submission read as one: their counts added up as the history
-    adds them up, failures listed."""
-    from domain.views import add_up
-
-    failures = [o for o in outcomes if o.status == "failed"]
-    results = [o.result if isinstance(o.result, dict) else None for o in outcomes]
-    run_ids = {result.get("run_id") for result in results if result} - {None}
-    result = {**({"run_id": run_ids.pop()} if len(run_ids) == 1 else {}), **add_up(results)}
-    states = {"succeeded": len(outcomes) - len(failures), "failed": len(failures)}
-    children = {"recorded": len(outcomes), "states": states, "failures": []}
-    outcome = Outcome(job_id, "succeeded", function, result=result, children=children)
-    if not failures:
-        return outcome
-    first = failures[0]
-    message = f"{len(failures)} of {len(outcomes)} jobs failed; first, {first.job_id}: "
-    return replace(
-        outcome,
-        status="failed",
-        error_type=first.error_type,
-        error_message=message + str(first.error_message),
-    )

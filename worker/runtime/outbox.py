@@ -2,7 +2,8 @@
 
 - Each retry also leaves a short-lived note in Redis (``retry_note_key``): the try, its
   error and when the next one is due, so that ``jobs status`` and ``--wait`` can say why
-  a job is waiting even when the database is what failed.
+  a job is waiting even when the database is what failed (``worker.ops.job_state`` reads
+  it).
 - A final failure that cannot be written goes to an outbox list in Redis; every worker
   drains the outbox into PostgreSQL once it answers again, so ``jobs failed`` lists it.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from contextlib import suppress
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any, cast
@@ -23,21 +23,17 @@ from redis.exceptions import ResponseError
 
 from domain.repositories import JobStamp
 from worker.bootstrap import Services
+from worker.ops.job_state import retry_note_key
 from worker.quarantine import damaged, move_aside
 from worker.runtime.retry import is_transient
 from worker.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.history")
 
-RETRY_NOTE_PREFIX = "dbjobs:retrying:"
 OUTBOX_KEY = "dbjobs:history:outbox"
 DEAD_LETTERS_KEY = "dbjobs:history:outbox:refused"
 OUTBOX_LIMIT = 100_000  # entries kept while the database is away; the oldest go first
 DRAIN_EVERY_SECONDS = 5.0
-
-
-def retry_note_key(job_id: str) -> str:
-    return RETRY_NOTE_PREFIX + job_id
 
 
 async def note_retry(
@@ -51,20 +47,6 @@ async def note_retry(
         "worker": stamp.worker,
     }
     await redis.set(retry_note_key(stamp.job_id), orjson.dumps(note), ex=max(ttl, 1))
-
-
-async def read_retry_note(redis: ArqRedis, job_id: str) -> dict[str, Any] | None:
-    """The worker's note on a job's last try; None when there is none, or none of ours."""
-    try:
-        raw = await redis.get(retry_note_key(job_id))
-    except ResponseError:  # not a string: not a note
-        return None
-    if raw is None:
-        return None
-    with suppress(orjson.JSONDecodeError):
-        note = orjson.loads(raw)
-        return note if isinstance(note, dict) else None
-    return None
 
 
 async def defer_failure(redis: ArqRedis, stamp: JobStamp, fields: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from domain.errors import JobNotFound
 from domain.views import JobDetail
 from worker.bootstrap import Services
 from worker.ops.actions import cancel, enqueue_once, plan_attempt
-from worker.ops.job_state import UnknownJob, current_outcome
+from worker.ops.job_state import known_outcome
 from worker.registry import JOBS, Job
 from worker.web import paging
 from worker.web.console import Console
@@ -29,7 +29,6 @@ from worker.web.schemas import (
     HandleRequest,
     JobList,
     JobPage,
-    JobState,
     RetryRequest,
 )
 from worker.web.security import NEEDS_TOKEN
@@ -115,16 +114,14 @@ async def get_job(console: Console, job_id: PathJobId) -> JobPage:
 
 async def job_page(console: Services, job_id: str) -> JobPage:
     """Where the job stands (Redis, else the history) and what the history knows of it."""
-    outcome = await current_outcome(console, job_id, describe=True)
-    if outcome is None:
-        raise UnknownJob(job_id)
+    outcome = await known_outcome(console, job_id, describe=True)
     async with console.unit_of_work() as uow:
         try:
             detail = await services.get_job(uow, job_id)
         except JobNotFound:
             detail = JobDetail(job=None, earlier_tries=[], children=None)
     return JobPage(
-        job=JobState.of(outcome),
+        job=outcome,
         record=detail.job,
         earlier_tries=detail.earlier_tries,
         children=detail.children,

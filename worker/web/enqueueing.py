@@ -11,11 +11,16 @@ from fastapi import HTTPException
 from pydantic import ValidationError
 
 from worker.bootstrap import Services
-from worker.ops.actions import checked_payload, enqueue_once, job_id_problem, outcome_within
-from worker.ops.job_state import Outcome, current_outcome
+from worker.ops.actions import (
+    checked_payload,
+    enqueue_once,
+    enqueued_outcome,
+    job_id_problem,
+    outcome_within,
+)
 from worker.registry import Job
 from worker.web.errors import PayloadRefused
-from worker.web.schemas import Enqueued, JobState
+from worker.web.schemas import Enqueued
 
 MAX_WAIT_SECONDS = 60.0
 
@@ -49,10 +54,6 @@ async def answer(
 ) -> tuple[Enqueued, int]:
     if wait > 0:
         outcome = await outcome_within(console, job_id, wait)
-    elif new:
-        outcome = Outcome(job_id, "queued", function)
     else:
-        outcome = await current_outcome(console, job_id, describe=True) or Outcome(
-            job_id, "queued", function
-        )
-    return Enqueued(job=JobState.of(outcome), deduplicated=not new), 200 if outcome.done else 202
+        outcome = await enqueued_outcome(console, job_id, function, new=new)
+    return Enqueued(job=outcome, deduplicated=not new), 200 if outcome.done else 202

@@ -38,37 +38,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class JobError(BaseModel):
-    type: str | None
-    message: str | None
-
-
-class JobState(BaseModel):
-    """Where a job stands: the same fields as ``jobs status --json``."""
-
-    job_id: str
-    function: str | None
-    status: str = Field(description="queued, deferred, in_progress, retrying, succeeded...")
-    source: str = Field(description="redis, or history once Redis has forgotten the job")
-    tries: int | None
-    finished_at: str | None
-    next_retry_at: str | None
-    error: JobError | None
-    children: dict[str, Any] | None
-    result: Any = None
-
-    @classmethod
-    def of(cls, outcome: Outcome) -> JobState:
-        return cls.model_validate(outcome.as_json())
-
-
 class Enqueued(BaseModel):
-    job: JobState
+    job: Outcome
     deduplicated: bool = Field(description="True: the job id already existed, nothing new")
 
 
 class JobPage(BaseModel):
-    job: JobState
+    job: Outcome
     record: JobView | None = Field(description="The job history's record, once a try ended")
     earlier_tries: list[TryView]
     children: Submission | None
