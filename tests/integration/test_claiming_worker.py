@@ -10,8 +10,9 @@ from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 
 from worker.bootstrap import this_worker_id
+from worker.ops.queue_state import read_lease
 from worker.runtime.claiming import ClaimingWorker
-from worker.runtime.leases import ARQ_CLAIM, read_lease
+from worker.runtime.leases import ARQ_CLAIM
 from worker.settings import Settings
 
 QUEUE = "test:claims"

@@ -13,8 +13,9 @@ from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
 from redis.exceptions import ResponseError
 
+from worker.ops.queue_state import read_lease
 from worker.quarantine import read_quarantine
-from worker.runtime.leases import ARQ_CLAIM, LeaseKeeper, read_lease
+from worker.runtime.leases import ARQ_CLAIM, LeaseKeeper
 
 QUEUE = "test:leases"
 LEASE_S = 8

@@ -1,27 +1,57 @@
-"""The queue as an operator sees it: what waits, what runs and on which worker, read from
-arq's keys in a bounded number of round trips whatever the queue holds.
+"""The queue as operators and alerts see it, read from Redis in a bounded number of round
+trips whatever the queue holds: how many jobs are due and deferred, how long the oldest
+ready one has waited, the workers (their heartbeats, ``worker.ops.workers``) and the
+quarantine's size. Prometheus scrapes it (``worker.ops.queue_prometheus``); the console's
+overview also reads the queue's head.
 
 Running jobs sit at the head of the queue (arq claims among the first few hundred ready
-entries, see ``worker.runtime.leases``), so reading the head finds them all; their lease names the
-worker and when the job started. The functions of the waiting jobs are counted over the
-same head, from the first bytes of each job (a job may be megabytes).
+entries, see ``worker.runtime.leases``), so reading the head finds them all; their lease
+names the worker and when the job started. The functions of the waiting jobs are counted
+over the same head, from the first bytes of each job (a job may be megabytes): right for a
+page, wrong for an alert, which is why the head is read only when asked.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.utils import timestamp_ms
 
-from worker.quarantine import id_problem
-from worker.runtime.leases import MIN_HEAD_DEPTH, read_lease
+from worker.ops.workers import Roster, read_roster
+from worker.quarantine import Quarantined, id_problem, quarantine_key
 from worker.serialization import function_of
 
+# arq claims a job among the first max(5 x max_jobs, 100) ready entries of the queue, and
+# an entry only moves up from there: this depth covers workers of up to 200 jobs.
+MIN_HEAD_DEPTH = 1_000
 HEAD_BYTES = 200  # enough for arq's {"t":..,"f":"<function>","a": prefix
+HEAD_MARGIN = 100  # ready entries looked at beyond the running ones, for the oldest waiting
+MAX_RUNNING_LOOKED_AT = 10_000  # whatever heartbeats claim to run, the read stays bounded
+QUARANTINE_SHOWN = 10  # the latest records read with the head; `jobs quarantine` lists more
+LEASE_MARK = "lease"  # a lease's value: "lease <started, ms since the epoch> <worker id>"
+
+
+def lease_value(holder: str) -> str:
+    """A lease's value, starting now: the console shows its worker and age."""
+    return f"{LEASE_MARK} {timestamp_ms()} {holder}"
+
+
+def read_lease(value: bytes | None) -> tuple[int, str] | None:
+    """A lease's start (ms since the epoch) and worker id; None for arq's bare claim (or a
+    lease of an older worker, which named neither)."""
+    parts = (value or b"").decode(errors="replace").split(" ", 2)
+    if len(parts) != 3 or parts[0] != LEASE_MARK or not _milliseconds(parts[1]):
+        return None
+    return int(parts[1]), parts[2]
+
+
+def _milliseconds(text: str) -> bool:
+    """A time in ms since the epoch that a datetime can hold (year 5138 at most)."""
+    return text.isascii() and text.isdigit() and len(text) <= 14
 
 
 @dataclass(frozen=True)
@@ -36,40 +66,92 @@ class RunningJob:
 
 
 @dataclass(frozen=True)
-class QueueView:
-    total: int  # entries in the queue: waiting (ready or deferred) and running
-    ready: int  # due now (running ones included: arq keeps them in the queue)
+class QueueHead:
+    """The first entries of the queue, read one by one, and the quarantine's latest records."""
+
     running: list[RunningJob]
-    # Waiting jobs by function, counted over the first ``sampled`` entries of the queue.
-    by_function: dict[str, int] = field(default_factory=dict)
-    sampled: int = 0
-    # Entries of the head (or the queue itself) that could not be read: an id that is not
+    by_function: dict[str, int]  # waiting jobs by function, over the entries read
+    sampled: int  # entries read
+    # Entries of those (or the queue itself) that could not be read: an id that is not
     # UTF-8, keys of the wrong type. Skipped here; a worker quarantines them.
-    unreadable: int = 0
+    unreadable: int
+    quarantine: list[Quarantined]  # newest first, at most QUARANTINE_SHOWN
+
+
+@dataclass(frozen=True)
+class QueueState:
+    due: int  # due now: ready, and running (arq keeps a job in the queue until it ends)
+    deferred: int  # due later: retries backing off, jobs enqueued with a delay
+    oldest_ready_age: float  # seconds the longest-waiting ready job has been due; 0: none
+    workers: Roster  # live, and fallen silent (stuck or killed) in the last few minutes
+    quarantined: int  # records in the queue's quarantine (worker.quarantine)
+    head: QueueHead | None = None  # read only when asked for
 
     @property
-    def waiting(self) -> int:
-        return self.total - len(self.running)
+    def total(self) -> int:
+        return self.due + self.deferred
 
     @property
-    def deferred(self) -> int:
-        return self.total - self.ready
+    def running(self) -> int:
+        """Jobs started on a live worker (their heartbeats' sum)."""
+        return self.workers.running
 
     @property
-    def partial(self) -> bool:
-        return self.sampled < self.total
+    def ready(self) -> int:
+        """Due, and waiting for a worker."""
+        return max(0, self.due - self.running)
 
 
-async def read_queue(redis: ArqRedis, queue_name: str, depth: int = MIN_HEAD_DEPTH) -> QueueView:
+async def read_queue(redis: ArqRedis, queue_name: str, *, head: int = 0) -> QueueState:
+    """The state of ``queue_name``; with ``head``, its first ``head`` entries read one by
+    one too (``MIN_HEAD_DEPTH`` finds every running job)."""
+    workers = await read_roster(redis, queue_name)
     now = timestamp_ms()
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.zcard(queue_name)
-        pipe.zcount(queue_name, float("-inf"), now)
-        pipe.zrange(queue_name, 0, depth - 1)
-        total, ready, head = await pipe.execute(raise_on_error=False)
-    if isinstance(head, Exception):  # not a sorted set: the next worker moves it aside
-        return QueueView(0, 0, [], unreadable=1)
-    job_ids = [job_id for raw in head if (job_id := _id(raw)) is not None]
+        pipe.zcount(queue_name, "-inf", now)
+        pipe.zcount(queue_name, f"({now}", "+inf")
+        # A running job stays in the queue until it ends, at the head if it started long
+        # ago: the oldest waiting one is among the first `running + margin` due entries.
+        looked_at = min(workers.running, MAX_RUNNING_LOOKED_AT) + HEAD_MARGIN
+        pipe.zrangebyscore(queue_name, "-inf", now, start=0, num=looked_at, withscores=True)
+        pipe.llen(quarantine_key(queue_name))
+        if head:
+            pipe.zrange(queue_name, 0, head - 1)
+            pipe.lrange(quarantine_key(queue_name), 0, QUARANTINE_SHOWN - 1)
+        due, deferred, due_first, quarantined, *entries = await pipe.execute(raise_on_error=False)
+    if isinstance(due_first, Exception):  # not a sorted set: a worker moves it aside
+        due, deferred, due_first = 0, 0, []
+    return QueueState(
+        due=int(due),
+        deferred=int(deferred),
+        oldest_ready_age=await _oldest_waiting_age(redis, due_first, now),
+        workers=workers,
+        quarantined=0 if isinstance(quarantined, Exception) else int(quarantined),
+        head=await _read_head(redis, *entries) if head else None,
+    )
+
+
+async def _oldest_waiting_age(
+    redis: ArqRedis, due_first: list[tuple[bytes, float]], now_ms: int
+) -> float:
+    if not due_first:
+        return 0.0
+    prefix = in_progress_key_prefix.encode()  # any entry, even one that is not UTF-8
+    claimed = await redis.mget([prefix + job_id for job_id, _ in due_first])
+    for (_, due_ms), claim in zip(due_first, claimed, strict=True):
+        if claim is None:
+            return max(0.0, (now_ms - due_ms) / 1000)
+    return 0.0
+
+
+async def _read_head(
+    redis: ArqRedis, entries: list[bytes] | Exception, quarantine: list[bytes] | Exception
+) -> QueueHead:
+    latest = [] if isinstance(quarantine, Exception) else quarantine
+    records = [Quarantined.from_json(raw) for raw in latest]
+    if isinstance(entries, Exception):  # not a sorted set: the next worker moves it aside
+        return QueueHead([], {}, 0, unreadable=1, quarantine=records)
+    job_ids = [job_id for raw in entries if (job_id := _id(raw)) is not None]
     async with redis.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
             pipe.get(in_progress_key_prefix + job_id)
@@ -77,7 +159,7 @@ async def read_queue(redis: ArqRedis, queue_name: str, depth: int = MIN_HEAD_DEP
         replies = await pipe.execute(raise_on_error=False)
     running: list[RunningJob] = []
     waiting: Counter[str] = Counter()
-    unreadable = len(head) - len(job_ids)
+    unreadable = len(entries) - len(job_ids)
     for index, job_id in enumerate(job_ids):
         claim, job_head = replies[2 * index], replies[2 * index + 1]
         if isinstance(claim, Exception) or isinstance(job_head, Exception):
@@ -92,7 +174,7 @@ async def read_queue(redis: ArqRedis, queue_name: str, depth: int = MIN_HEAD_DEP
         running.append(RunningJob(job_id, function, lease[1] if lease else None, started))
     running.sort(key=lambda job: job.started_at or datetime.max.replace(tzinfo=UTC))
     by_function = dict(waiting.most_common())
-    return QueueView(int(total), int(ready), running, by_function, len(head), unreadable)
+    return QueueHead(running, by_function, len(entries), unreadable, records)
 
 
 def _id(raw: bytes) -> str | None:

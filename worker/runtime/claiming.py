@@ -36,6 +36,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from worker.bootstrap import this_worker_id
+from worker.ops.queue_state import lease_value
 from worker.quarantine import (
     BAD_ID,
     WRONG_TYPE,
@@ -47,7 +48,6 @@ from worker.quarantine import (
     shown,
 )
 from worker.runtime.delivery import refuse
-from worker.runtime.leases import lease_value
 from worker.runtime.prometheus import job_meter
 from worker.serialization import UnreadablePayload, deserialize, why_unreadable
 from worker.settings import Settings

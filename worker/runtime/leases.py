@@ -33,6 +33,7 @@ from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from redis.exceptions import ResponseError
 
+from worker.ops.queue_state import MIN_HEAD_DEPTH, lease_value
 from worker.quarantine import WRONG_TYPE, quarantine_entry, shown
 from worker.runtime.prometheus import LEASES_LAPSED, LEASES_RECOVERED
 from worker.runtime.tasks import cancel_and_wait
@@ -40,10 +41,6 @@ from worker.runtime.tasks import cancel_and_wait
 log = logging.getLogger("worker.leases")
 LEASES_KEY = "leases"
 ARQ_CLAIM = "1"  # what arq's start_jobs writes; arq only ever tests the key's existence
-LEASE_MARK = "lease"  # a lease's value: "lease <started, ms since the epoch> <worker id>"
-# arq claims a job among the first max(5 x max_jobs, 100) ready entries of the queue, and
-# an entry only moves up from there: this depth covers workers of up to 200 jobs.
-MIN_HEAD_DEPTH = 1_000
 # Well inside the shortest lease any worker may cap a raw claim to (JOBS_LEASE_SECONDS >= 2).
 FIRST_LEASE_SECONDS = 0.5
 
@@ -202,25 +199,6 @@ class LeaseKeeper:
         queue, holder = self.queue_name, self.holder
         if await quarantine_entry(self.redis, queue, job_id, WRONG_TYPE, detail, holder):
             log.error("queue entry %r quarantined: %s", shown(job_id), detail)
-
-
-def lease_value(holder: str) -> str:
-    """A lease's value, starting now: the console shows its worker and age."""
-    return f"{LEASE_MARK} {timestamp_ms()} {holder}"
-
-
-def read_lease(value: bytes | None) -> tuple[int, str] | None:
-    """A lease's start (ms since the epoch) and worker id; None for arq's bare claim (or a
-    lease of an older worker, which named neither)."""
-    parts = (value or b"").decode(errors="replace").split(" ", 2)
-    if len(parts) != 3 or parts[0] != LEASE_MARK or not _milliseconds(parts[1]):
-        return None
-    return int(parts[1]), parts[2]
-
-
-def _milliseconds(text: str) -> bool:
-    """A time in ms since the epoch that a datetime can hold (year 5138 at most)."""
-    return text.isascii() and text.isdigit() and len(text) <= 14
 
 
 def _unsupported(error: ResponseError) -> bool:

@@ -1,7 +1,7 @@
 """What one worker process counts for Prometheus: its jobs, their durations, its leases.
 
 Every worker exports its own (``worker.runtime.exporter``, on ``JOBS_METRICS_PORT``); the queue
-as a whole (depth, oldest ready job, workers alive) is ``worker.ops.queue_metrics``.
+as a whole (depth, oldest ready job, workers alive) is ``worker.ops.queue_prometheus``.
 
 The counting costs a job two pre-bound children (its function's, built once when the worker
 is built) and no dictionary look-up of labels: ``JobMeter.measure`` wraps each delivery.

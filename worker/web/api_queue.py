@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from worker.ops.queue_metrics import CONTENT_TYPE, queue_metrics
+from worker.ops.queue_prometheus import CONTENT_TYPE, read_exposition
 from worker.web import queue
 from worker.web.console import Console
 from worker.web.schemas import ERRORS, QueueOverview, WorkerOut
@@ -26,6 +26,6 @@ async def get_workers(console: Console) -> list[WorkerOut]:
 
 @metrics_router.get("/metrics", include_in_schema=False)
 async def get_metrics(console: Console) -> Response:
-    """The queue-level metrics (worker.ops.queue_metrics), in Prometheus's text format."""
-    body = await queue_metrics(await console.queue(), console.settings.queue_name)
+    """The queue's gauges (worker.ops.queue_prometheus), in Prometheus's text format."""
+    body = await read_exposition(await console.queue(), console.settings.queue_name)
     return Response(body, media_type=CONTENT_TYPE)

@@ -1,4 +1,4 @@
-"""``worker.ops.queue_metrics`` on real Redis: known jobs enqueued, the exposition parsed back."""
+"""``worker.ops.queue_prometheus`` on real Redis: known jobs enqueued, the gauges parsed back."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 
 from tests.support.scrape import Samples, parse
-from worker.ops.queue_metrics import queue_metrics
+from worker.ops.queue_prometheus import read_exposition
 from worker.ops.workers import worker_key
 from worker.runtime.heartbeats import Heartbeat
 from worker.testing.scratch import RedisSpace
 
-QUEUE = "test:queue-metrics"
+QUEUE = "test:queue-prometheus"
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def samples(text: bytes) -> Samples:
 
 
 async def test_an_empty_queue_with_no_workers(redis):
-    found = samples(await queue_metrics(redis, QUEUE))
+    found = samples(await read_exposition(redis, QUEUE))
 
     assert found == {
         ("dbjobs_queue_jobs", (("state", "ready"),)): 0,
@@ -58,7 +58,7 @@ async def test_known_jobs_show_as_ready_running_and_deferred(redis):
     await busy.start()
     await idle.start()
     try:
-        found = samples(await queue_metrics(redis, QUEUE))
+        found = samples(await read_exposition(redis, QUEUE))
     finally:
         await busy.stop()
         await idle.stop()
@@ -76,7 +76,7 @@ async def test_a_silent_worker_counts_as_lost_not_alive(redis):
     await silent.beat()
     await redis.delete(worker_key(QUEUE, "host:1"))  # as if its key had expired
 
-    found = samples(await queue_metrics(redis, QUEUE))
+    found = samples(await read_exposition(redis, QUEUE))
 
     assert found[("dbjobs_workers_alive", ())] == 0
     assert found[("dbjobs_workers_lost", ())] == 1
