@@ -12,15 +12,12 @@ from fastapi.staticfiles import StaticFiles
 
 from worker.settings import Settings
 from worker.web import (
-    api_data,
-    api_jobs,
-    api_metrics,
-    api_queue,
+    data_routes,
     errors,
+    job_routes,
+    metric_routes,
     openapi,
-    pages_data,
-    pages_jobs,
-    pages_metrics,
+    queue_routes,
     security,
 )
 from worker.web.console import open_console
@@ -54,15 +51,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Guard, settings=settings)
     errors.install(app)
     for router in (
-        api_jobs.router,
-        api_queue.router,
-        api_queue.metrics_router,
-        api_data.router,
-        api_metrics.router,
+        job_routes.api,
+        queue_routes.api,
+        queue_routes.prometheus,
+        data_routes.api,
+        metric_routes.api,
         security.router,
-        pages_jobs.router,
-        pages_data.router,
-        pages_metrics.router,
+        queue_routes.pages,
+        job_routes.pages,
+        data_routes.pages,
+        metric_routes.pages,
     ):
         app.include_router(router)
     openapi.install(app)

@@ -1,13 +1,15 @@
 """Enqueueing from the API: the CLI's checks (``worker.ops.actions``), then the answer, with
-the outcome when the caller waits for it."""
+the outcome when the caller waits for it; and the route that enqueues a job of the
+registry, which every such job has (``/api/enqueue/<job>``) and some have under a name of
+their own (``POST /api/profiles``)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import HTTPException
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Response
 from pydantic import ValidationError
 
 from worker.bootstrap import Services
@@ -19,10 +21,22 @@ from worker.ops.actions import (
     outcome_within,
 )
 from worker.registry import Job
+from worker.web.console import Console
 from worker.web.errors import PayloadRefused
 from worker.web.schemas import Enqueued
+from worker.web.security import NEEDS_TOKEN
 
 MAX_WAIT_SECONDS = 60.0
+Wait = Annotated[
+    float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for the outcome")
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(description="The job id: a repeat of the same request enqueues nothing new"),
+]
+WAITED: dict[int | str, dict[str, Any]] = {
+    200: {"model": Enqueued, "description": "Waited: the job has ended"}
+}
 
 
 def job_id_from(key: str | None) -> str:
@@ -57,3 +71,32 @@ async def answer(
     else:
         outcome = await enqueued_outcome(console, job_id, function, new=new)
     return Enqueued(job=outcome, deduplicated=not new), 200 if outcome.done else 202
+
+
+def add_enqueue_route(
+    router: APIRouter, path: str, job: Job[Any], *, name: str, summary: str
+) -> None:
+    """``POST path``: the body is a payload of ``job``, enqueued once per Idempotency-Key."""
+
+    async def enqueue_job(
+        console: Console,
+        response: Response,
+        payload: Annotated[dict[str, Any], Body()],
+        wait: Wait = 0,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Enqueued:
+        enqueued, response.status_code = await enqueue(
+            console, job, payload, key=idempotency_key, wait=wait
+        )
+        return enqueued
+
+    router.add_api_route(
+        path,
+        enqueue_job,
+        methods=["POST"],
+        status_code=202,
+        dependencies=NEEDS_TOKEN,
+        name=name,
+        summary=summary,
+        responses=WAITED,
+    )

@@ -1,15 +1,19 @@
-"""The API's metric reads: a run's summary, an experiment's runs with theirs, and a
-metric's history for one or several runs, downsampled in SQL or paged raw by keyset.
+"""The runs' metrics, over the API and on the dashboard: a run's summary, an experiment's
+runs with theirs, and a metric's history for one or several runs, downsampled in SQL or
+paged raw by keyset; the experiment's page, and a run's page with a chart per metric that
+reads the history API (downsampled on the server, a finer range asked for on zoom), other
+runs of the experiment overlaid on demand (``?compare=``, or the checkboxes).
+
 The parameters carry the domain's limits, so that the OpenAPI schema states them; the
 domain's query models then check what crosses fields (a run named twice, a reversed
-range, run_ids × buckets). Each read here grows with the runs' points, so each runs on
-the console's heavy-read budget (worker.web.budget)."""
+range, run_ids × buckets). Each route here reads as much as the runs hold, so each runs
+on the console's heavy-read budget (``worker.web.budget``)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from domain import services
@@ -28,26 +32,28 @@ from domain.views import ExperimentRuns, MetricHistory, MetricPage, RunSummary
 from worker.web.budget import HeavyRoute
 from worker.web.console import Console
 from worker.web.errors import PayloadRefused
-from worker.web.schemas import ERRORS
+from worker.web.params import ID_MAX, Id
+from worker.web.schemas import ERRORS, NO_NUL
+from worker.web.templating import render
 
-# Every route here reads as much as the runs hold: each takes a heavy-read slot.
-router = APIRouter(prefix="/api", tags=["metrics"], responses=ERRORS, route_class=HeavyRoute)
-ID_MAX = 2**63 - 1
-Id = Annotated[int, Path(ge=1, le=ID_MAX)]
+api = APIRouter(prefix="/api", tags=["metrics"], responses=ERRORS, route_class=HeavyRoute)
+pages = APIRouter(include_in_schema=False, route_class=HeavyRoute)
+RunId = Annotated[int, Query(ge=1, le=ID_MAX)]
 Name = Annotated[
     str,
-    Query(min_length=1, max_length=200, pattern=r"^[^\x00]+$", description="The metric"),
+    Query(min_length=1, max_length=200, pattern=NO_NUL, description="The metric"),
 ]
 Step = Annotated[int | None, Query(ge=0, le=INT32_MAX)]
+Compared = Annotated[list[RunId] | None, Query(max_length=MAX_COMPARED_RUNS - 1)]
 M = TypeVar("M", bound=BaseModel)
 
 
-@router.get("/runs/{run_id}", summary="A run with each metric's points, steps and values")
+@api.get("/runs/{run_id}", summary="A run with each metric's points, steps and values")
 async def get_run(console: Console, run_id: Id) -> RunSummary:
     return await console.read(services.run_summary, run_id)
 
 
-@router.get(
+@api.get(
     "/experiments/{experiment_id}/runs",
     summary="An experiment with its runs, each with its metrics' summaries",
 )
@@ -55,7 +61,7 @@ async def get_experiment_runs(console: Console, experiment_id: Id) -> Experiment
     return await console.read(services.experiment_runs, experiment_id)
 
 
-@router.get(
+@api.get(
     "/metrics/history",
     summary="A metric of one or several runs, downsampled to buckets over its steps",
     description="The step range (the runs' first to last point, within first_step and "
@@ -67,7 +73,7 @@ async def metric_history(
     console: Console,
     name: Name,
     run_ids: Annotated[
-        list[Annotated[int, Query(ge=1, le=ID_MAX)]],
+        list[RunId],
         Query(min_length=1, max_length=MAX_COMPARED_RUNS, description="Repeat to compare"),
     ],
     buckets: Annotated[
@@ -87,7 +93,7 @@ async def metric_history(
     return await console.read(services.metric_history, query)
 
 
-@router.get(
+@api.get(
     "/runs/{run_id}/points",
     summary="A run's points of a metric in step order, a page at a time",
     description="Give the page's `next_after` as `after_step` for the next page; "
@@ -110,3 +116,32 @@ def _checked(model: type[M], raw: dict[str, Any]) -> M:
         return model.model_validate(raw)
     except ValidationError as problem:
         raise PayloadRefused(problem) from None
+
+
+@pages.get("/experiments/{experiment_id}")
+async def experiment_page(request: Request, console: Console, experiment_id: Id) -> Response:
+    experiment = await console.read(services.experiment_runs, experiment_id)
+    return render(request, "experiment.html", {"experiment": experiment})
+
+
+@pages.get("/runs/{run_id}")
+async def run_page(
+    request: Request, console: Console, run_id: Id, compare: Compared = None
+) -> Response:
+    async with console.unit_of_work() as uow:
+        run = await services.run_summary(uow, run_id)
+        experiment = await services.get_experiment(uow, run.experiment_id)
+    others = [other for other in experiment.runs if other.id != run_id]
+    chosen = list(dict.fromkeys(compare or []))
+    strangers = sorted(set(chosen) - {other.id for other in others})
+    if strangers:
+        told = ", ".join(map(str, strangers))
+        raise HTTPException(422, f"compare: not another run of experiment {experiment.id}: {told}")
+    chart = {
+        "run_id": run_id,
+        "compare": chosen,
+        "max_buckets": DEFAULT_BUCKETS,
+        "max_total": MAX_HISTORY_BUCKETS,
+    }
+    context = {"run": run, "experiment": experiment, "others": others, "chart": chart}
+    return render(request, "run.html", context)

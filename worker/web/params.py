@@ -1,0 +1,21 @@
+"""The parameters that several routes take, each declared once with its bounds, so that
+every route, and the OpenAPI schema, states the same limits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Form, Path, Query
+
+from domain import schemas
+from worker.web.schemas import NO_NUL
+
+ID_MAX = 2**63 - 1  # a BIGINT
+Id = Annotated[int, Path(ge=1, le=ID_MAX)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+PathJobId = Annotated[str, Path(pattern=NO_NUL)]
+FormJobId = Annotated[str, Form(min_length=1, max_length=200, pattern=NO_NUL)]
+Cursor = Annotated[str | None, Query(max_length=400, description="A page cursor")]
+JobState = Annotated[schemas.JobState | None, Query()]
+OwnerId = Annotated[int | None, Query(ge=1, le=ID_MAX)]
+ExperimentState = Annotated[schemas.ExperimentStatus | None, Query()]
