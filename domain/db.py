@@ -1,4 +1,5 @@
-"""Engine, session factory and the declarative base, built on demand (never at import)."""
+"""Engine, session factory and the declarative base, built on demand (never at import); the
+SQLSTATE of a driver error."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import orjson
 from sqlalchemy import DateTime, MetaData, event, make_url, text
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -140,6 +142,16 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
     # SQLite ignores FOR UPDATE and has a single writer: taking the write lock as the
     # transaction starts is its row lock, so read-then-write use cases cannot lose updates.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a driver error, whether SQLAlchemy wrapped it or not."""
+    orig = error.orig if isinstance(error, DBAPIError) else None
+    for candidate in (error, orig, getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str) and code:
+            return code
+    return None
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

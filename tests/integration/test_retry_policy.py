@@ -17,11 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from domain import schemas
-from domain.db import create_engine
+from domain.db import create_engine, sqlstate
 from domain.errors import RunNotFound
 from tests.support.servers import free_port
 from worker.runtime.delivery import InvalidPayload
-from worker.runtime.retry import backoff_seconds, is_transient, sqlstate
+from worker.runtime.retry import backoff_seconds, is_transient
 
 UPDATE = text("UPDATE profiles SET bio = :bio WHERE id = :id")
 

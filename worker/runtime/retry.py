@@ -11,6 +11,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from domain.db import sqlstate
+
 # SQLSTATE classes and codes that a later try can get past.
 TRANSIENT_SQLSTATE_PREFIXES = ("08",)  # connection exceptions
 TRANSIENT_SQLSTATES = frozenset(
@@ -24,16 +26,6 @@ TRANSIENT_SQLSTATES = frozenset(
         "57P03",  # cannot_connect_now
     }
 )
-
-
-def sqlstate(error: BaseException) -> str | None:
-    """The SQLSTATE of a driver error, whether SQLAlchemy wrapped it or not."""
-    orig = error.orig if isinstance(error, DBAPIError) else None
-    for candidate in (error, orig, getattr(orig, "__cause__", None)):
-        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
-        if isinstance(code, str) and code:
-            return code
-    return None
 
 
 def _is_transient_os_error(error: object) -> bool:

@@ -15,10 +15,10 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
+from domain.db import sqlstate
 from domain.errors import Conflict, DomainError, NotFound
 from worker.ops.actions import Refused
 from worker.ops.job_state import UnknownJob
-from worker.runtime.retry import sqlstate
 from worker.serialization import UnreadableData
 from worker.text import problems
 from worker.web.budget import Busy
