@@ -9,8 +9,9 @@ from arq.connections import ArqRedis
 
 from tests.cli.conftest import QUEUE, one_json
 from worker.ops.workers import STOPPING, index_key, worker_key
-from worker.quarantine import BAD_ID, quarantine_entry
+from worker.quarantine import BAD_ID
 from worker.runtime.heartbeats import Heartbeat
+from worker.runtime.quarantining import quarantine_entry
 
 
 @pytest.fixture

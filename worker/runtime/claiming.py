@@ -37,18 +37,10 @@ from redis.exceptions import ResponseError
 
 from worker.bootstrap import this_worker_id
 from worker.ops.queue_state import lease_value
-from worker.quarantine import (
-    BAD_ID,
-    WRONG_TYPE,
-    damaged,
-    describe_job_keys,
-    id_problem,
-    move_aside,
-    quarantine_entry,
-    shown,
-)
+from worker.quarantine import BAD_ID, WRONG_TYPE, damaged, id_problem, shown
 from worker.runtime.delivery import refuse
 from worker.runtime.prometheus import job_meter
+from worker.runtime.quarantining import describe_job_keys, move_aside, quarantine_entry
 from worker.serialization import UnreadablePayload, deserialize, why_unreadable
 from worker.settings import Settings
 

@@ -17,7 +17,8 @@ from redis.exceptions import ResponseError
 
 from domain.db import utcnow
 from worker.ops.workers import READY, STARTING, STOPPING, WorkerBeat, index_key, worker_key
-from worker.quarantine import damaged, move_aside
+from worker.quarantine import damaged
+from worker.runtime.quarantining import move_aside
 from worker.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.heartbeats")

@@ -34,8 +34,9 @@ from arq.utils import timestamp_ms
 from redis.exceptions import ResponseError
 
 from worker.ops.queue_state import MIN_HEAD_DEPTH, lease_value
-from worker.quarantine import WRONG_TYPE, quarantine_entry, shown
+from worker.quarantine import WRONG_TYPE, shown
 from worker.runtime.prometheus import LEASES_LAPSED, LEASES_RECOVERED
+from worker.runtime.quarantining import quarantine_entry
 from worker.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.leases")

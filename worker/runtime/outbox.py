@@ -24,7 +24,8 @@ from redis.exceptions import ResponseError
 from domain.repositories import JobStamp
 from worker.bootstrap import Services
 from worker.ops.job_state import retry_note_key
-from worker.quarantine import damaged, move_aside
+from worker.quarantine import damaged
+from worker.runtime.quarantining import move_aside
 from worker.runtime.retry import is_transient
 from worker.runtime.tasks import cancel_and_wait
 
