@@ -8,7 +8,7 @@ keyword arguments, e.g. ``await redis.enqueue_job("record_metric", {"run_id": 1,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -17,13 +17,22 @@ from domain import schemas
 if TYPE_CHECKING:
     from domain.services import UseCase
     from domain.views import GenerationPlan
-    from worker.bootstrap import Services
     from worker.settings import Settings
 
 P = TypeVar("P", bound=schemas.Payload)
-FanOut = Callable[
-    ["Services", Any, Any, str], Awaitable[None]
-]  # (services, payload, result, job id)
+
+
+@dataclass(frozen=True)
+class FollowUps:
+    """The jobs a job enqueues once its use case has committed: ``function`` for each of
+    ``payloads``, under fixed ``job_ids``, each a child of the job in the history."""
+
+    function: str
+    payloads: Sequence[dict[str, Any]]
+    job_ids: Sequence[str]
+
+
+FanOut = Callable[[Any, Any], FollowUps]  # (payload, result) -> the jobs that follow
 
 
 @dataclass(frozen=True)
@@ -49,8 +58,8 @@ class Job(Generic[P]):
     max_tries: int | None = None  # None: JOBS_MAX_TRIES
     # Payload fields the worker fills in from its settings when not given: field -> setting.
     defaults: Mapping[str, str] = field(default_factory=dict)
-    # Enqueues follow-up jobs after the use case commits, on every delivery until the job's
-    # success is recorded: a re-delivery after a crash re-enqueues whatever is missing.
+    # The follow-up jobs, enqueued after the use case commits, on every delivery until the
+    # job's success is recorded: a re-delivery after a crash enqueues whatever is missing.
     fan_out: FanOut | None = None
     cron: Cron | None = None
     producers_enqueue_it: bool = True  # False: only other jobs do (generation chunks)
@@ -99,21 +108,13 @@ def chunk_job_id(generation_id: int, chunk_index: int, key: str) -> str:
     return f"generation:{generation_id}:chunk:{chunk_index}:{key}"
 
 
-async def enqueue_chunks(
-    services: Services, payload: schemas.GenerateProfiles, plan: GenerationPlan, job_id: str
-) -> None:
-    """All of a generation's chunk jobs in one script call per 1,000 (``enqueue_job`` took a
-    few round trips each); a chunk job already queued or finished is skipped, by its id."""
-    from worker.ops.enqueue import enqueue_many
-
+def generation_chunks(payload: schemas.GenerateProfiles, plan: GenerationPlan) -> FollowUps:
+    """A generation's chunk jobs, each under the fixed id of its chunk."""
     indexes = range(plan.chunks)
-    await enqueue_many(
-        services.redis,
+    return FollowUps(
         GENERATE_CHUNK.name,
         [{"generation_id": plan.generation_id, "chunk_index": index} for index in indexes],
         [chunk_job_id(plan.generation_id, index, payload.key) for index in indexes],
-        queue_name=services.settings.queue_name,
-        parent_id=job_id,
     )
 
 
@@ -121,7 +122,7 @@ GENERATE_PROFILES = Job(
     "generate_profiles",
     schemas.GenerateProfiles,
     defaults={"chunk_size": "generation_chunk_size"},
-    fan_out=enqueue_chunks,
+    fan_out=generation_chunks,
     job_id_field="key",
 )
 GENERATE_CHUNK = Job(

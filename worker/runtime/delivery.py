@@ -24,8 +24,8 @@ from domain.schemas import Payload
 from domain.services import handler_for
 from domain.uow import DuplicateJob
 from worker.bootstrap import Services, services_of
-from worker.ops.enqueue import PARENT_KWARG
-from worker.registry import Job
+from worker.ops.enqueue import PARENT_KWARG, enqueue_many
+from worker.registry import FollowUps, Job
 from worker.runtime.outbox import defer_failure, note_retry
 from worker.runtime.retry import backoff_seconds, is_transient
 from worker.serialization import JobError, RefusedPayload, UnreadablePayload
@@ -115,8 +115,7 @@ async def run_job(
         async with services.unit_of_work(None if job.fan_out else stamp) as uow:
             result = await use_case(uow, payload)
         if job.fan_out is not None:
-            await job.fan_out(services, payload, result, stamp.job_id)
-            await record_fan_out(services, stamp, result)
+            await fan_out(services, stamp, job.fan_out(payload, result), result)
     except DuplicateJob:
         return await duplicate_outcome(services, stamp)
     except Exception as error:
@@ -148,9 +147,13 @@ async def duplicate_outcome(services: Services, stamp: JobStamp) -> dict[str, An
     return {"duplicate": True, "job_id": stamp.job_id}
 
 
-async def record_fan_out(services: Services, stamp: JobStamp, result: BaseModel) -> None:
-    """The ledger row of a fan-out job. A re-delivery still returns its result (the same
+async def fan_out(services: Services, stamp: JobStamp, jobs: FollowUps, result: BaseModel) -> None:
+    """Enqueue the follow-up jobs in bulk (one already queued or finished is skipped by its
+    id), then write the job's ledger row. A re-delivery still returns its result (the same
     plan, its follow-up jobs enqueued again where missing), counted as a duplicate."""
+    queue, parent = services.settings.queue_name, stamp.job_id
+    follow_ups = (jobs.function, jobs.payloads, jobs.job_ids)
+    await enqueue_many(services.redis, *follow_ups, queue_name=queue, parent_id=parent)
     try:
         async with services.unit_of_work(stamp) as uow:
             await uow.commit(result)

@@ -36,7 +36,7 @@ add_enqueue_route(
     api,
     "/profiles",
     CREATE_PROFILE,
-    name="create_profile",
+    name=CREATE_PROFILE.name,
     summary="Create a profile (enqueues create_profile)",
 )
 
