@@ -1,9 +1,10 @@
 """Who may import whom.
 
 domain/ is the core: it must never depend on the delivery (worker, arq, redis) or on
-migrations. bench/ uses worker/ and domain/, never the tests. A test module takes shared
-code from tests/support (or fixtures' helpers from its own folder's conftest), never from
-another test module or another folder.
+migrations. Within worker/, each room imports only the rooms ``MAY_IMPORT`` lists for it.
+bench/ uses worker/ and domain/, never the tests. A test module takes shared code from
+tests/support (or fixtures' helpers from its own folder's conftest), never from another
+test module or another folder.
 """
 
 from __future__ import annotations
@@ -129,26 +130,122 @@ def test_the_tests_check_allows_support_and_the_own_conftest():
     assert _shortcuts(("tests", "cli"), source) == []
 
 
-def _cli_imports(source: str) -> list[str]:
-    return sorted(m for m in _imported_modules(source) if m.split(".")[:2] == ["worker", "cli"])
+WORKER = ROOT / "worker"
+ROOMS = ("runtime", "ops", "cli", "web", "demo", "testing")  # worker's subpackages
+MAIN = "main"  # worker/main.py: arq's WorkerSettings, the worker process's composition root
+SHARED = "shared"  # worker's other top-level modules: settings, registry, bootstrap...
+# Who may import whom within worker/: a module of the room on the left imports its own room,
+# the domain, libraries and the rooms listed, nothing else of worker/. So nothing imports
+# the CLI (Typer and its modules), no production room the harness for tests (testing).
+MAY_IMPORT: dict[str, frozenset[str]] = {
+    SHARED: frozenset(),
+    "ops": frozenset({SHARED}),
+    "runtime": frozenset({SHARED, "ops"}),
+    MAIN: frozenset({SHARED, "ops", "runtime"}),
+    "web": frozenset({SHARED, "ops"}),
+    "cli": frozenset({SHARED, "ops", "web", MAIN, "demo"}),  # jobs serve, worker, demo
+    "demo": frozenset({SHARED, "ops", "runtime", MAIN, "testing"}),
+    "testing": frozenset({SHARED, "ops", "runtime", MAIN, "demo"}),
+}
+PRODUCTION = (SHARED, "ops", "runtime", MAIN, "web", "cli")
 
 
-def test_only_the_cli_imports_the_cli():
-    """The shared core, the console and the demo never load the CLI (Typer and its modules)."""
-    worker = ROOT / "worker"
-    found = [
-        f"{path.relative_to(ROOT)}: {module}"
-        for path in sorted(worker.rglob("*.py"))
-        if path.relative_to(worker).parts[0] != "cli"
-        for module in _cli_imports(path.read_text())
-    ]
-    assert found == []
+def _room(module: str) -> str | None:
+    """The room of worker/ that a dotted name (a module, or a name in one) belongs to."""
+    parts = module.split(".")
+    if parts[0] != "worker":
+        return None
+    if len(parts) > 1 and parts[1] in (*ROOMS, MAIN):
+        return parts[1]
+    return SHARED
 
 
-def test_the_cli_check_catches_every_import_form():
-    for source in ("from worker.cli.output import printable", "from worker import cli"):
-        assert _cli_imports(source)
-    assert _cli_imports("from worker.client import x\nimport worker.clinic") == []
+def _trespasses(room: str, source: str) -> list[str]:
+    """What ``source``, a module of ``room``, imports from the rooms it may not import."""
+    allowed = MAY_IMPORT[room] | {room}
+    return sorted(
+        module
+        for module in _imported_modules(source)
+        if (other := _room(module)) is not None and other not in allowed
+    )
+
+
+def _worker_modules() -> list[Path]:
+    return sorted(WORKER.rglob("*.py"))
+
+
+def _room_of(path: Path) -> str:
+    room = _room(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    assert room is not None
+    return room
+
+
+def test_the_table_names_every_room_of_worker():
+    subpackages = {path.parent.name for path in WORKER.glob("*/__init__.py")}
+    assert subpackages == set(ROOMS)
+    assert (WORKER / f"{MAIN}.py").exists()
+    assert set(MAY_IMPORT) == {*ROOMS, MAIN, SHARED}
+    assert all("cli" not in MAY_IMPORT[room] for room in MAY_IMPORT)
+    assert all("testing" not in MAY_IMPORT[room] for room in PRODUCTION)
+
+
+@pytest.mark.parametrize(
+    "module", _worker_modules(), ids=lambda p: p.relative_to(WORKER).as_posix()
+)
+def test_each_module_of_worker_imports_only_the_rooms_it_may(module: Path):
+    room = _room_of(module)
+    allowed = sorted(MAY_IMPORT[room])
+    assert _trespasses(room, module.read_text()) == [], f"{room} may import only {allowed}"
+
+
+@pytest.mark.parametrize(
+    ("room", "source"),
+    [
+        (SHARED, "from worker.ops.enqueue import enqueue_many"),
+        (SHARED, "def f():\n    from worker.runtime.prometheus import QUARANTINED"),
+        (SHARED, "from worker import main"),
+        ("ops", "from worker.runtime.heartbeats import Heartbeat"),
+        ("ops", "def f():\n    from worker.cli import output"),
+        ("ops", "import worker.web.app"),
+        ("ops", "from worker import demo"),
+        ("ops", "if TYPE_CHECKING:\n    from worker.testing.scratch import Owner"),
+        ("runtime", "from worker.cli.output import say"),
+        ("runtime", "from worker.web import app"),
+        ("runtime", "from worker.main import build_worker_settings"),
+        ("runtime", "async def f():\n    import worker.testing.inprocess"),
+        (MAIN, "from worker.testing import inprocess"),
+        (MAIN, "from worker.cli import app"),
+        ("web", "from worker.cli import output"),
+        ("web", "import worker.runtime.leases as leases"),
+        ("web", "from worker.demo import run"),
+        ("web", "def f():\n    from worker.testing.inprocess import fake_pool"),
+        ("web", "from worker.main import WorkerSettings"),
+        ("cli", "from worker.testing.scratch import Owner"),
+        ("cli", "from worker.runtime.leases import LeaseKeeper"),
+        ("demo", "from worker.cli.output import say"),
+        ("demo", "from worker.web.app import create_app"),
+        ("testing", "from worker.cli import app"),
+        ("testing", "def f():\n    import worker.web.app"),
+    ],
+)
+def test_the_rooms_check_catches_every_forbidden_import(room: str, source: str):
+    assert _trespasses(room, source)
+
+
+@pytest.mark.parametrize(
+    ("room", "source"),
+    [
+        (SHARED, "from worker.settings import Settings\nimport domain.db\nimport arq"),
+        ("ops", "from worker.registry import JOBS\nfrom worker.ops.workers import Roster"),
+        ("runtime", "from worker.ops.queue_state import lease_value"),
+        ("web", "from worker.ops.job_state import Outcome\nfrom worker.web import paging"),
+        ("cli", "from worker.web.app import create_app\nfrom worker.main import prepare_worker"),
+        ("demo", "from worker.testing.inprocess import fake_pool"),
+        ("web", "from worker.client import x\nimport worker.clinic"),  # not the CLI
+    ],
+)
+def test_the_rooms_check_allows_what_the_table_allows(room: str, source: str):
+    assert _trespasses(room, source) == []
 
 
 def _module_path(module: str) -> Path | None:
