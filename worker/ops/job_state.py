@@ -275,34 +275,26 @@ def retry_note_key(job_id: str) -> str:
 async def read_retry_note(redis: ArqRedis, job_id: str) -> dict[str, Any] | None:
     """The worker's note on a job's last try (``worker.runtime.outbox.note_retry``); None
     when there is none, or none of ours."""
-    from contextlib import suppress
-
-    import orjson
-    from redis.exceptions import ResponseError
-
-    try:
-        raw = await redis.get(retry_note_key(job_id))
-    except ResponseError:  # not a string: not a note
-        return None
-    if raw is None:
-        return None
-    with suppress(orjson.JSONDecodeError):
-        note = orjson.loads(raw)
-        return note if isinstance(note, dict) else None
-    return None
+    return await _json_object(redis, retry_note_key(job_id))
 
 
 async def _submission_marker(sources: Sources, parent_id: str) -> dict[str, Any] | None:
     """What ``worker.ops.submissions.mark_submission`` wrote; None when there is nothing,
     or nothing of ours."""
+    marker = await _json_object(await sources.queue(), SUBMISSION_PREFIX + parent_id)
+    return marker if marker is not None and isinstance(marker.get("jobs", 0), int) else None
+
+
+async def _json_object(redis: ArqRedis, key: str) -> dict[str, Any] | None:
+    """The JSON object ``key`` holds; None when it holds nothing, or not one (another type
+    of key, not JSON, JSON of another shape)."""
     from contextlib import suppress
 
     import orjson
     from redis.exceptions import ResponseError
 
     with suppress(ResponseError, orjson.JSONDecodeError):
-        raw = await (await sources.queue()).get(SUBMISSION_PREFIX + parent_id)
-        marker = orjson.loads(raw) if raw is not None else None
-        if isinstance(marker, dict) and isinstance(marker.get("jobs", 0), int):
-            return marker
+        raw = await redis.get(key)
+        found = orjson.loads(raw) if raw is not None else None
+        return found if isinstance(found, dict) else None
     return None
