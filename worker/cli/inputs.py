@@ -28,7 +28,7 @@ def checked(job: Job[Any], raw: Mapping[str, Any], job_id: str) -> dict[str, Any
     defaults for the rest), as JSON. The defaults themselves are left to the worker."""
     from pydantic import ValidationError
 
-    from worker.cli.config import load_settings
+    from worker.environment import load_settings
     from worker.ops.actions import checked_payload
 
     try:

@@ -30,11 +30,17 @@ def worker(
     from arq.logs import default_log_config
     from arq.worker import run_worker
 
-    from worker.cli.config import load_settings, reason, redis_address, redis_target, scrub
+    from worker.environment import (
+        checked_redis_settings,
+        load_settings,
+        reason,
+        redis_address,
+        scrub,
+    )
     from worker.main import prepare_worker
 
     settings = load_settings()
-    redis_target(settings)  # a REDIS_URL arq refuses is bad input, not a crash of the worker
+    checked_redis_settings(settings)  # a REDIS_URL arq refuses: bad input, not a crash
     logging.config.dictConfig(default_log_config(verbose=False))
     overrides = {"burst": True} if burst else {}
     try:
@@ -73,13 +79,13 @@ def serve(
     """
     import uvicorn
 
-    from worker.cli.config import load_settings, redis_target
+    from worker.environment import checked_redis_settings, load_settings
     from worker.web.app import create_app
     from worker.web.security import describe
     from worker.web.serving import server_config
 
     settings = load_settings()
-    redis_target(settings)  # a REDIS_URL arq refuses is bad input, not a crash at startup
+    checked_redis_settings(settings)  # a REDIS_URL arq refuses: bad input, not a crash
     where = host or settings.console_host
     if not _is_loopback(where) and settings.console_token is None and not insecure_no_token:
         raise output.BadInput(
