@@ -11,7 +11,7 @@ from domain import schemas, services
 from domain.errors import JobNotFound
 from domain.views import JobDetail
 from worker.bootstrap import Services
-from worker.ops.actions import cancel, enqueue_once, plan_attempt
+from worker.ops.actions import cancel, retry_failure
 from worker.ops.job_state import UnknownJob, current_outcome
 from worker.registry import JOBS, Job
 from worker.web import paging
@@ -140,10 +140,9 @@ async def job_page(console: Services, job_id: str) -> JobPage:
 async def retry_job(
     console: Console, response: Response, request: RetryRequest, wait: Wait = 0
 ) -> Enqueued:
-    plan = await plan_attempt(console, request.job_id, force=request.force)
-    new = await enqueue_once(console, plan.function, plan.payload, plan.attempt_id)
+    attempt = await retry_failure(console, request.job_id, force=request.force)
     enqueued, response.status_code = await answer(
-        console, plan.attempt_id, plan.function, new=new, wait=wait
+        console, attempt.job_id, attempt.function, new=attempt.new, wait=wait
     )
     return enqueued
 

@@ -1,5 +1,5 @@
 """Enqueueing from the API: the CLI's checks (``worker.ops.actions``), then the answer, with
-the outcome when the caller waits for it."""
+the outcome when the caller waits for it (``worker.ops.following``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from fastapi import HTTPException
 from pydantic import ValidationError
 
 from worker.bootstrap import Services
-from worker.ops.actions import checked_payload, enqueue_once, job_id_problem, outcome_within
-from worker.ops.job_state import Outcome, current_outcome
+from worker.ops.actions import checked_payload, enqueue_once, enqueued_outcome, job_id_problem
+from worker.ops.following import outcome_within
 from worker.registry import Job
 from worker.web.errors import PayloadRefused
 from worker.web.schemas import Enqueued, JobState
@@ -49,10 +49,6 @@ async def answer(
 ) -> tuple[Enqueued, int]:
     if wait > 0:
         outcome = await outcome_within(console, job_id, wait)
-    elif new:
-        outcome = Outcome(job_id, "queued", function)
     else:
-        outcome = await current_outcome(console, job_id, describe=True) or Outcome(
-            job_id, "queued", function
-        )
+        outcome = await enqueued_outcome(console, job_id, function, new=new)
     return Enqueued(job=JobState.of(outcome), deduplicated=not new), 200 if outcome.done else 202

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from domain import schemas, services
-from worker.ops.actions import cancel, enqueue_once, plan_attempt
+from worker.ops.actions import cancel, retry_failure
 from worker.ops.job_state import current_outcome
 from worker.web import paging, queue
 from worker.web.api_jobs import PathJobId, job_page
@@ -86,9 +86,8 @@ async def job_detail_page(request: Request, console: Console, job_id: PathJobId)
 async def retry_form(
     console: Console, job_id: FormJobId, force: Annotated[bool, Form()] = False
 ) -> Response:
-    plan = await plan_attempt(console, job_id, force=force)
-    await enqueue_once(console, plan.function, plan.payload, plan.attempt_id)
-    return RedirectResponse("/jobs/" + quote(plan.attempt_id, safe=""), 303)
+    attempt = await retry_failure(console, job_id, force=force)
+    return RedirectResponse("/jobs/" + quote(attempt.job_id, safe=""), 303)
 
 
 @router.post("/jobs/handle", dependencies=Posted)
