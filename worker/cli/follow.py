@@ -112,11 +112,12 @@ def progress_bar(shown: bool, description: str) -> Iterator[Bar]:
 
 
 async def await_generation(
-    backends: Backends, generation_id: int, deadline: float | None, bar: Bar
+    backends: Backends, generation_id: int, parent_id: str, deadline: float | None, bar: Bar
 ) -> GenerationStatus:
-    """Wait until every chunk has committed; say so when one failed for good."""
+    """Wait until every chunk (a child of ``parent_id``) has committed; say so when one
+    failed for good."""
     try:
-        async for status in watch_generation(backends, generation_id, deadline):
+        async for status in watch_generation(backends, generation_id, parent_id, deadline):
             bar(completed=status.rows_done)
     except ChunksFailed as failed:
         raise CliError(f"{failed} (see `jobs failed`, `jobs retry {failed.job_id}`)") from None

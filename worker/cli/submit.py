@@ -99,7 +99,8 @@ def submit_generation(delivery: Delivery, payload: dict[str, Any]) -> None:
                 return report
             bar(total=plan["total"], description=f"generation {plan['generation_id']}")
             deadline = deadline_after(delivery.timeout)
-            status = await await_generation(backends, plan["generation_id"], deadline, bar)
+            generation_id = plan["generation_id"]
+            status = await await_generation(backends, generation_id, delivery.job_id, deadline, bar)
         result = generation_result(plan, status, time.monotonic() - started)
         return replace(report, outcome=report.outcome.with_result(result))
 

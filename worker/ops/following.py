@@ -24,6 +24,7 @@ FIRST_POLL = 0.02
 SLOWEST_POLL = 0.25
 GENERATION_POLL_SECONDS = 0.2
 STALL_SECONDS = 10.0  # a generation without progress this long: look for failed chunks
+FAILED_CHUNKS_READ = 100
 
 
 class ChunksFailed(Exception):
@@ -91,11 +92,12 @@ async def watch_all(
 
 
 async def watch_generation(
-    sources: Sources, generation_id: int, deadline: float | None = None
+    sources: Sources, generation_id: int, parent_id: str, deadline: float | None = None
 ) -> AsyncIterator[GenerationStatus]:
     """The generation's progress in the database at each poll, until every chunk has
-    committed or ``deadline`` has passed; ``ChunksFailed`` once it stalls on chunks that
-    failed for good (they never commit: better said than waited for)."""
+    committed or ``deadline`` has passed; ``ChunksFailed`` once it stalls on chunk jobs
+    (children of ``parent_id``, the job that planned it) that failed for good: they never
+    commit, which is better said than waited for."""
     from domain.services import generation_status
 
     last_rows, last_change = -1, time.monotonic()
@@ -109,7 +111,7 @@ async def watch_generation(
         if status.rows_done != last_rows:
             last_rows, last_change = status.rows_done, now
         elif now - last_change > STALL_SECONDS:
-            await _refuse_failed_chunks(sources, generation_id)
+            await _refuse_failed_chunks(sources, generation_id, parent_id)
             last_change = now
         if deadline is not None and now >= deadline:
             return
@@ -132,15 +134,11 @@ def generation_result(
     return {**plan, **done, "seconds": round(seconds, 3)}
 
 
-async def _refuse_failed_chunks(sources: Sources, generation_id: int) -> None:
-    from worker.registry import GENERATE_CHUNK
+async def _refuse_failed_chunks(sources: Sources, generation_id: int, parent_id: str) -> None:
+    from domain.services import list_children
 
     async with sources.unit_of_work() as uow:
-        failed = [
-            (record.job_id, str(record.error_type), str(record.error_message))
-            for record in await uow.jobs.list_failed(limit=100)
-            if record.function == GENERATE_CHUNK.name
-            and (record.payload or {}).get("generation_id") == generation_id
-        ]
+        failed = await list_children(uow, parent_id, "failed", FAILED_CHUNKS_READ)
     if failed:
-        raise ChunksFailed(generation_id, failed)
+        told = [(f.job_id, str(f.error_type), str(f.error_message)) for f in failed]
+        raise ChunksFailed(generation_id, told)
