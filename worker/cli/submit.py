@@ -97,9 +97,9 @@ def submit_generation(delivery: Delivery, payload: dict[str, Any]) -> None:
             plan = generation_plan(report.outcome.result)
             if report.outcome.status != "succeeded" or plan is None:
                 return report
-            bar(total=plan["total"], description=f"generation {plan['generation_id']}")
-            deadline = deadline_after(delivery.timeout)
             generation_id = plan["generation_id"]
+            bar(total=plan["total"], description=f"generation {generation_id}")
+            deadline = deadline_after(delivery.timeout)
             status = await await_generation(backends, generation_id, delivery.job_id, deadline, bar)
         result = generation_result(plan, status, time.monotonic() - started)
         return replace(report, outcome=report.outcome.with_result(result))
