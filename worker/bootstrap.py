@@ -1,10 +1,11 @@
 """One bootstrap: the Redis pool and the database's engine and sessions, built the same way
 for the worker, the CLI and the console.
 
-``Services`` is what a process opens once and every task borrows. The worker builds it in
-``on_startup`` around the pool arq made; the CLI and the console open theirs. Nothing is
-built at import, and SQLAlchemy loads only when the database is first used: a producer
-that only enqueues never pays for it (0.4 s of imports).
+``Services`` is what a process opens once and every task borrows, from settings read and
+checked by ``worker.environment``. The worker builds it in ``on_startup`` around the pool
+arq made; the CLI and the console open theirs. Nothing is built at import, and SQLAlchemy
+loads only when the database is first used: a producer that only enqueues never pays for
+it (0.4 s of imports).
 """
 
 from __future__ import annotations

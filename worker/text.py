@@ -70,6 +70,15 @@ def problems(
     return told
 
 
+def described(error: ValidationError, label: Label) -> str:
+    """The problems in plain words: the one there is, or each on a line of its own under
+    ``invalid input:``."""
+    told = problems(error, label, plain=True)
+    if len(told) == 1:
+        return told[0]
+    return "invalid input:\n  " + "\n  ".join(told)
+
+
 def _dotted(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "payload"
 

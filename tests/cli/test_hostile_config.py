@@ -17,7 +17,7 @@ import pytest
 from typer.testing import Result
 
 from tests.cli.conftest import QUEUE, Cli, Queue, closed_port, one_json
-from worker.cli.config import database_address, redis_address, scrub
+from worker.environment import database_address, redis_address, scrub
 from worker.settings import Settings
 from worker.testing.processes import ROOT
 from worker.testing.scratch import RedisSpace

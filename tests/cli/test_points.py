@@ -7,8 +7,8 @@ import tracemalloc
 import orjson
 import pytest
 
+from worker.cli.inputs import checked_batches
 from worker.cli.output import BadInput
-from worker.cli.points import checked_batches
 
 
 def read_points(source: str, file_format: str | None = None, batch_size: int = 1000) -> list:
@@ -138,7 +138,7 @@ def test_the_format_option_wins_over_the_file_name(tmp_path):
 
 
 def test_lines_are_numbered_as_an_editor_numbers_them_across_read_chunks(tmp_path, monkeypatch):
-    import worker.cli.files
+    import worker.ops.point_files
 
     good = '{"name": "loss", "step": %d, "value": 1}'
     text = (
@@ -152,7 +152,7 @@ def test_lines_are_numbered_as_an_editor_numbers_them_across_read_chunks(tmp_pat
     bad.write_bytes(text.encode())
     fine.write_bytes(text.rsplit("\n\n", 1)[0].encode())
     for read_bytes in range(1, len(text) + 1):  # every place a read can end
-        monkeypatch.setattr(worker.cli.files, "READ_BYTES", read_bytes)
+        monkeypatch.setattr(worker.ops.point_files, "READ_BYTES", read_bytes)
         with pytest.raises(BadInput) as refused:
             read_points(str(bad))
         assert "1 bad line, nothing enqueued:\n  line 6: name: required" in refused.value.message
@@ -178,9 +178,9 @@ def test_a_bad_line_after_good_batches_refuses_the_whole_file(tmp_path):
 def test_memory_does_not_grow_with_the_file(tmp_path, monkeypatch):
     """The checked batches wait in a temporary file: checking four times as many points
     takes no more memory (a list of the points would take 30 times the file's size)."""
-    import worker.cli.files
+    import worker.ops.point_files
 
-    monkeypatch.setattr(worker.cli.files, "READ_BYTES", 16 * 1024)
+    monkeypatch.setattr(worker.ops.point_files, "READ_BYTES", 16 * 1024)
 
     def peak_bytes(count: int) -> int:
         line = '{"name": "loss", "step": %d, "value": 0.123456789}\n'

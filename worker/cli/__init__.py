@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from worker.cli import data, health, jobs, runs, serve
 from worker.cli.output import CliError, Mode, command_group, refuse
+from worker.environment import UnusableSettings
 from worker.text import ExitCode
 
 if TYPE_CHECKING:
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 
 
 class Commands(TyperGroup):
-    """Every refusal (``CliError``) and every mistyped command line becomes one line in the
-    one error style and its exit code (with ``--json``, one JSON object too)."""
+    """Every refusal (``CliError``), setting that cannot be used and mistyped command line
+    becomes one line in the one error style and its exit code (with ``--json``, one JSON
+    object too)."""
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         Mode.json = "--json" in args
@@ -37,6 +39,9 @@ class Commands(TyperGroup):
         except CliError as problem:
             refuse(problem)
             ctx.exit(problem.code)
+        except UnusableSettings as problem:
+            refuse(CliError(problem.message, ExitCode.BAD_INPUT))
+            ctx.exit(ExitCode.BAD_INPUT)
         except NoArgsIsHelpError:
             raise  # a group given no command prints its help
         except UsageError as problem:

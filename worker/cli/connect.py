@@ -15,16 +15,17 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from worker.bootstrap import DatabasePool, Services
-from worker.cli.config import (
+from worker.cli.output import CliError
+from worker.environment import (
+    UnusableSettings,
+    checked_redis_settings,
     database_address,
     load_settings,
     reason,
     redis_address,
-    redis_target,
     scrub,
     unusable_url,
 )
-from worker.cli.output import CliError
 from worker.text import ExitCode
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class Backends(Services):
         self._proven = False
 
     def redis_target(self) -> RedisSettings:
-        target = redis_target(self.settings)
+        target = checked_redis_settings(self.settings)
         # Someone at a prompt should hear about an outage in seconds, not after the worker's
         # patient retries: one reconnection attempt (redis-py's default without a Retry).
         return replace(target, conn_retries=min(target.conn_retries, 1), retry=None)
@@ -94,7 +95,7 @@ class Backends(Services):
         try:
             async with self.engine.connect():
                 pass
-        except CliError:
+        except (CliError, UnusableSettings):
             raise
         except Exception as problem:
             where = database_address(self.settings)

@@ -184,23 +184,17 @@ def record_metrics(
     JSON lines or CSV (name,step,value[,recorded_at]). Points go in batch jobs of
     --batch-size; with several batches their ids are <job id>:0, <job id>:1, ...
     """
-    import orjson
-
-    from worker.cli.inputs import checked
-    from worker.cli.points import checked_batches
+    from worker.cli.inputs import checked, checked_batches
     from worker.cli.submit import submit_batches
+    from worker.ops.point_checks import batch_payloads
 
     fmt = file_format.value if file_format else None
-    given = {"on_conflict": _plain(on_conflict), "late_seconds": late_seconds}
-    policy = {name: value for name, value in given.items() if value is not None}
+    given = {"run_id": run_id, "on_conflict": _plain(on_conflict), "late_seconds": late_seconds}
+    fields = {name: value for name, value in given.items() if value is not None}
     with checked_batches(file, fmt, batch_size) as batches:
-        # The points are checked already. What is left (the run id, the batch length, the
-        # policy) is the same for every batch or largest in the first, so checking the
-        # first covers all.
-        first = orjson.loads(next(iter(batches)))
-        raw = {"run_id": run_id, "points": first, **policy}
-        head = checked(RECORD_METRICS, raw, delivery.job_id)
-        payloads = ({**head, "points": orjson.Fragment(b)} for b in batches)
+        payloads = batch_payloads(
+            batches, fields, lambda raw: checked(RECORD_METRICS, raw, delivery.job_id)
+        )
         submit_batches(RECORD_METRICS, delivery, payloads, len(batches))
 
 

@@ -1,6 +1,6 @@
-"""Following jobs from the command line: polled until they end (``worker.ops.job_state`` says
-where a job stands), with each retry told as it happens and a progress bar for every wait
-on several jobs or a generation's chunks."""
+"""Following jobs from the command line (``worker.ops.following`` polls them): each retry
+told as it happens, a hint when no worker seems to run, a progress bar for every wait on
+several jobs or a generation's chunks, and a refusal when the wait gives up."""
 
 from __future__ import annotations
 
@@ -13,78 +13,66 @@ from typing import TYPE_CHECKING
 
 from worker.cli import output
 from worker.cli.output import CliError, note
-from worker.ops.actions import polls
-from worker.ops.job_state import Outcome, known_outcome
-from worker.ops.submissions import read_results
+from worker.ops.following import ChunksFailed, watch, watch_all, watch_generation
 from worker.text import ExitCode
 
 if TYPE_CHECKING:
     from domain.views import GenerationStatus
     from worker.cli.connect import Backends
+    from worker.ops.job_state import Outcome
 
 NO_WORKER_HINT_AFTER = 5.0
-GENERATION_POLL_SECONDS = 0.2
-STALL_SECONDS = 10.0
 Bar = Callable[..., None]  # a progress bar's update: total=, completed=, description=
-
-
-def deadline_after(timeout: float | None) -> float | None:
-    return None if timeout is None else time.monotonic() + timeout
 
 
 async def await_outcome(
     backends: Backends, job_id: str, deadline: float | None, *, quiet: bool = False
 ) -> Outcome:
-    """Poll until the job ends, saying so as each try is retried (unless ``quiet``);
+    """Wait until the job ends, saying so as each try is retried (unless ``quiet``);
     Ctrl-C or the deadline stop the wait, not the job."""
     started = time.monotonic()
     hinted = False
     retries_told: set[int | None] = set()
     try:
-        async for _ in polls():
-            outcome = await known_outcome(backends, job_id)
-            if outcome.done:
-                break
+        async for outcome in watch(backends, job_id, deadline):
             if outcome.status == "retrying" and outcome.tries not in retries_told and not quiet:
                 retries_told.add(outcome.tries)
                 note(
                     f"try {outcome.tries} failed ({outcome.described_error()}); "
                     f"retrying at {output.short_time(outcome.next_retry_at)}"
                 )
-            check_deadline(deadline, f"job {job_id} is still {outcome.status}", job_id)
-            if not hinted and time.monotonic() - started > NO_WORKER_HINT_AFTER:
+            now = time.monotonic()
+            waiting = not outcome.done and (deadline is None or now < deadline)
+            if waiting and not hinted and now - started > NO_WORKER_HINT_AFTER:
                 hinted = True
                 await hint_if_no_worker(backends)
     except asyncio.CancelledError:
         note(f"stopped waiting; job {job_id} goes on (see `jobs status {job_id}`)")
         raise
+    if not outcome.done:
+        raise gave_up(f"job {job_id} is still {outcome.status}", job_id)
     return outcome
 
 
 async def await_many(
     backends: Backends, job_ids: Sequence[str], deadline: float | None, bar: Bar
 ) -> list[Outcome]:
-    """Wait for many jobs, reading all their results in one round trip per poll."""
-    outcomes: dict[str, Outcome] = {}
+    """Wait for many jobs, the bar counting those that have ended."""
     bar(total=len(job_ids), description=f"{len(job_ids)} jobs")
-    async for _ in polls():
-        pending = [job_id for job_id in job_ids if job_id not in outcomes]
-        outcomes.update(await read_results(backends, pending))
-        bar(completed=len(outcomes))
-        if len(outcomes) == len(job_ids):
-            break
-        waiting = len(job_ids) - len(outcomes)
-        check_deadline(deadline, f"{waiting} of {len(job_ids)} jobs not finished", job_ids[0])
-    return [outcomes[job_id] for job_id in job_ids]
+    async for ended in watch_all(backends, job_ids, deadline):
+        bar(completed=len(ended))
+    if len(ended) < len(job_ids):
+        waiting = len(job_ids) - len(ended)
+        raise gave_up(f"{waiting} of {len(job_ids)} jobs not finished", job_ids[0])
+    return [ended[job_id] for job_id in job_ids]
 
 
-def check_deadline(deadline: float | None, state: str, job_id: str) -> None:
-    if deadline is not None and time.monotonic() >= deadline:
-        raise CliError(
-            f"gave up waiting: {state}; it goes on (see `jobs status {job_id}`)",
-            ExitCode.TIMEOUT,
-            job_id=job_id,
-        )
+def gave_up(state: str, job_id: str) -> CliError:
+    return CliError(
+        f"gave up waiting: {state}; it goes on (see `jobs status {job_id}`)",
+        ExitCode.TIMEOUT,
+        job_id=job_id,
+    )
 
 
 async def hint_if_no_worker(backends: Backends) -> None:
@@ -123,48 +111,20 @@ def progress_bar(shown: bool, description: str) -> Iterator[Bar]:
         yield functools.partial(progress.update, progress.add_task(description, total=None))
 
 
-async def follow_generation(
-    backends: Backends, generation_id: int, deadline: float | None, bar: Bar
+async def await_generation(
+    backends: Backends, generation_id: int, parent_id: str, deadline: float | None, bar: Bar
 ) -> GenerationStatus:
-    """Poll the database until every chunk has committed; say so when one failed for good."""
-    from domain.services import generation_status
-
-    last_rows, last_change = -1, time.monotonic()
-    while True:
-        async with backends.unit_of_work() as uow:
-            status = await generation_status(uow, generation_id)
-        bar(completed=status.rows_done)
-        if status.done:
-            return status
-        now = time.monotonic()
-        if status.rows_done != last_rows:
-            last_rows, last_change = status.rows_done, now
-        elif now - last_change > STALL_SECONDS:
-            await refuse_failed_chunks(backends, generation_id)
-            last_change = now
-        if deadline is not None and now >= deadline:
-            raise CliError(
-                f"gave up waiting: generation {generation_id} has {status.rows_done:,} of "
-                f"{status.total:,} profiles; it goes on",
-                ExitCode.TIMEOUT,
-            )
-        await asyncio.sleep(GENERATION_POLL_SECONDS)
-
-
-async def refuse_failed_chunks(backends: Backends, generation_id: int) -> None:
-    """A chunk that failed for good never commits: say so instead of waiting forever."""
-    from worker.registry import GENERATE_CHUNK
-
-    async with backends.unit_of_work() as uow:
-        failed = [
-            (record.job_id, record.error_type, record.error_message)
-            for record in await uow.jobs.list_failed(limit=100)
-            if record.function == GENERATE_CHUNK.name
-            and (record.payload or {}).get("generation_id") == generation_id
-        ]
-    if failed:
-        job_id, kind, message = failed[0]
+    """Wait until every chunk (a child of ``parent_id``) has committed; say so when one
+    failed for good."""
+    try:
+        async for status in watch_generation(backends, generation_id, parent_id, deadline):
+            bar(completed=status.rows_done)
+    except ChunksFailed as failed:
+        raise CliError(f"{failed} (see `jobs failed`, `jobs retry {failed.job_id}`)") from None
+    if not status.done:
         raise CliError(
-            f"generation {generation_id} cannot finish: {len(failed)} chunk job(s) failed; "
-            f"first, {job_id}: {kind}: {message} (see `jobs failed`, `jobs retry {job_id}`)"
+            f"gave up waiting: generation {generation_id} has {status.rows_done:,} of "
+            f"{status.total:,} profiles; it goes on",
+            ExitCode.TIMEOUT,
         )
+    return status

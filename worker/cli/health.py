@@ -44,8 +44,8 @@ def health(
     stopped without its saying goodbye (stuck or killed) in the last few minutes.
     Exit code 1 when a worker shown is not ready, or when there is none.
     """
-    from worker.cli.config import load_settings
     from worker.cli.connect import run
+    from worker.environment import load_settings
 
     settings = load_settings()
     if local:
@@ -158,8 +158,8 @@ def quarantine(
     so is a key the queue shares that holds the wrong type (renamed KEY:damaged). The
     latest 1,000 records are kept.
     """
-    from worker.cli.config import load_settings
     from worker.cli.connect import run
+    from worker.environment import load_settings
 
     settings = load_settings()
 

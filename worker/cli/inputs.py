@@ -7,16 +7,20 @@ the problem named (exit code 2), and nothing is enqueued.
 from __future__ import annotations
 
 import json
+import sys
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from worker.cli.files import opened, utf8
 from worker.cli.output import BadInput
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
 
+    from worker.ops.point_checks import Batches
+    from worker.ops.point_files import Format
     from worker.registry import Job
 
 M = TypeVar("M", bound="BaseModel")
@@ -28,7 +32,7 @@ def checked(job: Job[Any], raw: Mapping[str, Any], job_id: str) -> dict[str, Any
     defaults for the rest), as JSON. The defaults themselves are left to the worker."""
     from pydantic import ValidationError
 
-    from worker.cli.config import load_settings
+    from worker.environment import load_settings
     from worker.ops.actions import checked_payload
 
     try:
@@ -54,12 +58,9 @@ def validated(
 def describe(problem: ValidationError, label: Callable[[str], str] | None = None) -> str:
     """Each problem as ``<what the user typed>: <what is wrong>``; without ``label``, the
     payload's own field names (``points.3.value``)."""
-    from worker.text import problems
+    from worker.text import described
 
-    told = problems(problem, _where(label), plain=True)
-    if len(told) == 1:
-        return told[0]
-    return "invalid input:\n  " + "\n  ".join(told)
+    return described(problem, _where(label))
 
 
 def _where(label: Callable[[str], str] | None) -> Callable[[tuple[int | str, ...]], str]:
@@ -123,8 +124,11 @@ def read_changes(source: str) -> dict[str, Any]:
 
     from domain.schemas import ProfileChanges
 
-    with opened(source) as stream, utf8(source):
-        text = stream.read(MAX_CHANGES_CHARS + 1)
+    with opened(source) as stream:
+        try:
+            text = stream.read(MAX_CHANGES_CHARS + 1)
+        except UnicodeDecodeError:
+            raise BadInput(f"--file {source}: not UTF-8 text") from None
     if len(text) > MAX_CHANGES_CHARS:
         raise BadInput(f"--file {source}: over {MAX_CHANGES_CHARS:,} characters")
     try:
@@ -142,3 +146,38 @@ def read_changes(source: str) -> dict[str, Any]:
     except ValidationError as problem:
         raise BadInput(f"--file {source}: {describe(problem)}") from None
     return changes
+
+
+@contextmanager
+def opened(source: str, *, binary: bool = False) -> Iterator[IO[Any]]:
+    """The file, or stdin for ``-``: text as UTF-8 with line endings as they are, or bytes."""
+    if source == "-":
+        yield sys.stdin.buffer if binary else sys.stdin
+        return
+    path = Path(source)
+    try:
+        stream: IO[Any] = path.open("rb") if binary else path.open(encoding="utf-8", newline="")
+    except OSError as problem:
+        raise BadInput(f"--file {source}: {problem.strerror or problem}") from None
+    with stream:
+        yield stream
+
+
+@contextmanager
+def checked_batches(source: str, file_format: str | None, batch_size: int) -> Iterator[Batches]:
+    """The metric points of ``--file`` (``-`` is stdin) in batches of ``batch_size``, once
+    the whole file is checked (``worker.ops.point_checks``); a file refused is bad input."""
+    from worker.ops import point_checks
+    from worker.ops.point_files import BadPointFile, format_of
+
+    named = file_format or ("jsonl" if source == "-" else format_of(source))
+    if named is None:
+        raise BadInput(f"--file {source}: cannot tell its format from the name; add --format")
+    with ExitStack() as kept:  # the checked batches, once the file is closed
+        with opened(source, binary=True) as stream:
+            fmt: Format = "csv" if named == "csv" else "jsonl"
+            try:
+                batches = kept.enter_context(point_checks.checked_batches(stream, fmt, batch_size))
+            except BadPointFile as problem:
+                raise BadInput(f"--file {source}: {problem.message}") from None
+        yield batches

@@ -118,7 +118,8 @@ def _outcome(
 ) -> Outcome:
     """Where the job stands now, or (``wait``) once it has ended."""
     from worker.cli.connect import run
-    from worker.cli.follow import await_outcome, deadline_after
+    from worker.cli.follow import await_outcome
+    from worker.ops.following import deadline_after
     from worker.ops.job_state import known_outcome
 
     async def read(backends: Backends) -> Outcome:
@@ -204,13 +205,13 @@ def retry(
     """
     from worker.cli.connect import run
     from worker.cli.options import Delivery
-    from worker.cli.submit import enqueue_and_wait, report_and_exit
-    from worker.ops.actions import plan_attempt
+    from worker.cli.submit import followed, report_and_exit
+    from worker.ops.actions import retry_failure
 
     async def enqueue(backends: Backends) -> tuple[Delivery, Report]:
-        plan = await plan_attempt(backends, job_id, force=force)
-        delivery = Delivery(plan.attempt_id, wait, as_json, timeout)
-        return delivery, await enqueue_and_wait(backends, delivery, plan.function, plan.payload)
+        attempt = await retry_failure(backends, job_id, force=force)
+        delivery = Delivery(attempt.job_id, wait, as_json, timeout)
+        return delivery, await followed(backends, delivery, attempt.function, new=attempt.new)
 
     delivery, report = run(enqueue)
     report_and_exit(delivery, report)

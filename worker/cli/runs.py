@@ -160,27 +160,21 @@ def _steps(first: Mapping[str, Any], last: Mapping[str, Any] | None = None) -> s
 
 
 def _stream_points(run_ids: list[int], name: str, *, as_json: bool) -> None:
-    """Every point, a page at a time, in one unit of work (one snapshot): memory holds one
-    page, whatever the run's size."""
+    """Every point, printed as it is read (``worker.ops.metric_export``)."""
     from domain.metric_queries import MetricPageQuery
-    from domain.services import metric_page
     from worker.cli.connect import run
     from worker.cli.inputs import validated
+    from worker.ops.metric_export import every_point
 
     queries = [validated(MetricPageQuery, {"run_id": r, "name": name}, LABELS) for r in run_ids]
 
     async def stream(backends: Backends) -> None:
-        async with backends.unit_of_work() as uow:
-            for query in queries:  # an unknown run is refused before anything is printed
-                await metric_page(uow, query.model_copy(update={"limit": 1}))
-            sink = _PointSink(name, as_json=as_json)
-            for first in queries:
-                page = await metric_page(uow, first)
-                sink.add(first.run_id, page.model_dump(mode="json")["points"])
-                while page.next_after is not None:
-                    after = first.model_copy(update={"after_step": page.next_after})
-                    page = await metric_page(uow, after)
-                    sink.add(first.run_id, page.model_dump(mode="json")["points"])
+        pages = every_point(backends, queries)
+        first = await anext(pages)  # every run found: now the output can start
+        sink = _PointSink(name, as_json=as_json)
+        sink.add(*first)
+        async for run_id, points in pages:
+            sink.add(run_id, points)
         sink.close()
 
     run(stream)

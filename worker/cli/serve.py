@@ -11,7 +11,7 @@ from worker.cli.output import CliError
 from worker.text import ExitCode
 
 if TYPE_CHECKING:
-    from worker.settings import Settings
+    pass
 
 
 def worker(
@@ -30,11 +30,17 @@ def worker(
     from arq.logs import default_log_config
     from arq.worker import run_worker
 
-    from worker.cli.config import load_settings, reason, redis_address, redis_target, scrub
+    from worker.environment import (
+        checked_redis_settings,
+        load_settings,
+        reason,
+        redis_address,
+        scrub,
+    )
     from worker.main import prepare_worker
 
     settings = load_settings()
-    redis_target(settings)  # a REDIS_URL arq refuses is bad input, not a crash of the worker
+    checked_redis_settings(settings)  # a REDIS_URL arq refuses: bad input, not a crash
     logging.config.dictConfig(default_log_config(verbose=False))
     overrides = {"burst": True} if burst else {}
     try:
@@ -73,52 +79,27 @@ def serve(
     """
     import uvicorn
 
-    from worker.cli.config import load_settings, redis_target
+    from worker.environment import checked_redis_settings, load_settings
     from worker.web.app import create_app
     from worker.web.security import describe
-    from worker.web.serving import server_config
+    from worker.web.serving import answering_to, needs_token, server_config
 
     settings = load_settings()
-    redis_target(settings)  # a REDIS_URL arq refuses is bad input, not a crash at startup
+    checked_redis_settings(settings)  # a REDIS_URL arq refuses: bad input, not a crash
     where = host or settings.console_host
-    if not _is_loopback(where) and settings.console_token is None and not insecure_no_token:
+    if needs_token(where, settings) and not insecure_no_token:
         raise output.BadInput(
             f"the console would listen on {where}, beyond this machine, and anyone who "
             "reaches it could change state: set JOBS_CONSOLE_TOKEN (or pass "
             "--insecure-no-token if something else guards the address)"
         )
-    settings = _answering_to(where, settings)
+    settings = answering_to(where, settings)
     port = port or settings.console_port
     output.note(f"the console: http://{_in_url(where)}:{port}/")
     output.note(f"its changes of state {describe(settings)}")
     output.note(f"it answers to the hosts {', '.join(settings.console_allowed_hosts)}")
     config = server_config(create_app(settings), settings, host=where, port=port)
     uvicorn.Server(config).run()
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host.lower() == "localhost"
-
-
-def _answering_to(host: str, settings: Settings) -> Settings:
-    """The settings, with the address the console binds among the hosts it answers to: an
-    address typed in a browser cannot be re-pointed elsewhere as a name can (0.0.0.0 and
-    :: are no address to type)."""
-    import ipaddress
-
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return settings
-    if address.is_unspecified or str(address) in settings.console_allowed_hosts:
-        return settings
-    allowed = (*settings.console_allowed_hosts, str(address))
-    return settings.model_copy(update={"console_allowed_hosts": allowed})
 
 
 def _in_url(host: str) -> str:

@@ -16,17 +16,12 @@ import typer
 
 from worker.cli import output
 from worker.cli.connect import run
-from worker.cli.follow import (
-    await_many,
-    await_outcome,
-    deadline_after,
-    follow_generation,
-    progress_bar,
-)
+from worker.cli.follow import await_generation, await_many, await_outcome, progress_bar
 from worker.cli.options import Delivery
-from worker.ops.actions import enqueue_once, enqueued_outcome
+from worker.ops.actions import enqueue_once, enqueue_submission, enqueued_outcome
+from worker.ops.following import deadline_after, generation_plan, generation_result
 from worker.ops.job_state import Outcome
-from worker.ops.submissions import combined, mark_submission
+from worker.ops.submissions import combined
 from worker.registry import GENERATE_PROFILES, Job
 from worker.text import ExitCode
 
@@ -52,36 +47,32 @@ def submit(job: Job[Any], delivery: Delivery, payload: dict[str, Any]) -> None:
 async def enqueue_and_wait(
     backends: Backends, delivery: Delivery, function: str, payload: dict[str, Any]
 ) -> Report:
-    deduplicated = not await enqueue_once(backends, function, payload, delivery.job_id)
-    if deduplicated and not delivery.as_json:
+    new = await enqueue_once(backends, function, payload, delivery.job_id)
+    return await followed(backends, delivery, function, new=new)
+
+
+async def followed(backends: Backends, delivery: Delivery, function: str, *, new: bool) -> Report:
+    """The report on a job just enqueued (``new``, or the same request made before): with
+    ``--wait``, once it has ended."""
+    if not new and not delivery.as_json:
         output.note(f"job {delivery.job_id} already exists: nothing new enqueued")
     if delivery.wait:
         deadline = deadline_after(delivery.timeout)
         outcome = await await_outcome(backends, delivery.job_id, deadline, quiet=delivery.as_json)
     else:
-        outcome = await enqueued_outcome(backends, delivery.job_id, function, new=not deduplicated)
-    return Report(outcome, [delivery.job_id], int(deduplicated))
+        outcome = await enqueued_outcome(backends, delivery.job_id, function, new=new)
+    return Report(outcome, [delivery.job_id], int(not new))
 
 
 def submit_batches(
     job: Job[Any], delivery: Delivery, payloads: Iterable[dict[str, Any]], count: int
 ) -> None:
-    """``count`` jobs of one kind, enqueued as ``payloads`` come (the first batches reach
-    the worker before the last are made); ids ``<job id>:<n>`` when more than one, each a
-    child of ``<job id>`` in the history."""
-    job_ids = [delivery.job_id]
-    if count > 1:
-        job_ids = [f"{delivery.job_id}:{n}" for n in range(count)]
+    """``count`` jobs of one kind as one submission (``worker.ops.actions``): ids ``<job
+    id>:<n>`` when more than one; with ``--wait``, a bar until all have ended."""
 
     async def enqueue(backends: Backends) -> Report:
-        from worker.ops.enqueue import enqueue_many
-
-        parent = delivery.job_id if len(job_ids) > 1 else None
-        if parent is not None:
-            await mark_submission(backends, parent, job.name, job_ids)
-        queue = await backends.queue()
-        new = await enqueue_many(queue, job.name, payloads, job_ids, parent_id=parent)
-        deduplicated = len(job_ids) - len(new)
+        submitted = await enqueue_submission(backends, job.name, payloads, delivery.job_id, count)
+        job_ids, deduplicated = submitted.job_ids, submitted.deduplicated
         if deduplicated and not delivery.as_json:
             output.note(
                 f"{deduplicated} of {len(job_ids)} jobs already existed under these ids: "
@@ -104,21 +95,17 @@ def submit_generation(delivery: Delivery, payload: dict[str, Any]) -> None:
         started = time.monotonic()
         with progress_bar(not delivery.as_json, "planning the generation") as bar:
             report = await enqueue_and_wait(backends, delivery, GENERATE_PROFILES.name, payload)
-            plan = report.outcome.result
-            if report.outcome.status != "succeeded" or not _is_plan(plan):
+            plan = generation_plan(report.outcome.result)
+            if report.outcome.status != "succeeded" or plan is None:
                 return report
-            bar(total=plan["total"], description=f"generation {plan['generation_id']}")
+            generation_id = plan["generation_id"]
+            bar(total=plan["total"], description=f"generation {generation_id}")
             deadline = deadline_after(delivery.timeout)
-            status = await follow_generation(backends, plan["generation_id"], deadline, bar)
-        result = {**plan, "rows_done": status.rows_done, "chunks_done": status.chunks_done}
-        result["seconds"] = round(time.monotonic() - started, 3)
+            status = await await_generation(backends, generation_id, delivery.job_id, deadline, bar)
+        result = generation_result(plan, status, time.monotonic() - started)
         return replace(report, outcome=report.outcome.with_result(result))
 
     report_and_exit(delivery, run(enqueue))
-
-
-def _is_plan(result: Any) -> bool:
-    return isinstance(result, dict) and {"generation_id", "total", "chunks"} <= result.keys()
 
 
 def report_and_exit(delivery: Delivery, report: Report) -> None:
@@ -147,7 +134,7 @@ def show(delivery: Delivery, report: Report) -> None:
             output.note(f"follow it with `jobs status {outcome.job_id}`")
         return
     result = outcome.result
-    if _is_plan(result) and "rows_done" in result:
+    if generation_plan(result) and "rows_done" in result:
         output.say(
             f"generation {result['generation_id']}: {result['rows_done']:,} of "
             f"{result['total']:,} profiles in {result['chunks_done']} of {result['chunks']} "

@@ -1,19 +1,18 @@
-"""What an operator does to jobs, whichever face asks (the CLI, the console's API): enqueue a
-checked payload once per job id, plan the retry of a failure, cancel a waiting job, wait
-for an outcome or say where a job just enqueued stands. Each refusal is a ``Refused`` with
-the sentence to show; the face decides how to show it (a line and an exit code, an HTTP
-status).
+"""What producers and operators do to jobs, whichever face asks (the CLI, the console): enqueue
+a checked payload once per job id, or many as one submission; retry a failure; cancel a
+waiting job. Each refusal is a ``Refused`` with the sentence to show; the face decides how
+to show it (a line and an exit code, an HTTP status). ``worker.ops.following`` waits for
+what was enqueued.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from worker.ops.job_state import Outcome, Sources, current_outcome, known_outcome
+from worker.ops.job_state import Outcome, Sources, current_outcome
+from worker.ops.submissions import mark_submission
 from worker.text import printable
 
 if TYPE_CHECKING:
@@ -23,8 +22,6 @@ if TYPE_CHECKING:
 
 RefusalKind = Literal["not_found", "conflict"]
 MAX_JOB_ID = 150  # room for the suffixes of batches and retries in job_records.job_id (200)
-FIRST_POLL = 0.02
-SLOWEST_POLL = 0.25
 
 
 class Refused(Exception):
@@ -72,6 +69,36 @@ async def enqueue_once(
     return False
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """A submission enqueued: its jobs' ids, and how many of them already existed."""
+
+    job_ids: list[str]
+    deduplicated: int
+
+
+async def enqueue_submission(
+    sources: Sources,
+    function: str,
+    payloads: Iterable[dict[str, Any]],
+    job_id: str,
+    count: int,
+) -> Submitted:
+    """``count`` jobs of one kind as one submission ``job_id``, enqueued as ``payloads`` come
+    (the first batches reach the worker before the last are made). With more than one, their
+    ids are ``<job id>:<n>``, each a child of ``job_id`` in the history, and a marker in
+    Redis says how many there are, so that ``job_id`` is read as a whole meanwhile."""
+    from worker.ops.enqueue import enqueue_many
+
+    job_ids = [job_id] if count == 1 else [f"{job_id}:{n}" for n in range(count)]
+    parent = job_id if count > 1 else None
+    if parent is not None:
+        await mark_submission(sources, parent, function, job_ids)
+    queue = await sources.queue()
+    new = await enqueue_many(queue, function, payloads, job_ids, parent_id=parent)
+    return Submitted(job_ids, len(job_ids) - len(new))
+
+
 async def refuse_another_request(
     sources: Sources, job_id: str, function: str, payload: dict[str, Any]
 ) -> None:
@@ -103,6 +130,23 @@ async def plan_attempt(sources: Sources, job_id: str, *, force: bool = False) ->
         kind: RefusalKind = "not_found" if isinstance(refusal, NotFound) else "conflict"
         raise Refused(str(refusal), job_id=job_id, kind=kind) from None
     return plan.model_copy(update={"payload": _retryable(job_id, plan.function, plan.payload)})
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A retry of a failed job: its own job id, and whether it was enqueued just now."""
+
+    job_id: str
+    function: str
+    new: bool
+
+
+async def retry_failure(sources: Sources, job_id: str, *, force: bool = False) -> Attempt:
+    """Enqueue the next attempt of a failed job (``plan_attempt``), once: the same retry
+    asked again while that attempt is queued enqueues nothing."""
+    plan = await plan_attempt(sources, job_id, force=force)
+    new = await enqueue_once(sources, plan.function, plan.payload, plan.attempt_id)
+    return Attempt(plan.attempt_id, plan.function, new)
 
 
 def _retryable(job_id: str, function: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -161,29 +205,6 @@ async def cancel(sources: Sources, job_id: str, *, queue_name: str) -> str:
     if not recorded:
         raise Refused(f"job {job_id} was taken off the queue, but it had already ended")
     return "cancelled"
-
-
-async def polls(deadline: float | None = None) -> AsyncIterator[None]:
-    """How a face waits for jobs to end: now, then again and again, each time a little later
-    (every ``FIRST_POLL`` s at first, up to every ``SLOWEST_POLL`` s), until ``deadline`` (a
-    ``time.monotonic()``) has passed."""
-    delay = FIRST_POLL
-    while True:
-        yield
-        left = math.inf if deadline is None else deadline - time.monotonic()
-        if left <= 0:
-            return
-        await asyncio.sleep(min(delay, left))
-        delay = min(delay * 1.5, SLOWEST_POLL)
-
-
-async def outcome_within(sources: Sources, job_id: str, seconds: float) -> Outcome:
-    """Where the job stands once it has ended, or after ``seconds`` (then still going)."""
-    async for _ in polls(time.monotonic() + seconds):
-        outcome = await known_outcome(sources, job_id, describe=True)
-        if outcome.done:
-            break
-    return outcome
 
 
 async def enqueued_outcome(sources: Sources, job_id: str, function: str, *, new: bool) -> Outcome:

@@ -1,7 +1,7 @@
 """Enqueueing from the API: the CLI's checks (``worker.ops.actions``), then the answer, with
-the outcome when the caller waits for it; and the route that enqueues a job of the
-registry, which every such job has (``/api/enqueue/<job>``) and some have under a name of
-their own (``POST /api/profiles``)."""
+the outcome when the caller waits for it (``worker.ops.following``); and the route that
+enqueues a job of the registry, which every such job has (``/api/enqueue/<job>``) and some
+have under a name of their own (``POST /api/profiles``)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,8 @@ from fastapi import APIRouter, Body, Header, HTTPException, Query, Response
 from pydantic import ValidationError
 
 from worker.bootstrap import Services
-from worker.ops.actions import (
-    checked_payload,
-    enqueue_once,
-    enqueued_outcome,
-    job_id_problem,
-    outcome_within,
-)
+from worker.ops.actions import checked_payload, enqueue_once, enqueued_outcome, job_id_problem
+from worker.ops.following import outcome_within
 from worker.registry import Job
 from worker.web.console import Console
 from worker.web.errors import PayloadRefused

@@ -15,7 +15,7 @@ from domain import schemas, services
 from domain.errors import JobNotFound
 from domain.views import JobDetail
 from worker.bootstrap import Services
-from worker.ops.actions import cancel, enqueue_once, plan_attempt
+from worker.ops.actions import cancel, retry_failure
 from worker.ops.job_state import current_outcome, known_outcome
 from worker.registry import JOBS
 from worker.web import paging
@@ -118,10 +118,9 @@ async def job_page(console: Services, job_id: str) -> JobPage:
 async def retry_job(
     console: Console, response: Response, request: RetryRequest, wait: Wait = 0
 ) -> Enqueued:
-    plan = await plan_attempt(console, request.job_id, force=request.force)
-    new = await enqueue_once(console, plan.function, plan.payload, plan.attempt_id)
+    attempt = await retry_failure(console, request.job_id, force=request.force)
     enqueued, response.status_code = await answer(
-        console, plan.attempt_id, plan.function, new=new, wait=wait
+        console, attempt.job_id, attempt.function, new=attempt.new, wait=wait
     )
     return enqueued
 
@@ -179,9 +178,8 @@ async def job_detail_page(request: Request, console: Console, job_id: PathJobId)
 async def retry_form(
     console: Console, job_id: FormJobId, force: Annotated[bool, Form()] = False
 ) -> Response:
-    plan = await plan_attempt(console, job_id, force=force)
-    await enqueue_once(console, plan.function, plan.payload, plan.attempt_id)
-    return _to_job(plan.attempt_id)
+    attempt = await retry_failure(console, job_id, force=force)
+    return _to_job(attempt.job_id)
 
 
 @pages.post("/jobs/handle", dependencies=Posted)

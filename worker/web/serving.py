@@ -1,5 +1,5 @@
 """The console's HTTP server: uvicorn, with a bound on slow clients, for ``jobs serve`` and
-the tests alike.
+the tests alike; and where it may listen, and which hosts it then answers to.
 
 uvicorn closes a connection idle between requests after ``timeout_keep_alive``, and h11
 caps a request's head at 16 KiB; but nothing bounds how long the head takes: a client that
@@ -11,6 +11,7 @@ made, or of the previous answer being sent; the body has a deadline of its own
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 
 import uvicorn
@@ -87,3 +88,30 @@ def server_config(
         access_log=False,
         server_header=False,
     )
+
+
+def needs_token(host: str, settings: Settings) -> bool:
+    """Whether the console bound to ``host`` would let whoever reaches it change state:
+    beyond loopback, without ``JOBS_CONSOLE_TOKEN``."""
+    return not _is_loopback(host) and settings.console_token is None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def answering_to(host: str, settings: Settings) -> Settings:
+    """The settings, with the address the console binds among the hosts it answers to: an
+    address typed in a browser cannot be re-pointed elsewhere as a name can (0.0.0.0 and
+    :: are no address to type)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return settings
+    if address.is_unspecified or str(address) in settings.console_allowed_hosts:
+        return settings
+    allowed = (*settings.console_allowed_hosts, str(address))
+    return settings.model_copy(update={"console_allowed_hosts": allowed})

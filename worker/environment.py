@@ -1,5 +1,11 @@
-"""A command's settings: read from the environment, their URLs refused as bad input (exit
-code 2) before anything connects when they cannot be used, and told without passwords."""
+"""The settings a face starts from (the CLI's commands, and through ``jobs serve`` and
+``jobs worker`` the console and the worker): read from the environment and ``.env``, their
+URLs refused before anything connects when they cannot be used, and the services they
+name told without passwords.
+
+A setting that cannot be used is an ``UnusableSettings``, its message naming the setting
+and never its password; each face tells it its own way (the CLI: exit code 2).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from worker.cli.output import BadInput
 from worker.text import first_line, problems
 
 if TYPE_CHECKING:
@@ -21,7 +26,17 @@ EXPECTED_URL = {
 }
 
 
+class UnusableSettings(Exception):
+    """Settings that cannot be used (a value the schema refuses, a URL that cannot be read);
+    nothing was connected to."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 def load_settings() -> Settings:
+    """The settings, each URL readable; else an ``UnusableSettings`` naming what is wrong."""
     from pydantic import ValidationError
 
     from worker.settings import Settings
@@ -30,13 +45,13 @@ def load_settings() -> Settings:
         settings = Settings()
     except ValidationError as problem:
         details = "; ".join(problems(problem))
-        raise BadInput(f"invalid configuration (environment or .env): {details}") from None
+        raise UnusableSettings(f"invalid configuration (environment or .env): {details}") from None
     _refuse_unreadable_urls(settings)
     return settings
 
 
 def _refuse_unreadable_urls(settings: Settings) -> None:
-    """Every command refuses a URL urllib cannot read, before it connects to anything.
+    """A URL urllib cannot read is refused before anything connects.
 
     Only urllib here: SQLAlchemy's and arq's own parsers cost 0.5 s and 0.25 s of imports,
     so each runs where its service is opened (a producer never loads SQLAlchemy).
@@ -63,8 +78,9 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
-def redis_target(settings: Settings) -> RedisSettings:
-    """Where and how to reach Redis, as arq reads ``REDIS_URL``; a URL it refuses is bad input."""
+def checked_redis_settings(settings: Settings) -> RedisSettings:
+    """``worker.bootstrap.redis_settings``, with a ``REDIS_URL`` arq refuses refused as an
+    ``UnusableSettings``."""
     from worker.bootstrap import redis_settings
 
     try:
@@ -73,13 +89,13 @@ def redis_target(settings: Settings) -> RedisSettings:
         raise unusable_url("REDIS_URL", "a Redis URL", reason(problem), settings) from None
 
 
-def unusable_url(name: str, kind: str, why: str, settings: Settings) -> BadInput:
-    # Scrubbed here too: `jobs worker` reports it without going through run().
+def unusable_url(name: str, kind: str, why: str, settings: Settings) -> UnusableSettings:
     message = f"{name} is not {kind}: {why} (expected {EXPECTED_URL[name]})"
-    return BadInput(scrub(message, settings))
+    return UnusableSettings(scrub(message, settings))
 
 
 def reason(problem: BaseException) -> str:
+    """What went wrong with a service or a setting, in a line."""
     return first_line(problem, 300)
 
 
@@ -108,7 +124,7 @@ def database_address(settings: Settings) -> str:
 
 
 def scrub(text: str, settings: Settings) -> str:
-    """Belt and braces: whatever a library put in a message, no password leaves the CLI."""
+    """Belt and braces: whatever a library put in a message, no password is told."""
     for secret in (settings.database_url, settings.redis_url):
         url = secret.get_secret_value()
         if url:

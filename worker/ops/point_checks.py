@@ -1,5 +1,5 @@
-"""Metric points from a file (read by ``worker.cli.files``), checked for ``jobs enqueue
-record-metrics --file``.
+"""A file of metric points (read by ``worker.ops.point_files``) checked whole, then handed
+over in batches: for ``jobs enqueue record-metrics --file``, and any producer with a file.
 
 The whole file is checked before anything is sent, so that bad input leaves nothing
 written (sending each batch once checked would let the worker start sooner, and commit
@@ -13,17 +13,17 @@ batches wait, serialized, in a temporary file: memory does not grow with the fil
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import IO, TYPE_CHECKING, Annotated, Any, cast
 
-from worker.cli.files import Item, csv_batches, format_of, json_batches, opened, utf8
-from worker.cli.inputs import describe
-from worker.cli.output import BadInput
+from worker.ops.point_files import BadPointFile, Batch, Format, Item, csv_batches, json_batches
+from worker.text import described
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -65,34 +65,62 @@ class Problems:
         if len(self.shown) < MAX_REPORTED:
             self.shown.append(f"line {line}: {problem}")
 
-    def refuse(self, source: str) -> None:
+    def refuse(self) -> None:
         if not self.count:
             return
         more = self.count - len(self.shown)
         listed = self.shown + ([f"... and {more} more"] if more else [])
         count = f"{self.count} bad line" + ("s" if self.count > 1 else "")
-        raise BadInput(f"--file {source}: {count}, nothing enqueued:\n  " + "\n  ".join(listed))
+        raise BadPointFile(f"{count}, nothing enqueued:\n  " + "\n  ".join(listed))
 
 
 @contextmanager
-def checked_batches(source: str, file_format: str | None, batch_size: int) -> Iterator[Batches]:
-    """The points of ``source`` (``-`` is stdin) in batches of ``batch_size``, once every
-    line is checked; else a refusal naming the bad lines, and nothing to send."""
-    csv = (file_format or format_of(source)) == "csv"
+def checked_batches(stream: IO[bytes], file_format: Format, batch_size: int) -> Iterator[Batches]:
+    """The points of ``stream`` (UTF-8) in batches of ``batch_size``, once every line is
+    checked; else a ``BadPointFile`` naming the bad lines, and nothing to send."""
     with tempfile.TemporaryFile() as spill:
         batches, problems = Batches(spill), Problems()
-        with opened(source, binary=not csv) as stream, utf8(source):
-            read = (
-                csv_batches(stream, source, batch_size) if csv else json_batches(stream, batch_size)
-            )
-            for numbers, items in read:
+        try:
+            for numbers, items in _read(stream, file_format, batch_size):
                 encoded = _checked(numbers, items, problems)
                 if encoded is not None and not problems.count:
                     batches.add(encoded)
-        problems.refuse(source)
+        except UnicodeDecodeError:
+            raise BadPointFile("not UTF-8 text") from None
+        problems.refuse()
         if not batches:
-            raise BadInput(f"--file {source}: no metric points in it")
+            raise BadPointFile("no metric points in it")
         yield batches
+
+
+def batch_payloads(
+    batches: Batches,
+    fields: Mapping[str, Any],
+    check: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Iterator[dict[str, Any]]:
+    """A ``record_metrics`` payload per batch: ``fields`` (the run, the conflict policy) and
+    the batch's points, checked once by ``check`` (the face's own check of a payload, which
+    tells its problems its own way) before the first is handed over.
+
+    The points are checked already. What is left (the run id, the batch length, the
+    policy) is the same for every batch or largest in the first, so checking the first
+    covers all.
+    """
+    import orjson
+
+    head = check({**fields, "points": orjson.loads(next(iter(batches)))})
+    return ({**head, "points": orjson.Fragment(batch)} for batch in batches)
+
+
+def _read(stream: IO[bytes], file_format: Format, batch_size: int) -> Iterator[Batch]:
+    if file_format != "csv":
+        yield from json_batches(stream, batch_size)
+        return
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    try:
+        yield from csv_batches(text, batch_size)
+    finally:
+        text.detach()  # the stream is the caller's to close
 
 
 def _checked(numbers: Sequence[int], items: Sequence[Item], problems: Problems) -> bytes | None:
@@ -148,10 +176,14 @@ def _one_by_one(batch: Iterable[tuple[int, Item]], problems: Problems) -> bytes 
         try:
             points.append(MetricPoint.model_validate(row))
         except ValidationError as problem:
-            problems.add(line, describe(problem))
+            problems.add(line, described(problem, _field))
     if problems.count > told or not points:
         return None
     return TypeAdapter(list[MetricPoint]).dump_json(points, exclude_none=True)
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "input"
 
 
 def _row(item: Item) -> dict[str, Any] | str | None:

@@ -1,55 +1,40 @@
-"""Files given on the command line (a path, or ``-`` for stdin), read as the CLI reads them:
-UTF-8 checked; a file of metric points in batches of numbered lines (JSON lines, left
-undecoded) or rows (CSV), never held whole."""
+"""A file of metric points read as ``worker.ops.point_checks`` checks it: JSON lines (left
+undecoded) or CSV rows (``name,step,value[,recorded_at]``), in batches with the numbers of
+their lines, never held whole. What makes the whole file unreadable is a ``BadPointFile``."""
 
 from __future__ import annotations
 
 import csv
-import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from itertools import islice
-from pathlib import Path
-from typing import IO, Any
+from pathlib import PurePath
+from typing import IO, Literal
 
-from worker.cli.output import BadInput
-
+Format = Literal["jsonl", "csv"]
 Item = bytes | dict[str, str] | str  # a JSON line, a CSV row, or what is wrong with the row
 Batch = tuple[Sequence[int], Sequence[Item]]  # line numbers and lines
 READ_BYTES = 1 << 20
 POINT_COLUMNS = ("name", "step", "value", "recorded_at")
 REQUIRED_COLUMNS = frozenset(POINT_COLUMNS[:3])
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
+FORMATS: dict[str, Format] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+}
 
 
-@contextmanager
-def opened(source: str, *, binary: bool = False) -> Iterator[IO[Any]]:
-    """The file, or stdin for ``-``: text as UTF-8 with line endings as they are, or bytes."""
-    if source == "-":
-        yield sys.stdin.buffer if binary else sys.stdin
-        return
-    path = Path(source)
-    try:
-        stream: IO[Any] = path.open("rb") if binary else path.open(encoding="utf-8", newline="")
-    except OSError as problem:
-        raise BadInput(f"--file {source}: {problem.strerror or problem}") from None
-    with stream:
-        yield stream
+class BadPointFile(Exception):
+    """A file of points refused as a whole: nothing in it is to be sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
-@contextmanager
-def utf8(source: str) -> Iterator[None]:
-    try:
-        yield
-    except UnicodeDecodeError:
-        raise BadInput(f"--file {source}: not UTF-8 text") from None
-
-
-def format_of(source: str) -> str:
-    suffix = ".jsonl" if source == "-" else Path(source).suffix.lower()
-    if suffix not in FORMATS:
-        raise BadInput(f"--file {source}: cannot tell its format from the name; add --format")
-    return FORMATS[suffix]
+def format_of(name: str) -> Format | None:
+    """``jsonl`` or ``csv``, as the file's name says; None when it does not say."""
+    return FORMATS.get(PurePath(name).suffix.lower())
 
 
 def json_batches(stream: IO[bytes], size: int) -> Iterator[Batch]:
@@ -88,19 +73,20 @@ def _lines(stream: IO[bytes]) -> Iterator[list[bytes]]:
         yield rest.splitlines()
 
 
-def csv_batches(stream: IO[str], source: str, size: int) -> Iterator[Batch]:
-    rows = _csv_rows(stream, source)
+def csv_batches(stream: IO[str], size: int) -> Iterator[Batch]:
+    """Batches of ``size`` rows (as the header names their fields), with their line numbers."""
+    rows = _csv_rows(stream)
     while batch := list(islice(rows, size)):
         numbers, items = zip(*batch, strict=True)
         yield numbers, items
 
 
-def _csv_rows(stream: IO[str], source: str) -> Iterator[tuple[int, dict[str, str] | str]]:
+def _csv_rows(stream: IO[str]) -> Iterator[tuple[int, dict[str, str] | str]]:
     reader = csv.DictReader(stream)
     if reader.fieldnames is None:
         return
     columns = [column.strip() for column in reader.fieldnames]
-    _check_header(columns, source)
+    _check_header(columns)
     reader.fieldnames = columns
     for row in reader:
         if None in row:
@@ -111,12 +97,12 @@ def _csv_rows(stream: IO[str], source: str) -> Iterator[tuple[int, dict[str, str
             yield reader.line_num, _csv_point(row)
 
 
-def _check_header(columns: list[str], source: str) -> None:
+def _check_header(columns: list[str]) -> None:
     missing = sorted(REQUIRED_COLUMNS - set(columns))
     unknown = sorted(set(columns) - set(POINT_COLUMNS))
     if missing or unknown or len(set(columns)) != len(columns):
-        raise BadInput(
-            f"--file {source}: the CSV header must be name,step,value[,recorded_at]"
+        raise BadPointFile(
+            "the CSV header must be name,step,value[,recorded_at]"
             + (f"; missing: {', '.join(missing)}" if missing else "")
             + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         )
