@@ -10,6 +10,7 @@ and never its password; each face tells it its own way (the CLI: exit code 2).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
@@ -20,8 +21,11 @@ if TYPE_CHECKING:
 
     from worker.settings import Settings
 
+SENTINEL_SCHEME = "redis+sentinel"
+SENTINEL_PORT = 26379
 EXPECTED_URL = {
-    "REDIS_URL": "redis://[:password@]host[:port]/db",
+    "REDIS_URL": "redis://[:password@]host[:port]/db, or "
+    "redis+sentinel://[:password@]host[:port][,host[:port]...]/master[/db]",
     "DATABASE_URL": "postgresql://user[:password]@host[:port]/name",
 }
 
@@ -69,6 +73,9 @@ def _url_problem(url: str) -> str | None:
     if not url.strip():
         return "it is empty"
     try:
+        if urlsplit(url).scheme == SENTINEL_SCHEME:
+            sentinel_url(url)
+            return None
         parts = urlsplit(url)
         parts.port  # noqa: B018  # urllib checks the port when it is read
     except ValueError as problem:
@@ -76,6 +83,54 @@ def _url_problem(url: str) -> str | None:
     if not parts.scheme:
         return "it has no scheme://"
     return None
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    """A ``REDIS_URL`` naming a primary that Redis Sentinel watches over: where to ask
+    (the sentinels), whom to ask for (the master's name), and the credentials and logical
+    database of the data nodes (the sentinels are asked without a password)."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    master: str
+    database: int
+    username: str | None
+    password: str | None = field(repr=False)
+
+
+def sentinel_url(url: str) -> SentinelUrl | None:
+    """``redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master[/db]``, the
+    form redis-sentinel-url, RedisVL and Prefect read (port 26379 unless given); None for
+    any other scheme. Raises ``ValueError`` naming what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        return None
+    if parts.query or parts.fragment:
+        raise ValueError("a Sentinel URL takes no ?options or #fragment")
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    sentinels = tuple(_sentinel_address(given) for given in hosts.split(","))
+    path = parts.path.strip("/").split("/") if parts.path.strip("/") else []
+    if not path or len(path) > 2:
+        raise ValueError("name the master after the sentinels: /master or /master/db")
+    database = path[1] if len(path) == 2 else "0"
+    if not database.isdigit():
+        raise ValueError(f"the logical database must be a number, not {database!r}")
+    username, has_password, password = userinfo.partition(":")
+    return SentinelUrl(
+        sentinels=sentinels,
+        master=unquote(path[0]),
+        database=int(database),
+        username=unquote(username) or None,
+        password=unquote(password) if has_password and password else None,
+    )
+
+
+def _sentinel_address(given: str) -> tuple[str, int]:
+    host, _, port = given.strip().partition(":")
+    port = port or str(SENTINEL_PORT)
+    if not host or "[" in host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{given.strip()!r} is not a sentinel's host[:port] (no IPv6 here)")
+    return host, int(port)
 
 
 def checked_redis_settings(settings: Settings) -> RedisSettings:
@@ -104,6 +159,10 @@ def reason(problem: BaseException) -> str:
 
 def redis_address(settings: Settings) -> str:
     try:
+        sentinel = sentinel_url(settings.redis_url.get_secret_value())
+        if sentinel is not None:
+            hosts = ",".join(f"{host}:{port}" for host, port in sentinel.sentinels)
+            return f"{sentinel.master}/{sentinel.database} via sentinels {hosts}"
         parts = urlsplit(settings.redis_url.get_secret_value())
         return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
     except ValueError:

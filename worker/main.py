@@ -14,7 +14,13 @@ from typing import Any
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
-from worker.bootstrap import SERVICES_KEY, Services, redis_settings, services_of
+from worker.bootstrap import (
+    SERVICES_KEY,
+    Services,
+    redis_settings,
+    ride_out_failovers,
+    services_of,
+)
 from worker.registry import JOBS, Job
 from worker.runtime.claiming import use_claiming_worker
 from worker.runtime.delivery import run_job
@@ -34,6 +40,7 @@ WATCHDOG_KEY = "reply_watchdog"  # in ctx: bounds the wait for a Redis reply
 
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
+    await ride_out_failovers(ctx["redis"], redis_settings(settings))  # arq's own pool
     watchdog = ReplyWatchdog(ctx["redis"], settings.redis_socket_timeout)
     await watchdog.start()
     ctx[WATCHDOG_KEY] = watchdog

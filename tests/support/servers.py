@@ -61,6 +61,7 @@ class RedisServer:
     directory: Path
     port: int = field(default_factory=free_port)
     password: str | None = None
+    options: list[str] = field(default_factory=list)  # more of redis-server's arguments
     process: subprocess.Popen[bytes] | None = None
 
     def url(self, db: int = 0) -> str:
@@ -84,6 +85,7 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             command += ["--requirepass", self.password]
+        command += self.options
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
