@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     # How long a Redis reply may take. Without a bound, a Redis that hangs (stopped, or
     # behind a network that drops packets) blocks a worker forever instead of ending it.
     redis_socket_timeout: Annotated[float, Field(gt=0)] = 5
+    # Replicas that must hold a job before enqueueing it succeeds (Redis WAIT), and how long
+    # to wait for them. 0: Redis's asynchronous replication, whose failover can lose the
+    # jobs of the last moment (README, "Redis with Sentinel").
+    enqueue_replicas: Annotated[int, Field(ge=0, le=16)] = 0
+    enqueue_replica_timeout: Annotated[float, Field(gt=0, le=60)] = 1
 
     # Worker tuning (measured in bench/; arq's defaults are 10 jobs and a 0.5 s poll).
     max_jobs: Annotated[int, Field(ge=1, le=1000)] = 50

@@ -134,3 +134,15 @@ async def test_waiting_with_no_worker_times_out_with_exit_code_3(cli, queue, ext
     assert "gave up waiting" in result.stderr
     assert "is still queued" in result.stderr
     assert len(queue.job_ids()) == 1
+
+
+async def test_an_enqueue_no_replica_acknowledged_fails_saying_what_to_do(cli, queue):
+    args = ("enqueue", "start-run", "7", "--job-id", "run-7")
+    result = await cli(*args, JOBS_ENQUEUE_REPLICAS="1", JOBS_ENQUEUE_REPLICA_TIMEOUT="0.05")
+    assert result.exit_code == 1
+    told = result.stderr.strip().splitlines()
+    assert told == [
+        "error: 0 of the 1 Redis replicas asked for (JOBS_ENQUEUE_REPLICAS) acknowledged 1 "
+        "job(s) within 50 ms: they are on the primary only, and a failover could lose them; "
+        "enqueue them again under the same job ids"
+    ], result.stderr

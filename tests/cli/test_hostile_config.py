@@ -33,6 +33,9 @@ BAD_REDIS_URLS = [
     f"http://:{PASSWORD}@x",
     "",
     "%%%",
+    f"redis+sentinel://:{PASSWORD}@s1:26379,s2:26379",  # no master named
+    f"redis+sentinel://:{PASSWORD}@s1:{PASSWORD}/mymaster/0",
+    f"redis+sentinel://:{PASSWORD}@s1,s2/mymaster/notadb",
 ]
 BAD_DATABASE_URLS = [
     f"postgresql://u:{PASSWORD}@[::1/db",

@@ -91,9 +91,6 @@ class SentinelGroup:
         reach its quorum and has someone to promote."""
 
         def watched() -> bool:
-            with redis.Redis(port=self.replica.port, socket_timeout=1) as client:
-                if client.info("replication").get("master_link_status") != "up":
-                    return False
             states = [sentinel.master_state() for sentinel in self.sentinels]
             return all(
                 state is not None
@@ -126,10 +123,16 @@ class SentinelGroup:
         self.primary.start()
 
 
+def replica_in_sync(replica: RedisServer) -> bool:
+    with redis.Redis(port=replica.port, socket_timeout=1) as client:
+        return client.info("replication").get("master_link_status") == "up"
+
+
 @contextmanager
-def sentinel_group() -> Iterator[SentinelGroup]:
+def replicated_pair() -> Iterator[tuple[RedisServer, RedisServer]]:
+    """A primary and its replica, the replica's first copy done."""
     with ExitStack() as stack:
-        directory = Path(tempfile.mkdtemp(prefix="dbjobs-sentinel-"))
+        directory = Path(tempfile.mkdtemp(prefix="dbjobs-replicas-"))
         stack.callback(shutil.rmtree, directory, ignore_errors=True)
         servers: list[RedisServer] = []
         for name in ("primary", "replica"):
@@ -140,10 +143,19 @@ def sentinel_group() -> Iterator[SentinelGroup]:
         primary.start()
         replica.options += ["--replicaof", "127.0.0.1", str(primary.port)]
         replica.start()
+        wait_until(lambda: replica_in_sync(replica), timeout=30, what="the replica in sync")
+        yield primary, replica
+
+
+@contextmanager
+def sentinel_group() -> Iterator[SentinelGroup]:
+    with ExitStack() as stack:
+        primary, replica = stack.enter_context(replicated_pair())
         sentinels = []
         for number in range(3):
-            (directory / f"sentinel{number}").mkdir()
-            sentinel = Sentinel(directory / f"sentinel{number}", primary.port)
+            directory = primary.directory.parent / f"sentinel{number}"
+            directory.mkdir()
+            sentinel = Sentinel(directory, primary.port)
             stack.callback(sentinel.stop)
             sentinel.start()
             sentinels.append(sentinel)

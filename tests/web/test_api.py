@@ -10,8 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from tests.web.conftest import TOKEN, run_queue
+from tests.web.conftest import TOKEN, client_of, run_queue
 from worker.settings import Settings
+from worker.web.app import create_app
 
 QUEUE = Settings.model_fields["queue_name"].default
 ADA = {"username": "ada", "email": "ada@example.com", "full_name": "Ada Lovelace"}
@@ -43,6 +44,15 @@ async def test_an_enqueued_job_runs_and_its_result_is_read_back(api, settings):
     assert profile["username"] == "ada"
     listed = (await api.get("/api/profiles", params={"username": "ad"})).json()
     assert [p["id"] for p in listed] == [profile_id]
+
+
+async def test_an_enqueue_no_replica_acknowledged_is_a_503_to_try_again(settings):
+    asked = settings.model_copy(update={"enqueue_replicas": 1, "enqueue_replica_timeout": 0.05})
+    async with client_of(create_app(asked)) as api:
+        response = await api.post("/api/enqueue/create_profile", json=ADA)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert "acknowledged 1 job(s) within 50 ms" in response.json()["error"]["message"]
 
 
 async def test_a_bad_payload_names_each_field_and_enqueues_nothing(api, settings):

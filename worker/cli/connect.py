@@ -148,14 +148,14 @@ async def _with_backends(settings: Settings, command: Callable[[Backends], Await
     """The command on services of its own; what the domain or the operator actions refuse on
     purpose (not found, unknown job, data in Redis that is not ours) is one line, exit 1."""
     from domain.errors import DomainError
-    from worker.ops.actions import Refused
+    from worker.ops.actions import NotReplicated, Refused
     from worker.ops.job_state import UnknownJob
     from worker.serialization import UnreadableData
 
     backends = Backends(settings)
     try:
         return await command(backends)
-    except (UnknownJob, UnreadableData, Refused, DomainError) as problem:
+    except (UnknownJob, UnreadableData, Refused, DomainError, NotReplicated) as problem:
         raise CliError(str(problem), job_id=getattr(problem, "job_id", None)) from None
     finally:
         await backends.close()

@@ -7,9 +7,9 @@ what was enqueued.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from worker.ops.job_state import Outcome, Sources, current_outcome
 from worker.ops.submissions import mark_submission
@@ -17,11 +17,32 @@ from worker.text import printable
 
 if TYPE_CHECKING:
     from domain.views import RetryPlan
+    from worker.ops.enqueue import ReplicaAck
     from worker.registry import Job
     from worker.settings import Settings
 
 RefusalKind = Literal["not_found", "conflict"]
 MAX_JOB_ID = 150  # room for the suffixes of batches and retries in job_records.job_id (200)
+
+
+class NotReplicated(Exception):
+    """Jobs written on the primary that too few replicas acknowledged in time: a failover
+    now could lose them. Enqueueing them again under the same ids is safe."""
+
+    def __init__(self, ack: ReplicaAck, acknowledged: int, job_ids: Sequence[str]) -> None:
+        self.job_ids = list(job_ids)
+        super().__init__(
+            f"{acknowledged} of the {ack.replicas} Redis replicas asked for "
+            f"(JOBS_ENQUEUE_REPLICAS) acknowledged {len(job_ids)} job(s) within "
+            f"{ack.timeout_ms} ms: they are on the primary only, and a failover could lose "
+            "them; enqueue them again under the same job ids"
+        )
+
+
+class Producer(Sources, Protocol):
+    """Sources that enqueue, as their settings say (how many replicas must hold a job)."""
+
+    settings: Settings
 
 
 class Refused(Exception):
@@ -58,12 +79,15 @@ def checked_payload(
 
 
 async def enqueue_once(
-    sources: Sources, function: str, payload: dict[str, Any], job_id: str
+    sources: Producer, function: str, payload: dict[str, Any], job_id: str
 ) -> bool:
     """Enqueue ``function(payload)`` as ``job_id``: True when enqueued, False when that very
-    request already exists under the id (nothing new); another request under it is refused."""
-    queue = await sources.queue()
-    if await queue.enqueue_job(function, payload, _job_id=job_id) is not None:
+    request already exists under the id (nothing new); another request under it is refused.
+    Raises ``NotReplicated`` when the replicas the settings ask for did not acknowledge it."""
+    from worker.ops.enqueue import ReplicaAck, enqueue_many
+
+    queue, replicas = await sources.queue(), ReplicaAck.of(sources.settings)
+    if await enqueue_many(queue, function, [payload], [job_id], replicas=replicas):
         return True
     await refuse_another_request(sources, job_id, function, payload)
     return False
@@ -78,7 +102,7 @@ class Submitted:
 
 
 async def enqueue_submission(
-    sources: Sources,
+    sources: Producer,
     function: str,
     payloads: Iterable[dict[str, Any]],
     job_id: str,
@@ -88,14 +112,17 @@ async def enqueue_submission(
     (the first batches reach the worker before the last are made). With more than one, their
     ids are ``<job id>:<n>``, each a child of ``job_id`` in the history, and a marker in
     Redis says how many there are, so that ``job_id`` is read as a whole meanwhile."""
-    from worker.ops.enqueue import enqueue_many
+    from worker.ops.enqueue import ReplicaAck, enqueue_many
 
     job_ids = [job_id] if count == 1 else [f"{job_id}:{n}" for n in range(count)]
     parent = job_id if count > 1 else None
     if parent is not None:
         await mark_submission(sources, parent, function, job_ids)
     queue = await sources.queue()
-    new = await enqueue_many(queue, function, payloads, job_ids, parent_id=parent)
+    replicas = ReplicaAck.of(sources.settings)
+    new = await enqueue_many(
+        queue, function, payloads, job_ids, parent_id=parent, replicas=replicas
+    )
     return Submitted(job_ids, len(job_ids) - len(new))
 
 
@@ -141,7 +168,7 @@ class Attempt:
     new: bool
 
 
-async def retry_failure(sources: Sources, job_id: str, *, force: bool = False) -> Attempt:
+async def retry_failure(sources: Producer, job_id: str, *, force: bool = False) -> Attempt:
     """Enqueue the next attempt of a failed job (``plan_attempt``), once: the same retry
     asked again while that attempt is queued enqueues nothing."""
     plan = await plan_attempt(sources, job_id, force=force)

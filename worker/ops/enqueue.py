@@ -5,27 +5,41 @@ jobs/s here. ``enqueue_many`` writes the very same keys with a Lua script that r
 per batch: per job, atomically, it skips an id already queued or finished (its job or
 result key exists), else stores the serialized job with arq's expiry and adds the id to
 the queue with the enqueue time as score. Workers cannot tell the two apart.
+
+With ``ReplicaAck`` (``JOBS_ENQUEUE_REPLICAS``) each batch is followed, on the same
+connection and in the same round trip, by Redis's ``WAIT``: the call returns only once
+that many replicas hold the jobs, so a failover to one of them loses none; else it raises
+``NotReplicated``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence, Sized
+from dataclasses import dataclass
 from itertools import repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 
+from worker.ops.actions import NotReplicated
 from worker.serialization import serialize
+
+if TYPE_CHECKING:
+    from redis.commands.core import AsyncScript
+
+    from worker.settings import Settings
 
 # A child job's keyword argument naming the submission it belongs to: the job history
 # records it as the job's parent, and the payload never sees it.
 PARENT_KWARG = "_parent_job_id"
 MAX_JOBS_PER_CALL = 1000
 MAX_BYTES_PER_CALL = 4 * 1024 * 1024
+REPLICATION_MARK = ":replicated"  # after the queue's name: the last enqueue WAITed for
+REPLICATION_MARK_MS = 60_000
 
 # KEYS: queue, then (job key, result key) per job. ARGV: score, expiry ms, then
 # (job id, serialized job) per job. Returns 1 per job enqueued, 0 per job skipped.
@@ -44,6 +58,20 @@ return added
 """
 
 
+@dataclass(frozen=True)
+class ReplicaAck:
+    """How many replicas must hold an enqueued job before the producer is told it is."""
+
+    replicas: int
+    timeout_ms: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> ReplicaAck | None:
+        if settings.enqueue_replicas == 0:
+            return None
+        return cls(settings.enqueue_replicas, round(settings.enqueue_replica_timeout * 1000))
+
+
 async def enqueue_many(
     pool: ArqRedis,
     function: str,
@@ -52,6 +80,7 @@ async def enqueue_many(
     *,
     queue_name: str | None = None,
     parent_id: str | None = None,
+    replicas: ReplicaAck | None = None,
 ) -> list[str]:
     """Enqueue ``function(payload)`` for each payload; the ids of the jobs actually queued.
 
@@ -72,9 +101,36 @@ async def enqueue_many(
         for job_id, job in batch:
             keys += (job_key_prefix + job_id, result_key_prefix + job_id)
             args += (job_id, job)
-        flags = await script(keys=keys, args=args)
+        flags = await _run(pool, script, keys, args, replicas, [job_id for job_id, _ in batch])
         enqueued += (job_id for (job_id, _), flag in zip(batch, flags, strict=True) if flag)
     return enqueued
+
+
+async def _run(
+    pool: ArqRedis,
+    script: AsyncScript,
+    keys: list[str],
+    args: list[str | bytes | int],
+    replicas: ReplicaAck | None,
+    job_ids: list[str],
+) -> list[int]:
+    """The script's flags; with ``replicas``, once they acknowledged every write so far.
+
+    WAIT waits for the last write of its own connection, hence one pipeline, and a mark
+    written last: a batch already queued (by a try that was not acknowledged) writes
+    nothing, and replication is in order, so the mark covers it too.
+    """
+    if replicas is None:
+        flags: list[int] = await script(keys=keys, args=args)
+        return flags
+    async with pool.pipeline(transaction=False) as pipe:
+        await script(keys=keys, args=args, client=pipe)
+        pipe.set(keys[0] + REPLICATION_MARK, timestamp_ms(), px=REPLICATION_MARK_MS)
+        pipe.execute_command("WAIT", replicas.replicas, replicas.timeout_ms)
+        flags, _, acknowledged = await pipe.execute()
+    if acknowledged < replicas.replicas:
+        raise NotReplicated(replicas, acknowledged, job_ids)
+    return list(flags)
 
 
 def _batches(

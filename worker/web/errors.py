@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 
 from domain.db import sqlstate
 from domain.errors import Conflict, DomainError, NotFound
-from worker.ops.actions import Refused
+from worker.ops.actions import NotReplicated, Refused
 from worker.ops.job_state import UnknownJob
 from worker.serialization import UnreadableData
 from worker.text import problems
@@ -92,6 +92,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Refused)
     async def refused(request: Request, error: Refused) -> Response:
         return refusal(request, 404 if error.kind == "not_found" else 409, error.message)
+
+    @app.exception_handler(NotReplicated)
+    async def not_replicated(request: Request, error: NotReplicated) -> Response:
+        return _later(request, str(error))
 
     @app.exception_handler(DomainError)
     async def domain_refusal(request: Request, error: DomainError) -> Response:
