@@ -123,6 +123,14 @@ def _safe_settings_class() -> type[RedisSettings]:
     return SafeRedisSettings
 
 
+async def close_sentinels(redis: ArqRedis) -> None:
+    """Close the connections a Sentinel pool keeps to the sentinels themselves, which
+    closing the pool leaves open; nothing for a pool on one server."""
+    manager = getattr(redis.connection_pool, "sentinel_manager", None)
+    for sentinel in getattr(manager, "sentinels", ()):
+        await sentinel.aclose()
+
+
 @functools.cache
 def _asking_sentinels_each_try() -> type[Any]:
     """redis-py's connection to a Sentinel-named primary, asking the sentinels again on
@@ -310,6 +318,7 @@ class Services:
     async def close(self) -> None:
         if self._redis is not None and self._owns_redis:
             await self._redis.aclose()
+            await close_sentinels(self._redis)
         if self._engine is not None:
             await self._engine.dispose()
 

@@ -17,6 +17,7 @@ from arq.worker import Function, func
 from worker.bootstrap import (
     SERVICES_KEY,
     Services,
+    close_sentinels,
     redis_settings,
     ride_out_failovers,
     services_of,
@@ -73,6 +74,7 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
         await services_of(ctx).close()
     if WATCHDOG_KEY in ctx:
         await ctx[WATCHDOG_KEY].stop()
+    await close_sentinels(ctx["redis"])  # arq closes the pool itself
 
 
 async def on_job_start(ctx: dict[str, Any]) -> None:
