@@ -30,6 +30,7 @@ from worker.runtime.logs import configure_logging, skip_job_trace
 from worker.runtime.outbox import OutboxDrainer
 from worker.runtime.probes import start_health, stop_health
 from worker.runtime.prometheus import job_meter
+from worker.runtime.summary import TALLY, SummaryLogger
 from worker.runtime.watchdog import ReplyWatchdog
 from worker.serialization import job_deserializer, serialize
 from worker.settings import Settings
@@ -37,6 +38,7 @@ from worker.settings import Settings
 log = logging.getLogger("worker")
 DRAINER_KEY = "history_drainer"  # in ctx: the task that drains the history outbox
 WATCHDOG_KEY = "reply_watchdog"  # in ctx: bounds the wait for a Redis reply
+SUMMARY_KEY = "job_summary"  # in ctx: logs the jobs' summary line every period
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
@@ -58,6 +60,10 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     drainer = OutboxDrainer(services_of(ctx))
     drainer.start()
     ctx[DRAINER_KEY] = drainer
+    TALLY.slow_seconds = settings.log_slow_seconds
+    summary = SummaryLogger(TALLY, settings.log_summary_seconds)
+    summary.start()
+    ctx[SUMMARY_KEY] = summary
     await start_health(ctx)
     log.info(
         "worker ready: %d jobs at a time, poll every %ss", settings.max_jobs, settings.poll_delay
@@ -66,6 +72,8 @@ async def on_startup(ctx: dict[str, Any]) -> None:
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
     await stop_health(ctx)
+    if SUMMARY_KEY in ctx:
+        await ctx[SUMMARY_KEY].stop()
     if DRAINER_KEY in ctx:
         await ctx[DRAINER_KEY].stop()
     if LEASES_KEY in ctx:
@@ -90,7 +98,7 @@ def arq_function(job: Job[Any]) -> Function:
     meter = job_meter(job.name)
 
     async def adapter(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return await meter.measure(run_job(ctx, job, args, kwargs))
+        return await meter.measure(run_job(ctx, job, args, kwargs), ctx.get("job_id"))
 
     adapter.__name__ = adapter.__qualname__ = job.name
     adapter.__doc__ = job.schema.__doc__
@@ -106,7 +114,7 @@ def cron_job(job: Job[Any]) -> CronJob:
     async def tick(ctx: dict[str, Any]) -> dict[str, Any]:
         # arq runs a cron job once and keeps its in-progress key for 60 s after, so a Retry
         # would never run: the failure is recorded now and the next tick does the work.
-        return await meter.measure(run_job(ctx, job, max_tries=1))
+        return await meter.measure(run_job(ctx, job, max_tries=1), ctx.get("job_id"))
 
     tick.__name__ = tick.__qualname__ = job.cron_name
     schedule = job.cron

@@ -30,6 +30,10 @@ JOB_STATES: tuple[str, ...] = get_args(JobState)
 # the handled ones pile up for good: a partial index holds only the few unhandled ones.
 UNHANDLED_FAILURE = "status = 'failed' AND handled_at IS NULL"
 HAS_PARENT = "parent_id IS NOT NULL"
+# Successes are the bulk of the history: a list of them reads the finished_at index and
+# finds one in nearly every row, so the (status, finished_at) index keeps only the rest,
+# and a success writes one index entry fewer (80 bytes of WAL, the job's 3rd of 4).
+NOT_SUCCEEDED = "status <> 'succeeded'"
 
 
 class ProfileGeneration(Base):
@@ -70,7 +74,13 @@ class JobRecord(Base):
         CheckConstraint(
             "status IN ({})".format(", ".join(f"'{s}'" for s in JOB_STATES)), name="status"
         ),
-        Index("ix_job_records_status_finished_at", "status", "finished_at"),
+        Index(
+            "ix_job_records_status_finished_at",
+            "status",
+            "finished_at",
+            postgresql_where=text(NOT_SUCCEEDED),
+            sqlite_where=text(NOT_SUCCEEDED),
+        ),
         Index("ix_job_records_function_finished_at", "function", "finished_at"),
         # A submission's jobs by state, in order: on parent_id alone PostgreSQL ANDed in
         # the status index to find a submission's few failures, reading every failure.

@@ -1,6 +1,11 @@
 """Data access. Repositories flush but never commit: the unit of work owns the transaction."""
 
-from domain.repositories.bookkeeping import GenerationRepository, JobRecordRepository, JobStamp
+from domain.repositories.bookkeeping import (
+    GenerationRepository,
+    JobRecordRepository,
+    JobStamp,
+    LedgerRowExists,
+)
 from domain.repositories.metric_reads import MetricReads
 from domain.repositories.profiles import ProfileRepository
 from domain.repositories.tracker import ExperimentRepository, MetricRepository, RunRepository
@@ -10,6 +15,7 @@ __all__ = [
     "GenerationRepository",
     "JobRecordRepository",
     "JobStamp",
+    "LedgerRowExists",
     "MetricReads",
     "MetricRepository",
     "ProfileRepository",

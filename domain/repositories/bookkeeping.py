@@ -18,11 +18,12 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import BindParameter
 
-from domain.db import utcnow
+from domain.db import sqlstate, utcnow
 from domain.models import GenerationChunk, JobRecord, JobTry, ProfileGeneration
 from domain.models.bookkeeping import UNHANDLED_FAILURE
 from domain.repositories._sql import dialect_insert, dialect_of, insert_for
@@ -49,6 +50,9 @@ _LEDGER_COLUMNS = (
 # The partial index's own text, literals and all: a plan of "status = $1" cannot use the
 # index, and PostgreSQL may reuse such a generic plan for a prepared statement.
 _UNHANDLED_FAILURE = text(UNHANDLED_FAILURE)
+# PostgreSQL's unique_violation; SQLite's driver names no SQLSTATE, and its only
+# IntegrityError an insert of valid values can meet here is the primary key.
+_UNIQUE_VIOLATIONS = ("23505", None)
 
 
 # Lists of jobs leave out the two columns that can be large (a payload up to 64 KiB, a
@@ -67,6 +71,16 @@ def _inlined(value: str) -> BindParameter[str]:
     (status, function): a prepared statement's generic plan, made without the value, can
     pick the finished_at index and walk every row looking for a rare one."""
     return literal(value, literal_execute=True)
+
+
+@cache
+def _ledger_insert(dialect: str) -> Any:
+    """The ledger's first record of a job: a plain INSERT. An upsert inserts speculatively
+    (48 more bytes of WAL per job, and a probe of the primary key before the insert's own);
+    a first try rarely finds a row, and when it does the unique key refuses it."""
+    return dialect_insert(dialect, JobRecord.__table__).values(
+        {column: bindparam(column) for column in _LEDGER_COLUMNS}
+    )
 
 
 @cache
@@ -96,6 +110,18 @@ class JobStamp:
     worker: str | None = None
     parent_id: str | None = None
     payload: dict[str, Any] | None = None  # as the history keeps it (bounded by the worker)
+    # No ledger row is expected (a first try): its success is inserted, not upserted, and
+    # a row found there raises ``LedgerRowExists`` instead.
+    first_record: bool = False
+
+
+class LedgerRowExists(Exception):
+    """A first record met a row of the same job: the transaction is lost; run the unit of
+    work again against that row (``JobStamp.first_record`` false)."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} already has a row in the job history")
 
 
 @dataclass(frozen=True)
@@ -161,8 +187,20 @@ class JobRecordRepository:
         result: dict[str, Any] | None = None,
         payload: dict[str, Any] | None = None,
     ) -> bool:
-        """Record a success in the effect's transaction; False when the job already succeeded."""
-        return await self._upsert(stamp, status="succeeded", result=result, payload=payload)
+        """Record a success in the effect's transaction; False when the job already succeeded.
+
+        A ``first_record`` stamp is inserted: ``LedgerRowExists`` if any row of the job is
+        there (its transaction is then lost)."""
+        if not stamp.first_record:
+            return await self._upsert(stamp, status="succeeded", result=result, payload=payload)
+        values = _ledger_values(stamp, status="succeeded", result=result, payload=payload)
+        try:
+            await self.session.execute(_ledger_insert(dialect_of(self.session)), values)
+        except IntegrityError as error:
+            if sqlstate(error) not in _UNIQUE_VIOLATIONS:
+                raise
+            raise LedgerRowExists(stamp.job_id) from error
+        return True
 
     async def record_retry(
         self,
@@ -215,25 +253,7 @@ class JobRecordRepository:
         )
 
     async def _upsert(self, stamp: JobStamp, *, status: str, **fields: Any) -> bool:
-        finished = utcnow()
-        values = {
-            "job_id": stamp.job_id,
-            "function": stamp.function,
-            "status": status,
-            "parent_id": stamp.parent_id,
-            "tries": stamp.tries,
-            "started_at": stamp.started_at,
-            "finished_at": finished,
-            "duration_ms": _milliseconds(stamp.started_at, finished),
-            "worker": stamp.worker,
-            "error_type": None,
-            "error_message": None,
-            "retryable": None,
-            "payload": None,
-            "result": None,
-            "next_retry_at": None,
-            **fields,
-        }
+        values = _ledger_values(stamp, status=status, **fields)
         statement = _ledger_upsert(dialect_of(self.session))
         return (await self.session.execute(statement, values)).first() is not None
 
@@ -371,6 +391,28 @@ class JobRecordRepository:
         )
         result = await self.session.execute(statement)
         return cast(CursorResult[Any], result).rowcount
+
+
+def _ledger_values(stamp: JobStamp, *, status: str, **fields: Any) -> dict[str, Any]:
+    finished = utcnow()
+    return {
+        "job_id": stamp.job_id,
+        "function": stamp.function,
+        "status": status,
+        "parent_id": stamp.parent_id,
+        "tries": stamp.tries,
+        "started_at": stamp.started_at,
+        "finished_at": finished,
+        "duration_ms": _milliseconds(stamp.started_at, finished),
+        "worker": stamp.worker,
+        "error_type": None,
+        "error_message": None,
+        "retryable": None,
+        "payload": None,
+        "result": None,
+        "next_retry_at": None,
+        **fields,
+    }
 
 
 def _milliseconds(started: datetime, finished: datetime) -> int:

@@ -39,8 +39,9 @@ async def committed_chunks(session_factory) -> set[int]:
 
 
 async def test_sigkill_mid_generation_is_finished_by_another_worker(workers, pool, session_factory):
-    doomed = workers.start(JOBS_MAX_JOBS=str(MAX_JOBS))
-    workers.start(JOBS_MAX_JOBS=str(MAX_JOBS))
+    # Each chunk's start and end line (arq's, off by default) tell which chunks were in flight.
+    doomed = workers.start(JOBS_MAX_JOBS=str(MAX_JOBS), JOBS_LOG_EACH_JOB="true")
+    workers.start(JOBS_MAX_JOBS=str(MAX_JOBS), JOBS_LOG_EACH_JOB="true")
     # While the test holds this lock no chunk can insert its profiles, so none can commit:
     # whatever chunk the log shows started is surely in flight when the kill lands.
     async with table_locked(session_factory, "profiles"):

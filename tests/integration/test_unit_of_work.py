@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from domain import schemas, services
 from domain.db import utcnow
 from domain.generator import generate_chunk
 from domain.models import JobRecord, Profile
-from domain.repositories import JobStamp
+from domain.repositories import JobStamp, LedgerRowExists
 from domain.uow import DuplicateJob
 from tests.support.db import MakeUow, count_rows, postgresql_only
 
@@ -148,3 +149,46 @@ async def _create_in_job(uow_factory: MakeUow, username: str, stamp: JobStamp) -
     )
     async with uow_factory(stamp) as uow:
         await services.create_profile(uow, payload)
+
+
+async def test_a_first_record_inserts_the_jobs_success(uow_factory: MakeUow, session_factory):
+    await _create_in_job(uow_factory, "ada", _first())
+    async with session_factory() as session:
+        record = await session.get(JobRecord, "job-1")
+    assert record is not None
+    assert (record.status, record.tries) == ("succeeded", 1)
+
+
+@pytest.mark.parametrize("earlier", ["failed", "succeeded"])
+async def test_a_first_record_meeting_a_row_of_its_job_rolls_everything_back(
+    uow_factory: MakeUow, session_factory, earlier: str
+):
+    async with uow_factory() as uow:
+        if earlier == "failed":
+            await uow.jobs.record_failure(_stamp(), error_type="Boom", message="boom", payload={})
+        else:
+            await uow.jobs.record_success(_stamp())
+        await uow.commit()
+    with pytest.raises(LedgerRowExists, match="job-1"):
+        await _create_in_job(uow_factory, "ada", _first())
+    assert await count_rows(session_factory, "profiles") == 0
+    async with session_factory() as session:
+        record = await session.get(JobRecord, "job-1")
+    assert record is not None
+    assert record.status == earlier
+
+
+async def test_concurrent_first_records_of_one_job_commit_once(
+    uow_factory: MakeUow, session_factory
+):
+    outcomes = await asyncio.gather(
+        _create_in_job(uow_factory, "ada", _first()),
+        _create_in_job(uow_factory, "grace", _first()),
+        return_exceptions=True,
+    )
+    assert sorted(type(o).__name__ for o in outcomes) == ["LedgerRowExists", "NoneType"]
+    assert await count_rows(session_factory, "profiles") == 1
+
+
+def _first() -> JobStamp:
+    return replace(_stamp(), first_record=True)

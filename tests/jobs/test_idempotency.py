@@ -43,6 +43,23 @@ async def test_a_redelivered_create_reports_a_duplicate_and_adds_nothing(harness
     assert (record.status, record.tries, record.duplicates) == ("succeeded", 1, 1)
 
 
+async def test_a_first_try_that_meets_a_row_of_its_job_runs_again_against_it(harness):
+    """A failure recorded under the id before arq's first try (a retried failure
+    re-enqueued afresh): the first try's insert meets it, and the job still succeeds once."""
+    await seed_job_record(
+        harness.session_factory, "create-ada", status="failed", finished_at=utcnow()
+    )
+    payload = {"username": "ada", "email": "ada@example.com", "full_name": "Ada L"}
+    await harness.enqueue("create_profile", payload, _job_id="create-ada")
+    await harness.run()
+
+    assert (await harness.result("create-ada")).result["username"] == "ada"
+    assert await harness.count(Profile) == 1
+    record = await job_record(harness.session_factory, "create-ada")
+    assert record is not None
+    assert (record.status, record.tries) == ("succeeded", 1)
+
+
 async def test_a_redelivered_update_applies_once(harness):
     await harness.enqueue(
         "create_profile", {"username": "ada", "email": "ada@example.com", "full_name": "Ada L"}

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from domain.db import utcnow
 from domain.errors import DomainError
-from domain.repositories import JobStamp
+from domain.repositories import JobStamp, LedgerRowExists
 from domain.schemas import Payload
 from domain.services import handler_for
 from domain.uow import DuplicateJob
@@ -111,9 +111,7 @@ async def run_job(
         raw = job.complete(payload_from(job.name, args, kwargs), services.settings, stamp.job_id)
         stamp = replace(stamp, payload=_recordable(raw, MAX_KEPT_SUCCESS_PAYLOAD))
         payload = validate(job, raw)
-        use_case = job.use_case or handler_for(job.schema)
-        async with services.unit_of_work(None if job.fan_out else stamp) as uow:
-            result = await use_case(uow, payload)
+        result = await _run_use_case(services, job, stamp, payload)
         if job.fan_out is not None:
             await fan_out(services, stamp, job.fan_out(payload, result), result)
     except DuplicateJob:
@@ -122,6 +120,22 @@ async def run_job(
         tries = max_tries or job.max_tries or services.settings.max_tries
         return await handle_failure(services, stamp, raw, error, max_tries=tries)
     return result.model_dump(mode="json")
+
+
+async def _run_use_case(services: Services, job: Job[P], stamp: JobStamp, payload: P) -> BaseModel:
+    """The use case in one unit of work with the job's ledger row (a fan-out writes its
+    row later). A first try inserts the row; one that finds a row there (a retry noted
+    without a try count, a re-delivery racing the first) runs again against it."""
+    use_case = job.use_case or handler_for(job.schema)
+    if job.fan_out is not None:
+        async with services.unit_of_work() as uow:
+            return await use_case(uow, payload)
+    try:
+        async with services.unit_of_work(replace(stamp, first_record=stamp.tries == 1)) as uow:
+            return await use_case(uow, payload)
+    except LedgerRowExists:
+        async with services.unit_of_work(stamp) as uow:
+            return await use_case(uow, payload)
 
 
 async def refuse(ctx: dict[str, Any], refusal: UnreadablePayload) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from arq import Retry
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from worker.quarantine import REASONS
+from worker.runtime.summary import TALLY
 
 SUCCEEDED, RETRIED, FAILED, DUPLICATE, CANCELLED = (
     "succeeded",
@@ -88,9 +89,18 @@ WORKER_UP = Gauge(
 class JobMeter:
     """The pre-bound counters of one function; ``measure`` counts one delivery of it."""
 
-    __slots__ = ("_cancelled", "_duplicate", "_duration", "_failed", "_retried", "_succeeded")
+    __slots__ = (
+        "_cancelled",
+        "_duplicate",
+        "_duration",
+        "_failed",
+        "_function",
+        "_retried",
+        "_succeeded",
+    )
 
     def __init__(self, function: str) -> None:
+        self._function = function
         self._succeeded = JOBS.labels(function, SUCCEEDED)
         self._retried = JOBS.labels(function, RETRIED)
         self._failed = JOBS.labels(function, FAILED)
@@ -98,28 +108,42 @@ class JobMeter:
         self._cancelled = JOBS.labels(function, CANCELLED)
         self._duration = DURATION.labels(function)
 
-    async def measure(self, delivery: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-        """Await one delivery (``worker.runtime.delivery.run_job``) and count how it ended.
+    async def measure(
+        self, delivery: Awaitable[dict[str, Any]], job_id: object = None
+    ) -> dict[str, Any]:
+        """Await one delivery (``worker.runtime.delivery.run_job``) and count how it ended,
+        here and in the log's summary (``worker.runtime.summary``).
 
         A duplicate is what ``run_job`` returns for a job that had already succeeded; a
         cancellation is arq's timeout, an abort, or a shutdown that outlived the grace.
         """
         started = perf_counter()
+        outcome = FAILED
         try:
             result = await delivery
+            outcome = DUPLICATE if result.get("duplicate") is True else SUCCEEDED
         except Retry:
-            self._retried.inc()
+            outcome = RETRIED
             raise
         except asyncio.CancelledError:
-            self._cancelled.inc()
-            raise
-        except Exception:
-            self._failed.inc()
+            outcome = CANCELLED
             raise
         finally:
-            self._duration.observe(perf_counter() - started)
-        (self._duplicate if result.get("duplicate") is True else self._succeeded).inc()
+            seconds = perf_counter() - started
+            self._duration.observe(seconds)
+            self._counter(outcome).inc()
+            TALLY.ended(outcome, seconds, self._function, job_id)
         return result
+
+    def _counter(self, outcome: str) -> Counter:
+        if outcome is SUCCEEDED:
+            return self._succeeded
+        return {
+            DUPLICATE: self._duplicate,
+            RETRIED: self._retried,
+            CANCELLED: self._cancelled,
+            FAILED: self._failed,
+        }[outcome]
 
 
 def job_meter(function: str) -> JobMeter:
