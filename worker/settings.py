@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     poll_delay: Annotated[float, Field(gt=0, le=5)] = 0.01
     # arq logs two lines per job (start, success); false keeps only retries and failures.
     log_each_job: bool = True
-    # `jobs cancel` of a running job (arq's abort). Off by default: each poll of the queue
+    # `dbjobs cancel` of a running job (arq's abort). Off by default: each poll of the queue
     # would also read the abort requests, one more Redis round trip per poll, and on Python
     # 3.11 every Redis call in the poll loop widens the window in which arq's one cancel of
     # that loop at SIGTERM can be swallowed (CPython gh-86296), leaving the worker running.
@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # Producers are held to the same bounds (domain.schemas.GenerateProfiles).
     generation_chunk_size: Annotated[int, Field(ge=MIN_CHUNK_SIZE, le=MAX_CHUNK_SIZE)] = 10_000
 
-    # The operations console (`jobs serve`). Loopback unless told otherwise: its API can
+    # The operations console (`dbjobs serve`). Loopback unless told otherwise: its API can
     # enqueue jobs. With a token set, every change of state needs it.
     console_host: str = "127.0.0.1"
     console_port: Annotated[int, Field(ge=1, le=65535)] = 8000

@@ -1,4 +1,4 @@
-"""``jobs runs show`` and ``jobs runs metrics``, and the metrics in ``experiments show``."""
+"""``dbjobs runs show`` and ``dbjobs runs metrics``, and the metrics in ``experiments show``."""
 
 from __future__ import annotations
 
@@ -168,7 +168,7 @@ async def test_a_metric_with_no_points_says_where_to_look(cli, tracked):
     shown = await cli("runs", "metrics", str(tracked["runs"][0]), "--name", "lss")
     assert shown.exit_code == 0
     assert "no points named 'lss'" in shown.stdout
-    assert "jobs runs show RUN" in shown.stdout
+    assert "dbjobs runs show RUN" in shown.stdout
 
 
 @pytest.mark.parametrize(

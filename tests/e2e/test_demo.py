@@ -1,4 +1,4 @@
-"""``jobs demo`` end to end, as a newcomer runs it: no services, no .env, any directory."""
+"""``dbjobs demo`` end to end, as a newcomer runs it: no services, no .env, any directory."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _environment() -> dict[str, str]:
 
 
 def _run_demo(cwd: Path, profiles: int) -> subprocess.CompletedProcess[str]:
-    """``jobs demo`` (the console script runs ``worker.cli``) in ``cwd``."""
+    """``dbjobs demo`` (the console script runs ``worker.cli``) in ``cwd``."""
     return subprocess.run(
         [sys.executable, "-m", "worker.cli", "demo", "--profiles", str(profiles)],
         cwd=cwd,

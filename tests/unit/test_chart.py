@@ -1,4 +1,4 @@
-"""The terminal chart of ``jobs runs metrics``: within the width it is given, whatever the
+"""The terminal chart of ``dbjobs runs metrics``: within the width it is given, whatever the
 data, and nothing but numbers and run ids from the data in it."""
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from worker.cli.output import Listing, table_time
 profile_app = output.command_group("Read profiles.")
 experiments_app = output.command_group("Read experiments and their runs.")
 
-# Narrow enough for 80 columns; jobs profile get ID and --json show every field.
+# Narrow enough for 80 columns; dbjobs profiles get ID and --json show every field.
 PROFILES = Listing(
     "profiles",
     "profile(s)",

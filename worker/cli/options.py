@@ -42,7 +42,7 @@ DELIVERY: dict[str, tuple[Any, Any]] = {
 
 @dataclass(frozen=True)
 class Delivery:
-    """The options every ``jobs enqueue`` command takes (and ``jobs retry``), together."""
+    """The options every ``dbjobs enqueue`` command takes (and ``dbjobs retry``), together."""
 
     job_id: str
     wait: bool = False

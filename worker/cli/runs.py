@@ -1,4 +1,4 @@
-"""``jobs runs``: a run's summary and a metric's history, through the domain's read use
+"""``dbjobs runs``: a run's summary and a metric's history, through the domain's read use
 cases. Downsampled by default (in SQL); ``--all`` streams every point, a page at a time."""
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def _show_history(history: dict[str, Any]) -> None:
     name = history["name"]
     if not any(series.values()):
         runs = ", ".join(map(str, series))
-        output.say(f"no points named {name!r} in run {runs}: `jobs runs show RUN` lists them")
+        output.say(f"no points named {name!r} in run {runs}: `dbjobs runs show RUN` lists them")
         return
     console = output.stdout()
     if console.is_terminal:

@@ -1,4 +1,4 @@
-"""``jobs demo``: the real pipeline in one process, on a machine with nothing installed.
+"""``dbjobs demo``: the real pipeline in one process, on a machine with nothing installed.
 
 With ``DATABASE_URL`` and ``REDIS_URL`` unset, the queue is an in-process Redis
 (fakeredis) and the database a fresh SQLite file (``demo.db``) migrated by Alembic; with
@@ -157,11 +157,11 @@ def _migrate(target: Target) -> None:
 def _announce(console: Console, target: Target) -> None:
     if target.in_process:
         console.print(
-            "[bold]jobs demo[/]: in-process Redis and a SQLite file; "
+            "[bold]dbjobs demo[/]: in-process Redis and a SQLite file; "
             "set DATABASE_URL and REDIS_URL to use your own services."
         )
     else:
-        console.print("[bold]jobs demo[/]: against DATABASE_URL and REDIS_URL.")
+        console.print("[bold]dbjobs demo[/]: against DATABASE_URL and REDIS_URL.")
     for name, place in target.describe().items():
         console.print(f"  {name}: {place}", highlight=False)
 

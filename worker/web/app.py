@@ -1,4 +1,4 @@
-"""The console's app factory: ``create_app()`` for uvicorn (``jobs serve``) and the tests."""
+"""The console's app factory: ``create_app()`` for uvicorn (``dbjobs serve``) and the tests."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ async def workers(console: Services) -> list[WorkerOut]:
 
 
 def _workers(roster: Roster) -> list[WorkerOut]:
-    # The live ones only, as ever; `jobs health` lists the silent ones too (issue 20).
+    # The live ones only, as ever; `dbjobs health` lists the silent ones too (issue 20).
     now = datetime.now(UTC)
     return [_worker(beat, now) for beat in roster.live]
 
