@@ -1,7 +1,7 @@
 """The peers workload: the same one-row job on arq, SAQ, dramatiq, procrastinate and ours.
 
-The peers are the optional ``peers`` dependency group (``uv sync --group bench``, which includes it), so the
-project's users never install them.
+The peers are the optional ``peers`` dependency group (``uv sync --group bench`` includes
+it), so the project's users never install them.
 """
 
 from __future__ import annotations
