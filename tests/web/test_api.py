@@ -289,3 +289,15 @@ async def test_a_job_id_with_slashes_and_markup_is_read_and_shown_literally(api,
     page = (await api.get(f"/jobs/{quoted}")).text
     assert "import/2026&lt;b&gt;bold&lt;/b&gt;&amp;amp;" in page
     assert "<b>bold</b>" not in page
+
+
+async def test_a_unique_prefix_of_a_job_id_is_read_and_cancelled(api, settings):
+    job_id = (await api.post("/api/enqueue/create_profile", json=ADA)).json()["job"]["job_id"]
+    read = await api.get(f"/api/jobs/{job_id[:12]}")
+    assert read.status_code == 200
+    assert read.json()["job"]["job_id"] == job_id
+    cancelled = await api.post("/api/jobs/cancel", json={"job_id": job_id[:12]})
+    assert cancelled.json()["status"] == "cancelled"
+    assert await queued(settings) == 0
+    unknown = await api.get("/api/jobs/0ddba11")
+    assert unknown.status_code == 404

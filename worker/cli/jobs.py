@@ -19,12 +19,6 @@ if TYPE_CHECKING:
     from worker.cli.submit import Report
     from worker.ops.job_state import Outcome
 
-ID_WIDTH = 16  # job ids in tables: the start, then an ellipsis (--json has them whole)
-
-
-def _short(job_id: str) -> str:
-    return job_id if len(job_id) <= ID_WIDTH else job_id[: ID_WIDTH - 1] + "…"
-
 
 def _finished(job: Mapping[str, Any]) -> str:
     return table_time(job["finished_at"])
@@ -34,21 +28,25 @@ JOBS = Listing(
     "jobs",
     "job(s)",
     ("job id", "function", "state", "tries", "finished"),
-    lambda j: (_short(j["job_id"]), j["function"], j["status"], j["tries"], _finished(j)),
+    lambda j: (j["job_id"], j["function"], j["status"], j["tries"], _finished(j)),
     "no job in the history",
+    whole=("job id",),
+    droppable=("tries", "finished"),
 )
 FAILED = Listing(
     "failed",
     "failed job(s), not handled",
     ("job id", "function", "tries", "error", "finished"),
     lambda j: (
-        _short(j["job_id"]),
+        j["job_id"],
         j["function"],
         j["tries"],
         f"{j['error_type']}: {j['error_message']}",
         _finished(j),
     ),
     "no failed job waits to be handled",
+    whole=("job id",),
+    droppable=("tries", "finished", "function"),
 )
 
 
@@ -166,16 +164,16 @@ def failed(
     """
     from pydantic_core import to_jsonable_python
 
-    from domain.services import list_failed, mark_handled
+    from domain.services import list_failed
     from worker.cli.connect import run
+    from worker.ops.actions import handle_failures
 
     marking = bool(handle or handle_all)
 
     async def mark_then_list(backends: Backends) -> tuple[int, list[dict[str, Any]]]:
         marked = 0
         if marking:
-            async with backends.unit_of_work() as uow:
-                marked = await mark_handled(uow, None if handle_all else list(handle or []))
+            marked = await handle_failures(backends, None if handle_all else list(handle or []))
         return marked, to_jsonable_python(await backends.read(list_failed, limit))
 
     marked, jobs = run(mark_then_list)

@@ -15,7 +15,7 @@ from domain import schemas, services
 from domain.errors import JobNotFound
 from domain.views import JobDetail
 from worker.bootstrap import Services
-from worker.ops.actions import cancel, retry_failure
+from worker.ops.actions import cancel, handle_failures, retry_failure
 from worker.ops.job_state import current_outcome, known_outcome
 from worker.registry import JOBS
 from worker.web import paging
@@ -133,8 +133,7 @@ async def cancel_job(console: Console, request: CancelRequest) -> Cancelled:
 
 @api.post("/jobs/handle", dependencies=NEEDS_TOKEN, summary="Mark failures handled")
 async def handle_jobs(console: Console, request: HandleRequest) -> Handled:
-    async with console.unit_of_work() as uow:
-        return Handled(handled=await services.mark_handled(uow, request.chosen))
+    return Handled(handled=await handle_failures(console, request.chosen))
 
 
 @pages.get("/jobs")
