@@ -128,22 +128,79 @@ def _outcome(
     return run(read)
 
 
+LIVE = Listing(
+    "jobs",
+    "job(s) on the queue",
+    ("job id", "function", "state", "enqueued", "payload"),
+    lambda j: (
+        j["job_id"],
+        j["function"],
+        j["state"],
+        table_time(j["enqueued_at"]),
+        j["payload_preview"],
+    ),
+    "no job on the queue",
+    whole=("job id",),
+    droppable=("payload", "enqueued"),
+)
+ON_THE_QUEUE = ("queued", "deferred", "running")  # worker.ops.live_jobs.LIVE_STATES
+
+
 def recent(
     state: Annotated[
-        str | None, typer.Option("--state", help="retrying, succeeded, failed or cancelled.")
+        str | None,
+        typer.Option(
+            "--state",
+            help="queued, deferred or running (the queue, in its order); retrying, "
+            "succeeded, failed or cancelled (the job history, newest first).",
+        ),
     ] = None,
     function: Annotated[str | None, typer.Option(help="Only jobs of this function.")] = None,
     limit: Limit = 20,
     as_json: AsJson = False,
 ) -> None:
-    """List recent jobs from the job history, newest first."""
+    """List jobs: those on the queue, or the job history's, newest first."""
     from domain.schemas import ListJobs
     from domain.services import list_jobs
     from worker.cli.connect import read
     from worker.cli.inputs import validated
 
+    if state in ON_THE_QUEUE:
+        _on_the_queue(state, function, limit, as_json)
+        return
     raw = {"status": state, "function": function, "limit": limit}
-    JOBS.show(read(list_jobs, validated(ListJobs, raw, {"status": "--state"})), as_json)
+    records = read(list_jobs, validated(ListJobs, raw, {"status": "--state"}))
+    if not records and state and not as_json:
+        output.say(f"no {state} job in the history")
+        return
+    JOBS.show(records, as_json)
+
+
+def _on_the_queue(state: str | None, function: str | None, limit: int, as_json: bool) -> None:
+    from worker.cli.connect import run
+    from worker.ops.live_jobs import list_live_jobs
+
+    async def read(backends: Backends) -> Any:
+        queue, name = await backends.queue(), backends.settings.queue_name
+        return await list_live_jobs(queue, name, state=state, function=function, limit=limit)  # type: ignore[arg-type]
+
+    page = run(read)
+    jobs = [_live(job) for job in page.jobs]
+    if as_json:
+        output.emit_json({"jobs": jobs, "next": page.next})
+    elif not jobs:
+        output.say(f"no {state} job on the queue")
+    else:
+        LIVE.table(jobs)
+
+
+def _live(job: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    fields = asdict(job)
+    for name in ("enqueued_at", "due_at", "started_at"):
+        fields[name] = fields[name].isoformat() if fields[name] else None
+    return fields
 
 
 def failed(

@@ -5,6 +5,7 @@ handled) or a waiting job (cancel). The dashboard's forms post here and come bac
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, get_args
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from domain.views import JobDetail
 from worker.bootstrap import Services
 from worker.ops.actions import cancel, handle_failures, retry_failure
 from worker.ops.job_state import current_outcome, known_outcome
+from worker.ops.live_jobs import on_the_queue
 from worker.registry import JOBS
 from worker.web import paging
 from worker.web.console import Console
@@ -34,6 +36,7 @@ from worker.web.schemas import (
     HandleRequest,
     JobList,
     JobPage,
+    QueuedOut,
     RetryRequest,
 )
 from worker.web.security import NEEDS_TOKEN, checked_form
@@ -98,14 +101,16 @@ async def job_page(console: Services, job_id: str) -> JobPage:
     outcome = await known_outcome(console, job_id, describe=True)
     async with console.unit_of_work() as uow:
         try:
-            detail = await services.get_job(uow, job_id)
+            detail = await services.get_job(uow, outcome.job_id)
         except JobNotFound:
             detail = JobDetail(job=None, earlier_tries=[], children=None)
+    waiting = None if outcome.done else await on_the_queue(console, outcome.job_id)
     return JobPage(
         job=outcome,
         record=detail.job,
         earlier_tries=detail.earlier_tries,
         children=detail.children,
+        queued=QueuedOut(**asdict(waiting)) if waiting else None,
     )
 
 
