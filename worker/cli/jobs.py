@@ -55,7 +55,9 @@ def status(job_id: JobIdArgument, as_json: AsJson = False) -> None:
 
     queued, deferred, in_progress or retrying while it waits or runs; succeeded, failed or
     cancelled once done (from the job history once Redis has forgotten it). For a
-    submission (a file's batches, a generation's chunks), also how far its jobs got.
+    submission (a file's batches), also how far its jobs got; for a generate-profiles job,
+    its generation as a whole: chunks committed and profiles written. JOB_ID may be any
+    prefix of the id that only one job has.
     """
     outcome = _outcome(job_id)
     if as_json:
@@ -84,7 +86,13 @@ def _details(outcome: Outcome) -> dict[str, Any]:
     if outcome.finished_at and outcome.done:
         fields["finished"] = output.short_time(outcome.finished_at)
     children = outcome.children
-    if children:
+    if children and "chunks" in children:  # a generation, as a whole
+        fields["generation"] = (
+            f"{children['generation_id']}: {children['chunks_done']} of {children['chunks']} "
+            f"chunks committed, {children['profiles_written']:,} of "
+            f"{children['profiles']:,} profiles written"
+        )
+    elif children:
         states = ", ".join(f"{n} {state}" for state, n in sorted(children["states"].items()))
         total = f" of {children['jobs']}" if children.get("jobs") else ""
         fields["jobs"] = f"{children['recorded']}{total} ended" + (f": {states}" if states else "")
@@ -118,12 +126,13 @@ def _outcome(
     from worker.cli.connect import run
     from worker.cli.follow import await_outcome
     from worker.ops.following import deadline_after
-    from worker.ops.job_state import known_outcome
+    from worker.ops.job_ids import outcome_of, whole_job_id
 
     async def read(backends: Backends) -> Outcome:
         if wait:
-            return await await_outcome(backends, job_id, deadline_after(timeout), quiet=quiet)
-        return await known_outcome(backends, job_id, describe=True)
+            whole = await whole_job_id(backends, job_id)
+            return await await_outcome(backends, whole, deadline_after(timeout), quiet=quiet)
+        return await outcome_of(backends, job_id, describe=True)
 
     return run(read)
 

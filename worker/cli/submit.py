@@ -136,7 +136,8 @@ def show(delivery: Delivery, report: Report) -> None:
     result = outcome.result
     if generation_plan(result) and "rows_done" in result:
         output.say(
-            f"generation {result['generation_id']}: {result['rows_done']:,} of "
+            f"generation {result['generation_id']} (job {outcome.job_id}): "
+            f"{result['rows_done']:,} of "
             f"{result['total']:,} profiles in {result['chunks_done']} of {result['chunks']} "
             f"chunks ({result['seconds']:.1f}s)"
         )

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from worker.ops.actions import Refused
-from worker.ops.job_state import SUBMISSION_PREFIX, Sources, UnknownJob
+from worker.ops.following import with_generation
+from worker.ops.job_state import SUBMISSION_PREFIX, Outcome, Sources, UnknownJob, known_outcome
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
@@ -37,6 +38,13 @@ async def whole_job_id(sources: Sources, given: str) -> str:
         "type more of the id",
         job_id=given,
     )
+
+
+async def outcome_of(sources: Sources, given: str, *, describe: bool = False) -> Outcome:
+    """Where the job ``given`` (its id, or a unique prefix of it) stands, a generation's
+    progress included: ``dbjobs status`` and the API's job."""
+    outcome = await known_outcome(sources, await whole_job_id(sources, given), describe=describe)
+    return await with_generation(sources, outcome)
 
 
 def _key_prefixes() -> tuple[str, ...]:

@@ -219,15 +219,8 @@ async def current_outcome(
 
 
 async def known_outcome(sources: Sources, job_id: str, *, describe: bool = False) -> Outcome:
-    """``current_outcome`` of the job whose id is, or starts with, ``job_id``; ``UnknownJob``
-    when neither Redis nor the history knows one."""
-    from worker.ops.job_ids import whole_job_id
-
+    """``current_outcome``, or ``UnknownJob`` when neither Redis nor the history knows it."""
     outcome = await current_outcome(sources, job_id, describe=describe)
-    if outcome is None:
-        outcome = await current_outcome(
-            sources, await whole_job_id(sources, job_id), describe=describe
-        )
     if outcome is None:
         raise UnknownJob(job_id)
     return outcome

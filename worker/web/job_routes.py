@@ -17,7 +17,8 @@ from domain.errors import JobNotFound
 from domain.views import JobDetail
 from worker.bootstrap import Services
 from worker.ops.actions import cancel, handle_failures, retry_failure
-from worker.ops.job_state import current_outcome, known_outcome
+from worker.ops.job_ids import outcome_of
+from worker.ops.job_state import current_outcome
 from worker.ops.live_jobs import on_the_queue
 from worker.registry import JOBS
 from worker.web import paging
@@ -98,7 +99,7 @@ async def get_job(console: Console, job_id: PathJobId) -> JobPage:
 
 async def job_page(console: Services, job_id: str) -> JobPage:
     """Where the job stands (Redis, else the history) and what the history knows of it."""
-    outcome = await known_outcome(console, job_id, describe=True)
+    outcome = await outcome_of(console, job_id, describe=True)
     async with console.unit_of_work() as uow:
         try:
             detail = await services.get_job(uow, outcome.job_id)
