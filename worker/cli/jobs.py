@@ -30,7 +30,7 @@ JOBS = Listing(
     ("job id", "function", "state", "tries", "finished"),
     lambda j: (j["job_id"], j["function"], j["status"], j["tries"], _finished(j)),
     "no job in the history",
-    whole=("job id",),
+    whole=("job id", "function"),
     droppable=("tries", "finished"),
 )
 FAILED = Listing(
@@ -45,7 +45,7 @@ FAILED = Listing(
         _finished(j),
     ),
     "no failed job waits to be handled",
-    whole=("job id",),
+    whole=("job id", "function"),
     droppable=("tries", "finished", "function"),
 )
 
@@ -149,7 +149,7 @@ LIVE = Listing(
         j["payload_preview"],
     ),
     "no job on the queue",
-    whole=("job id",),
+    whole=("job id", "function"),
     droppable=("payload", "enqueued"),
 )
 ON_THE_QUEUE = ("queued", "deferred", "running")  # worker.ops.live_jobs.LIVE_STATES
