@@ -148,12 +148,12 @@ async def _refuse_failed_chunks(sources: Sources, generation_id: int, parent_id:
 async def with_generation(sources: Sources, outcome: Outcome) -> Outcome:
     """A ``generate_profiles`` job that planned a generation, with the generation's progress
     as a whole for ``children``: its chunks committed and the profiles written so far."""
-    from domain.errors import GenerationNotFound
-    from domain.services import generation_status
-
     plan = generation_plan(outcome.result)
     if plan is None or outcome.children is not None:
         return outcome
+    from domain.errors import GenerationNotFound
+    from domain.services import generation_status
+
     try:
         async with sources.unit_of_work() as uow:
             status = await generation_status(uow, plan["generation_id"])
