@@ -66,7 +66,7 @@ async def test_experiments_list_counts_runs_and_filters(cli, tracker):
     ]
     mine = await cli("experiments", "list", "--owner", str(tracker["bob"]), "--json")
     assert [e["name"] for e in one_json(mine)["experiments"]] == ["imagenet"]
-    running = await cli("experiments", "list", "--status", "running", "--json")
+    running = await cli("experiments", "list", "--state", "running", "--json")
     assert [e["name"] for e in one_json(running)["experiments"]] == ["mnist"]
     first = await cli("experiments", "list", "--limit", "1", "--json")
     assert len(one_json(first)["experiments"]) == 1

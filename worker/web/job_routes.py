@@ -41,9 +41,10 @@ from worker.web.schemas import (
     RetryRequest,
 )
 from worker.web.security import NEEDS_TOKEN, checked_form
+from worker.web.strict_query import STRICT
 from worker.web.templating import render
 
-api = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS)
+api = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS, dependencies=STRICT)
 pages = APIRouter(include_in_schema=False)
 PAGE = 50
 FUNCTION = r"^[A-Za-z0-9_:.\-]+$"
@@ -64,12 +65,12 @@ for _job in JOBS.values():
 @api.get("/jobs", summary="The job history, newest first, a page at a time")
 async def list_jobs(
     console: Console,
-    status: JobState = None,
+    state: JobState = None,
     function: Annotated[str | None, Query(max_length=100, pattern=FUNCTION)] = None,
     limit: Limit = 50,
     before: Cursor = None,
 ) -> JobList:
-    query = paging.jobs_query(status=status, function=function, limit=limit, before=before)
+    query = paging.jobs_query(status=state, function=function, limit=limit, before=before)
     jobs = await console.read(services.list_jobs, query)
     return JobList(jobs=jobs, next=paging.next_cursor(jobs, limit))
 
@@ -83,12 +84,12 @@ async def list_failed(console: Console, limit: Limit = 50) -> Failed:
 async def list_children(
     console: Console,
     parent_id: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL)],
-    status: Annotated[schemas.JobState, Query()] = "failed",
+    state: Annotated[schemas.JobState, Query()] = "failed",
     limit: Limit = 50,
 ) -> Children:
     async with console.unit_of_work() as uow:
         submission = await services.get_submission(uow, parent_id)
-        jobs = await services.list_children(uow, parent_id, status, limit)
+        jobs = await services.list_children(uow, parent_id, state, limit)
     return Children(submission=submission, jobs=jobs)
 
 
@@ -146,7 +147,7 @@ async def handle_jobs(console: Console, request: HandleRequest) -> Handled:
 async def jobs_page(
     request: Request,
     console: Console,
-    status: JobState = None,
+    state: JobState = None,
     function: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_:.\-]*$")] = None,
     before: Cursor = None,
     job_id: JobId = None,
@@ -154,12 +155,12 @@ async def jobs_page(
     # The search box: one job by its id.
     if job_id and await current_outcome(console, job_id) is not None:
         return _to_job(job_id)
-    query = paging.jobs_query(status=status, function=function or None, limit=PAGE, before=before)
+    query = paging.jobs_query(status=state, function=function or None, limit=PAGE, before=before)
     jobs = await console.read(services.list_jobs, query)
     context = {
         "jobs": jobs,
         "next": paging.next_cursor(jobs, PAGE),
-        "status": status or "",
+        "state": state or "",
         "function": function or "",
         "states": get_args(schemas.JobState),
         "searched": job_id or "",

@@ -13,9 +13,10 @@ from worker.ops.live_jobs import LIVE_STATES, LiveState, list_live_jobs
 from worker.web.console import Console
 from worker.web.params import Limit
 from worker.web.schemas import ERRORS, LiveJobOut, LiveJobs
+from worker.web.strict_query import STRICT
 from worker.web.templating import render
 
-api = APIRouter(prefix="/api", tags=["queue"], responses=ERRORS)
+api = APIRouter(prefix="/api", tags=["queue"], responses=ERRORS, dependencies=STRICT)
 pages = APIRouter(include_in_schema=False)
 PAGE = 50
 Function = Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_:.\-]*$")]
