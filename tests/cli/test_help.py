@@ -108,3 +108,13 @@ def test_profiles_is_plural_and_the_singular_still_answers():
         "Usage: dbjobs profile list"
         in CliRunner().invoke(app, ["profile", "list", "--help"]).stdout
     )
+
+
+def test_placeholders_read_as_words_not_python_types():
+    from typer.testing import CliRunner
+
+    shown = CliRunner().invoke(app, ["enqueue", "update-profile", "--help"], env={"COLUMNS": "120"})
+    assert "--set FIELD=VALUE" in shown.stdout
+    assert "--timeout SECONDS" in shown.stdout
+    assert "<list[str]>" not in shown.stdout
+    assert "<float range>" not in shown.stdout

@@ -113,7 +113,9 @@ def update_profile(
     profile_id: Annotated[str, typer.Argument(metavar="PROFILE_ID", help="The profile to change.")],
     assignments: Annotated[
         list[str] | None,
-        typer.Option("--set", help="FIELD=VALUE, repeatable: username, email, full_name, bio."),
+        typer.Option(
+            "--set", metavar="FIELD=VALUE", help="Repeatable: username, email, full_name, bio."
+        ),
     ] = None,
     file: Annotated[
         str | None,

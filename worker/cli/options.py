@@ -24,6 +24,7 @@ Timeout = Annotated[
     typer.Option(
         "--timeout",
         min=0,
+        metavar="SECONDS",
         help="With --wait: stop waiting after SECONDS (exit 3); the job goes on.",
     ),
 ]
