@@ -1,4 +1,4 @@
-"""``uv run python -m bench [--runs N] [--quick] [--only WORKLOAD] [--profile]``."""
+"""``uv run --group bench python -m bench [--runs N] [--quick] [--only WORKLOAD] [--profile]``."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"run only these (repeatable): {', '.join(WORKLOADS)}; sweep (worker settings "
         "variants, several minutes) and console-load (a console process flooded with its "
         "heaviest reads) run only when named; peers (the same job on arq, SAQ, "
-        "dramatiq, procrastinate and ours) needs `uv sync --group peers`, and "
+        "dramatiq, procrastinate and ours) needs `uv sync --group bench`, and "
         "BENCH_PEERS=ours,arq runs only those systems",
     )
     parser.add_argument("--profile", action="store_true", help="also show where the time goes")

@@ -1,4 +1,4 @@
-"""``jobs enqueue record-metrics RUN --file F --wait`` with a worker running: points/s from
+"""``dbjobs enqueue record-metrics RUN --file F --wait`` with a worker running: points/s from
 the command's start to its exit, every point committed, and where the command's time went.
 
 The bench watches Redis while the command runs: the first batch job appearing ends the

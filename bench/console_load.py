@@ -1,4 +1,4 @@
-"""The console under the heaviest reads it allows, as a real ``jobs serve`` process: its
+"""The console under the heaviest reads it allows, as a real ``dbjobs serve`` process: its
 peak resident memory (``VmHWM``), and how fast ``GET /api/queue`` answers meanwhile.
 
 Seeds 100 runs of 10,000 points (1,000,000), then asks ``/api/metrics/history`` for the
@@ -207,7 +207,7 @@ async def _seed(bench: Bench) -> list[int]:
 
 @contextmanager
 def _serving(bench: Bench) -> Iterator[tuple[str, WorkerProcess]]:
-    """``jobs serve`` on a free port, until it answers; stopped on the way out."""
+    """``dbjobs serve`` on a free port, until it answers; stopped on the way out."""
     port = _free_port()
     fd, log_name = tempfile.mkstemp(prefix="bench-console-", suffix=".log")
     os.close(fd)
@@ -234,14 +234,14 @@ def _wait_until_up(url: str, console: WorkerProcess) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if console.process.poll() is not None:
-            raise RuntimeError(f"jobs serve exited:\n{console.log}")
+            raise RuntimeError(f"dbjobs serve exited:\n{console.log}")
         try:
             if httpx.get(f"{url}/api/queue", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"jobs serve did not answer within 60 s:\n{console.log}")
+    raise RuntimeError(f"dbjobs serve did not answer within 60 s:\n{console.log}")
 
 
 def _free_port() -> int:

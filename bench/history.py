@@ -41,7 +41,7 @@ DAYS = 14
 PRUNE_KEEP_DAYS = 13
 WARMUP_CALLS = 2  # the first calls prepare the statements on the pool's connections
 TIMED_CALLS = 9
-PAGE = 20  # what `jobs list` and `jobs failed` show by default
+PAGE = 20  # what `dbjobs list` and `dbjobs failed` show by default
 FOLLOW_PAGE = 100  # what `jobs follow` reads when a generation stalls
 HISTORY_TABLES = ("job_records", "job_tries")
 INDEX_NODES = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
@@ -258,7 +258,7 @@ def _lookups(seeded: Seeded) -> list[Probe]:
             lambda uow, n: uow.jobs.children_of(parent, status="succeeded", limit=MAX_SUMMED),
         ),
         Probe(
-            "get_job(parent) use case: `jobs status` of a submission",
+            "get_job(parent) use case: `dbjobs status` of a submission",
             lambda uow, n: services.get_job(uow, parent),
         ),
     ]

@@ -7,7 +7,7 @@ a zoom on a tenth of the steps, the run's summary and pages of 10,000 points. Ea
 EXPLAINed too, sequential scans priced out (the table holds this one run): the row says
 which index its plan reads, and MISSED if a plan still scans the metrics table. The
 downsample is timed once more before VACUUM, as a run still being written is read (the
-visibility map unset: the index-only scan visits the table). Last, `jobs runs metrics RUN
+visibility map unset: the index-only scan visits the table). Last, `dbjobs runs metrics RUN
 --name loss --json` end to end: process start to exit, and the CPU it used.
 """
 
@@ -187,7 +187,7 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _cli_row(bench: Bench, run_id: int, points: int) -> Row:
-    """`jobs runs metrics` as a user runs it: wall time, and the CLI's own CPU beside it."""
+    """`dbjobs runs metrics` as a user runs it: wall time, and the CLI's own CPU beside it."""
     args = ["runs", "metrics", str(run_id), "--name", NAME, "--json"]
     walls, cpus = [], []
     _run_cli(args, bench.env())  # warms the file cache
@@ -197,7 +197,7 @@ def _cli_row(bench: Bench, run_id: int, points: int) -> Row:
         cpus.append(cpu)
     cpus.sort()
     return Row(
-        f"jobs runs metrics RUN --name loss --json, {points:,} points",
+        f"dbjobs runs metrics RUN --name loss --json, {points:,} points",
         "s",
         walls,
         target="about 1 s",

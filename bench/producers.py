@@ -1,4 +1,4 @@
-"""Producers: enqueue rates from Python and from the ``jobs`` CLI, and ``jobs --help``."""
+"""Producers: enqueue rates from Python and from the ``jobs`` CLI, and ``dbjobs --help``."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def _points_file(count: int) -> str:
 
 
 async def cli_enqueue_rate(bench: Bench, count: int, batch_size: int) -> list[float]:
-    """Points/s of ``jobs enqueue record-metrics RUN --file F --batch-size B`` (jobs/s when
+    """Points/s of ``dbjobs enqueue record-metrics RUN --file F --batch-size B`` (jobs/s when
     B is 1), process start to exit: reading and validating the file is part of it."""
     jobs = -(-count // batch_size)
     path = _points_file(count)

@@ -176,7 +176,7 @@ async def enqueue(bench: Bench) -> list[Row]:
                 baseline=f"Python bulk {_median(bulk):,.0f}/s",
                 target=">= 30,000/s",
                 check=lambda value: value >= 30_000,
-                note="jobs enqueue record-metrics --batch-size 1: start to exit",
+                note="dbjobs enqueue record-metrics --batch-size 1: start to exit",
             ),
         ]
     return rows
@@ -190,7 +190,7 @@ async def cli_file_wait(bench: Bench) -> list[Row]:
     median = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
     return [
         Row(
-            f"jobs enqueue record-metrics --file, {bench.sizes.file_points:,} points, --wait",
+            f"dbjobs enqueue record-metrics --file, {bench.sizes.file_points:,} points, --wait",
             "points/s",
             [r.per_second for r in runs],
             baseline=_quote(bench, "record_metrics", "batches from Python"),
@@ -209,7 +209,7 @@ async def cli_help(bench: Bench) -> list[Row]:
     if not producers.cli_available():
         return []
     seconds = producers.cli_help_seconds(bench)
-    return [Row("jobs --help", "s", seconds, target="<= 0.5 s", check=lambda v: v <= 0.5)]
+    return [Row("dbjobs --help", "s", seconds, target="<= 0.5 s", check=lambda v: v <= 0.5)]
 
 
 async def raw_inserts(bench: Bench) -> list[Row]:

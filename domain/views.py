@@ -202,7 +202,7 @@ class Submission(View):
     parent_id: str
     states: dict[str, int]
     failures: list[JobSummary]
-    totals: dict[str, int]
+    totals: dict[str, Any]
 
     @property
     def recorded(self) -> int:
@@ -260,14 +260,18 @@ class HistoryPruned(View):
 
 
 def add_up(
-    results: Iterable[dict[str, Any] | None], totals: dict[str, int] | None = None
-) -> dict[str, int]:
+    results: Iterable[dict[str, Any] | None], totals: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The counts in the children's results added up (points inserted, duplicates...), to
-    ``totals`` if given (a sum read a page at a time)."""
+    ``totals`` if given (a sum read a page at a time); the conflicting points named, the
+    first ``MAX_CONFLICTS_NAMED`` of them, as one batch's result names them."""
     totals = {} if totals is None else totals
     for result in results:
         for key, value in (result or {}).items():
             names_a_row = key == "id" or key.endswith(("_id", "_index"))
             if isinstance(value, int) and not isinstance(value, bool) and not names_a_row:
                 totals[key] = totals.get(key, 0) + value
+            elif key == "conflicting" and isinstance(value, list):
+                named = totals.setdefault(key, [])
+                named.extend(value[: MAX_CONFLICTS_NAMED - len(named)])
     return totals

@@ -1,5 +1,5 @@
-"""The settings a face starts from (the CLI's commands, and through ``jobs serve`` and
-``jobs worker`` the console and the worker): read from the environment and ``.env``, their
+"""The settings a face starts from (the CLI's commands, and through ``dbjobs serve`` and
+``dbjobs worker`` the console and the worker): read from the environment and ``.env``, their
 URLs refused before anything connects when they cannot be used, and the services they
 name told without passwords.
 

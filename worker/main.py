@@ -1,4 +1,4 @@
-"""The composition root: ``arq worker.main.WorkerSettings`` and ``jobs worker`` alike.
+"""The composition root: ``arq worker.main.WorkerSettings`` and ``dbjobs worker`` alike.
 
 Both call ``prepare_worker``, so every setting behaves the same either way. Nothing
 (settings, engine, pools) is created when this module is imported: ``WorkerSettings`` is

@@ -1,7 +1,7 @@
 """The job registry: every job declared once, and everything else derived from it.
 
-arq's functions and cron jobs (``worker.main``), the CLI's ``jobs enqueue`` commands and
-``jobs retry`` read ``JOBS``. A job takes one JSON object, as its sole argument or as
+arq's functions and cron jobs (``worker.main``), the CLI's ``dbjobs enqueue`` commands and
+``dbjobs retry`` read ``JOBS``. A job takes one JSON object, as its sole argument or as
 keyword arguments, e.g. ``await redis.enqueue_job("record_metric", {"run_id": 1, "name":
 "loss", "step": 3, "value": 0.25})``.
 """
@@ -74,7 +74,7 @@ class Job(Generic[P]):
 
     @property
     def command(self) -> str:
-        """Its name on the command line: ``jobs enqueue record-metric``."""
+        """Its name on the command line: ``dbjobs enqueue record-metric``."""
         return self.name.replace("_", "-")
 
     def label(self, field_name: str) -> str:

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     log_each_job: bool = False
     log_summary_seconds: Annotated[float, Field(ge=0)] = 60
     log_slow_seconds: Annotated[float, Field(gt=0)] = 10
-    # `jobs cancel` of a running job (arq's abort). Off by default: each poll of the queue
+    # `dbjobs cancel` of a running job (arq's abort). Off by default: each poll of the queue
     # would also read the abort requests, one more Redis round trip per poll, and on Python
     # 3.11 every Redis call in the poll loop widens the window in which arq's one cancel of
     # that loop at SIGTERM can be swallowed (CPython gh-86296), leaving the worker running.
@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     # Producers are held to the same bounds (domain.schemas.GenerateProfiles).
     generation_chunk_size: Annotated[int, Field(ge=MIN_CHUNK_SIZE, le=MAX_CHUNK_SIZE)] = 10_000
 
-    # The operations console (`jobs serve`). Loopback unless told otherwise: its API can
+    # The operations console (`dbjobs serve`). Loopback unless told otherwise: its API can
     # enqueue jobs. With a token set, every change of state needs it.
     console_host: str = "127.0.0.1"
     console_port: Annotated[int, Field(ge=1, le=65535)] = 8000

@@ -1,7 +1,7 @@
 """The peers workload: the same one-row job on arq, SAQ, dramatiq, procrastinate and ours.
 
-The peers are the optional ``peers`` dependency group (``uv sync --group peers``), so the
-project's users never install them.
+The peers are the optional ``peers`` dependency group (``uv sync --group bench`` includes
+it), so the project's users never install them.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib.util import find_spec
 
 PACKAGES = ("saq", "dramatiq", "procrastinate")
-INSTALL = "uv sync --group peers"
+INSTALL = "uv sync --group bench"
 
 
 class NotRunnable(Exception):

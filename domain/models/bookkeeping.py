@@ -26,7 +26,7 @@ from domain.schemas import JobState
 # Queued and running are Redis's to say: a row per job start would cost every job a
 # round trip to PostgreSQL.
 JOB_STATES: tuple[str, ...] = get_args(JobState)
-# What `jobs failed` lists and `jobs failed --handle` clears. The prune keeps failures, so
+# What `dbjobs failed` lists and `dbjobs failed --handle` clears. The prune keeps failures, so
 # the handled ones pile up for good: a partial index holds only the few unhandled ones.
 UNHANDLED_FAILURE = "status = 'failed' AND handled_at IS NULL"
 HAS_PARENT = "parent_id IS NOT NULL"
@@ -113,14 +113,14 @@ class JobRecord(Base):
     error_type: Mapped[str | None] = mapped_column(String(200))
     error_message: Mapped[str | None] = mapped_column(Text)
     # False for a failure that running the same payload again cannot change (an invalid
-    # payload, an unknown id...): `jobs retry` asks for --force.
+    # payload, an unknown id...): `dbjobs retry` asks for --force.
     retryable: Mapped[bool | None] = mapped_column(Boolean)
     worker: Mapped[str | None] = mapped_column(String(100))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     duration_ms: Mapped[int] = mapped_column(Integer)
     next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # A failure someone has looked at: `jobs failed` no longer lists it.
+    # A failure someone has looked at: `dbjobs failed` no longer lists it.
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -17,7 +17,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 class Profile(Base):
     __tablename__ = "profiles"
-    # Prefix searches (`jobs profile list --username ada`) use these on PostgreSQL, whatever
+    # Prefix searches (`dbjobs profiles list --username ada`) use these on PostgreSQL, whatever
     # its collation; the unique indexes serve equality.
     __table_args__ = (
         Index(

@@ -287,6 +287,19 @@ class JobRecordRepository:
     async def get(self, job_id: str) -> JobRecord | None:
         return await self.session.get(JobRecord, job_id)
 
+    async def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
+        """Job ids (jobs and submissions) that begin with ``prefix``, ``%`` and ``_`` taken
+        literally; at most ``limit``. Asked only for a prefix, never on a job's hot path."""
+        owned = or_(
+            JobRecord.job_id.startswith(prefix, autoescape=True),
+            JobRecord.parent_id.startswith(prefix, autoescape=True),
+        )
+        statement = select(JobRecord.job_id, JobRecord.parent_id).where(owned).limit(limit)
+        found: set[str] = set()
+        for job_id, parent_id in (await self.session.execute(statement)).all():
+            found.update(i for i in (job_id, parent_id) if i and i.startswith(prefix))
+        return sorted(found)[:limit]
+
     async def tries_of(self, job_id: str) -> list[JobTry]:
         statement = select(JobTry).where(JobTry.job_id == job_id).order_by(JobTry.id)
         return list((await self.session.scalars(statement)).all())

@@ -49,7 +49,7 @@ async def get_submission(uow: UnitOfWork, parent_id: str) -> Submission | None:
     if not states:
         return None
     failures = await uow.jobs.children_of(parent_id, status="failed", limit=FAILURES_SHOWN)
-    totals: dict[str, int] = {}
+    totals: dict[str, Any] = {}
     async for results in uow.jobs.results_of(parent_id, status="succeeded", limit=MAX_SUMMED):
         add_up(results, totals)
     return Submission(

@@ -8,9 +8,9 @@ Reviewed by hand. job_records keeps one row per job, now with its result, its pa
 submission, its worker, its next retry and whether a failure was handled; job_tries keeps
 each try that ended in a retry. The single-column status and function indexes make way
 for (status, finished_at) and (function, finished_at), which serve the history's lists
-newest first; a partial index holds only the unhandled failures, which `jobs failed`
+newest first; a partial index holds only the unhandled failures, which `dbjobs failed`
 lists among every failure ever kept, and (parent_id, status, finished_at) finds a
-submission's jobs in each state. Prefix indexes on profiles serve `jobs profile
+submission's jobs in each state. Prefix indexes on profiles serve `dbjobs profiles
 list` on any collation.
 Batch mode keeps the SQLite path (the demo) working: SQLite cannot alter a constraint.
 """

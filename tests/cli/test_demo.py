@@ -1,4 +1,4 @@
-"""``jobs demo`` hands over to ``worker.demo.run`` and exits with its code."""
+"""``dbjobs demo`` hands over to ``worker.demo.run`` and exits with its code."""
 
 from __future__ import annotations
 

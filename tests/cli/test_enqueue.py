@@ -1,4 +1,4 @@
-"""What ``jobs enqueue`` puts on the queue (no worker runs here) and what it prints."""
+"""What ``dbjobs enqueue`` puts on the queue (no worker runs here) and what it prints."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ async def test_people_get_the_job_id_and_how_to_follow_it(cli, queue):
     result = await cli("enqueue", "start-run", "7", "--seed", "3", "--job-id", "run-7")
     assert result.exit_code == 0, result.stderr
     assert "start_run as job run-7" in result.stdout
-    assert "jobs status run-7" in result.stderr
+    assert "dbjobs status run-7" in result.stderr
     assert queue.payload("run-7") == {"experiment_id": 7, "seed": 3}
 
 

@@ -1,4 +1,4 @@
-"""``jobs health`` on the suite's Redis: the workers' heartbeats as an operator reads them."""
+"""``dbjobs health`` on the suite's Redis: the workers' heartbeats as an operator reads them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``jobs --help`` stays instant: the heavy libraries load inside the commands only."""
+"""``dbjobs --help`` stays instant: the heavy libraries load inside the commands only."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_help_lists_every_command():
     from typer.testing import CliRunner
 
     top = CliRunner().invoke(app, ["--help"])
-    for command in ("enqueue", "status", "result", "failed", "retry", "profile", "experiments"):
+    for command in ("enqueue", "status", "result", "failed", "retry", "profiles", "experiments"):
         assert command in top.stdout
     assert "worker" in top.stdout
     assert "demo" in top.stdout
@@ -88,3 +88,33 @@ def test_reading_the_database_loads_no_queue_library(pg_database):
     loaded = set(probe.stderr.split())
     assert {"sqlalchemy", "domain"} <= loaded
     assert loaded.isdisjoint({"arq", "redis"})
+
+
+def test_both_console_scripts_run_the_same_app():
+    """`dbjobs` is the name no shell owns; `jobs` stays for scripts that say `uv run jobs`."""
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["dbjobs"] == scripts["jobs"] == "worker.cli:main"
+
+
+def test_profiles_is_plural_and_the_singular_still_answers():
+    from typer.testing import CliRunner
+
+    top = CliRunner().invoke(app, ["--help"]).stdout
+    assert "profiles" in top
+    assert " profile " not in top  # the old name is a hidden alias
+    assert (
+        "Usage: dbjobs profile list"
+        in CliRunner().invoke(app, ["profile", "list", "--help"]).stdout
+    )
+
+
+def test_placeholders_read_as_words_not_python_types():
+    from typer.testing import CliRunner
+
+    shown = CliRunner().invoke(app, ["enqueue", "update-profile", "--help"], env={"COLUMNS": "120"})
+    assert "--set FIELD=VALUE" in shown.stdout
+    assert "--timeout SECONDS" in shown.stdout
+    assert "<list[str]>" not in shown.stdout
+    assert "<float range>" not in shown.stdout

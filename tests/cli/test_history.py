@@ -1,4 +1,4 @@
-"""Job state from Redis or the durable history; ``jobs failed`` and ``jobs retry``."""
+"""Job state from Redis or the durable history; ``dbjobs failed`` and ``dbjobs retry``."""
 
 from __future__ import annotations
 

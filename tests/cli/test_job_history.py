@@ -78,12 +78,49 @@ async def test_list_filters_by_state_and_function_newest_first(cli, record):
     assert "--state: Input should be" in refused.stderr
 
 
-async def test_a_table_fits_80_columns_and_an_empty_list_says_so(cli, record):
-    assert (await cli("list")).stdout.strip() == "no job in the history"
-    await record("a-very-long-job-id-" + "x" * 60, "finish_run", status="failed")
-    table = await cli("failed", COLUMNS="80")
-    assert max(len(line) for line in table.stdout.splitlines()) <= 80
-    assert "a-very-long-job…" in table.stdout
+GENERATED = "5f0c1e7a9b2d4c6e8f1a3b5c7d9e0f12"  # arq's ids: 32 hex digits
+CHUNK = GENERATED + ":chunk:12"
+
+
+@pytest.mark.parametrize("command", ["list", "failed"])
+async def test_a_table_fits_80_columns_with_every_id_whole(cli, record, command):
+    assert (await cli(command)).stdout.strip() in {
+        "no job in the history",
+        "no failed job waits to be handled",
+    }
+    await record(CHUNK, "generate_profiles_chunk", status="failed")
+    await record(GENERATED, "record_metrics", status="failed")
+    table = await cli(command, COLUMNS="80")
+    lines = table.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for job_id in (CHUNK, GENERATED):  # whole, on one line, copyable
+        assert any(f" {job_id} " in line for line in lines), table.stdout
+    assert "…" not in table.stdout
+    assert "KeyError" in table.stdout or command == "list"  # the error beside the id
+    wide = (await cli(command, COLUMNS="200")).stdout
+    assert "tries" in wide  # every column when there is room
+
+
+async def test_a_unique_prefix_of_an_id_works_wherever_an_id_does(cli, record):
+    await record(GENERATED, "finish_run", status="failed")
+    await record(GENERATED[:8] + "ff", "finish_run", status="failed")
+    status = one_json(await cli("status", GENERATED[:10], "--json"))
+    assert status["job_id"] == GENERATED
+    human = await cli("status", GENERATED[:10])
+    assert f"job {GENERATED}: failed" in human.stdout
+    ambiguous = await cli("status", GENERATED[:8])
+    assert ambiguous.exit_code == 1
+    assert f"job id prefix '{GENERATED[:8]}' is ambiguous: 2 jobs start with it" in (
+        ambiguous.stderr
+    )
+    unknown = await cli("status", "0ddba11")
+    assert unknown.exit_code == 1
+    assert "job 0ddba11 is unknown" in unknown.stderr
+    handled = one_json(await cli("failed", "--handle", GENERATED[:10], "--json"))
+    assert handled["handled"] == 1
+    assert [job["job_id"] for job in handled["failed"]] == [GENERATED[:8] + "ff"]
+    retried = one_json(await cli("retry", GENERATED[:10], "--json"))
+    assert retried["job_id"] == GENERATED + ":retry:1"
 
 
 async def test_failures_can_be_marked_handled(cli, record):
@@ -173,13 +210,13 @@ async def test_json_mode_prints_one_object_on_every_error_path(cli, args, code, 
     assert set(error) == {"type", "message", "job_id"}
 
 
-async def test_jobs_alone_prints_help_and_version_is_known(cli):
+async def test_dbjobs_alone_prints_help_and_version_is_known(cli):
     bare = await cli()
-    assert "Usage: jobs" in bare.stdout + bare.stderr
+    assert "Usage: dbjobs" in bare.stdout + bare.stderr
     assert "enqueue" in bare.stdout + bare.stderr
     version = await cli("--version")
     assert version.exit_code == 0
-    assert version.stdout.startswith("jobs ")
+    assert version.stdout.startswith("dbjobs ")
 
 
 async def retrying(uow_factory, job_id: str, function: str = "start_run") -> None:

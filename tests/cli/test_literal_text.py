@@ -83,9 +83,9 @@ def failed_job(uow_factory):
 
 
 async def test_profile_get_shows_a_profile_literally(cli, stored):
-    table = await cli("profile", "get", str(stored["profile"]))
+    table = await cli("profiles", "get", str(stored["profile"]))
     assert_shown(table, ALERT, "\\u001b[31mred\\u001b[0m\\n\\u001b]8;;http://x\\u001b\\ a\\rb")
-    data = one_json(await cli("profile", "get", str(stored["profile"]), "--json"))
+    data = one_json(await cli("profiles", "get", str(stored["profile"]), "--json"))
     assert (data["full_name"], data["bio"]) == (ALERT, BIO)
 
 
@@ -157,7 +157,7 @@ async def test_a_job_id_with_markup_is_enqueued_and_read_back(cli, queue, failed
             "--full-name", ALERT, "--job-id", JOB_ID)  # fmt: skip
     enqueued = await cli(*args)
     assert_shown(enqueued, f"queued: create_profile as job {JOB_ID}")
-    assert f"jobs status {JOB_ID}" in enqueued.stderr
+    assert f"dbjobs status {JOB_ID}" in enqueued.stderr
     again = await cli(*args)
     assert_shown(again, f"queued: create_profile as job {JOB_ID}")
     assert f"job {JOB_ID} already exists" in again.stderr

@@ -47,7 +47,7 @@ async def test_redis_refusing_the_password(cli):
 
 
 async def test_database_down_for_a_read(dead_database_cli):
-    result = await dead_database_cli("profile", "get", "1")
+    result = await dead_database_cli("profiles", "get", "1")
     one_line_refusal(result, containing="cannot connect to the database at 127.0.0.1:")
 
 

@@ -1,4 +1,4 @@
-"""``jobs profile list``: newest first, by prefix, literal text, one JSON object, 80 columns."""
+"""``dbjobs profiles list``: newest first, by prefix, literal text, one JSON object, 80 columns."""
 
 from __future__ import annotations
 
@@ -43,23 +43,23 @@ def listed(result) -> list[str]:
 
 
 async def test_profiles_are_listed_newest_first_as_one_json_object(cli, profiles):
-    result = await cli("profile", "list", "--json")
+    result = await cli("profiles", "list", "--json")
     assert list(one_json(result)) == ["profiles"]
     assert listed(result) == profiles[::-1]
-    assert listed(await cli("profile", "list", "--limit", "2", "--json")) == profiles[:-3:-1]
+    assert listed(await cli("profiles", "list", "--limit", "2", "--json")) == profiles[:-3:-1]
 
 
 async def test_prefixes_filter_usernames_and_emails(cli, profiles):
-    assert listed(await cli("profile", "list", "--username", "ada", "--json")) == ["adam", "ada"]
-    assert listed(await cli("profile", "list", "--email", "adam@", "--json")) == ["adam"]
-    both = await cli("profile", "list", "--username", "ad", "--email", "ada@", "--json")
+    assert listed(await cli("profiles", "list", "--username", "ada", "--json")) == ["adam", "ada"]
+    assert listed(await cli("profiles", "list", "--email", "adam@", "--json")) == ["adam"]
+    both = await cli("profiles", "list", "--username", "ad", "--email", "ada@", "--json")
     assert listed(both) == ["ada"]
-    assert listed(await cli("profile", "list", "--username", "[", "--json")) == profiles[:1:-1]
-    assert listed(await cli("profile", "list", "--username", "%", "--json")) == []
+    assert listed(await cli("profiles", "list", "--username", "[", "--json")) == profiles[:1:-1]
+    assert listed(await cli("profiles", "list", "--username", "%", "--json")) == []
 
 
 async def test_markup_looking_text_is_printed_literally(cli, profiles):
-    table = await cli("profile", "list")
+    table = await cli("profiles", "list")
     assert table.exit_code == 0, table.stderr
     assert_clean(table)
     for name in MARKUP_NAMES:
@@ -69,7 +69,7 @@ async def test_markup_looking_text_is_printed_literally(cli, profiles):
 
 
 async def test_the_table_fits_80_columns(cli, profiles):
-    table = await cli("profile", "list", COLUMNS="80")
+    table = await cli("profiles", "list", COLUMNS="80")
     assert table.exit_code == 0, table.stderr
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
     assert "adam@example.org" in table.stdout
@@ -85,7 +85,7 @@ async def test_the_table_fits_80_columns(cli, profiles):
     ],
 )
 async def test_bad_filters_are_refused(cli, args, problem):
-    result = await cli("profile", "list", *args)
+    result = await cli("profiles", "list", *args)
     assert result.exit_code == 2
     assert problem in result.stderr
     assert result.stdout == ""

@@ -41,15 +41,15 @@ async def tracker(uow_factory):
 
 
 async def test_profile_get_as_json_and_as_a_table(cli, tracker):
-    data = one_json(await cli("profile", "get", str(tracker["ada"]), "--json"))
+    data = one_json(await cli("profiles", "get", str(tracker["ada"]), "--json"))
     assert (data["id"], data["username"], data["version"]) == (tracker["ada"], "ada", 1)
-    table = await cli("profile", "get", str(tracker["ada"]))
+    table = await cli("profiles", "get", str(tracker["ada"]))
     assert table.exit_code == 0
     assert "ada@example.com" in table.stdout
 
 
 async def test_an_unknown_id_is_a_clear_refusal(cli, tracker):
-    for args in (["profile", "get", "999"], ["experiments", "show", "999"]):
+    for args in (["profiles", "get", "999"], ["experiments", "show", "999"]):
         result = await cli(*args, "--json")
         assert result.exit_code == 1
         assert result.stderr.strip().endswith("999 not found")
@@ -66,7 +66,7 @@ async def test_experiments_list_counts_runs_and_filters(cli, tracker):
     ]
     mine = await cli("experiments", "list", "--owner", str(tracker["bob"]), "--json")
     assert [e["name"] for e in one_json(mine)["experiments"]] == ["imagenet"]
-    running = await cli("experiments", "list", "--status", "running", "--json")
+    running = await cli("experiments", "list", "--state", "running", "--json")
     assert [e["name"] for e in one_json(running)["experiments"]] == ["mnist"]
     first = await cli("experiments", "list", "--limit", "1", "--json")
     assert len(one_json(first)["experiments"]) == 1

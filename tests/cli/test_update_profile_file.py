@@ -1,4 +1,4 @@
-"""``jobs enqueue update-profile ID --file changes.json``: changes from a JSON object."""
+"""``dbjobs enqueue update-profile ID --file changes.json``: changes from a JSON object."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ JOBS = 50
 def services() -> Iterator[BenchServices]:
     try:
         require()
-    except PeersMissing as missing:  # `uv sync` installs the group (default-groups)
+    except PeersMissing as missing:  # the test command installs it (dev includes bench)
         pytest.fail(str(missing))
     with bench_services() as started:
         yield started

@@ -41,6 +41,19 @@ async def test_generate_profiles_waits_for_the_exact_count_once(env, worker, ses
     assert again["deduplicated"] == 1
     assert again["result"]["generation_id"] == first["result"]["generation_id"]
     assert await count(session_factory, Profile) == 2500
+    status = cli(env, "status", "gen-e2e")
+    assert status["children"] == {
+        "generation_id": first["result"]["generation_id"],
+        "chunks": 3,
+        "chunks_done": 3,
+        "profiles": 2500,
+        "profiles_written": 2500,
+        "done": True,
+    }
+    told = run_cli(["status", "gen-e2"], env)  # a unique prefix will do
+    assert "3 of 3 chunks committed, 2,500 of 2,500 profiles written" in told.stdout
+    human = run_cli([*args, "--seed", "8", "--job-id", "gen-e2e-2", "--wait"], env, timeout=90)
+    assert "(job gen-e2e-2): 2,500 of 2,500 profiles" in human.stdout, human.stdout
 
 
 async def test_profile_and_tracker_flow_through_the_cli(env, worker, session_factory, tmp_path):

@@ -1,4 +1,4 @@
-"""``jobs worker``: the same worker as ``arq worker.main.WorkerSettings``, from the CLI."""
+"""``dbjobs worker``: the same worker as ``arq worker.main.WorkerSettings``, from the CLI."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_jobs_worker_exits_non_zero_when_redis_is_unreachable(pg_database):
 
 
 WORKER_COMMANDS = {
-    "jobs worker": [sys.executable, "-m", "worker.cli", "worker", "--burst"],
+    "dbjobs worker": [sys.executable, "-m", "worker.cli", "worker", "--burst"],
     "arq": [sys.executable, "-m", "arq", "worker.main.WorkerSettings", "--burst"],
 }
 

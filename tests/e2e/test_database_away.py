@@ -1,5 +1,5 @@
 """The worker's database goes away: a job's tries and last error are still shown while it
-retries, and its final failure reaches `jobs failed` once the database is back."""
+retries, and its final failure reaches `dbjobs failed` once the database is back."""
 
 from __future__ import annotations
 
@@ -87,6 +87,6 @@ async def test_a_job_shows_its_retries_while_the_database_is_away(
             faults="PostgreSQL stopped before the job, started again after its last try",
             rows_lost=0,
             rows_doubled=0,
-            recovery=f"retries shown while away; failure in jobs failed {recorded:.1f}s after",
+            recovery=f"retries shown while away; failure in dbjobs failed {recorded:.1f}s after",
         )
     )

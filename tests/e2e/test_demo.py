@@ -1,4 +1,4 @@
-"""``jobs demo`` end to end, as a newcomer runs it: no services, no .env, any directory."""
+"""``dbjobs demo`` end to end, as a newcomer runs it: no services, no .env, any directory."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _environment() -> dict[str, str]:
 
 
 def _run_demo(cwd: Path, profiles: int) -> subprocess.CompletedProcess[str]:
-    """``jobs demo`` (the console script runs ``worker.cli``) in ``cwd``."""
+    """``dbjobs demo`` (the console script runs ``worker.cli``) in ``cwd``."""
     return subprocess.run(
         [sys.executable, "-m", "worker.cli", "demo", "--profiles", str(profiles)],
         cwd=cwd,
@@ -99,3 +99,22 @@ def test_a_failing_job_ends_the_demo_with_its_error(
     error = " ".join(capsys.readouterr().err.split())  # Rich wraps long lines
     assert code == 1
     assert "job update_profile failed: StaleVersion: profile 1 is at version 1" in error
+
+
+def test_the_demo_runs_on_live_services_beside_a_running_worker(
+    env: dict[str, str], worker: object, tmp_path: Path
+) -> None:
+    """The state the Quick start leaves: services in the environment and a worker serving
+    the queue. The demo keeps its jobs on a queue of its own and finishes."""
+    finished = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "demo", "--profiles", "200"],
+        cwd=tmp_path,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert "not in queue" not in finished.stdout + finished.stderr
+    assert "Demo complete" in finished.stdout

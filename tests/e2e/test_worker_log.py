@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 ADA = {"username": "ada", "email": "ada@example.com", "full_name": "Ada L"}
 WORKER_COMMANDS = {
-    "jobs worker": [sys.executable, "-m", "worker.cli", "worker", "--burst"],
+    "dbjobs worker": [sys.executable, "-m", "worker.cli", "worker", "--burst"],
     "arq": [sys.executable, "-m", "arq", "worker.main.WorkerSettings", "--burst"],
 }
 
@@ -61,7 +61,7 @@ async def test_any_other_failure_keeps_its_traceback(pg_database, clean_redis):
     async with arq_client(clean_redis.url) as pool:
         await pool.enqueue_job("create_profile", ADA, _job_id="no-database")
 
-    worked = burst(WORKER_COMMANDS["jobs worker"], env)
+    worked = burst(WORKER_COMMANDS["dbjobs worker"], env)
 
     log = worked.stdout + worked.stderr
     assert worked.returncode == 0, log

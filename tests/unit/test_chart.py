@@ -1,4 +1,4 @@
-"""The terminal chart of ``jobs runs metrics``: within the width it is given, whatever the
+"""The terminal chart of ``dbjobs runs metrics``: within the width it is given, whatever the
 data, and nothing but numbers and run ids from the data in it."""
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def test_several_runs_are_told_apart_and_the_name_is_shown_literally():
     drawn = ANSI.sub(
         "", line_chart("\x1b]0;x\x07", {3: buckets(5, 9, 1), 4: buckets(5, 9, 2)}, width=80)
     )
-    assert "run 3" in drawn
-    assert "run 4" in drawn
+    assert "o⠤ run 3" in drawn  # each run's marker beside its label: no colour needed
+    assert "x⠤ run 4" in drawn
+    assert "x" in drawn.split("Legend")[0]  # and on its points
     assert "max" not in drawn  # the min-max band is drawn for a single run only
     assert "\\u001b]0;x\\u0007" in drawn

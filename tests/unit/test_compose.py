@@ -132,7 +132,7 @@ def test_each_worker_replica_checks_its_own_readiness_on_its_own_exporter():
     assert [int(p) for p in worker["expose"]] == [port]  # scraped inside it, not published
     test = worker["healthcheck"]["test"]
     assert test[0] == "CMD"
-    assert test[-3:] == ["jobs", "health", "--local"]  # not arq --check: one key per queue
+    assert test[-3:] == ["dbjobs", "health", "--local"]  # not arq --check: one key per queue
     assert env["DATABASE_URL"] == _env("migrate")["DATABASE_URL"]  # the anchor still applies
 
 
@@ -140,7 +140,7 @@ def test_the_console_is_published_on_the_hosts_loopback_only():
     console = SERVICES["console"]
     assert console["ports"] == ["127.0.0.1:8000:8000"]
     assert "0.0.0.0" in console["command"]  # inside the container, to reach the port
-    # which `jobs serve` refuses without a token unless told: the port is on loopback only
+    # which `dbjobs serve` refuses without a token unless told: the port is on loopback only
     assert "--insecure-no-token" in console["command"]
     unset = Settings(_env_file=None, console_token=" ")  # type: ignore[call-arg]
     assert unset.console_token is None  # compose passes ${JOBS_CONSOLE_TOKEN:-} as ""

@@ -1,4 +1,4 @@
-"""Where ``jobs demo`` runs: in-process on a SQLite file, or on the services the environment
+"""Where ``dbjobs demo`` runs: in-process on a SQLite file, or on the services the environment
 names, whose passwords it never shows."""
 
 from __future__ import annotations

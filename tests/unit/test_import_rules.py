@@ -143,7 +143,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "runtime": frozenset({SHARED, "ops"}),
     MAIN: frozenset({SHARED, "ops", "runtime"}),
     "web": frozenset({SHARED, "ops"}),
-    "cli": frozenset({SHARED, "ops", "web", MAIN, "demo"}),  # jobs serve, worker, demo
+    "cli": frozenset({SHARED, "ops", "web", MAIN, "demo"}),  # dbjobs serve, worker, demo
     "demo": frozenset({SHARED, "ops", "runtime", MAIN, "testing"}),
     "testing": frozenset({SHARED, "ops", "runtime", MAIN, "demo"}),
 }

@@ -15,7 +15,7 @@ def test_a_missing_peer_names_itself_and_the_command_that_installs_it(monkeypatc
         require()
 
     assert str(missing.value) == (
-        "the peers workload needs saq: install them with `uv sync --group peers`"
+        "the peers workload needs saq: install them with `uv sync --group bench`"
     )
 
 
@@ -28,7 +28,7 @@ def test_the_bench_goes_on_after_a_workload_that_cannot_run(monkeypatch):
 
     async def unavailable(bench):
         raise PeersMissing(
-            "the peers workload needs saq: install them with `uv sync --group peers`"
+            "the peers workload needs saq: install them with `uv sync --group bench`"
         )
 
     async def available(bench):

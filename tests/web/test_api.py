@@ -299,3 +299,37 @@ async def test_a_job_id_with_slashes_and_markup_is_read_and_shown_literally(api,
     page = (await api.get(f"/jobs/{quoted}")).text
     assert "import/2026&lt;b&gt;bold&lt;/b&gt;&amp;amp;" in page
     assert "<b>bold</b>" not in page
+
+
+async def test_a_unique_prefix_of_a_job_id_is_read_and_cancelled(api, settings):
+    job_id = (await api.post("/api/enqueue/create_profile", json=ADA)).json()["job"]["job_id"]
+    read = await api.get(f"/api/jobs/{job_id[:12]}")
+    assert read.status_code == 200
+    assert read.json()["job"]["job_id"] == job_id
+    cancelled = await api.post("/api/jobs/cancel", json={"job_id": job_id[:12]})
+    assert cancelled.json()["status"] == "cancelled"
+    assert await queued(settings) == 0
+    unknown = await api.get("/api/jobs/0ddba11")
+    assert unknown.status_code == 404
+
+
+async def test_state_filters_and_an_unknown_parameter_is_refused_by_name(api, settings):
+    await api.post("/api/enqueue/start_run", json={"experiment_id": 1})
+    await run_queue(settings)
+    await api.post("/api/enqueue/create_profile", json=ADA)
+    await run_queue(settings)
+    failed = (await api.get("/api/jobs", params={"state": "failed"})).json()["jobs"]
+    assert [job["function"] for job in failed] == ["start_run"]
+    for path, params in [
+        ("/api/jobs", {"status": "failed"}),
+        ("/api/failed", {"limit": 5, "stat": "x"}),
+        ("/api/queue/jobs", {"fn": "x"}),
+        ("/api/experiments", {"status": "running"}),
+        ("/api/queue", {"head": 1}),
+    ]:
+        refused = await api.get(path, params=params)
+        assert refused.status_code == 422, (path, refused.text)
+        unknown = sorted(set(params) - {"limit"})
+        assert refused.json()["error"]["message"] == (
+            "invalid input: " + "; ".join(f"{name}: unknown parameter" for name in unknown)
+        ), refused.text

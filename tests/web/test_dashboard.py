@@ -76,7 +76,7 @@ async def test_every_page_loads_and_shows_hostile_text_literally(page, served, w
     await page.goto("/experiments")
     await expect(page.get_by_role("link", name=HOSTILE)).to_be_visible()  # text, not an image
     assert await page.locator("img").count() == 0
-    await page.goto("/jobs?status=failed")
+    await page.goto("/jobs?state=failed")
     await expect(page.locator("tbody tr")).to_have_count(1)
     await page.goto("/workers")
     await expect(page.locator("tbody tr")).to_have_count(1)

@@ -2,7 +2,7 @@
 
 Every poison shape of ``tests.support.poison`` is planted between good jobs on the suite's
 Redis. The console answers every page with all of them present; then two real workers
-(``ClaimingWorker``, in this process, as ``jobs worker`` runs it) drain the queue: every
+(``ClaimingWorker``, in this process, as ``dbjobs worker`` runs it) drain the queue: every
 good job runs, every bad entry is quarantined once or failed once and recorded in the job
 history, and the console shows the quarantine.
 """

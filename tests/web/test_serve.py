@@ -1,4 +1,4 @@
-"""``jobs serve`` as a user runs it: the console comes up on loopback, answers, and says
+"""``dbjobs serve`` as a user runs it: the console comes up on loopback, answers, and says
 nothing secret in its log; beyond loopback only with a token or an explicit no. And the
 real server's bounds, seen from a raw socket: a slow client is dropped, a body over the cap
 is refused whether its length is declared or it comes in chunks."""

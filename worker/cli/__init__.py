@@ -1,7 +1,7 @@
-"""``jobs``: enqueue jobs, follow them, read the data, run a worker.
+"""``dbjobs``: enqueue jobs, follow them, read the data, run a worker.
 
 Only Typer is imported up front: arq, Redis, SQLAlchemy, pydantic and the domain load
-inside the command that needs them, so ``jobs --help`` answers at once (0.15 s, where the
+inside the command that needs them, so ``dbjobs --help`` answers at once (0.15 s, where the
 job registry alone would add 0.2 s of pydantic and schemas).
 """
 
@@ -45,14 +45,14 @@ class Commands(TyperGroup):
         except NoArgsIsHelpError:
             raise  # a group given no command prints its help
         except UsageError as problem:
-            where = f"`{problem.ctx.command_path} --help`" if problem.ctx else "`jobs --help`"
+            where = f"`{problem.ctx.command_path} --help`" if problem.ctx else "`dbjobs --help`"
             said = " ".join(problem.format_message().split())  # Click folds long lists
             refuse(CliError(f"{said} (see {where})", ExitCode.BAD_INPUT))
             ctx.exit(ExitCode.BAD_INPUT)
 
 
 class JobCommands(TyperGroup):
-    """``jobs enqueue``'s commands, derived from the job registry when first asked for."""
+    """``dbjobs enqueue``'s commands, derived from the job registry when first asked for."""
 
     def list_commands(self, ctx: Context) -> list[str]:
         return _job_commands().list_commands(ctx)
@@ -70,7 +70,7 @@ def _job_commands() -> TyperGroup:
 
 app = command_group(
     "Background jobs on arq + PostgreSQL: enqueue, follow, read, run a worker.",
-    name="jobs",
+    name="dbjobs",
     cls=Commands,
     pretty_exceptions_show_locals=False,  # locals may hold connection URLs
     add_completion=False,
@@ -82,7 +82,7 @@ def _show_version(asked: bool) -> None:
     if asked:
         from importlib.metadata import version
 
-        typer.echo(f"jobs {version('dbjobs')}")
+        typer.echo(f"dbjobs {version('dbjobs')}")
         raise typer.Exit()
 
 
@@ -105,7 +105,8 @@ app.command("list")(jobs.recent)
 app.command("failed")(jobs.failed)
 app.command("retry")(jobs.retry)
 app.command("cancel")(jobs.cancel)
-app.add_typer(data.profile_app, name="profile")
+app.add_typer(data.profile_app, name="profiles")
+app.add_typer(data.profile_app, name="profile", hidden=True)  # the singular it first had
 app.add_typer(data.experiments_app, name="experiments")
 app.add_typer(runs.runs_app, name="runs")
 app.command("worker")(serve.worker)

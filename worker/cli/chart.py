@@ -1,7 +1,8 @@
 """A downsampled metric as a terminal chart: braille dots, drawn by plotille.
 
 One run: its buckets' min-max band, dim, under the line of each bucket's last value (what
-W&B draws). Several runs: one line each, in turn through a few colours. Everything the
+W&B draws). Several runs: one line each, in turn through a few colours and markers (o, x,
++...: the legend reads without colour). Everything the
 chart shows is numbers and run ids: no stored text reaches the terminal through it.
 """
 
@@ -14,6 +15,8 @@ from worker.text import printable
 
 COLOURS = ("bright_cyan", "bright_magenta", "bright_yellow", "bright_green", "bright_red")
 BAND = "bright_black"
+# Each run's points also drawn as a marker, shown in the legend: told apart without colour.
+MARKERS = ("o", "x", "+", "*", "#")
 
 
 def line_chart(
@@ -41,7 +44,7 @@ def line_chart(
             figure.plot(xs, [b["max"] for b in buckets], lc=BAND, label="max")
             figure.plot(xs, [b["min"] for b in buckets], lc=BAND, label="min")
         label = f"run {run_id}" + (", last of each bucket" if len(drawn) == 1 else "")
-        colour = COLOURS[number % len(COLOURS)]
-        figure.plot(xs, [b["last"] for b in buckets], lc=colour, label=label)
+        colour, marker = COLOURS[number % len(COLOURS)], MARKERS[number % len(MARKERS)]
+        figure.plot(xs, [b["last"] for b in buckets], lc=colour, label=label, marker=marker)
     chart: str = figure.show(legend=True)
     return chart

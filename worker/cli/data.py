@@ -13,7 +13,7 @@ from worker.cli.output import Listing, table_time
 profile_app = output.command_group("Read profiles.")
 experiments_app = output.command_group("Read experiments and their runs.")
 
-# Narrow enough for 80 columns; jobs profile get ID and --json show every field.
+# Narrow enough for 80 columns; dbjobs profiles get ID and --json show every field.
 PROFILES = Listing(
     "profiles",
     "profile(s)",
@@ -23,7 +23,7 @@ PROFILES = Listing(
 EXPERIMENTS = Listing(
     "experiments",
     "experiment(s)",
-    ("id", "owner", "name", "status", "runs", "created"),
+    ("id", "owner", "name", "state", "runs", "created"),
     lambda e: (
         *(e[key] for key in ("id", "owner_id", "name", "status", "run_count")),
         table_time(e["created_at"]),
@@ -83,7 +83,7 @@ def experiments_list(
     owner: Annotated[int | None, typer.Option(help="Only this profile's experiments.")] = None,
     status_: Annotated[
         str | None,
-        typer.Option("--status", help="Only experiments in this status (created, running, ...)."),
+        typer.Option("--state", help="Only experiments in this state (created, running, ...)."),
     ] = None,
     limit: QueryLimit = 100,
     as_json: AsJson = False,
@@ -95,7 +95,7 @@ def experiments_list(
     from worker.cli.inputs import validated
 
     raw = {"limit": limit, "owner_id": owner, "status": status_}
-    query = validated(ListExperiments, raw, {"owner_id": "--owner"})
+    query = validated(ListExperiments, raw, {"owner_id": "--owner", "status": "--state"})
     EXPERIMENTS.show(read(list_experiments, query), as_json)
 
 

@@ -1,4 +1,4 @@
-"""``jobs enqueue <job>``: one command per registered job, derived from its payload schema.
+"""``dbjobs enqueue <job>``: one command per registered job, derived from its payload schema.
 
 A job whose payload is flat gets its command generated: one argument or option per field,
 with the field's description as help, plus the options every job takes. Two payloads are
@@ -22,7 +22,7 @@ from worker.cli.options import DELIVERY, Delivery
 from worker.cli.output import command_group
 from worker.registry import JOBS, RECORD_METRICS, UPDATE_PROFILE, Job
 
-app = command_group("The commands of `jobs enqueue`.")
+app = command_group("The commands of `dbjobs enqueue`.")
 
 
 def delivered(command: Callable[..., None], parameters: list[inspect.Parameter]) -> Any:
@@ -113,7 +113,9 @@ def update_profile(
     profile_id: Annotated[str, typer.Argument(metavar="PROFILE_ID", help="The profile to change.")],
     assignments: Annotated[
         list[str] | None,
-        typer.Option("--set", help="FIELD=VALUE, repeatable: username, email, full_name, bio."),
+        typer.Option(
+            "--set", metavar="FIELD=VALUE", help="Repeatable: username, email, full_name, bio."
+        ),
     ] = None,
     file: Annotated[
         str | None,
@@ -130,8 +132,8 @@ def update_profile(
 ) -> None:
     """Change fields of a profile.
 
-    For example: jobs enqueue update-profile 42 --set bio="Hello" --set full_name="Ada L",
-    or jobs enqueue update-profile 42 --file changes.json
+    For example: dbjobs enqueue update-profile 42 --set bio="Hello" --set full_name="Ada L",
+    or dbjobs enqueue update-profile 42 --file changes.json
     """
     from worker.cli.inputs import checked, parse_assignments, read_changes
     from worker.cli.submit import submit

@@ -47,7 +47,7 @@ async def await_outcome(
                 hinted = True
                 await hint_if_no_worker(backends)
     except asyncio.CancelledError:
-        note(f"stopped waiting; job {job_id} goes on (see `jobs status {job_id}`)")
+        note(f"stopped waiting; job {job_id} goes on (see `dbjobs status {job_id}`)")
         raise
     if not outcome.done:
         raise gave_up(f"job {job_id} is still {outcome.status}", job_id)
@@ -69,7 +69,7 @@ async def await_many(
 
 def gave_up(state: str, job_id: str) -> CliError:
     return CliError(
-        f"gave up waiting: {state}; it goes on (see `jobs status {job_id}`)",
+        f"gave up waiting: {state}; it goes on (see `dbjobs status {job_id}`)",
         ExitCode.TIMEOUT,
         job_id=job_id,
     )
@@ -80,7 +80,7 @@ async def hint_if_no_worker(backends: Backends) -> None:
 
     queue = await backends.queue()
     if not await queue.exists(backends.settings.queue_name + health_check_key_suffix):
-        note("still waiting, and no worker seems to be running: start one with `jobs worker`")
+        note("still waiting, and no worker seems to be running: start one with `dbjobs worker`")
 
 
 @contextmanager
@@ -120,7 +120,7 @@ async def await_generation(
         async for status in watch_generation(backends, generation_id, parent_id, deadline):
             bar(completed=status.rows_done)
     except ChunksFailed as failed:
-        raise CliError(f"{failed} (see `jobs failed`, `jobs retry {failed.job_id}`)") from None
+        raise CliError(f"{failed} (see `dbjobs failed`, `dbjobs retry {failed.job_id}`)") from None
     if not status.done:
         raise CliError(
             f"gave up waiting: generation {generation_id} has {status.rows_done:,} of "

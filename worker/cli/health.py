@@ -1,5 +1,5 @@
-"""``jobs health``: each worker's own heartbeat, or this host's worker asked directly;
-``jobs quarantine``: what no worker could serve."""
+"""``dbjobs health``: each worker's own heartbeat, or this host's worker asked directly;
+``dbjobs quarantine``: what no worker could serve."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def _show(
         output.warn(f"{unreadable} heartbeat {entries} skipped: not written by a worker")
     if quarantined:
         entries = "entry is" if quarantined == 1 else "entries are"
-        output.warn(f"{quarantined} queue {entries} in quarantine: jobs quarantine lists them")
+        output.warn(f"{quarantined} queue {entries} in quarantine: dbjobs quarantine lists them")
     table = [
         (
             row["worker_id"],

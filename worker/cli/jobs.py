@@ -19,12 +19,6 @@ if TYPE_CHECKING:
     from worker.cli.submit import Report
     from worker.ops.job_state import Outcome
 
-ID_WIDTH = 16  # job ids in tables: the start, then an ellipsis (--json has them whole)
-
-
-def _short(job_id: str) -> str:
-    return job_id if len(job_id) <= ID_WIDTH else job_id[: ID_WIDTH - 1] + "…"
-
 
 def _finished(job: Mapping[str, Any]) -> str:
     return table_time(job["finished_at"])
@@ -34,21 +28,25 @@ JOBS = Listing(
     "jobs",
     "job(s)",
     ("job id", "function", "state", "tries", "finished"),
-    lambda j: (_short(j["job_id"]), j["function"], j["status"], j["tries"], _finished(j)),
+    lambda j: (j["job_id"], j["function"], j["status"], j["tries"], _finished(j)),
     "no job in the history",
+    whole=("job id", "function"),
+    droppable=("tries", "finished"),
 )
 FAILED = Listing(
     "failed",
     "failed job(s), not handled",
     ("job id", "function", "tries", "error", "finished"),
     lambda j: (
-        _short(j["job_id"]),
+        j["job_id"],
         j["function"],
         j["tries"],
         f"{j['error_type']}: {j['error_message']}",
         _finished(j),
     ),
     "no failed job waits to be handled",
+    whole=("job id", "function"),
+    droppable=("tries", "finished", "function"),
 )
 
 
@@ -57,7 +55,9 @@ def status(job_id: JobIdArgument, as_json: AsJson = False) -> None:
 
     queued, deferred, in_progress or retrying while it waits or runs; succeeded, failed or
     cancelled once done (from the job history once Redis has forgotten it). For a
-    submission (a file's batches, a generation's chunks), also how far its jobs got.
+    submission (a file's batches), also how far its jobs got; for a generate-profiles job,
+    its generation as a whole: chunks committed and profiles written. JOB_ID may be any
+    prefix of the id that only one job has.
     """
     outcome = _outcome(job_id)
     if as_json:
@@ -86,7 +86,13 @@ def _details(outcome: Outcome) -> dict[str, Any]:
     if outcome.finished_at and outcome.done:
         fields["finished"] = output.short_time(outcome.finished_at)
     children = outcome.children
-    if children:
+    if children and "chunks" in children:  # a generation, as a whole
+        fields["generation"] = (
+            f"{children['generation_id']}: {children['chunks_done']} of {children['chunks']} "
+            f"chunks committed, {children['profiles_written']:,} of "
+            f"{children['profiles']:,} profiles written"
+        )
+    elif children:
         states = ", ".join(f"{n} {state}" for state, n in sorted(children["states"].items()))
         total = f" of {children['jobs']}" if children.get("jobs") else ""
         fields["jobs"] = f"{children['recorded']}{total} ended" + (f": {states}" if states else "")
@@ -120,32 +126,90 @@ def _outcome(
     from worker.cli.connect import run
     from worker.cli.follow import await_outcome
     from worker.ops.following import deadline_after
-    from worker.ops.job_state import known_outcome
+    from worker.ops.job_ids import outcome_of, whole_job_id
 
     async def read(backends: Backends) -> Outcome:
         if wait:
-            return await await_outcome(backends, job_id, deadline_after(timeout), quiet=quiet)
-        return await known_outcome(backends, job_id, describe=True)
+            whole = await whole_job_id(backends, job_id)
+            return await await_outcome(backends, whole, deadline_after(timeout), quiet=quiet)
+        return await outcome_of(backends, job_id, describe=True)
 
     return run(read)
 
 
+LIVE = Listing(
+    "jobs",
+    "job(s) on the queue",
+    ("job id", "function", "state", "enqueued", "payload"),
+    lambda j: (
+        j["job_id"],
+        j["function"],
+        j["state"],
+        table_time(j["enqueued_at"]),
+        j["payload_preview"],
+    ),
+    "no job on the queue",
+    whole=("job id", "function"),
+    droppable=("payload", "enqueued"),
+)
+ON_THE_QUEUE = ("queued", "deferred", "running")  # worker.ops.live_jobs.LIVE_STATES
+
+
 def recent(
     state: Annotated[
-        str | None, typer.Option("--state", help="retrying, succeeded, failed or cancelled.")
+        str | None,
+        typer.Option(
+            "--state",
+            help="queued, deferred or running (the queue, in its order); retrying, "
+            "succeeded, failed or cancelled (the job history, newest first).",
+        ),
     ] = None,
     function: Annotated[str | None, typer.Option(help="Only jobs of this function.")] = None,
     limit: Limit = 20,
     as_json: AsJson = False,
 ) -> None:
-    """List recent jobs from the job history, newest first."""
+    """List jobs: those on the queue, or the job history's, newest first."""
     from domain.schemas import ListJobs
     from domain.services import list_jobs
     from worker.cli.connect import read
     from worker.cli.inputs import validated
 
+    if state in ON_THE_QUEUE:
+        _on_the_queue(state, function, limit, as_json)
+        return
     raw = {"status": state, "function": function, "limit": limit}
-    JOBS.show(read(list_jobs, validated(ListJobs, raw, {"status": "--state"})), as_json)
+    records = read(list_jobs, validated(ListJobs, raw, {"status": "--state"}))
+    if not records and state and not as_json:
+        output.say(f"no {state} job in the history")
+        return
+    JOBS.show(records, as_json)
+
+
+def _on_the_queue(state: str | None, function: str | None, limit: int, as_json: bool) -> None:
+    from worker.cli.connect import run
+    from worker.ops.live_jobs import list_live_jobs
+
+    async def read(backends: Backends) -> Any:
+        queue, name = await backends.queue(), backends.settings.queue_name
+        return await list_live_jobs(queue, name, state=state, function=function, limit=limit)  # type: ignore[arg-type]
+
+    page = run(read)
+    jobs = [_live(job) for job in page.jobs]
+    if as_json:
+        output.emit_json({"jobs": jobs, "next": page.next})
+    elif not jobs:
+        output.say(f"no {state} job on the queue")
+    else:
+        LIVE.table(jobs)
+
+
+def _live(job: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    fields = asdict(job)
+    for name in ("enqueued_at", "due_at", "started_at"):
+        fields[name] = fields[name].isoformat() if fields[name] else None
+    return fields
 
 
 def failed(
@@ -166,16 +230,16 @@ def failed(
     """
     from pydantic_core import to_jsonable_python
 
-    from domain.services import list_failed, mark_handled
+    from domain.services import list_failed
     from worker.cli.connect import run
+    from worker.ops.actions import handle_failures
 
     marking = bool(handle or handle_all)
 
     async def mark_then_list(backends: Backends) -> tuple[int, list[dict[str, Any]]]:
         marked = 0
         if marking:
-            async with backends.unit_of_work() as uow:
-                marked = await mark_handled(uow, None if handle_all else list(handle or []))
+            marked = await handle_failures(backends, None if handle_all else list(handle or []))
         return marked, to_jsonable_python(await backends.read(list_failed, limit))
 
     marked, jobs = run(mark_then_list)

@@ -24,6 +24,7 @@ Timeout = Annotated[
     typer.Option(
         "--timeout",
         min=0,
+        metavar="SECONDS",
         help="With --wait: stop waiting after SECONDS (exit 3); the job goes on.",
     ),
 ]
@@ -42,7 +43,7 @@ DELIVERY: dict[str, tuple[Any, Any]] = {
 
 @dataclass(frozen=True)
 class Delivery:
-    """The options every ``jobs enqueue`` command takes (and ``jobs retry``), together."""
+    """The options every ``dbjobs enqueue`` command takes (and ``dbjobs retry``), together."""
 
     job_id: str
     wait: bool = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,21 +117,62 @@ def show_json(data: Any) -> None:
     stdout().print(JSONHighlighter()(literal(text, one_line=False)), soft_wrap=True)
 
 
+FOLDED_WIDTH = 10  # the narrowest a folded column may get before one is left out
+
+
 def show_table(
-    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str = ""
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    empty: str = "",
+    whole: Collection[str] = (),
+    droppable: Sequence[str] = (),
 ) -> None:
-    """Rows under their title; with no row, the ``empty`` sentence instead of a bare frame."""
+    """Rows under their title; with no row, the ``empty`` sentence instead of a bare frame.
+
+    The ``whole`` columns (ids, to be copied) are never folded or cut; when the terminal is
+    too narrow for them beside the others, the ``droppable`` ones are left out, in order."""
     from rich.table import Table
 
     if not rows and empty:
         say(empty)
         return
+    texts = [[str(cell) for cell in row] for row in rows]
+    kept = _fitting(columns, texts, stdout().width, whole, droppable)
     table = Table(title=literal(title), title_justify="left")
-    for column in columns:
-        table.add_column(literal(column), overflow="fold")
+    for index in kept:
+        name = columns[index]
+        if name in whole:
+            widest = max([len(name), *(len(row[index]) for row in texts)])
+            table.add_column(literal(name), no_wrap=True, min_width=widest)
+        else:
+            table.add_column(literal(name), overflow="fold")
     for row in rows:
-        table.add_row(*(literal(cell) for cell in row))
+        table.add_row(*(literal(row[index]) for index in kept))
     stdout().print(table)
+
+
+def _fitting(
+    columns: Sequence[str],
+    texts: Sequence[Sequence[str]],
+    width: int,
+    whole: Collection[str],
+    droppable: Sequence[str],
+) -> list[int]:
+    """The columns shown: all of them, less the ``droppable`` ones (in order) the ``whole``
+    columns at full width and the others folded to ``FOLDED_WIDTH`` need room for."""
+
+    def needs(index: int) -> int:
+        widest = max([len(columns[index]), *(len(row[index]) for row in texts)])
+        return widest if columns[index] in whole else min(widest, FOLDED_WIDTH)
+
+    kept = list(range(len(columns)))
+    for name in droppable:
+        if sum(needs(i) + 3 for i in kept) + 1 <= width:  # "│ " per cell, "│" to close
+            break
+        kept.remove(columns.index(name))
+    return kept
 
 
 def show_fields(title: str, fields: Mapping[str, Any]) -> None:
@@ -157,13 +198,22 @@ class Listing:
     columns: Sequence[str]
     row: Callable[[Mapping[str, Any]], Sequence[Any]]
     empty: str = ""
+    whole: Collection[str] = ()  # never folded or cut (ids, to be copied)
+    droppable: Sequence[str] = ()  # left out, in this order, when 80 columns cannot hold all
 
     def show(self, records: Sequence[Mapping[str, Any]], as_json: bool) -> None:
         answer({self.key: records}, as_json, lambda _: self.table(records))
 
     def table(self, records: Sequence[Mapping[str, Any]], title: str | None = None) -> None:
         rows = [self.row(record) for record in records]
-        show_table(title or f"{len(rows)} {self.noun}", self.columns, rows, empty=self.empty)
+        show_table(
+            title or f"{len(rows)} {self.noun}",
+            self.columns,
+            rows,
+            empty=self.empty,
+            whole=self.whole,
+            droppable=self.droppable,
+        )
 
 
 def short_time(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""``jobs runs``: a run's summary and a metric's history, through the domain's read use
+"""``dbjobs runs``: a run's summary and a metric's history, through the domain's read use
 cases. Downsampled by default (in SQL); ``--all`` streams every point, a page at a time."""
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def runs_metrics(
         output.emit_json(history)
     elif as_csv:
         rows = [
-            (s["run_id"], *(b[k] for k in BUCKET_FIELDS[1:]))
+            (s["run_id"], *(_computed(b[k]) if k == "mean" else b[k] for k in BUCKET_FIELDS[1:]))
             for s in history["series"]
             for b in s["buckets"]
         ]
@@ -114,7 +114,7 @@ def _show_history(history: dict[str, Any]) -> None:
     name = history["name"]
     if not any(series.values()):
         runs = ", ".join(map(str, series))
-        output.say(f"no points named {name!r} in run {runs}: `jobs runs show RUN` lists them")
+        output.say(f"no points named {name!r} in run {runs}: `dbjobs runs show RUN` lists them")
         return
     console = output.stdout()
     if console.is_terminal:
@@ -197,3 +197,9 @@ class _PointSink:
     def close(self) -> None:
         if self._json is not None:
             self._json.close()
+
+
+def _computed(mean: float | None) -> float | None:
+    """A mean to 15 significant digits: the sum's rounding noise left out (0.87935, not
+    0.8793500000000001). Stored values are printed as stored: the shortest text of each."""
+    return None if mean is None else float(f"{mean:.15g}")

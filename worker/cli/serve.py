@@ -1,4 +1,4 @@
-"""Long-running commands: ``jobs worker``, ``jobs serve`` and ``jobs demo``."""
+"""Long-running commands: ``dbjobs worker``, ``dbjobs serve`` and ``dbjobs demo``."""
 
 from __future__ import annotations
 

@@ -131,12 +131,13 @@ def show(delivery: Delivery, report: Report) -> None:
         jobs = f"{count} {outcome.function} jobs" if count > 1 else outcome.function
         output.say(f"{outcome.status}: {jobs} as job {outcome.job_id}")
         if outcome.status != "succeeded":
-            output.note(f"follow it with `jobs status {outcome.job_id}`")
+            output.note(f"follow it with `dbjobs status {outcome.job_id}`")
         return
     result = outcome.result
     if generation_plan(result) and "rows_done" in result:
         output.say(
-            f"generation {result['generation_id']}: {result['rows_done']:,} of "
+            f"generation {result['generation_id']} (job {outcome.job_id}): "
+            f"{result['rows_done']:,} of "
             f"{result['total']:,} profiles in {result['chunks_done']} of {result['chunks']} "
             f"chunks ({result['seconds']:.1f}s)"
         )

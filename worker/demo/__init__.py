@@ -1,8 +1,9 @@
-"""``jobs demo``: the real pipeline in one process, on a machine with nothing installed.
+"""``dbjobs demo``: the real pipeline in one process, on a machine with nothing installed.
 
 With ``DATABASE_URL`` and ``REDIS_URL`` unset, the queue is an in-process Redis
 (fakeredis) and the database a fresh SQLite file (``demo.db``) migrated by Alembic; with
-both set, the same scenario runs against those services (migrated to head first). Either
+both set, the same scenario runs against those services (migrated to head first), on a
+queue of its own so that workers already running there leave its jobs alone. Either
 way a real arq worker (``worker.testing.inprocess``) runs the real jobs on this event loop while
 the scenario enqueues them through arq's client, JSON both ways; then a report.
 """
@@ -14,6 +15,7 @@ import contextlib
 import logging
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +136,11 @@ def _settings(target: Target) -> Settings:
         raise DemoError(f"invalid settings: {told}", ExitCode.BAD_INPUT) from None
     if is_sqlite(target.database_url):
         return settings.model_copy(update={"max_jobs": SQLITE_MAX_JOBS})
-    return settings
+    # A queue of its own: the workers already serving the configured queue (the state the
+    # Quick start leaves) would take the demo's jobs, and its worker would wait for jobs
+    # it never sees (arq: "the job is not in queue").
+    private = f"{settings.queue_name}:demo:{uuid.uuid4().hex[:12]}"
+    return settings.model_copy(update={"queue_name": private})
 
 
 def _migrate(target: Target) -> None:
@@ -157,11 +163,11 @@ def _migrate(target: Target) -> None:
 def _announce(console: Console, target: Target) -> None:
     if target.in_process:
         console.print(
-            "[bold]jobs demo[/]: in-process Redis and a SQLite file; "
+            "[bold]dbjobs demo[/]: in-process Redis and a SQLite file; "
             "set DATABASE_URL and REDIS_URL to use your own services."
         )
     else:
-        console.print("[bold]jobs demo[/]: against DATABASE_URL and REDIS_URL.")
+        console.print("[bold]dbjobs demo[/]: against DATABASE_URL and REDIS_URL.")
     for name, place in target.describe().items():
         console.print(f"  {name}: {place}", highlight=False)
 

@@ -171,7 +171,9 @@ class Attempt:
 async def retry_failure(sources: Producer, job_id: str, *, force: bool = False) -> Attempt:
     """Enqueue the next attempt of a failed job (``plan_attempt``), once: the same retry
     asked again while that attempt is queued enqueues nothing."""
-    plan = await plan_attempt(sources, job_id, force=force)
+    from worker.ops.job_ids import whole_job_id
+
+    plan = await plan_attempt(sources, await whole_job_id(sources, job_id), force=force)
     new = await enqueue_once(sources, plan.function, plan.payload, plan.attempt_id)
     return Attempt(plan.attempt_id, plan.function, new)
 
@@ -211,7 +213,9 @@ async def cancel(sources: Sources, job_id: str, *, queue_name: str) -> str:
 
     from domain.services import cancel_job
     from worker.ops.enqueue import take_off_queue
+    from worker.ops.job_ids import whole_job_id
 
+    job_id = await whole_job_id(sources, job_id)
     job = await sources.job(job_id)
     status = await job.status()
     queue = await sources.queue()
@@ -232,6 +236,17 @@ async def cancel(sources: Sources, job_id: str, *, queue_name: str) -> str:
     if not recorded:
         raise Refused(f"job {job_id} was taken off the queue, but it had already ended")
     return "cancelled"
+
+
+async def handle_failures(sources: Sources, job_ids: list[str] | None) -> int:
+    """Mark failures handled, each named by its id or a unique prefix of it (every unhandled
+    one when ``job_ids`` is None); how many were marked."""
+    from domain.services import mark_handled
+    from worker.ops.job_ids import whole_job_id
+
+    whole = None if job_ids is None else [await whole_job_id(sources, i) for i in job_ids]
+    async with sources.unit_of_work() as uow:
+        return await mark_handled(uow, whole)
 
 
 async def enqueued_outcome(sources: Sources, job_id: str, function: str, *, new: bool) -> Outcome:

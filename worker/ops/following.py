@@ -143,3 +143,28 @@ async def _refuse_failed_chunks(sources: Sources, generation_id: int, parent_id:
     if failed:
         told = [(f.job_id, str(f.error_type), str(f.error_message)) for f in failed]
         raise ChunksFailed(generation_id, told)
+
+
+async def with_generation(sources: Sources, outcome: Outcome) -> Outcome:
+    """A ``generate_profiles`` job that planned a generation, with the generation's progress
+    as a whole for ``children``: its chunks committed and the profiles written so far."""
+    plan = generation_plan(outcome.result)
+    if plan is None or outcome.children is not None:
+        return outcome
+    from domain.errors import GenerationNotFound
+    from domain.services import generation_status
+
+    try:
+        async with sources.unit_of_work() as uow:
+            status = await generation_status(uow, plan["generation_id"])
+    except GenerationNotFound:  # its rows were deleted since: the plan is all there is
+        return outcome
+    children = {
+        "generation_id": status.generation_id,
+        "chunks": status.chunks,
+        "chunks_done": status.chunks_done,
+        "profiles": status.total,
+        "profiles_written": status.rows_done,
+        "done": status.done,
+    }
+    return outcome.model_copy(update={"children": children})

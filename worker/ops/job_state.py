@@ -54,7 +54,7 @@ class JobFailure(BaseModel):
 
 class Outcome(BaseModel):
     """Where a job (or a submission) stands: the same fields for every job, on every face
-    (``jobs status --json``, the API's answers)."""
+    (``dbjobs status --json``, the API's answers)."""
 
     # Every field is in every answer: the API's schema says so (``required``).
     model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)

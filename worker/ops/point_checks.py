@@ -1,5 +1,5 @@
 """A file of metric points (read by ``worker.ops.point_files``) checked whole, then handed
-over in batches: for ``jobs enqueue record-metrics --file``, and any producer with a file.
+over in batches: for ``dbjobs enqueue record-metrics --file``, and any producer with a file.
 
 The whole file is checked before anything is sent, so that bad input leaves nothing
 written (sending each batch once checked would let the worker start sooner, and commit

@@ -58,7 +58,7 @@ class _Collector:
         yield GaugeMetricFamily(
             "dbjobs_quarantine_entries",
             "Queue entries and keys set aside because no worker could serve them (their "
-            "records kept, the latest 1,000): see jobs quarantine.",
+            "records kept, the latest 1,000): see dbjobs quarantine.",
             value=state.quarantined,
         )
         yield GaugeMetricFamily(

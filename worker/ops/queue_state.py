@@ -31,7 +31,7 @@ MIN_HEAD_DEPTH = 1_000
 HEAD_BYTES = 200  # enough for arq's {"t":..,"f":"<function>","a": prefix
 HEAD_MARGIN = 100  # ready entries looked at beyond the running ones, for the oldest waiting
 MAX_RUNNING_LOOKED_AT = 10_000  # whatever heartbeats claim to run, the read stays bounded
-QUARANTINE_SHOWN = 10  # the latest records read with the head; `jobs quarantine` lists more
+QUARANTINE_SHOWN = 10  # the latest records read with the head; `dbjobs quarantine` lists more
 LEASE_MARK = "lease"  # a lease's value: "lease <started, ms since the epoch> <worker id>"
 
 

@@ -34,7 +34,7 @@ from worker.text import MAX_MESSAGE_CHARS, capped, first_line, problems
 log = logging.getLogger("worker.jobs")
 
 P = TypeVar("P", bound=Payload)
-# Failed jobs keep their payload for `jobs retry`; succeeded ones only a small one, so that
+# Failed jobs keep their payload for `dbjobs retry`; succeeded ones only a small one, so that
 # the history of metric batches does not store every point a second time.
 MAX_RECORDED_PAYLOAD = 64 * 1024
 MAX_KEPT_SUCCESS_PAYLOAD = 4 * 1024

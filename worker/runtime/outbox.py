@@ -1,11 +1,11 @@
 """What the job history cannot write while PostgreSQL is away, Redis keeps for it.
 
 - Each retry also leaves a short-lived note in Redis (``retry_note_key``): the try, its
-  error and when the next one is due, so that ``jobs status`` and ``--wait`` can say why
+  error and when the next one is due, so that ``dbjobs status`` and ``--wait`` can say why
   a job is waiting even when the database is what failed (``worker.ops.job_state`` reads
   it).
 - A final failure that cannot be written goes to an outbox list in Redis; every worker
-  drains the outbox into PostgreSQL once it answers again, so ``jobs failed`` lists it.
+  drains the outbox into PostgreSQL once it answers again, so ``dbjobs failed`` lists it.
 """
 
 from __future__ import annotations

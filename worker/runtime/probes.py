@@ -7,7 +7,7 @@
 
 The worker's exporter (``worker.runtime.exporter``) serves both as ``/healthz`` and ``/readyz``
 from a thread of its own, so a stuck loop is reported rather than leaving the probe
-hanging; ``jobs health`` reads every worker's heartbeat from Redis.
+hanging; ``dbjobs health`` reads every worker's heartbeat from Redis.
 """
 
 from __future__ import annotations

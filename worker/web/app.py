@@ -1,4 +1,4 @@
-"""The console's app factory: ``create_app()`` for uvicorn (``jobs serve``) and the tests."""
+"""The console's app factory: ``create_app()`` for uvicorn (``dbjobs serve``) and the tests."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from worker.web import (
     data_routes,
     errors,
     job_routes,
+    live_routes,
     metric_routes,
     openapi,
     queue_routes,
@@ -53,12 +54,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         job_routes.api,
         queue_routes.api,
+        live_routes.api,
         queue_routes.prometheus,
         data_routes.api,
         metric_routes.api,
         security.router,
         queue_routes.pages,
         job_routes.pages,
+        live_routes.pages,
         data_routes.pages,
         metric_routes.pages,
     ):

@@ -16,9 +16,10 @@ from worker.web.enqueueing import WAITED, IdempotencyKey, Wait, add_enqueue_rout
 from worker.web.params import ExperimentState, Id, Limit, OwnerId
 from worker.web.schemas import ERRORS, NO_NUL, Enqueued
 from worker.web.security import NEEDS_TOKEN
+from worker.web.strict_query import STRICT
 from worker.web.templating import render
 
-api = APIRouter(prefix="/api", tags=["data"], responses=ERRORS)
+api = APIRouter(prefix="/api", tags=["data"], responses=ERRORS, dependencies=STRICT)
 pages = APIRouter(include_in_schema=False)
 PAGE = 100
 Prefix = Annotated[str | None, Query(min_length=1, max_length=254, pattern=NO_NUL)]
@@ -73,9 +74,9 @@ async def update_profile(
 
 @api.get("/experiments", summary="Experiments with their run counts, newest first")
 async def list_experiments(
-    console: Console, owner_id: OwnerId = None, status: ExperimentState = None, limit: Limit = 100
+    console: Console, owner_id: OwnerId = None, state: ExperimentState = None, limit: Limit = 100
 ) -> list[ExperimentSummary]:
-    query = schemas.ListExperiments(owner_id=owner_id, status=status, limit=limit)
+    query = schemas.ListExperiments(owner_id=owner_id, status=state, limit=limit)
     return await console.read(services.list_experiments, query)
 
 
@@ -86,13 +87,13 @@ async def get_experiment(console: Console, experiment_id: Id) -> ExperimentDetai
 
 @pages.get("/experiments")
 async def experiments_page(
-    request: Request, console: Console, owner_id: OwnerId = None, status: ExperimentState = None
+    request: Request, console: Console, owner_id: OwnerId = None, state: ExperimentState = None
 ) -> Response:
-    query = schemas.ListExperiments(owner_id=owner_id, status=status, limit=PAGE)
+    query = schemas.ListExperiments(owner_id=owner_id, status=state, limit=PAGE)
     context = {
         "experiments": await console.read(services.list_experiments, query),
         "owner_id": owner_id or "",
-        "status": status or "",
+        "state": state or "",
         "states": get_args(schemas.ExperimentStatus),
         "limit": PAGE,
     }

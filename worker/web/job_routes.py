@@ -5,6 +5,7 @@ handled) or a waiting job (cancel). The dashboard's forms post here and come bac
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, get_args
 from urllib.parse import quote
 
@@ -15,8 +16,10 @@ from domain import schemas, services
 from domain.errors import JobNotFound
 from domain.views import JobDetail
 from worker.bootstrap import Services
-from worker.ops.actions import cancel, retry_failure
-from worker.ops.job_state import current_outcome, known_outcome
+from worker.ops.actions import cancel, handle_failures, retry_failure
+from worker.ops.job_ids import outcome_of
+from worker.ops.job_state import current_outcome
+from worker.ops.live_jobs import on_the_queue
 from worker.registry import JOBS
 from worker.web import paging
 from worker.web.console import Console
@@ -34,12 +37,14 @@ from worker.web.schemas import (
     HandleRequest,
     JobList,
     JobPage,
+    QueuedOut,
     RetryRequest,
 )
 from worker.web.security import NEEDS_TOKEN, checked_form
+from worker.web.strict_query import STRICT
 from worker.web.templating import render
 
-api = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS)
+api = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS, dependencies=STRICT)
 pages = APIRouter(include_in_schema=False)
 PAGE = 50
 FUNCTION = r"^[A-Za-z0-9_:.\-]+$"
@@ -60,12 +65,12 @@ for _job in JOBS.values():
 @api.get("/jobs", summary="The job history, newest first, a page at a time")
 async def list_jobs(
     console: Console,
-    status: JobState = None,
+    state: JobState = None,
     function: Annotated[str | None, Query(max_length=100, pattern=FUNCTION)] = None,
     limit: Limit = 50,
     before: Cursor = None,
 ) -> JobList:
-    query = paging.jobs_query(status=status, function=function, limit=limit, before=before)
+    query = paging.jobs_query(status=state, function=function, limit=limit, before=before)
     jobs = await console.read(services.list_jobs, query)
     return JobList(jobs=jobs, next=paging.next_cursor(jobs, limit))
 
@@ -79,12 +84,12 @@ async def list_failed(console: Console, limit: Limit = 50) -> Failed:
 async def list_children(
     console: Console,
     parent_id: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL)],
-    status: Annotated[schemas.JobState, Query()] = "failed",
+    state: Annotated[schemas.JobState, Query()] = "failed",
     limit: Limit = 50,
 ) -> Children:
     async with console.unit_of_work() as uow:
         submission = await services.get_submission(uow, parent_id)
-        jobs = await services.list_children(uow, parent_id, status, limit)
+        jobs = await services.list_children(uow, parent_id, state, limit)
     return Children(submission=submission, jobs=jobs)
 
 
@@ -95,17 +100,19 @@ async def get_job(console: Console, job_id: PathJobId) -> JobPage:
 
 async def job_page(console: Services, job_id: str) -> JobPage:
     """Where the job stands (Redis, else the history) and what the history knows of it."""
-    outcome = await known_outcome(console, job_id, describe=True)
+    outcome = await outcome_of(console, job_id, describe=True)
     async with console.unit_of_work() as uow:
         try:
-            detail = await services.get_job(uow, job_id)
+            detail = await services.get_job(uow, outcome.job_id)
         except JobNotFound:
             detail = JobDetail(job=None, earlier_tries=[], children=None)
+    waiting = None if outcome.done else await on_the_queue(console, outcome.job_id)
     return JobPage(
         job=outcome,
         record=detail.job,
         earlier_tries=detail.earlier_tries,
         children=detail.children,
+        queued=QueuedOut(**asdict(waiting)) if waiting else None,
     )
 
 
@@ -133,15 +140,14 @@ async def cancel_job(console: Console, request: CancelRequest) -> Cancelled:
 
 @api.post("/jobs/handle", dependencies=NEEDS_TOKEN, summary="Mark failures handled")
 async def handle_jobs(console: Console, request: HandleRequest) -> Handled:
-    async with console.unit_of_work() as uow:
-        return Handled(handled=await services.mark_handled(uow, request.chosen))
+    return Handled(handled=await handle_failures(console, request.chosen))
 
 
 @pages.get("/jobs")
 async def jobs_page(
     request: Request,
     console: Console,
-    status: JobState = None,
+    state: JobState = None,
     function: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_:.\-]*$")] = None,
     before: Cursor = None,
     job_id: JobId = None,
@@ -149,12 +155,12 @@ async def jobs_page(
     # The search box: one job by its id.
     if job_id and await current_outcome(console, job_id) is not None:
         return _to_job(job_id)
-    query = paging.jobs_query(status=status, function=function or None, limit=PAGE, before=before)
+    query = paging.jobs_query(status=state, function=function or None, limit=PAGE, before=before)
     jobs = await console.read(services.list_jobs, query)
     context = {
         "jobs": jobs,
         "next": paging.next_cursor(jobs, PAGE),
-        "status": status or "",
+        "state": state or "",
         "function": function or "",
         "states": get_args(schemas.JobState),
         "searched": job_id or "",

@@ -34,9 +34,12 @@ from worker.web.console import Console
 from worker.web.errors import PayloadRefused
 from worker.web.params import ID_MAX, Id
 from worker.web.schemas import ERRORS, NO_NUL
+from worker.web.strict_query import STRICT
 from worker.web.templating import render
 
-api = APIRouter(prefix="/api", tags=["metrics"], responses=ERRORS, route_class=HeavyRoute)
+api = APIRouter(
+    prefix="/api", tags=["metrics"], responses=ERRORS, dependencies=STRICT, route_class=HeavyRoute
+)
 pages = APIRouter(include_in_schema=False, route_class=HeavyRoute)
 RunId = Annotated[int, Query(ge=1, le=ID_MAX)]
 Name = Annotated[

@@ -20,9 +20,10 @@ from worker.ops.queue_state import MIN_HEAD_DEPTH, QueueHead, read_queue
 from worker.ops.workers import Roster, WorkerBeat, read_roster
 from worker.web.console import Console
 from worker.web.schemas import ERRORS, QuarantinedOut, QueueOverview, RunningJobOut, WorkerOut
+from worker.web.strict_query import STRICT
 from worker.web.templating import render
 
-api = APIRouter(prefix="/api", tags=["queue"], responses=ERRORS)
+api = APIRouter(prefix="/api", tags=["queue"], responses=ERRORS, dependencies=STRICT)
 pages = APIRouter(include_in_schema=False)
 # Prometheus scrapes the queue here; each worker serves its own counters on its own port.
 prometheus = APIRouter(include_in_schema=False)
@@ -60,7 +61,7 @@ async def workers(console: Services) -> list[WorkerOut]:
 
 
 def _workers(roster: Roster) -> list[WorkerOut]:
-    # The live ones only, as ever; `jobs health` lists the silent ones too (issue 20).
+    # The live ones only, as ever; `dbjobs health` lists the silent ones too (issue 20).
     now = datetime.now(UTC)
     return [_worker(beat, now) for beat in roster.live]
 

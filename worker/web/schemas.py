@@ -43,11 +43,17 @@ class Enqueued(BaseModel):
     deduplicated: bool = Field(description="True: the job id already existed, nothing new")
 
 
+class QueuedOut(BaseModel):
+    enqueued_at: datetime
+    payload: Any = Field(description="The job's arguments, as enqueued")
+
+
 class JobPage(BaseModel):
     job: Outcome
     record: JobView | None = Field(description="The job history's record, once a try ended")
     earlier_tries: list[TryView]
     children: Submission | None
+    queued: QueuedOut | None = Field(description="While Redis holds it: enqueue time, payload")
 
 
 class JobList(BaseModel):
@@ -149,3 +155,21 @@ class HandleRequest(Request):
     @property
     def chosen(self) -> list[str] | None:
         return None if self.all else self.job_ids
+
+
+class LiveJobOut(BaseModel):
+    """A job on the queue: waiting (queued, deferred) or running."""
+
+    job_id: str
+    function: str | None
+    state: str = Field(description="queued, deferred (due later) or running")
+    enqueued_at: datetime | None
+    due_at: datetime = Field(description="When a worker may take it")
+    worker: str | None = Field(description="Running: the worker holding its lease")
+    started_at: datetime | None
+    payload_preview: str = Field(description="The start of its arguments as JSON, bounded")
+
+
+class LiveJobs(BaseModel):
+    jobs: list[LiveJobOut]
+    next: int | None = Field(description="The `start` of the next page; null on the last")

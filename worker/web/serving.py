@@ -1,4 +1,4 @@
-"""The console's HTTP server: uvicorn, with a bound on slow clients, for ``jobs serve`` and
+"""The console's HTTP server: uvicorn, with a bound on slow clients, for ``dbjobs serve`` and
 the tests alike; and where it may listen, and which hosts it then answers to.
 
 uvicorn closes a connection idle between requests after ``timeout_keep_alive``, and h11
