@@ -62,8 +62,11 @@ async def enqueue_once(
 ) -> bool:
     """Enqueue ``function(payload)`` as ``job_id``: True when enqueued, False when that very
     request already exists under the id (nothing new); another request under it is refused."""
+    from worker.ops.enqueue import version_kwargs
+
     queue = await sources.queue()
-    if await queue.enqueue_job(function, payload, _job_id=job_id) is not None:
+    versioned = version_kwargs(function)
+    if await queue.enqueue_job(function, payload, _job_id=job_id, **versioned) is not None:
         return True
     await refuse_another_request(sources, job_id, function, payload)
     return False

@@ -19,11 +19,15 @@ from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_pre
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 
+from worker.registry import JOBS
 from worker.serialization import serialize
 
 # A child job's keyword argument naming the submission it belongs to: the job history
 # records it as the job's parent, and the payload never sees it.
 PARENT_KWARG = "_parent_job_id"
+# A job's keyword argument giving the version of its payload's schema (``Job.version``):
+# the worker runs it at its own version, or leaves it for a worker that knows it.
+VERSION_KWARG = "_payload_version"
 MAX_JOBS_PER_CALL = 1000
 MAX_BYTES_PER_CALL = 4 * 1024 * 1024
 
@@ -65,7 +69,8 @@ async def enqueue_many(
     queue = queue_name or pool.default_queue_name
     script = pool.register_script(_ENQUEUE_SCRIPT)
     enqueued: list[str] = []
-    kwargs = {PARENT_KWARG: parent_id} if parent_id else {}
+    kwargs: dict[str, Any] = {PARENT_KWARG: parent_id} if parent_id else {}
+    kwargs.update(version_kwargs(function))
     for batch in _batches(function, payloads, job_ids, kwargs):
         keys: list[str] = [queue]
         args: list[str | bytes | int] = [timestamp_ms(), pool.expires_extra_ms]
@@ -75,6 +80,14 @@ async def enqueue_many(
         flags = await script(keys=keys, args=args)
         enqueued += (job_id for (job_id, _), flag in zip(batch, flags, strict=True) if flag)
     return enqueued
+
+
+def version_kwargs(function: str) -> dict[str, Any]:
+    """What tells a worker the version of ``function``'s payload, as the registry declares
+    it: nothing at version 1, which is what a job without one means, and all that a worker
+    from before versions can read (it would refuse the keyword as a payload field)."""
+    job = JOBS.get(function)
+    return {VERSION_KWARG: job.version} if job is not None and job.version > 1 else {}
 
 
 def _batches(
