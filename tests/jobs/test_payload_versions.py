@@ -14,7 +14,7 @@ from domain.models import JobTry, Metric
 from tests.support.fleet import start_a_run
 from worker.ops.actions import enqueue_once
 from worker.ops.enqueue import VERSION_KWARG, enqueue_many
-from worker.ops.job_state import read_retry_note
+from worker.ops.job_state import known_outcome, read_retry_note
 from worker.registry import JOBS, RECORD_METRIC
 from worker.serialization import deserialize
 from worker.testing.schema_change import NEXT_VERSION, RECORD_METRIC_NEXT, use_next_registry
@@ -127,6 +127,10 @@ async def test_a_deferral_spends_no_try_and_says_why_while_it_waits(harness):
     assert await harness.producer.get(retry_key_prefix + "ahead") == b"0"
     [record] = await harness.job_records()
     assert (record.status, record.next_retry_at is not None) == ("retrying", True)
+    shown = await known_outcome(harness.services(), "ahead")  # `jobs status`, the console
+    assert (shown.status, shown.tries, shown.error.type) == ("retrying", 1, "PayloadVersionAhead")
+    assert "newer than this worker knows (versions 1 to 1)" in shown.error.message
+    assert shown.next_retry_at is not None
 
 
 @pytest.mark.parametrize(
@@ -134,7 +138,9 @@ async def test_a_deferral_spends_no_try_and_says_why_while_it_waits(harness):
     [(0, "a version number from 1"), ("2", "a version number from 1"), (1, "older than")],
 )
 async def test_a_version_refused_fails_once_saying_why(harness, monkeypatch, version, problem):
-    monkeypatch.setitem(JOBS, RECORD_METRIC.name, replace(RECORD_METRIC_NEXT, accepts_from=2))
+    monkeypatch.setitem(
+        JOBS, RECORD_METRIC.name, replace(RECORD_METRIC_NEXT, accepts_from=2, upgraders={})
+    )
     options = {"_job_id": "refused", VERSION_KWARG: version}
     await harness.enqueue("record_metric", point(1, 0), **options)
     await harness.run()

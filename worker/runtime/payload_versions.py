@@ -42,10 +42,12 @@ from worker.serialization import UnreadablePayload
 log = logging.getLogger("worker.jobs")
 
 WAIT_KEY_PREFIX = "dbjobs:version-wait:"  # a hash per job: since when it waits, how often
-# The wait before the job is offered again: 0.5 s doubling to 30 s, half of it random, so
-# that a burst of new jobs does not come back to the old workers all at once.
+# The wait before the job is offered again: 0.5 s doubling up to a twentieth of the grace
+# period (so that it is offered at least 20 times before it fails) and 30 s at most, half
+# of it random, so that a burst of new jobs does not come back to old workers all at once.
 WAIT_BASE_SECONDS = 0.5
 WAIT_CAP_SECONDS = 30.0
+OFFERS_IN_GRACE = 20
 
 
 class PayloadVersionAhead(Exception):
@@ -134,7 +136,8 @@ async def leave_for_another_worker(
             f"JOBS_PAYLOAD_VERSION_GRACE ({grace:g} s): deploy one, then `jobs retry` it"
         )
         return await handle_failure(services, stamp, ahead.payload, unknown, max_tries=1)
-    delay = backoff_seconds(times, base=WAIT_BASE_SECONDS, cap=WAIT_CAP_SECONDS)
+    cap = max(WAIT_BASE_SECONDS, min(WAIT_CAP_SECONDS, grace / OFFERS_IN_GRACE))
+    delay = backoff_seconds(times, base=WAIT_BASE_SECONDS, cap=cap)
     retry_at = utcnow() + timedelta(seconds=delay)
     log.info("job %s: %s; left for another worker for %.2fs", stamp.job_id, ahead, delay)
     # arq counts a try as it starts one: give it back, so that waiting costs no try.
