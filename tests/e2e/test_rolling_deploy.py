@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 NEXT_WORKER = "worker.testing.schema_change.WorkerSettings"
 # Waits of 0.5 s growing to 2 s: the version 2 jobs find the new worker soon once it is up.
 GRACE = {"JOBS_PAYLOAD_VERSION_GRACE": "40"}
-BATCH = 30
+BATCH = 15
 
 
 async def enqueue_next(pool, monkeypatch, run_id: int, steps: range, prefix: str) -> list[str]:
