@@ -50,9 +50,10 @@ async def test_a_newer_worker_runs_what_older_producers_sent(harness, next_regis
     await harness.enqueue("record_metric", point(run_id, 0), _job_id="plain")  # no version
     await harness.enqueue("record_metric", point(run_id, 1), _job_id="v1", **{VERSION_KWARG: 1})
     await enqueue_many(harness.producer, "record_metric", [next_point(run_id, 2)], ["v2"])
+    await harness.enqueue("record_metric", _job_id="as-kwargs", **point(run_id, 3))
     await harness.run()
 
-    assert await steps(harness) == [0, 1, 2]
+    assert await steps(harness) == [0, 1, 2, 3]
     records = {record.job_id: record for record in await harness.job_records()}
     assert {(r.status, r.tries) for r in records.values()} == {("succeeded", 1)}
     kept = {job_id: record.payload or {} for job_id, record in records.items()}
@@ -60,6 +61,7 @@ async def test_a_newer_worker_runs_what_older_producers_sent(harness, next_regis
         "plain": ("loss", False),  # upgraded: the history keeps it at this worker's version
         "v1": ("loss", False),
         "v2": ("loss", False),
+        "as-kwargs": ("loss", False),
     }
 
 

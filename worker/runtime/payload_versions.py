@@ -72,40 +72,44 @@ async def run_versioned(
     the job left for a worker that knows its version."""
     given = kwargs.pop(VERSION_KWARG, None)
     try:
-        args = check_payload_version(job, given, args, kwargs)
+        args, kwargs = check_payload_version(job, given, args, kwargs)
     except PayloadVersionAhead as ahead:
         return await leave_for_another_worker(ctx, job, ahead, kwargs.get(PARENT_KWARG))
     return await run_job(ctx, job, args, kwargs)
 
 
+Arguments = tuple[tuple[Any, ...], dict[str, Any]]
+
+
 def check_payload_version(
-    job: Job[Any], given: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-) -> tuple[Any, ...]:
+    job: Job[Any], given: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Arguments:
     """The job's arguments at ``job.version``: as they are, upgraded, or (for a version this
-    worker refuses) one that ``run_job`` fails as an invalid payload, saying why.
+    worker refuses) a payload that ``run_job`` fails as invalid, saying why.
 
     Raises ``PayloadVersionAhead`` for a payload newer than ``job.version``.
     """
     version = 1 if given is None else given
     if version == job.version:
-        return args
+        return args, kwargs
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        return _refused(job, f"{VERSION_KWARG}: a version number from 1, not {given!r}")
+        return _refused(job, f"{VERSION_KWARG}: a version number from 1, not {given!r}", kwargs)
     payload = _payload(args, kwargs)
     if version > job.version:
         raise PayloadVersionAhead(job, version, payload)
     if version < job.accepts_from:
-        return _refused(
-            job,
+        reason = (
             f"payload version {version} is older than the oldest {job.name} accepts "
-            f"({job.accepts_from}); send it at version {job.version}",
+            f"({job.accepts_from}); send it at version {job.version}"
         )
+        return _refused(job, reason, kwargs)
     if not isinstance(payload, dict):
-        return args  # not a payload of any version: run_job says what is wrong with it
+        return args, kwargs  # not a payload of any version: run_job says what is wrong
     try:
-        return (job.upgraded(payload, version),)
+        return (job.upgraded(payload, version),), _beside_payload(kwargs)
     except Exception as problem:
-        return _refused(job, f"payload version {version} could not be upgraded: {problem!r}")
+        reason = f"payload version {version} could not be upgraded: {problem!r}"
+        return _refused(job, reason, kwargs)
 
 
 def _payload(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
@@ -115,8 +119,13 @@ def _payload(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
     return {name: value for name, value in kwargs.items() if name != PARENT_KWARG}
 
 
-def _refused(job: Job[Any], reason: str) -> tuple[Any, ...]:
-    return (UnreadablePayload(reason, job.name),)
+def _beside_payload(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments that are not the payload's fields."""
+    return {PARENT_KWARG: kwargs[PARENT_KWARG]} if PARENT_KWARG in kwargs else {}
+
+
+def _refused(job: Job[Any], reason: str, kwargs: Mapping[str, Any]) -> Arguments:
+    return (UnreadablePayload(reason, job.name),), _beside_payload(kwargs)
 
 
 async def leave_for_another_worker(
