@@ -8,11 +8,12 @@ worker:
   (``Job.upgraded``);
 - refuses one older than it accepts, as an invalid payload;
 - never fails one newer than it knows: it puts it back on the queue for a worker that
-  knows it, without spending a try, after a short wait that grows with each time (with
-  jitter), and the history shows each time as a ``retrying`` try whose error is
-  ``PayloadVersionAhead``. Once ``JOBS_PAYLOAD_VERSION_GRACE`` seconds have passed since
-  a worker first left it, no worker that knows it is coming: the job fails, saying so,
-  and ``jobs retry`` can run it again once one is deployed.
+  knows it, without spending a try, after a short wait that grows with each time up to
+  ``JOBS_PAYLOAD_VERSION_WAIT`` (with jitter), and the history shows each time as a
+  ``retrying`` try whose error is ``PayloadVersionAhead``. Once
+  ``JOBS_PAYLOAD_VERSION_GRACE`` seconds have passed since a worker first left it, no
+  worker that knows it is coming: the job fails, saying so, and ``jobs retry`` can run
+  it again once one is deployed.
 
 Cron jobs carry no payload on the queue: the worker that runs one builds it, at its own
 version.
@@ -42,12 +43,9 @@ from worker.serialization import UnreadablePayload
 log = logging.getLogger("worker.jobs")
 
 WAIT_KEY_PREFIX = "dbjobs:version-wait:"  # a hash per job: since when it waits, how often
-# The wait before the job is offered again: 0.5 s doubling up to a twentieth of the grace
-# period (so that it is offered at least 20 times before it fails) and 30 s at most, half
-# of it random, so that a burst of new jobs does not come back to old workers all at once.
+# The wait before the job is offered again: 0.5 s doubling up to JOBS_PAYLOAD_VERSION_WAIT,
+# half of it random, so that a burst of new jobs does not come back to old workers at once.
 WAIT_BASE_SECONDS = 0.5
-WAIT_CAP_SECONDS = 30.0
-OFFERS_IN_GRACE = 20
 
 
 class PayloadVersionAhead(Exception):
@@ -137,16 +135,15 @@ async def leave_for_another_worker(
     stamp = stamp_of(ctx, job.name, services.worker_id)
     if isinstance(parent_id, str) and 0 < len(parent_id) <= MAX_JOB_ID:
         stamp = replace(stamp, parent_id=parent_id)  # (a bad one is run_job's to refuse)
-    grace = services.settings.payload_version_grace
-    waited, times = await _note_wait(services.redis, stamp.job_id, ttl=grace + WAIT_CAP_SECONDS)
+    grace, longest = services.settings.payload_version_grace, services.settings.payload_version_wait
+    waited, times = await _note_wait(services.redis, stamp.job_id, ttl=grace + longest)
     if waited >= grace:
         unknown = PayloadVersionUnknown(
             f"{ahead}; no worker that knows it took it within "
             f"JOBS_PAYLOAD_VERSION_GRACE ({grace:g} s): deploy one, then `jobs retry` it"
         )
         return await handle_failure(services, stamp, ahead.payload, unknown, max_tries=1)
-    cap = max(WAIT_BASE_SECONDS, min(WAIT_CAP_SECONDS, grace / OFFERS_IN_GRACE))
-    delay = backoff_seconds(times, base=WAIT_BASE_SECONDS, cap=cap)
+    delay = backoff_seconds(times, base=WAIT_BASE_SECONDS, cap=longest)
     retry_at = utcnow() + timedelta(seconds=delay)
     log.info("job %s: %s; left for another worker for %.2fs", stamp.job_id, ahead, delay)
     # arq counts a try as it starts one: give it back, so that waiting costs no try.
