@@ -30,6 +30,7 @@ from typing import Any
 from arq import Retry
 from arq.constants import retry_key_prefix
 from arq.utils import timestamp_ms
+from redis.exceptions import RedisError
 
 from domain.db import utcnow
 from worker.bootstrap import services_of
@@ -39,6 +40,7 @@ from worker.runtime.delivery import MAX_JOB_ID, handle_failure, record_retry, ru
 from worker.runtime.outbox import note_retry
 from worker.runtime.retry import backoff_seconds
 from worker.serialization import UnreadablePayload
+from worker.text import first_line
 
 log = logging.getLogger("worker.jobs")
 
@@ -136,7 +138,11 @@ async def leave_for_another_worker(
     if isinstance(parent_id, str) and 0 < len(parent_id) <= MAX_JOB_ID:
         stamp = replace(stamp, parent_id=parent_id)  # (a bad one is run_job's to refuse)
     grace, longest = services.settings.payload_version_grace, services.settings.payload_version_wait
-    waited, times = await _note_wait(services.redis, stamp.job_id, ttl=grace + longest)
+    try:
+        waited, times = await _note_wait(services.redis, stamp.job_id, ttl=grace + longest)
+    except RedisError as problem:  # its try is spent this once: arq's retries bound it
+        log.warning("job %s: %s; Redis failed: %s", stamp.job_id, ahead, first_line(problem))
+        raise Retry(defer=WAIT_BASE_SECONDS) from problem
     if waited >= grace:
         unknown = PayloadVersionUnknown(
             f"{ahead}; no worker that knows it took it within "
@@ -146,17 +152,19 @@ async def leave_for_another_worker(
     delay = backoff_seconds(times, base=WAIT_BASE_SECONDS, cap=longest)
     retry_at = utcnow() + timedelta(seconds=delay)
     log.info("job %s: %s; left for another worker for %.2fs", stamp.job_id, ahead, delay)
-    # arq counts a try as it starts one: give it back, so that waiting costs no try.
-    await services.redis.decr(retry_key_prefix + stamp.job_id)
     error = type(ahead).__name__, str(ahead)
-    await note_retry(services.redis, stamp, error, retry_at, services.settings.keep_result)
+    try:  # what producers are told is best effort, as for a retry
+        await note_retry(services.redis, stamp, error, retry_at, services.settings.keep_result)
+    except RedisError as problem:
+        log.warning("job %s: could not leave its note: %s", stamp.job_id, first_line(problem))
     payload = ahead.payload if isinstance(ahead.payload, dict) else None
     await record_retry(services, stamp, payload, ahead, retry_at)
     raise Retry(defer=delay)
 
 
 async def _note_wait(redis: Any, job_id: str, *, ttl: float) -> tuple[float, int]:
-    """Seconds since a worker first left the job, and how many times it has been left."""
+    """Seconds since a worker first left the job, and how many times it has been left; the
+    try arq counted as it started this one given back, so that waiting costs no try."""
     key = WAIT_KEY_PREFIX + job_id
     now = timestamp_ms()
     async with redis.pipeline(transaction=True) as pipe:
@@ -164,7 +172,8 @@ async def _note_wait(redis: Any, job_id: str, *, ttl: float) -> tuple[float, int
         pipe.hincrby(key, "times", 1)
         pipe.hget(key, "since")
         pipe.expire(key, int(ttl) + 1)
-        _, times, since, _ = await pipe.execute()
+        pipe.decr(retry_key_prefix + job_id)
+        _, times, since, _, _ = await pipe.execute()
     return (now - int(since)) / 1000, int(times)
 
 
