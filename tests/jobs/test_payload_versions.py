@@ -111,7 +111,7 @@ async def test_a_payload_too_new_waits_for_a_worker_that_knows_it(harness):
     assert record.retryable  # once a worker that knows it is deployed
     assert record.payload == next_point(run_id, 0)
     deferrals = await tries_of(harness, "ahead")
-    assert len(deferrals) >= 2
+    assert deferrals  # as many as fit in the grace period: at least one
     assert {(t.try_number, t.error_type) for t in deferrals} == {(1, "PayloadVersionAhead")}
     assert "newer than this worker knows" in (deferrals[0].error_message or "")
     assert await steps(harness) == []
