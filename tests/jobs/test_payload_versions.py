@@ -11,6 +11,8 @@ from arq.jobs import Job
 from sqlalchemy import select
 
 from domain.models import JobTry, Metric
+from domain.services import get_job
+from domain.uow import SqlAlchemyUnitOfWork
 from tests.support.fleet import start_a_run
 from worker.ops.actions import enqueue_once
 from worker.ops.enqueue import VERSION_KWARG, enqueue_many
@@ -115,6 +117,9 @@ async def test_a_payload_too_new_waits_for_a_worker_that_knows_it(harness):
     assert {(t.try_number, t.error_type) for t in deferrals} == {(1, "PayloadVersionAhead")}
     assert "newer than this worker knows" in (deferrals[0].error_message or "")
     assert await steps(harness) == []
+    async with SqlAlchemyUnitOfWork(harness.session_factory) as uow:
+        detail = await get_job(uow, "ahead")  # the console's job page: its earlier tries
+    assert [t.error_type for t in detail.earlier_tries] == [t.error_type for t in deferrals]
 
 
 async def test_a_deferral_spends_no_try_and_says_why_while_it_waits(harness):
