@@ -28,6 +28,7 @@ from worker.runtime.delivery import run_job
 from worker.runtime.leases import LEASES_KEY, LeaseKeeper, head_depth, keeper_of
 from worker.runtime.logs import configure_logging, skip_job_trace
 from worker.runtime.outbox import OutboxDrainer
+from worker.runtime.payload_versions import run_versioned
 from worker.runtime.probes import start_health, stop_health
 from worker.runtime.prometheus import job_meter
 from worker.runtime.summary import TALLY, SummaryLogger
@@ -94,11 +95,12 @@ async def on_job_end(ctx: dict[str, Any]) -> None:
 
 
 def arq_function(job: Job[Any]) -> Function:
-    """``job`` as arq runs it: every delivery through ``run_job``."""
+    """``job`` as arq runs it: every delivery through ``run_job``, its payload at this
+    worker's version of the job first (``run_versioned``)."""
     meter = job_meter(job.name)
 
     async def adapter(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return await meter.measure(run_job(ctx, job, args, kwargs), ctx.get("job_id"))
+        return await meter.measure(run_versioned(ctx, job, args, kwargs), ctx.get("job_id"))
 
     adapter.__name__ = adapter.__qualname__ = job.name
     adapter.__doc__ = job.schema.__doc__

@@ -33,6 +33,8 @@ class FollowUps:
 
 
 FanOut = Callable[[Any, Any], FollowUps]  # (payload, result) -> the jobs that follow
+# A payload of one version as the next version reads it (a field renamed, one added...).
+Upgrader = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,24 @@ class Job(Generic[P]):
     # same job id always names the same thing, so a re-delivery or a retry makes no other.
     job_id_field: str | None = None
     use_case: UseCase[P] | None = None  # None: the schema's handler in the domain
+    # The version of the payload's schema on the queue, declared here rather than on the
+    # schema: it is the job's contract between producers and workers of different deploys,
+    # like its name; the domain's schema is the command as the use case takes it, and knows
+    # nothing of deploys. Bump it whenever the schema changes (README, "Rolling deploys").
+    version: int = 1
+    # The oldest version a worker still runs (a producer that sends none sends version 1),
+    # and per version N whose payload version N + 1 cannot read as it is, the upgrader
+    # from N to N + 1. A payload newer than ``version`` is left for a worker that knows it.
+    accepts_from: int = 1
+    upgraders: Mapping[int, Upgrader] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        upgraded = set(range(self.accepts_from, self.version))
+        if not 1 <= self.accepts_from <= self.version or not set(self.upgraders) <= upgraded:
+            raise ValueError(
+                f"job {self.name}: accepts versions {self.accepts_from} to {self.version}, "
+                f"has upgraders from {sorted(self.upgraders)}"
+            )
 
     @property
     def command(self) -> str:
@@ -92,6 +112,13 @@ class Job(Generic[P]):
     @property
     def summary(self) -> str:
         return (self.schema.__doc__ or self.name).strip().splitlines()[0]
+
+    def upgraded(self, payload: dict[str, Any], version: int) -> dict[str, Any]:
+        """A payload of ``version`` (``accepts_from`` to ``self.version``) at this version."""
+        for older in range(version, self.version):
+            upgrade = self.upgraders.get(older)
+            payload = upgrade(payload) if upgrade else payload
+        return payload
 
     def complete(self, raw: Any, settings: Settings, job_id: str) -> Any:
         """The payload with the worker's defaults for the fields not given."""

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     retry_base_delay: Annotated[float, Field(gt=0)] = 0.5
     retry_max_delay: Annotated[float, Field(gt=0)] = 60
+    # How long a job whose payload is newer than a worker knows may wait for a worker that
+    # knows it (a rolling deploy: worker.runtime.payload_versions) before it fails.
+    payload_version_grace: Annotated[float, Field(ge=1, le=7 * 24 * 3600)] = 900
+    # The longest wait before such a job is offered again (from 0.5 s, doubling).
+    payload_version_wait: Annotated[float, Field(ge=0.5, le=600)] = 30
 
     # The largest job a worker parses (its serialized bytes). A larger one is refused
     # unparsed and recorded as failed: a 50,000-point metrics batch is about 4.5 MB.

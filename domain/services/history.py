@@ -4,7 +4,7 @@ the ones that failed."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain import schemas
 from domain.db import utcnow
@@ -21,10 +21,19 @@ from domain.views import (
     add_up,
 )
 
+if TYPE_CHECKING:
+    from domain.models import JobRecord, JobTry
+
 MAX_JOB_ID = 200  # job_records.job_id
 MAX_RETRIES = 1000
 FAILURES_SHOWN = 5
 MAX_SUMMED = 10_000  # children whose results a submission's totals add up
+
+
+def _earlier(attempt: JobTry, record: JobRecord) -> bool:
+    """A try before the record's own: of a lower number, or (a job left for a worker that
+    knows its payload's version spends no try) of the same number and ended before it."""
+    return attempt.try_number < record.tries or attempt.finished_at < record.finished_at
 
 
 async def get_job(uow: UnitOfWork, job_id: str) -> JobDetail:
@@ -36,7 +45,7 @@ async def get_job(uow: UnitOfWork, job_id: str) -> JobDetail:
     tries = await uow.jobs.tries_of(job_id) if record is not None else []
     return JobDetail(
         job=JobView.model_validate(record) if record is not None else None,
-        earlier_tries=[TryView.model_validate(t) for t in tries if t.try_number < record.tries]
+        earlier_tries=[TryView.model_validate(t) for t in tries if _earlier(t, record)]
         if record is not None
         else [],
         children=children,

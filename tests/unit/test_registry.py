@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from domain import schemas
 from domain.services import HANDLERS
 from worker.registry import JOBS, Job, jobs_table
 from worker.settings import Settings
@@ -69,3 +70,21 @@ def test_the_readme_lists_the_jobs_as_the_registry_declares_them():
     assert jobs_table() in readme, (
         "paste worker.registry.jobs_table() into README.md:\n" + jobs_table()
     )
+
+
+@pytest.mark.parametrize(
+    ("versions", "upgraders"),
+    [((0, 1), {}), ((3, 2), {}), ((1, 2), {2: dict}), ((2, 3), {1: dict})],
+)
+def test_a_job_upgrades_only_versions_it_accepts(versions: tuple[int, int], upgraders: dict):
+    accepts_from, version = versions
+    with pytest.raises(ValueError, match="accepts versions"):
+        Job("x", schemas.StartRun, version=version, accepts_from=accepts_from, upgraders=upgraders)
+
+
+def test_a_payload_is_upgraded_version_by_version_where_it_changed():
+    steps = {1: lambda p: {**p, "b": p["a"] + 1}, 3: lambda p: {**p, "c": p["b"] * 10}}
+    job = Job("x", schemas.StartRun, version=4, upgraders=steps)
+    assert job.upgraded({"a": 1}, 1) == {"a": 1, "b": 2, "c": 20}
+    assert job.upgraded({"b": 5}, 2) == {"b": 5, "c": 50}
+    assert job.upgraded({"b": 5}, 4) == {"b": 5}

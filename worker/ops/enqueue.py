@@ -26,6 +26,7 @@ from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 
 from worker.ops.actions import NotReplicated
+from worker.registry import JOBS
 from worker.serialization import serialize
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 # A child job's keyword argument naming the submission it belongs to: the job history
 # records it as the job's parent, and the payload never sees it.
 PARENT_KWARG = "_parent_job_id"
+# A job's keyword argument giving the version of its payload's schema (``Job.version``):
+# the worker runs it at its own version, or leaves it for a worker that knows it.
+VERSION_KWARG = "_payload_version"
 MAX_JOBS_PER_CALL = 1000
 MAX_BYTES_PER_CALL = 4 * 1024 * 1024
 REPLICATION_MARK = ":replicated"  # after the queue's name: the last enqueue WAITed for
@@ -94,7 +98,8 @@ async def enqueue_many(
     queue = queue_name or pool.default_queue_name
     script = pool.register_script(_ENQUEUE_SCRIPT)
     enqueued: list[str] = []
-    kwargs = {PARENT_KWARG: parent_id} if parent_id else {}
+    kwargs: dict[str, Any] = {PARENT_KWARG: parent_id} if parent_id else {}
+    kwargs.update(version_kwargs(function))
     for batch in _batches(function, payloads, job_ids, kwargs):
         keys: list[str] = [queue]
         args: list[str | bytes | int] = [timestamp_ms(), pool.expires_extra_ms]
@@ -131,6 +136,14 @@ async def _run(
     if acknowledged < replicas.replicas:
         raise NotReplicated(replicas, acknowledged, job_ids)
     return list(flags)
+
+
+def version_kwargs(function: str) -> dict[str, Any]:
+    """What tells a worker the version of ``function``'s payload, as the registry declares
+    it: nothing at version 1, which is what a job without one means, and all that a worker
+    from before versions can read (it would refuse the keyword as a payload field)."""
+    job = JOBS.get(function)
+    return {VERSION_KWARG: job.version} if job is not None and job.version > 1 else {}
 
 
 def _batches(
