@@ -34,9 +34,10 @@ from tests.support.fleet import (
     wait_for,
 )
 from tests.support.sentinels import SentinelGroup, sentinel_group
-from worker.bootstrap import close_sentinels, open_pool
+from worker.bootstrap import open_pool
 from worker.ops.actions import NotReplicated
 from worker.ops.enqueue import ReplicaAck, enqueue_many
+from worker.redis_connection import close_sentinels
 from worker.registry import RECORD_METRIC
 from worker.settings import Settings
 from worker.testing.processes import ROOT, service_env
