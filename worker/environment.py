@@ -134,9 +134,9 @@ def _sentinel_address(given: str) -> tuple[str, int]:
 
 
 def checked_redis_settings(settings: Settings) -> RedisSettings:
-    """``worker.bootstrap.redis_settings``, with a ``REDIS_URL`` arq refuses refused as an
+    """``worker.redis_connection.redis_settings``, with a ``REDIS_URL`` arq refuses refused as an
     ``UnusableSettings``."""
-    from worker.bootstrap import redis_settings
+    from worker.redis_connection import redis_settings
 
     try:
         return redis_settings(settings)

@@ -14,14 +14,8 @@ from typing import Any
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
-from worker.bootstrap import (
-    SERVICES_KEY,
-    Services,
-    close_sentinels,
-    redis_settings,
-    ride_out_failovers,
-    services_of,
-)
+from worker.bootstrap import SERVICES_KEY, Services, services_of
+from worker.redis_connection import close_sentinels, redis_settings, ride_out_failovers
 from worker.registry import JOBS, Job
 from worker.runtime.claiming import use_claiming_worker
 from worker.runtime.delivery import run_job

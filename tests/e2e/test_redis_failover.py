@@ -15,8 +15,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
@@ -32,10 +34,10 @@ from tests.support.fleet import (
     wait_for,
 )
 from tests.support.sentinels import SentinelGroup, sentinel_group
-from tests.web.conftest import client_of
-from worker.bootstrap import close_sentinels, open_pool
+from worker.bootstrap import open_pool
 from worker.ops.actions import NotReplicated
 from worker.ops.enqueue import ReplicaAck, enqueue_many
+from worker.redis_connection import close_sentinels
 from worker.registry import RECORD_METRIC
 from worker.settings import Settings
 from worker.testing.processes import ROOT, service_env
@@ -91,6 +93,16 @@ class Producer:
             await asyncio.sleep(PAUSE_S)
 
 
+@asynccontextmanager
+async def console_on(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The console (its lifespan opens its pool once), asked in-process."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            yield client
+
+
 async def metric_rows(factory: async_sessionmaker[AsyncSession], run_id: int) -> tuple[int, int]:
     found = await rows(
         factory,
@@ -134,7 +146,7 @@ async def test_a_failover_mid_load_loses_and_doubles_nothing_acknowledged(
     )
     ack = ReplicaAck.of(settings)
     assert ack is not None
-    async with client_of(create_app(settings)) as console:
+    async with console_on(settings) as console:
         assert (await console.get("/api/queue")).status_code == 200
         with fleet(env, tmp_path) as workers:
             busy = workers.start_many(2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from worker.bootstrap import redis_settings
 from worker.environment import (
     SentinelUrl,
     UnusableSettings,
@@ -14,6 +13,7 @@ from worker.environment import (
     sentinel_url,
 )
 from worker.ops.enqueue import ReplicaAck
+from worker.redis_connection import redis_settings
 from worker.settings import Settings
 
 PASSWORD = "pw-hunter2"
