@@ -364,11 +364,14 @@ class JobRecordRepository:
             statement = statement.where(JobRecord.job_id.in_(job_ids))
         return len((await self.session.execute(statement)).all())
 
-    async def delete_succeeded_before(self, cutoff: datetime) -> int:
-        """How many were deleted: the row count, not their ids (a day's prune is ~70,000)."""
-        statement = delete(JobRecord).where(
-            JobRecord.status == "succeeded", JobRecord.finished_at < cutoff
-        )
+    async def delete_succeeded_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
+        """How many were deleted: the row count, not their ids (a day's prune is ~70,000).
+        ``limit``: at most that many, in one statement of bounded size."""
+        doomed = (JobRecord.status == "succeeded", JobRecord.finished_at < cutoff)
+        statement = delete(JobRecord).where(*doomed)
+        if limit is not None:
+            batch = select(JobRecord.job_id).where(*doomed).limit(limit)
+            statement = delete(JobRecord).where(JobRecord.job_id.in_(batch.scalar_subquery()))
         result = await self.session.execute(statement)
         return cast(CursorResult[Any], result).rowcount
 
