@@ -17,7 +17,7 @@ from arq.worker import Function, func
 from worker.bootstrap import SERVICES_KEY, Services, redis_settings, services_of
 from worker.registry import JOBS, Job
 from worker.runtime.claiming import use_claiming_worker
-from worker.runtime.delivery import run_job
+from worker.runtime.endings import arq_timeout, deliver
 from worker.runtime.leases import LEASES_KEY, LeaseKeeper, head_depth, keeper_of
 from worker.runtime.logs import configure_logging, skip_job_trace
 from worker.runtime.outbox import OutboxDrainer
@@ -77,15 +77,15 @@ async def on_job_end(ctx: dict[str, Any]) -> None:
 
 
 def arq_function(job: Job[Any]) -> Function:
-    """``job`` as arq runs it: every delivery through ``run_job``."""
+    """``job`` as arq runs it: every delivery through ``deliver`` (``run_job`` in time)."""
     meter = job_meter(job.name)
 
     async def adapter(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return await meter.measure(run_job(ctx, job, args, kwargs))
+        return await meter.measure(deliver(ctx, job, args, kwargs))
 
     adapter.__name__ = adapter.__qualname__ = job.name
     adapter.__doc__ = job.schema.__doc__
-    return func(adapter, name=job.name, timeout=job.timeout, max_tries=job.max_tries)
+    return func(adapter, name=job.name, timeout=arq_timeout(job), max_tries=job.max_tries)
 
 
 def cron_job(job: Job[Any]) -> CronJob:
@@ -97,7 +97,7 @@ def cron_job(job: Job[Any]) -> CronJob:
     async def tick(ctx: dict[str, Any]) -> dict[str, Any]:
         # arq runs a cron job once and keeps its in-progress key for 60 s after, so a Retry
         # would never run: the failure is recorded now and the next tick does the work.
-        return await meter.measure(run_job(ctx, job, max_tries=1))
+        return await meter.measure(deliver(ctx, job, max_tries=1))
 
     tick.__name__ = tick.__qualname__ = job.cron_name
     schedule = job.cron
@@ -106,7 +106,7 @@ def cron_job(job: Job[Any]) -> CronJob:
         name=job.cron_name,
         second=schedule.second,
         minute=schedule.minute,
-        timeout=job.timeout,
+        timeout=arq_timeout(job),
         unique=True,
     )
 

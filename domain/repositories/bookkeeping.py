@@ -214,6 +214,19 @@ class JobRecordRepository:
             retryable=retryable,
         )
 
+    async def record_cancelled(
+        self, stamp: JobStamp, *, message: str, payload: dict[str, Any] | None
+    ) -> bool:
+        """Record a try an operator cancelled as it ran; False when the job had already
+        succeeded."""
+        return await self._upsert(
+            stamp,
+            status="cancelled",
+            error_type="Cancelled",
+            error_message=message,
+            payload=payload,
+        )
+
     async def _upsert(self, stamp: JobStamp, *, status: str, **fields: Any) -> bool:
         finished = utcnow()
         values = {
