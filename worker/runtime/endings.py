@@ -38,6 +38,7 @@ from worker.runtime.delivery import (
     stamp_of,
 )
 from worker.runtime.outbox import defer_failure
+from worker.runtime.retry import JobTimedOut
 from worker.serialization import JobError, deserialize
 from worker.text import first_line
 
@@ -49,11 +50,6 @@ TIMEOUT_MARGIN_SECONDS = 10
 ABORTED = "cancelled while it ran (jobs cancel)"
 ARQ_GAVE_UP = "arq failed it without running it"
 _CRON_NAMES = {job.cron_name: job.name for job in JOBS.values() if job.cron is not None}
-
-
-class JobTimedOut(TimeoutError):
-    """A try ran past its job's timeout: cancelled where it was, its transaction rolled
-    back. A later try may be faster (a lock, a slow database): it is retried."""
 
 
 def arq_timeout(job: Job[Any]) -> int:
