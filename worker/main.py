@@ -23,12 +23,14 @@ from worker.runtime.logs import configure_logging, skip_job_trace
 from worker.runtime.outbox import OutboxDrainer
 from worker.runtime.probes import start_health, stop_health
 from worker.runtime.prometheus import job_meter
+from worker.runtime.sweep import LostJobSweeper
 from worker.runtime.watchdog import ReplyWatchdog
 from worker.serialization import job_deserializer, serialize
 from worker.settings import Settings
 
 log = logging.getLogger("worker")
 DRAINER_KEY = "history_drainer"  # in ctx: the task that drains the history outbox
+SWEEPER_KEY = "history_sweeper"  # in ctx: the task that closes jobs left in limbo
 WATCHDOG_KEY = "reply_watchdog"  # in ctx: bounds the wait for a Redis reply
 
 
@@ -50,6 +52,9 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     drainer = OutboxDrainer(services_of(ctx))
     drainer.start()
     ctx[DRAINER_KEY] = drainer
+    sweeper = LostJobSweeper(services_of(ctx))
+    sweeper.start()
+    ctx[SWEEPER_KEY] = sweeper
     await start_health(ctx)
     log.info(
         "worker ready: %d jobs at a time, poll every %ss", settings.max_jobs, settings.poll_delay
@@ -58,8 +63,9 @@ async def on_startup(ctx: dict[str, Any]) -> None:
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
     await stop_health(ctx)
-    if DRAINER_KEY in ctx:
-        await ctx[DRAINER_KEY].stop()
+    for key in (DRAINER_KEY, SWEEPER_KEY):
+        if key in ctx:
+            await ctx[key].stop()
     if LEASES_KEY in ctx:
         await keeper_of(ctx).stop()
     if SERVICES_KEY in ctx:

@@ -277,6 +277,41 @@ class JobRecordRepository:
         ).returning(JobRecord.job_id)
         return (await self.session.execute(statement)).first() is not None
 
+    async def retrying_before(self, cutoff: datetime, *, limit: int) -> list[tuple[str, datetime]]:
+        """(job id, when its last try ended) of the jobs still retrying whose last try ended
+        before ``cutoff``, oldest first, from the (status, finished_at) index."""
+        statement = (
+            select(JobRecord.job_id, JobRecord.finished_at)
+            .where(JobRecord.status == _inlined("retrying"), JobRecord.finished_at < cutoff)
+            .order_by(JobRecord.finished_at)
+            .limit(limit)
+        )
+        return [(job_id, ended) for job_id, ended in (await self.session.execute(statement)).all()]
+
+    async def close_retrying(
+        self, job_id: str, *, seen_ended: datetime, error_type: str, message: str
+    ) -> bool:
+        """Fail a retrying job whose last try is still the one seen (``seen_ended``); False
+        when it has moved on since (another try, a cancel, another sweep)."""
+        statement = (
+            update(JobRecord)
+            .where(
+                JobRecord.job_id == job_id,
+                JobRecord.status == "retrying",
+                JobRecord.finished_at == seen_ended,
+            )
+            .values(
+                status="failed",
+                error_type=error_type,
+                error_message=message,
+                retryable=True,
+                next_retry_at=None,
+                finished_at=utcnow(),
+            )
+            .returning(JobRecord.job_id)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
     async def get(self, job_id: str) -> JobRecord | None:
         return await self.session.get(JobRecord, job_id)
 

@@ -3,7 +3,8 @@ the ones that failed."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain import schemas
@@ -25,6 +26,16 @@ MAX_JOB_ID = 200  # job_records.job_id
 MAX_RETRIES = 1000
 FAILURES_SHOWN = 5
 MAX_SUMMED = 10_000  # children whose results a submission's totals add up
+
+
+@dataclass(frozen=True)
+class LostJob:
+    """A retrying job a sweep found nowhere in the queue: closed as failed with this error."""
+
+    job_id: str
+    seen_ended: datetime  # its last try's end, as the sweep read it
+    error_type: str
+    message: str
 
 
 async def get_job(uow: UnitOfWork, job_id: str) -> JobDetail:
@@ -98,6 +109,29 @@ async def cancel_job(uow: UnitOfWork, job_id: str, function: str) -> bool:
     cancelled = await uow.jobs.cancel(job_id, function)
     await uow.commit()
     return cancelled
+
+
+async def open_retries(
+    uow: UnitOfWork, *, idle_seconds: float, limit: int
+) -> list[tuple[str, datetime]]:
+    """The jobs the history says are retrying whose last try ended ``idle_seconds`` ago or
+    more: (job id, when that try ended), for a sweep to check against the queue."""
+    cutoff = utcnow() - timedelta(seconds=idle_seconds)
+    return await uow.jobs.retrying_before(cutoff, limit=limit)
+
+
+async def close_lost_jobs(uow: UnitOfWork, lost: list[LostJob]) -> list[str]:
+    """Fail the retrying jobs that no queue holds any more, each only if its last try is
+    still the one the sweep saw; the ids closed."""
+    closed = [
+        job.job_id
+        for job in lost
+        if await uow.jobs.close_retrying(
+            job.job_id, seen_ended=job.seen_ended, error_type=job.error_type, message=job.message
+        )
+    ]
+    await uow.commit()
+    return closed
 
 
 async def plan_retry(uow: UnitOfWork, job_id: str, *, force: bool = False) -> RetryPlan:
