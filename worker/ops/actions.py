@@ -192,6 +192,11 @@ async def cancel(sources: Sources, job_id: str, *, queue_name: str) -> str:
         # arq's abort: the worker running it cancels it (unless JOBS_ABORT_RUNNING_JOBS is
         # false there), and the job's own result and record say how it ended.
         await queue.zadd(abort_jobs_ss, {job_id: timestamp_ms()})
+        if await job.status() in (JobStatus.complete, JobStatus.not_found):
+            # It ended before the request: left there, the request would abort a later
+            # job of the same id before it starts (python-arq/arq#485).
+            await queue.zrem(abort_jobs_ss, job_id)
+            raise Refused(f"job {job_id} ended before it could be cancelled", kind="conflict")
         return "abort requested"
     if status not in (JobStatus.queued, JobStatus.deferred):
         kind: RefusalKind = "not_found" if status is JobStatus.not_found else "conflict"
