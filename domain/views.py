@@ -257,6 +257,7 @@ class StaleRunsFailed(View):
 class HistoryPruned(View):
     deleted: int
     cutoff: datetime
+    more_left: bool = False
 
 
 def add_up(

@@ -18,7 +18,7 @@ from worker.bootstrap import SERVICES_KEY, Services, services_of
 from worker.redis_connection import close_sentinels, redis_settings, ride_out_failovers
 from worker.registry import JOBS, Job
 from worker.runtime.claiming import use_claiming_worker
-from worker.runtime.delivery import run_job
+from worker.runtime.endings import arq_timeout, deliver
 from worker.runtime.leases import LEASES_KEY, LeaseKeeper, head_depth, keeper_of
 from worker.runtime.logs import configure_logging, skip_job_trace
 from worker.runtime.outbox import OutboxDrainer
@@ -26,12 +26,14 @@ from worker.runtime.payload_versions import run_versioned
 from worker.runtime.probes import start_health, stop_health
 from worker.runtime.prometheus import job_meter
 from worker.runtime.summary import TALLY, SummaryLogger
+from worker.runtime.sweep import LostJobSweeper
 from worker.runtime.watchdog import ReplyWatchdog
 from worker.serialization import job_deserializer, serialize
 from worker.settings import Settings
 
 log = logging.getLogger("worker")
 DRAINER_KEY = "history_drainer"  # in ctx: the task that drains the history outbox
+SWEEPER_KEY = "history_sweeper"  # in ctx: the task that closes jobs left in limbo
 WATCHDOG_KEY = "reply_watchdog"  # in ctx: bounds the wait for a Redis reply
 SUMMARY_KEY = "job_summary"  # in ctx: logs the jobs' summary line every period
 
@@ -59,6 +61,9 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     summary = SummaryLogger(TALLY, settings.log_summary_seconds)
     summary.start()
     ctx[SUMMARY_KEY] = summary
+    sweeper = LostJobSweeper(services_of(ctx))
+    sweeper.start()
+    ctx[SWEEPER_KEY] = sweeper
     await start_health(ctx)
     log.info(
         "worker ready: %d jobs at a time, poll every %ss", settings.max_jobs, settings.poll_delay
@@ -67,10 +72,9 @@ async def on_startup(ctx: dict[str, Any]) -> None:
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
     await stop_health(ctx)
-    if SUMMARY_KEY in ctx:
-        await ctx[SUMMARY_KEY].stop()
-    if DRAINER_KEY in ctx:
-        await ctx[DRAINER_KEY].stop()
+    for key in (SUMMARY_KEY, DRAINER_KEY, SWEEPER_KEY):
+        if key in ctx:
+            await ctx[key].stop()
     if LEASES_KEY in ctx:
         await keeper_of(ctx).stop()
     if SERVICES_KEY in ctx:
@@ -98,7 +102,7 @@ def arq_function(job: Job[Any]) -> Function:
 
     adapter.__name__ = adapter.__qualname__ = job.name
     adapter.__doc__ = job.schema.__doc__
-    return func(adapter, name=job.name, timeout=job.timeout, max_tries=job.max_tries)
+    return func(adapter, name=job.name, timeout=arq_timeout(job), max_tries=job.max_tries)
 
 
 def cron_job(job: Job[Any]) -> CronJob:
@@ -110,7 +114,7 @@ def cron_job(job: Job[Any]) -> CronJob:
     async def tick(ctx: dict[str, Any]) -> dict[str, Any]:
         # arq runs a cron job once and keeps its in-progress key for 60 s after, so a Retry
         # would never run: the failure is recorded now and the next tick does the work.
-        return await meter.measure(run_job(ctx, job, max_tries=1), ctx.get("job_id"))
+        return await meter.measure(deliver(ctx, job, max_tries=1), ctx.get("job_id"))
 
     tick.__name__ = tick.__qualname__ = job.cron_name
     schedule = job.cron
@@ -119,7 +123,7 @@ def cron_job(job: Job[Any]) -> CronJob:
         name=job.cron_name,
         second=schedule.second,
         minute=schedule.minute,
-        timeout=job.timeout,
+        timeout=arq_timeout(job),
         unique=True,
     )
 

@@ -56,7 +56,7 @@ class Job(Generic[P]):
 
     name: str
     schema: type[P]
-    timeout: int = 60  # seconds; keep it honest: arq holds a dead worker's job this long + 10 s
+    timeout: int = 60  # seconds: a try past it is cancelled and retried (runtime/endings.py)
     max_tries: int | None = None  # None: JOBS_MAX_TRIES
     # Payload fields the worker fills in from its settings when not given: field -> setting.
     defaults: Mapping[str, str] = field(default_factory=dict)

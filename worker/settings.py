@@ -77,11 +77,9 @@ class Settings(BaseSettings):
     log_each_job: bool = False
     log_summary_seconds: Annotated[float, Field(ge=0)] = 60
     log_slow_seconds: Annotated[float, Field(gt=0)] = 10
-    # `dbjobs cancel` of a running job (arq's abort). Off by default: each poll of the queue
-    # would also read the abort requests, one more Redis round trip per poll, and on Python
-    # 3.11 every Redis call in the poll loop widens the window in which arq's one cancel of
-    # that loop at SIGTERM can be swallowed (CPython gh-86296), leaving the worker running.
-    abort_running_jobs: bool = False
+    # `dbjobs cancel` of a running job (arq's abort): a worker running jobs reads the abort
+    # requests every 0.25 s (one Redis round trip). False: running jobs are never aborted.
+    abort_running_jobs: bool = True
     job_timeout: Annotated[int, Field(ge=1)] = 300
     max_tries: Annotated[int, Field(ge=1, le=100)] = 8
     keep_result: Annotated[int, Field(ge=0)] = 3600

@@ -252,6 +252,19 @@ class JobRecordRepository:
             retryable=retryable,
         )
 
+    async def record_cancelled(
+        self, stamp: JobStamp, *, message: str, payload: dict[str, Any] | None
+    ) -> bool:
+        """Record a try an operator cancelled as it ran; False when the job had already
+        succeeded."""
+        return await self._upsert(
+            stamp,
+            status="cancelled",
+            error_type="Cancelled",
+            error_message=message,
+            payload=payload,
+        )
+
     async def _upsert(self, stamp: JobStamp, *, status: str, **fields: Any) -> bool:
         values = _ledger_values(stamp, status=status, **fields)
         statement = _ledger_upsert(dialect_of(self.session))
@@ -282,6 +295,41 @@ class JobRecordRepository:
             set_={"status": "cancelled", "finished_at": now, "next_retry_at": None},
             where=JobRecord.__table__.c.status == "retrying",
         ).returning(JobRecord.job_id)
+        return (await self.session.execute(statement)).first() is not None
+
+    async def retrying_before(self, cutoff: datetime, *, limit: int) -> list[tuple[str, datetime]]:
+        """(job id, when its last try ended) of the jobs still retrying whose last try ended
+        before ``cutoff``, oldest first, from the (status, finished_at) index."""
+        statement = (
+            select(JobRecord.job_id, JobRecord.finished_at)
+            .where(JobRecord.status == _inlined("retrying"), JobRecord.finished_at < cutoff)
+            .order_by(JobRecord.finished_at)
+            .limit(limit)
+        )
+        return [(job_id, ended) for job_id, ended in (await self.session.execute(statement)).all()]
+
+    async def close_retrying(
+        self, job_id: str, *, seen_ended: datetime, error_type: str, message: str
+    ) -> bool:
+        """Fail a retrying job whose last try is still the one seen (``seen_ended``); False
+        when it has moved on since (another try, a cancel, another sweep)."""
+        statement = (
+            update(JobRecord)
+            .where(
+                JobRecord.job_id == job_id,
+                JobRecord.status == "retrying",
+                JobRecord.finished_at == seen_ended,
+            )
+            .values(
+                status="failed",
+                error_type=error_type,
+                error_message=message,
+                retryable=True,
+                next_retry_at=None,
+                finished_at=utcnow(),
+            )
+            .returning(JobRecord.job_id)
+        )
         return (await self.session.execute(statement)).first() is not None
 
     async def get(self, job_id: str) -> JobRecord | None:
@@ -397,11 +445,14 @@ class JobRecordRepository:
             statement = statement.where(JobRecord.job_id.in_(job_ids))
         return len((await self.session.execute(statement)).all())
 
-    async def delete_succeeded_before(self, cutoff: datetime) -> int:
-        """How many were deleted: the row count, not their ids (a day's prune is ~70,000)."""
-        statement = delete(JobRecord).where(
-            JobRecord.status == "succeeded", JobRecord.finished_at < cutoff
-        )
+    async def delete_succeeded_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
+        """How many were deleted: the row count, not their ids (a day's prune is ~70,000).
+        ``limit``: at most that many, in one statement of bounded size."""
+        doomed = (JobRecord.status == "succeeded", JobRecord.finished_at < cutoff)
+        statement = delete(JobRecord).where(*doomed)
+        if limit is not None:
+            batch = select(JobRecord.job_id).where(*doomed).limit(limit)
+            statement = delete(JobRecord).where(JobRecord.job_id.in_(batch.scalar_subquery()))
         result = await self.session.execute(statement)
         return cast(CursorResult[Any], result).rowcount
 

@@ -12,13 +12,16 @@ from pydantic import BaseModel
 
 from domain import schemas
 from domain.services.history import (
+    LostJob,
     cancel_job,
+    close_lost_jobs,
     get_job,
     get_submission,
     list_children,
     list_failed,
     list_jobs,
     mark_handled,
+    open_retries,
     plan_retry,
     recent_counts,
 )
@@ -73,8 +76,10 @@ def handler_for(schema: type[P]) -> UseCase[P]:
 
 __all__ = [
     "HANDLERS",
+    "LostJob",
     "UseCase",
     "cancel_job",
+    "close_lost_jobs",
     "create_experiment",
     "create_profile",
     "experiment_runs",
@@ -95,6 +100,7 @@ __all__ = [
     "mark_handled",
     "metric_history",
     "metric_page",
+    "open_retries",
     "plan_retry",
     "prune_job_history",
     "recent_counts",

@@ -3,7 +3,8 @@ the ones that failed."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain import schemas
@@ -34,6 +35,16 @@ def _earlier(attempt: JobTry, record: JobRecord) -> bool:
     """A try before the record's own: of a lower number, or (a job left for a worker that
     knows its payload's version spends no try) of the same number and ended before it."""
     return attempt.try_number < record.tries or attempt.finished_at < record.finished_at
+
+
+@dataclass(frozen=True)
+class LostJob:
+    """A retrying job a sweep found nowhere in the queue: closed as failed with this error."""
+
+    job_id: str
+    seen_ended: datetime  # its last try's end, as the sweep read it
+    error_type: str
+    message: str
 
 
 async def get_job(uow: UnitOfWork, job_id: str) -> JobDetail:
@@ -107,6 +118,29 @@ async def cancel_job(uow: UnitOfWork, job_id: str, function: str) -> bool:
     cancelled = await uow.jobs.cancel(job_id, function)
     await uow.commit()
     return cancelled
+
+
+async def open_retries(
+    uow: UnitOfWork, *, idle_seconds: float, limit: int
+) -> list[tuple[str, datetime]]:
+    """The jobs the history says are retrying whose last try ended ``idle_seconds`` ago or
+    more: (job id, when that try ended), for a sweep to check against the queue."""
+    cutoff = utcnow() - timedelta(seconds=idle_seconds)
+    return await uow.jobs.retrying_before(cutoff, limit=limit)
+
+
+async def close_lost_jobs(uow: UnitOfWork, lost: list[LostJob]) -> list[str]:
+    """Fail the retrying jobs that no queue holds any more, each only if its last try is
+    still the one the sweep saw; the ids closed."""
+    closed = [
+        job.job_id
+        for job in lost
+        if await uow.jobs.close_retrying(
+            job.job_id, seen_ended=job.seen_ended, error_type=job.error_type, message=job.message
+        )
+    ]
+    await uow.commit()
+    return closed
 
 
 async def plan_retry(uow: UnitOfWork, job_id: str, *, force: bool = False) -> RetryPlan:

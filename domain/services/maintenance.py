@@ -10,6 +10,14 @@ from domain.services.tracker import settle_experiments
 from domain.uow import UnitOfWork
 from domain.views import HistoryPruned, StaleRunsFailed
 
+# The prune deletes in statements of PRUNE_BATCH rows, at most PRUNE_BATCHES of them a run:
+# after an outage the backlog goes over the next hourly runs instead of one statement and
+# one transaction holding every row (a day is ~70,000). Migration 0002 built its indexes
+# inside its transaction; it stays as it ran (it is history): the retention by dropping
+# partitions replaces this prune.
+PRUNE_BATCH = 5_000
+PRUNE_BATCHES = 20
+
 
 async def fail_stale_runs(
     uow: UnitOfWork, payload: schemas.FailStaleRuns, *, now: datetime | None = None
@@ -32,10 +40,16 @@ async def prune_job_history(
     """Forget successful jobs older than the retention; failures stay until retried or read.
 
     Successes older than the retention can no longer be delivered again (Redis forgets a
-    job long before), so their idempotency records have done their work.
+    job long before), so their idempotency records have done their work. ``more_left``:
+    the run stopped at its bound with more to delete, which the next run goes on with.
     """
     cutoff = (now or utcnow()) - timedelta(days=payload.keep_days)
-    deleted = await uow.jobs.delete_succeeded_before(cutoff)
-    result = HistoryPruned(deleted=deleted, cutoff=cutoff)
+    deleted = batch = 0
+    for _ in range(PRUNE_BATCHES):
+        batch = await uow.jobs.delete_succeeded_before(cutoff, limit=PRUNE_BATCH)
+        deleted += batch
+        if batch < PRUNE_BATCH:
+            break
+    result = HistoryPruned(deleted=deleted, cutoff=cutoff, more_left=batch == PRUNE_BATCH)
     await uow.commit(result)
     return result

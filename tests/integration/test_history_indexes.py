@@ -110,6 +110,11 @@ QUERIES: dict[str, Query] = {
         "ix_job_records_status_finished_at",
         or_index="ix_job_records_finished_at",
     ),
+    "delete_succeeded_before a batch": Query(
+        lambda jobs: jobs.delete_succeeded_before(NOW, limit=5000),
+        "ix_job_records_status_finished_at",
+        or_index="ix_job_records_finished_at",
+    ),
     "record_success": Query(lambda jobs: jobs.record_success(STAMP), "pk_job_records"),
     "record_retry": Query(
         lambda jobs: jobs.record_retry(

@@ -21,7 +21,7 @@ from domain.db import create_engine, sqlstate
 from domain.errors import RunNotFound
 from tests.support.servers import free_port
 from worker.runtime.delivery import InvalidPayload
-from worker.runtime.retry import backoff_seconds, is_transient
+from worker.runtime.retry import JobTimedOut, backoff_seconds, is_transient
 
 UPDATE = text("UPDATE profiles SET bio = :bio WHERE id = :id")
 
@@ -134,6 +134,10 @@ def test_bad_input_and_domain_refusals_are_permanent():
     assert not is_transient(InvalidPayload("record_metric", invalid.value))
     assert not is_transient(RunNotFound(7))
     assert not is_transient(FileNotFoundError("missing.jsonl"))
+
+
+def test_a_try_past_its_timeout_is_retried():
+    assert is_transient(JobTimedOut("record_metric ran longer than its 60 s timeout"))
 
 
 @pytest.mark.parametrize("attempt", range(1, 12))

@@ -311,13 +311,13 @@ class FakeJobRecordRepository:
         jobs[stamp.job_id] = {"status": "succeeded", "finished_at": utcnow()}
         return True
 
-    async def delete_succeeded_before(self, cutoff: datetime) -> int:
+    async def delete_succeeded_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
         jobs = self.session.rows["jobs"]
         old = [
             key
             for key, row in jobs.items()
             if row["status"] == "succeeded" and row["finished_at"] < cutoff
-        ]
+        ][:limit]
         for key in old:
             del jobs[key]
         return len(old)

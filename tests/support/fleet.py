@@ -33,6 +33,7 @@ from worker.testing.processes import (
 )
 
 SLOW_WORKER_SETTINGS = "tests.support.slow_worker.WorkerSettings"
+SLOW_CLAIMING_SETTINGS = "tests.support.slow_worker.ClaimingWorkerSettings"
 
 
 async def wait_for(

@@ -1,11 +1,15 @@
 """A worker for tests: the production settings plus one slow job (never in production code).
 
-``python -m arq tests.support.slow_worker.WorkerSettings``
+``python -m arq tests.support.slow_worker.WorkerSettings`` (arq's own ``Worker``), or
+``...ClaimingWorkerSettings`` (the production worker's class).
 
 ``slow_metric`` records one metric like ``record_metric`` but holds its transaction open
-for ``seconds`` first (``later_seconds`` on later tries), with arq's default 300 s
-timeout, so a test can kill, stop or outlast a job that is really in the middle of its
+for ``seconds`` first (``later_seconds`` on later tries), with a 300 s timeout, so a
+test can kill, stop, cancel or outlast a job that is really in the middle of its
 work. Every start is logged to a Redis list for the test to read.
+
+``timed_metric`` is ``slow_metric`` with a
+timeout of ``TIMED_TIMEOUT_S``: a try that sleeps longer times out inside its transaction.
 
 ``flaky_metric`` records a metric, but its first try hits a transient fault (a connection
 reset), so it is retried once. ``block_loop`` blocks the worker's event loop for
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from arq.worker import func
@@ -26,7 +31,9 @@ from domain import schemas, services
 from domain.uow import UnitOfWork
 from worker.main import build_worker_settings
 from worker.registry import Job
+from worker.runtime.claiming import use_claiming_worker
 from worker.runtime.delivery import run_job
+from worker.runtime.endings import arq_timeout, deliver
 from worker.runtime.logs import configure_logging
 from worker.runtime.prometheus import job_meter
 from worker.settings import Settings
@@ -35,10 +42,14 @@ NAME = "slow_metric"
 FLAKY = "flaky_metric"
 BLOCK = "block_loop"
 STARTS_KEY = "test:slow:starts"
+TIMED = "timed_metric"
 SLOW_TIMEOUT_S = 300
+TIMED_TIMEOUT_S = 2
 
 
-async def slow_metric(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+async def _slowly(
+    ctx: dict[str, Any], payload: dict[str, Any]
+) -> tuple[dict[str, Any], services.UseCase[schemas.RecordMetric]]:
     tries = int(ctx["job_try"])
     await ctx["redis"].rpush(STARTS_KEY, f"{ctx['job_id']}|{os.getpid()}|{tries}")
     metric = {k: v for k, v in payload.items() if k not in {"seconds", "later_seconds"}}
@@ -49,7 +60,21 @@ async def slow_metric(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[str,
         await asyncio.sleep(delay)
         return await services.record_metric(uow, point)
 
-    return await run_job(ctx, Job(NAME, schemas.RecordMetric, use_case=record_slowly), (metric,))
+    return metric, record_slowly
+
+
+SLOW_JOB = Job(NAME, schemas.RecordMetric, timeout=SLOW_TIMEOUT_S)
+TIMED_JOB = Job(TIMED, schemas.RecordMetric, timeout=TIMED_TIMEOUT_S)
+
+
+async def slow_metric(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    metric, record_slowly = await _slowly(ctx, payload)
+    return await deliver(ctx, replace(SLOW_JOB, use_case=record_slowly), (metric,))
+
+
+async def timed_metric(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    metric, record_slowly = await _slowly(ctx, payload)
+    return await deliver(ctx, replace(TIMED_JOB, use_case=record_slowly), (metric,))
 
 
 FLAKY_METER = job_meter(FLAKY)
@@ -71,11 +96,15 @@ async def block_loop(ctx: dict[str, Any], seconds: float) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "WorkerSettings":
+    if name == "ClaimingWorkerSettings":  # the production worker's class, ClaimingWorker
+        use_claiming_worker()
+        return __getattr__("WorkerSettings")
+    if name == "WorkerSettings":  # arq's own Worker, claiming as arq does
         configure_logging()
         settings = build_worker_settings(Settings())
         extra = [
-            func(slow_metric, name=NAME, timeout=SLOW_TIMEOUT_S),
+            func(slow_metric, name=NAME, timeout=arq_timeout(SLOW_JOB)),
+            func(timed_metric, name=TIMED, timeout=arq_timeout(TIMED_JOB)),
             func(flaky_metric, name=FLAKY),
             func(block_loop, name=BLOCK, max_tries=1),
         ]

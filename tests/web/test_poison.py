@@ -16,6 +16,7 @@ import pytest
 from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss, job_key_prefix
 from arq.jobs import Job
+from arq.utils import timestamp_ms
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.support.fleet import rows, start_a_run, wait_for
@@ -166,7 +167,8 @@ async def test_shared_keys_of_the_wrong_type_are_moved_aside_and_the_worker_serv
 async def test_an_abort_request_whose_id_is_not_text_is_quarantined(pool, settings):
     """arq decodes each abort request's id, when workers act on them."""
     aborting = settings.model_copy(update={"abort_running_jobs": True})
-    await pool.zadd(abort_jobs_ss, {b"\xff-abort": 1, "fine": 1})
+    now = timestamp_ms()  # requests older than arq's abort_job_max_age are dropped unread
+    await pool.zadd(abort_jobs_ss, {b"\xff-abort": now, "fine": now, "stale": 1})
     worker = in_process_worker(aborting, await open_pool(aborting), poll_delay=0.01)
     async with running(worker) as run:
         job = await pool.enqueue_job("create_profile", _profile())

@@ -283,7 +283,7 @@ def retry(
 
 def cancel(job_id: JobIdArgument, as_json: AsJson = False) -> None:
     """Cancel a job: a queued one is taken off the queue and recorded as cancelled; a
-    running one is asked to stop (arq's abort), and ends as failed."""
+    running one is asked to stop (arq's abort), and ends as cancelled."""
     from worker.cli.connect import run
     from worker.ops.actions import cancel
 

@@ -220,10 +220,15 @@ async def cancel(sources: Sources, job_id: str, *, queue_name: str) -> str:
     status = await job.status()
     queue = await sources.queue()
     if status is JobStatus.in_progress:
-        # arq's abort: a worker that reads abort requests (JOBS_ABORT_RUNNING_JOBS=true)
-        # cancels it, and the job's own result says how it ended.
+        # arq's abort: the worker running it cancels it (unless JOBS_ABORT_RUNNING_JOBS is
+        # false there), and the job's own result and record say how it ended.
         await queue.zadd(abort_jobs_ss, {job_id: timestamp_ms()})
-        return "abort requested (workers act on it with JOBS_ABORT_RUNNING_JOBS=true)"
+        if await job.status() in (JobStatus.complete, JobStatus.not_found):
+            # It ended before the request: left there, the request would abort a later
+            # job of the same id before it starts (python-arq/arq#485).
+            await queue.zrem(abort_jobs_ss, job_id)
+            raise Refused(f"job {job_id} ended before it could be cancelled", kind="conflict")
+        return "abort requested"
     if status not in (JobStatus.queued, JobStatus.deferred):
         kind: RefusalKind = "not_found" if status is JobStatus.not_found else "conflict"
         message = f"job {job_id} is {status.value}: only a waiting job can be cancelled"

@@ -114,9 +114,10 @@ def from_result(job_id: str, info: JobResult) -> Outcome:
         error, result = JobFailure(type=problem.type_name, message=problem.message), None
     else:
         error, result = JobFailure(type=type(problem).__name__, message=str(problem)), None
+    aborted = error is not None and error.type == "CancelledError"  # arq's abort, only
     return Outcome(
         job_id=job_id,
-        status="succeeded" if info.success else "failed",
+        status="succeeded" if info.success else "cancelled" if aborted else "failed",
         function=info.function,
         tries=info.job_try,
         finished_at=info.finish_time.isoformat(),

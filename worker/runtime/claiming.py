@@ -17,6 +17,16 @@ whose data cannot be run (not JSON, a pickle, the wrong shape, a function not re
 fails once and is recorded in the job history: a forged job can at most call a registered
 job with data that still has to pass validation.
 
+arq aborts a running job (``dbjobs cancel``) from its polling loop; here the abort requests
+are read only while jobs run, at most every ``ABORT_READ_SECONDS``, and requests older than
+arq's ``abort_job_max_age`` are dropped (arq means to, but its clean-up never matches one,
+python-arq/arq#485: a stale request would abort a later job of the same id before it
+starts). arq stops the worker by cancelling its polling loop once; on Python 3.11 that one
+cancel can be swallowed inside a Redis call (CPython gh-86296), and the worker polled on
+after its shutdown. Here the loop also ends at its next turn once arq has asked it to.
+A job arq fails without running it (its tries spent before it started, or aborted before
+it started) is written to the job history too (``worker.runtime.endings``).
+
 arq's command line builds ``arq.worker.Worker`` from ``WorkerSettings`` and has no setting
 for the class, so ``use_claiming_worker`` gives that name to this one, in the worker
 process that asked for our settings.
@@ -24,21 +34,25 @@ process that asked for our settings.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
+from signal import Signals
 from typing import Any
 
 import arq.worker
-from arq.constants import abort_jobs_ss, in_progress_key_prefix
+from arq.constants import abort_job_max_age, abort_jobs_ss, in_progress_key_prefix
 from arq.cron import CronJob
 from arq.utils import timestamp_ms
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from worker.bootstrap import this_worker_id
+from worker.bootstrap import SERVICES_KEY, Services, this_worker_id
 from worker.ops.queue_state import lease_value
 from worker.quarantine import BAD_ID, WRONG_TYPE, damaged, id_problem, shown
 from worker.runtime.delivery import refuse
+from worker.runtime.endings import ABORTING_KEY, record_unrun
 from worker.runtime.prometheus import job_meter
 from worker.runtime.quarantining import describe_job_keys, move_aside, quarantine_entry
 from worker.serialization import UnreadablePayload, deserialize, why_unreadable
@@ -48,6 +62,8 @@ log = logging.getLogger("worker.claiming")
 # The function a job goes to when no function of the worker can take it: not a name any
 # job of the registry can have.
 REFUSED = "(refused)"
+# How often a worker running jobs reads the abort requests: a cancel acts within it.
+ABORT_READ_SECONDS = 0.25
 
 # KEYS[1]: the queue, KEYS[2..]: the in-progress keys of ARGV[5..], the ids read from its
 # ready head. ARGV[1]: now (ms), ARGV[2]: the lease (ms), ARGV[3]: how many to claim,
@@ -76,6 +92,9 @@ class ClaimingWorker(arq.worker.Worker):
     """arq's worker with ``start_jobs`` in one round trip; built from the same settings."""
 
     _claim: AsyncScript | None = None
+    _aborts_read_at = 0.0  # time.monotonic() of the last read of the abort requests
+    _stale_aborts_dropped_at = 0.0
+    _stopping = False  # arq has cancelled the polling loop to stop the worker
 
     _read_job: Callable[[bytes], dict[str, Any]]  # the deserializer it was given
 
@@ -85,7 +104,16 @@ class ClaimingWorker(arq.worker.Worker):
         self._read_job = self.job_deserializer or deserialize
         self.job_deserializer = self._job_or_refusal
         self.functions[REFUSED] = arq.worker.func(_refused, name=REFUSED, timeout=60)
+        self.ctx[ABORTING_KEY] = self.aborting_tasks
         await super().main()
+
+    def handle_sig(self, signum: Signals) -> None:
+        super().handle_sig(signum)
+        self._stopping = True
+
+    async def _wait_for_tasks_to_complete(self, signum: Signals) -> None:
+        await super()._wait_for_tasks_to_complete(signum)
+        self._stopping = True
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         room = self.max_jobs - self.job_counter
@@ -139,7 +167,15 @@ class ClaimingWorker(arq.worker.Worker):
         else:
             log.warning("job %s: Redis refused a step of it (%s)", job_id, error)
 
+    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        await super().finish_failed_job(job_id, result_data)
+        services = self.ctx.get(SERVICES_KEY)
+        if result_data is not None and isinstance(services, Services):
+            await record_unrun(services, job_id, result_data, not_ours={REFUSED})
+
     async def _poll_iteration(self) -> None:
+        if self._stopping:  # arq's cancel of this loop was swallowed: end it here
+            raise asyncio.CancelledError
         try:
             await super()._poll_iteration()
         except ResponseError as error:
@@ -147,6 +183,14 @@ class ClaimingWorker(arq.worker.Worker):
                 raise
 
     async def _cancel_aborted_jobs(self) -> None:
+        now = time.monotonic()
+        if not self.tasks or now - self._aborts_read_at < ABORT_READ_SECONDS:
+            return
+        self._aborts_read_at = now
+        if now - self._stale_aborts_dropped_at > abort_job_max_age:  # seconds, in arq
+            self._stale_aborts_dropped_at = now
+            stale = timestamp_ms() - abort_job_max_age * 1000
+            await self.pool.zremrangebyscore(abort_jobs_ss, "-inf", stale)
         try:
             await super()._cancel_aborted_jobs()
         except UnicodeDecodeError:  # arq decodes each abort request's id

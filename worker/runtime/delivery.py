@@ -244,7 +244,7 @@ def _failure(raw: Any, error: Exception) -> dict[str, Any]:
     return {
         "error_type": error_type,
         "message": message,
-        "payload": _kept(raw),
+        "payload": kept_payload(raw),
         "retryable": not isinstance(error, DomainError | InvalidPayload),
     }
 
@@ -258,7 +258,11 @@ async def record_retry(
         async with services.unit_of_work() as uow:
             error_type, message = _error(error)
             await uow.jobs.record_retry(
-                stamp, error_type=error_type, message=message, payload=_kept(raw), retry_at=retry_at
+                stamp,
+                error_type=error_type,
+                message=message,
+                payload=kept_payload(raw),
+                retry_at=retry_at,
             )
             await uow.commit()
     except Exception as problem:
@@ -277,7 +281,7 @@ def _error(error: Exception) -> tuple[str, str]:
     return type(error).__name__, capped(str(error)) if expected else _brief(error)
 
 
-def _kept(raw: Any) -> dict[str, Any] | None:
+def kept_payload(raw: Any) -> dict[str, Any] | None:
     return _recordable(raw, MAX_RECORDED_PAYLOAD)
 
 

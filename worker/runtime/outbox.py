@@ -6,6 +6,12 @@
   it).
 - A final failure that cannot be written goes to an outbox list in Redis; every worker
   drains the outbox into PostgreSQL once it answers again, so ``dbjobs failed`` lists it.
+
+Each step on an entry is one Redis command or one MULTI, so a worker SIGKILLed at any
+point loses none: an entry is written in one MULTI, and the drain reads the oldest without
+taking it, writes it to the history, and only then removes it (``LREM``). A worker killed
+in between leaves it for the next drain, which writes it again: the history's upsert makes
+that second write change nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ OUTBOX_KEY = "dbjobs:history:outbox"
 DEAD_LETTERS_KEY = "dbjobs:history:outbox:refused"
 OUTBOX_LIMIT = 100_000  # entries kept while the database is away; the oldest go first
 DRAIN_EVERY_SECONDS = 5.0
+# One worker drains at a time: the others would write the same oldest entry again, for
+# nothing. A turn ends when its drain does, or lapses if its worker dies.
+DRAIN_TURN_KEY = "dbjobs:history:outbox:drainer"
+DRAIN_TURN_MS = 20_000
 
 
 async def note_retry(
@@ -76,7 +86,7 @@ async def drain_outbox(services: Services) -> int:
 
 async def _drain(services: Services) -> int:
     written = 0
-    while (raw := await _pop_oldest(services.redis)) is not None:
+    while (raw := await _oldest(services.redis)) is not None:
         try:
             entry = orjson.loads(raw)
             fields = {key: value for key, value in entry.items() if key != "stamp"}
@@ -88,26 +98,32 @@ async def _drain(services: Services) -> int:
             async with services.unit_of_work() as uow:
                 await uow.jobs.record_failure(stamp, **fields)
                 await uow.commit()
-        except BaseException as problem:
-            if is_transient(problem) or not isinstance(problem, Exception):
-                await cast(
-                    Awaitable[int], services.redis.rpush(OUTBOX_KEY, raw)
-                )  # the oldest again
-                raise
+        except Exception as problem:
+            if is_transient(problem):
+                raise  # it stays the oldest, for the next drain
             await _set_aside(services.redis, raw, problem)
             continue
+        await _remove(services.redis, raw)
         written += 1
     return written
 
 
-async def _pop_oldest(redis: ArqRedis) -> bytes | None:
+async def _oldest(redis: ArqRedis) -> bytes | None:
+    """The oldest entry, left in the outbox until the history has it."""
     # redis-py types its commands for both its clients at once.
-    return await cast(Awaitable[bytes | None], redis.rpop(OUTBOX_KEY))
+    return await cast(Awaitable[bytes | None], redis.lindex(OUTBOX_KEY, -1))
+
+
+async def _remove(redis: ArqRedis, raw: bytes) -> None:
+    """Remove one copy of ``raw``, searched from the oldest end: another worker may have
+    written and removed it meanwhile, and then this removes nothing."""
+    await cast(Awaitable[int], redis.lrem(OUTBOX_KEY, -1, raw))  # type: ignore[arg-type]  # bytes, as they are
 
 
 async def _set_aside(redis: ArqRedis, raw: bytes, problem: BaseException) -> None:
     log.warning("a failure kept for the history cannot be written, set aside: %s", problem)
     async with redis.pipeline(transaction=True) as pipe:
+        pipe.lrem(OUTBOX_KEY, -1, raw)  # type: ignore[arg-type]  # bytes, sent as they are
         pipe.lpush(DEAD_LETTERS_KEY, raw)
         pipe.ltrim(DEAD_LETTERS_KEY, 0, OUTBOX_LIMIT - 1)
         await pipe.execute()
@@ -136,7 +152,17 @@ class OutboxDrainer:
         while True:
             await asyncio.sleep(self.every)
             try:
-                if written := await drain_outbox(self.services):
-                    log.info("wrote %d failure(s) kept while the database was away", written)
+                await self._drain_in_turn()
             except Exception as problem:  # the database (or Redis) is still away
                 log.debug("the history outbox waits: %s", problem)
+
+    async def _drain_in_turn(self) -> None:
+        redis, me = self.services.redis, self.services.worker_id
+        if not await redis.set(DRAIN_TURN_KEY, me, nx=True, px=DRAIN_TURN_MS):
+            return
+        try:
+            if written := await drain_outbox(self.services):
+                log.info("wrote %d failure(s) kept while the database was away", written)
+        finally:
+            if await redis.get(DRAIN_TURN_KEY) == me.encode():
+                await redis.delete(DRAIN_TURN_KEY)

@@ -12,7 +12,7 @@ worker:
   ``JOBS_PAYLOAD_VERSION_WAIT`` (with jitter), and the history shows each time as a
   ``retrying`` try whose error is ``PayloadVersionAhead``. Once
   ``JOBS_PAYLOAD_VERSION_GRACE`` seconds have passed since a worker first left it, no
-  worker that knows it is coming: the job fails, saying so, and ``jobs retry`` can run
+  worker that knows it is coming: the job fails, saying so, and ``dbjobs retry`` can run
   it again once one is deployed.
 
 Cron jobs carry no payload on the queue: the worker that runs one builds it, at its own
@@ -36,7 +36,8 @@ from domain.db import utcnow
 from worker.bootstrap import services_of
 from worker.ops.enqueue import PARENT_KWARG, VERSION_KWARG
 from worker.registry import Job
-from worker.runtime.delivery import MAX_JOB_ID, handle_failure, record_retry, run_job, stamp_of
+from worker.runtime.delivery import MAX_JOB_ID, handle_failure, record_retry, stamp_of
+from worker.runtime.endings import deliver
 from worker.runtime.outbox import note_retry
 from worker.runtime.retry import backoff_seconds
 from worker.serialization import UnreadablePayload
@@ -68,14 +69,14 @@ class PayloadVersionUnknown(Exception):
 async def run_versioned(
     ctx: dict[str, Any], job: Job[Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
-    """One delivery of ``job`` (``run_job``) with its payload at this worker's version, or
+    """One delivery of ``job`` (``deliver``) with its payload at this worker's version, or
     the job left for a worker that knows its version."""
     given = kwargs.pop(VERSION_KWARG, None)
     try:
         args, kwargs = check_payload_version(job, given, args, kwargs)
     except PayloadVersionAhead as ahead:
         return await leave_for_another_worker(ctx, job, ahead, kwargs.get(PARENT_KWARG))
-    return await run_job(ctx, job, args, kwargs)
+    return await deliver(ctx, job, args, kwargs)
 
 
 Arguments = tuple[tuple[Any, ...], dict[str, Any]]

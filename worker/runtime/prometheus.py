@@ -73,6 +73,15 @@ QUARANTINED = Counter(
 )
 for _reason in REASONS:  # each series from 0, so that an alert on its rate sees the first
     QUARANTINED.labels(_reason)
+HISTORY_SWEPT = Counter(
+    "dbjobs_history_swept",
+    "Jobs the history said were retrying that this worker's sweep closed as failed: in no "
+    "queue, run by no worker, with arq's failed result (arq_failed) or none at all (lost).",
+    ["found"],
+    registry=REGISTRY,
+)
+for _found in ("lost", "arq_failed"):
+    HISTORY_SWEPT.labels(_found)
 STATE = Gauge(
     "dbjobs_worker_state",
     "1 for this worker's state (starting, ready, stopping), 0 for the others.",

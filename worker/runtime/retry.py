@@ -34,9 +34,16 @@ def _is_transient_os_error(error: object) -> bool:
     )
 
 
+class JobTimedOut(TimeoutError):
+    """A try ran past its job's timeout: cancelled where it was, its transaction rolled
+    back (``worker.runtime.endings``)."""
+
+
 def is_transient(error: BaseException) -> bool:
     if isinstance(error, ValidationError):
         return False
+    if isinstance(error, JobTimedOut):  # a lock or a slow database may be gone next try;
+        return True  # a job too big for its timeout fails once its tries are spent
     state = sqlstate(error)
     if state is not None:
         return state in TRANSIENT_SQLSTATES or state.startswith(TRANSIENT_SQLSTATE_PREFIXES)
