@@ -134,3 +134,16 @@ async def test_waiting_with_no_worker_times_out_with_exit_code_3(cli, queue, ext
     assert "gave up waiting" in result.stderr
     assert "is still queued" in result.stderr
     assert len(queue.job_ids()) == 1
+
+
+async def test_a_job_waits_in_its_lane_unless_told_another(cli, queue):
+    base = ("enqueue", "finish-run", "4", "--status", "completed")
+    assert (await cli(*base, "--job-id", "own")).exit_code == 0
+    assert (await cli(*base, "--job-id", "sent", "--lane", "bulk")).exit_code == 0
+    wrong = await cli(*base, "--job-id", "no", "--lane", "fast")
+
+    assert queue.job_ids("interactive") == ["own"]
+    assert queue.job_ids("bulk") == ["sent"]
+    assert wrong.exit_code == 2
+    assert "--lane" in wrong.stderr
+    assert "no" not in queue.job_ids()

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 TOTAL = 200_000
 CHUNK_SIZE = 10_000
 CHUNKS = TOTAL // CHUNK_SIZE
-MAX_JOBS = 2  # per worker
+MAX_JOBS = 2  # chunks per worker: its one slot more is kept for interactive work (lanes)
 RECOVERY_PROMISE_S = 15
 CHUNK_EVENT = re.compile(r"([→←!↻]) generation:(\d+):chunk:(\d+):sigkill:generate_profiles_chunk")
 
@@ -39,8 +39,8 @@ async def committed_chunks(session_factory) -> set[int]:
 
 
 async def test_sigkill_mid_generation_is_finished_by_another_worker(workers, pool, session_factory):
-    doomed = workers.start(JOBS_MAX_JOBS=str(MAX_JOBS))
-    workers.start(JOBS_MAX_JOBS=str(MAX_JOBS))
+    doomed = workers.start(JOBS_MAX_JOBS=str(MAX_JOBS + 1))
+    workers.start(JOBS_MAX_JOBS=str(MAX_JOBS + 1))
     # While the test holds this lock no chunk can insert its profiles, so none can commit:
     # whatever chunk the log shows started is surely in flight when the kill lands.
     async with table_locked(session_factory, "profiles"):

@@ -17,6 +17,7 @@ from worker.text import printable
 
 if TYPE_CHECKING:
     from domain.views import RetryPlan
+    from worker.lanes import Lane
     from worker.registry import Job
     from worker.settings import Settings
 
@@ -58,12 +59,24 @@ def checked_payload(
 
 
 async def enqueue_once(
-    sources: Sources, function: str, payload: dict[str, Any], job_id: str
+    sources: Sources,
+    function: str,
+    payload: dict[str, Any],
+    job_id: str,
+    *,
+    lane: Lane | None = None,
 ) -> bool:
-    """Enqueue ``function(payload)`` as ``job_id``: True when enqueued, False when that very
-    request already exists under the id (nothing new); another request under it is refused."""
+    """Enqueue ``function(payload)`` as ``job_id`` in ``lane`` (by default its job's): True
+    when enqueued, False when that very request already exists under the id (nothing
+    new); another request under it is refused."""
+    from worker.lanes import lane_queue
+    from worker.ops.enqueue import ring
+    from worker.registry import lane_of
+
     queue = await sources.queue()
-    if await queue.enqueue_job(function, payload, _job_id=job_id) is not None:
+    lane_name = lane_queue(queue.default_queue_name, lane or lane_of(function))
+    if await queue.enqueue_job(function, payload, _job_id=job_id, _queue_name=lane_name):
+        await ring(queue)
         return True
     await refuse_another_request(sources, job_id, function, payload)
     return False
@@ -83,6 +96,8 @@ async def enqueue_submission(
     payloads: Iterable[dict[str, Any]],
     job_id: str,
     count: int,
+    *,
+    lane: Lane | None = None,
 ) -> Submitted:
     """``count`` jobs of one kind as one submission ``job_id``, enqueued as ``payloads`` come
     (the first batches reach the worker before the last are made). With more than one, their
@@ -95,7 +110,7 @@ async def enqueue_submission(
     if parent is not None:
         await mark_submission(sources, parent, function, job_ids)
     queue = await sources.queue()
-    new = await enqueue_many(queue, function, payloads, job_ids, parent_id=parent)
+    new = await enqueue_many(queue, function, payloads, job_ids, lane=lane, parent_id=parent)
     return Submitted(job_ids, len(job_ids) - len(new))
 
 
