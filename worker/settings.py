@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # pool then drops every connection older than the failure).
     db_pre_ping: bool = False
     poll_delay: Annotated[float, Field(gt=0, le=5)] = 0.01
+    # An idle worker blocks on the doorbell (worker.runtime.polling) this long at most,
+    # kept under the Redis reply bound; 0: no doorbell, it polls every poll_delay as arq does.
+    idle_wait_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
     # arq logs two lines per job (start, success); false keeps only retries and failures.
     log_each_job: bool = True
     # `jobs cancel` of a running job (arq's abort). Off by default: each poll of the queue

@@ -41,16 +41,18 @@ async def flaky(ctx: dict[str, Any], payload: Any = None) -> str:
 
 
 def worker_on(redis: ArqRedis, idle_wait: float) -> Counting:
-    worker = Counting(
+    return Counting(
         [tick, flaky],
         queue_name=QUEUE,
         redis_pool=redis,
         handle_signals=False,
         poll_delay=0.01,
-        ctx={"settings": Settings(lease_seconds=8)},
+        ctx={
+            "settings": Settings(
+                lease_seconds=8, idle_wait_seconds=idle_wait, redis_socket_timeout=2 * idle_wait
+            )
+        },
     )
-    worker.idle_wait = idle_wait
-    return worker
 
 
 async def result_of(redis: ArqRedis, job_id: str, within: float) -> Any:
@@ -60,7 +62,7 @@ async def result_of(redis: ArqRedis, job_id: str, within: float) -> Any:
 
 
 async def test_an_idle_worker_wakes_when_a_producer_rings(redis):
-    worker = worker_on(redis, idle_wait=60)  # it would sleep a minute unless rung
+    worker = worker_on(redis, idle_wait=30)  # it would sleep 30 s unless rung
     async with running(worker):
         await asyncio.sleep(0.5)
         idle_claims = worker.claims
@@ -73,7 +75,7 @@ async def test_an_idle_worker_wakes_when_a_producer_rings(redis):
 async def test_a_deferred_job_runs_when_due_without_polling_meanwhile(redis):
     [job_id] = await enqueue_many(redis, "tick", [{}], queue_name=QUEUE)
     await redis.zadd(QUEUE, {job_id: timestamp_ms() + int(DEFER_S * 1000)})  # as arq defers
-    worker = worker_on(redis, idle_wait=60)
+    worker = worker_on(redis, idle_wait=30)
     async with running(worker):
         assert await result_of(redis, job_id, within=DEFER_S + 10) == "ticked"
         claims = worker.claims
@@ -81,7 +83,7 @@ async def test_a_deferred_job_runs_when_due_without_polling_meanwhile(redis):
 
 
 async def test_a_retry_runs_when_its_back_off_ends(redis):
-    worker = worker_on(redis, idle_wait=60)
+    worker = worker_on(redis, idle_wait=30)
     async with running(worker):
         [job_id] = await enqueue_many(redis, "flaky", [{}], queue_name=QUEUE)
 

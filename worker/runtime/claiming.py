@@ -67,6 +67,11 @@ class ClaimingWorker(LanePolling):
         self._read_job = self.job_deserializer or deserialize
         self.job_deserializer = self._job_or_refusal
         self.functions[REFUSED] = arq.worker.func(_refused, name=REFUSED, timeout=60)
+        settings = self.ctx.get("settings")
+        if isinstance(settings, Settings):
+            # Under the watchdog's bound on a reply (worker.runtime.watchdog), BLPOP's included.
+            bound = settings.redis_socket_timeout / 2
+            self.idle_wait = min(settings.idle_wait_seconds, bound)
         await super().main()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:

@@ -104,7 +104,7 @@ class LanePolling(arq.worker.Worker):
         await self.heart_beat()
         cron_enqueued = ticks != [job.next_run for job in self.cron_jobs]
         idle = claim is not None and not claim.jobs and self.job_counter == 0
-        if idle and not self.burst and not cron_enqueued:
+        if idle and self.idle_wait > 0 and not self.burst and not cron_enqueued:
             assert claim is not None
             await self.wait_for_work(claim.next_due_ms)
 
