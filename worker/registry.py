@@ -147,6 +147,9 @@ GENERATE_CHUNK = Job(
     timeout=120,
     producers_enqueue_it=False,
     lane="bulk",
+    # With RECORD_METRICS' cap, 6 of a worker's 10 database connections (JOBS_DB_POOL_SIZE)
+    # at most: a backlog leaves room, and event-loop time, for interactive jobs.
+    limit=2,
 )
 CREATE_PROFILE = Job("create_profile", schemas.CreateProfile)
 UPDATE_PROFILE = Job(
@@ -175,6 +178,7 @@ RECORD_METRICS = Job(
     arguments=("run_id",),
     defaults=LATE_METRICS,
     lane="bulk",
+    limit=4,
 )
 FAIL_STALE_RUNS = Job(
     "fail_stale_runs",

@@ -30,16 +30,16 @@ async def test_an_unknown_target_is_refused_naming_the_choices(cli, queue):
 
 
 async def test_a_cap_is_set_shown_and_cleared(cli, queue):
-    set_now = one_json(await cli("limit", "generate-profiles-chunk", "2", "--json"))
+    set_now = one_json(await cli("limit", "generate-profiles-chunk", "7", "--json"))
     stored = queue.client.hgetall(limits_key(QUEUE))
     shown = one_json(await cli("lanes", "--json"))
     cleared = await cli("limit", "generate-profiles-chunk", "--clear")
     neither = await cli("limit", "generate-profiles-chunk")
 
-    assert set_now == {"job": "generate-profiles-chunk", "limit": 2}
-    assert stored == {b"generate_profiles_chunk": b"2"}
-    assert shown["limits"] == {"generate_profiles_chunk": 2}
+    assert set_now == {"job": "generate-profiles-chunk", "limit": 7}
+    assert stored == {b"generate_profiles_chunk": b"7"}
+    assert shown["limits"] == {"generate_profiles_chunk": 7, "record_metrics": 4}
     assert [lane["lane"] for lane in shown["lanes"]] == ["interactive", "maintenance", "bulk"]
-    assert "no cap" in cleared.stdout
+    assert "at most 2 at once" in cleared.stdout  # the registry's
     assert neither.exit_code == 2
     assert queue.client.exists(limits_key(QUEUE)) == 0

@@ -10,7 +10,9 @@ import pytest
 from arq.constants import retry_key_prefix
 
 from tests.support.fleet import Summary, report, rows, scalar, table_locked, wait_for
-from worker.registry import chunk_job_id
+from worker.lanes import limits_key
+from worker.registry import GENERATE_CHUNK, chunk_job_id
+from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +41,8 @@ async def committed_chunks(session_factory) -> set[int]:
 
 
 async def test_sigkill_mid_generation_is_finished_by_another_worker(workers, pool, session_factory):
+    # No cluster-wide cap on chunks here: each worker fills its own slots.
+    await pool.hset(limits_key(Settings().queue_name), GENERATE_CHUNK.name, 2 * MAX_JOBS)
     doomed = workers.start(JOBS_MAX_JOBS=str(MAX_JOBS + 1))
     workers.start(JOBS_MAX_JOBS=str(MAX_JOBS + 1))
     # While the test holds this lock no chunk can insert its profiles, so none can commit:
