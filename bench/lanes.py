@@ -5,8 +5,10 @@ batches of 1,000) are queued, then, a second later, ``interactive`` record_metri
 per second. Each interactive job's wait is its enqueue (this process's clock) to its start
 (the job history's started_at, the worker's clock: the same machine). Lanes off is
 today's FIFO, reproduced by sending the interactive jobs down the bulk lane: one sorted set,
-in enqueue order, as the single queue was. Bulk throughput is the backlog's time alone
-against its time with the interactive load (lanes on). Idle: pickup (enqueue to start of a
+in enqueue order, as the single queue was, with the bulk kinds' caps lifted (a capped kind
+is passed over in the claim, which would let the interactive jobs overtake it). Bulk
+throughput is the backlog's time alone against its time with the interactive load (lanes
+on). Idle: pickup (enqueue to start of a
 job given to an idle worker) and the Redis commands an idle worker sends per second
 (MONITOR on the bench's logical database, commands run inside scripts not counted), with
 the doorbell and without it (``JOBS_IDLE_WAIT_SECONDS=0``: a poll every 10 ms).
@@ -32,8 +34,9 @@ from bench.processes import WORKER_SETTINGS, running_workers
 from bench.queued import batch_payloads
 from bench.services import reset_redis, truncate_tables
 from worker.lanes import Lane
+from worker.ops.controls import MAX_LIMIT, set_limit
 from worker.ops.enqueue import enqueue_many
-from worker.registry import GENERATE_PROFILES, RECORD_METRIC, RECORD_METRICS
+from worker.registry import GENERATE_PROFILES, RECORD_METRIC, RECORD_METRICS, default_limits
 
 PROFILES = 1_000_000
 POINTS = 1_000_000
@@ -91,10 +94,15 @@ async def _waits(bench: Bench, enqueued: dict[str, float]) -> list[float]:
     return [1000 * (starts[job_id].timestamp() - at) for job_id, at in enqueued.items()]
 
 
-async def backlog_run(bench: Bench, scale: float, interactive_lane: Lane | None) -> Backlog:
+async def backlog_run(
+    bench: Bench, scale: float, interactive_lane: Lane | None, *, fifo: bool = False
+) -> Backlog:
     """The backlog, with the interactive load in ``interactive_lane`` (None: no load)."""
     await truncate_tables(bench.services)
     await reset_redis(bench.services)
+    if fifo:
+        for name in default_limits():
+            await set_limit(bench.pool, bench.queue, name, MAX_LIMIT)
     run_id = await bench.new_run()
     profiles, batches = int(PROFILES * scale), int(POINTS * scale) // BATCH_POINTS
     with running_workers(bench.env(), 1, WORKER_SETTINGS):
@@ -152,7 +160,7 @@ async def idle_commands(bench: Bench, idle_wait: str) -> float:
 async def lanes(bench: Bench) -> list[Row]:
     scale = bench.lanes_scale
     alone = await backlog_run(bench, scale, None)
-    fifo = await backlog_run(bench, scale, "bulk")
+    fifo = await backlog_run(bench, scale, "bulk", fifo=True)
     on = await backlog_run(bench, scale, "interactive")
     pickup_on = await idle_pickups(bench, "2")
     pickup_off = await idle_pickups(bench, "0")
