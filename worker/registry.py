@@ -147,9 +147,10 @@ GENERATE_CHUNK = Job(
     timeout=120,
     producers_enqueue_it=False,
     lane="bulk",
-    # With RECORD_METRICS' cap, 6 of a worker's 10 database connections (JOBS_DB_POOL_SIZE)
-    # at most: a backlog leaves room, and event-loop time, for interactive jobs.
-    limit=2,
+    # With RECORD_METRICS' cap, 8 of a worker's 10 database connections (JOBS_DB_POOL_SIZE)
+    # at most: a backlog leaves room, and event-loop time, for interactive jobs. Two chunks
+    # at once cost a 100,000-profile backlog 1.5x its time (bench --only lanes); four, none.
+    limit=4,
 )
 CREATE_PROFILE = Job("create_profile", schemas.CreateProfile)
 UPDATE_PROFILE = Job(

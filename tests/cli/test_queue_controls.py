@@ -40,6 +40,6 @@ async def test_a_cap_is_set_shown_and_cleared(cli, queue):
     assert stored == {b"generate_profiles_chunk": b"7"}
     assert shown["limits"] == {"generate_profiles_chunk": 7, "record_metrics": 4}
     assert [lane["lane"] for lane in shown["lanes"]] == ["interactive", "maintenance", "bulk"]
-    assert "at most 2 at once" in cleared.stdout  # the registry's
+    assert "at most 4 at once" in cleared.stdout  # the registry's
     assert neither.exit_code == 2
     assert queue.client.exists(limits_key(QUEUE)) == 0
