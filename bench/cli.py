@@ -36,10 +36,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=sorted(WORKLOADS),
         metavar="WORKLOAD",
         help=f"run only these (repeatable): {', '.join(WORKLOADS)}; sweep (worker settings "
-        "variants, several minutes) and console-load (a console process flooded with its "
+        "variants, several minutes), lanes (interactive jobs behind a bulk backlog, minutes) "
+        "and console-load (a console process flooded with its "
         "heaviest reads) run only when named; peers (the same job on arq, SAQ, "
         "dramatiq, procrastinate and ours) needs `uv sync --group bench`, and "
         "BENCH_PEERS=ours,arq runs only those systems",
+    )
+    parser.add_argument(
+        "--lanes-scale",
+        type=float,
+        help="the lanes workload's size as a fraction of 1,000,000 profiles and points "
+        "(default 1; 0.1 with --quick)",
     )
     parser.add_argument("--profile", action="store_true", help="also show where the time goes")
     parser.add_argument("--top", type=int, default=25, help="functions listed per profile")
@@ -47,6 +54,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.runs is not None and args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.lanes_scale is not None and not 0 < args.lanes_scale <= 1:
+        parser.error("--lanes-scale must be above 0 and at most 1")
     return args
 
 
@@ -82,6 +91,7 @@ async def bench_main(services: BenchServices, args: argparse.Namespace, console:
     runs = args.runs or (1 if args.quick else 5)
     names = [name for name in WORKLOADS if name in (args.only or DEFAULT_WORKLOADS)]
     async with open_bench(services, sizes, runs) as bench:
+        bench.lanes_scale = args.lanes_scale or (0.1 if args.quick else 1.0)
         console.print(report.machine())
         console.print(report.settings_line(bench.settings))
         console.print(report.load_line("at start"))

@@ -56,6 +56,7 @@ class Bench:
     baselines: dict[str, float] = field(default_factory=dict)
     # Broken guarantees (a job run twice): shown in the table, then the bench exits 1.
     failures: list[str] = field(default_factory=list)
+    lanes_scale: float = 1.0  # the lanes workload's size, as a fraction of the issue's
 
     @property
     def queue(self) -> str:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from arq.connections import ArqRedis
 
+from worker.lanes import lane_queues
+
 POLL_SECONDS = 0.005
 
 
@@ -38,18 +40,26 @@ class Row:
 
 
 async def wait_drained(pool: ArqRedis, queue: str, *, within: float, started: float) -> float:
-    """Seconds from ``started`` until the queue is empty.
+    """Seconds from ``started`` until the queue, every lane of it, is empty.
 
     arq removes a job from the queue in the same Redis transaction that stores its result,
     after the job's database commit: an empty queue means every job has committed.
     """
     deadline = started + within
-    while await pool.zcard(queue):
+    while left := await queued(pool, queue):
         if time.perf_counter() > deadline:
-            left = await pool.zcard(queue)
             raise TimeoutError(f"{left} jobs still queued after {within:.0f}s")
         await asyncio.sleep(POLL_SECONDS)
     return time.perf_counter() - started
+
+
+async def queued(pool: ArqRedis, queue: str) -> int:
+    """Jobs waiting or running in every lane of ``queue`` (``worker.lanes``)."""
+    async with pool.pipeline(transaction=False) as pipe:
+        for lane in lane_queues(queue):
+            pipe.zcard(lane)
+        counts = await pipe.execute()
+    return sum(int(count) for count in counts)
 
 
 def rate(count: int, seconds: float) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from bench import measure
 from bench.context import Bench
 from bench.measure import rate
 from bench.queued import metric_payloads
@@ -46,7 +47,7 @@ async def enqueue_rate(bench: Bench, how: Enqueue, count: int) -> list[float]:
         started = time.perf_counter()
         await how(bench, payloads)
         seconds = time.perf_counter() - started
-        queued = await bench.pool.zcard(bench.queue)
+        queued = await measure.queued(bench.pool, bench.queue)
         if queued != count:
             raise RuntimeError(f"{queued} jobs queued, expected {count}")
         values.append(rate(count, seconds))
@@ -80,7 +81,7 @@ async def cli_enqueue_rate(bench: Bench, count: int, batch_size: int) -> list[fl
             await reset_redis(bench.services)
             args = ["enqueue", "record-metrics", "1", "--file", path]
             seconds = run_cli([*args, "--batch-size", str(batch_size)], bench.env())
-            queued = await bench.pool.zcard(bench.queue)
+            queued = await measure.queued(bench.pool, bench.queue)
             if queued != jobs:
                 raise RuntimeError(f"CLI queued {queued} jobs, expected {jobs}")
             values.append(rate(count, seconds))

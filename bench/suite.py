@@ -13,6 +13,7 @@ from bench import (
     fleet,
     footprint,
     history,
+    lanes,
     metric_history,
     producers,
     queued,
@@ -279,6 +280,10 @@ WORKLOADS: dict[str, Workload] = {
     "console": console.console,
     "console-load": console_load.console_load,
     "sweep": tuning.sweep,
+    "lanes": lanes.lanes,
 }
-# ``sweep`` and ``console-load`` (it floods the machine on purpose) run only when named.
-DEFAULT_WORKLOADS = tuple(name for name in WORKLOADS if name not in ("sweep", "console-load"))
+# ``sweep``, ``console-load`` (it floods the machine on purpose) and ``lanes`` (minutes of
+# backlog) run only when named.
+DEFAULT_WORKLOADS = tuple(
+    name for name in WORKLOADS if name not in ("sweep", "console-load", "lanes")
+)

@@ -167,6 +167,15 @@ class TryView(View):
     retry_at: datetime | None
 
 
+class FlowCount(View):
+    """Jobs of one function that finished in one state within one time bucket."""
+
+    start: int  # the bucket's start, seconds since the epoch
+    function: str
+    status: str
+    jobs: int
+
+
 class JobSummary(View):
     job_id: str
     function: str

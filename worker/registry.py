@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from domain import schemas
+from worker.lanes import DEFAULT_LANE, Lane
 
 if TYPE_CHECKING:
     from domain.services import UseCase
@@ -73,6 +74,10 @@ class Job(Generic[P]):
     # same job id always names the same thing, so a re-delivery or a retry makes no other.
     job_id_field: str | None = None
     use_case: UseCase[P] | None = None  # None: the schema's handler in the domain
+    lane: Lane = DEFAULT_LANE  # the queue it waits in (worker.lanes); a producer may override
+    # At most this many run at once across all workers (None: no cap); `limit` changes it
+    # at run time. Bulk kinds are capped so that a backlog cannot take every connection.
+    limit: int | None = None
     # The version of the payload's schema on the queue, declared here rather than on the
     # schema: it is the job's contract between producers and workers of different deploys,
     # like its name; the domain's schema is the command as the use case takes it, and knows
@@ -129,6 +134,17 @@ class Job(Generic[P]):
         return {**named, **defaults, **raw}
 
 
+def lane_of(function: str) -> Lane:
+    """The lane a job of ``function`` goes to unless its producer names another."""
+    job = JOBS.get(function) or CRON_JOBS.get(function)
+    return job.lane if job is not None else DEFAULT_LANE
+
+
+def default_limits() -> dict[str, int]:
+    """The registry's caps on running jobs, by job name."""
+    return {job.name: job.limit for job in JOBS.values() if job.limit is not None}
+
+
 def chunk_job_id(generation_id: int, chunk_index: int, key: str) -> str:
     """Fixed per chunk; the key keeps it unique even when a reset database reuses ids
     while Redis still remembers the old generation's chunk jobs."""
@@ -157,6 +173,11 @@ GENERATE_CHUNK = Job(
     schemas.GenerateChunk,
     timeout=120,
     producers_enqueue_it=False,
+    lane="bulk",
+    # With RECORD_METRICS' cap, 8 of a worker's 10 database connections (JOBS_DB_POOL_SIZE)
+    # at most: a backlog leaves room, and event-loop time, for interactive jobs. Two chunks
+    # at once cost a 100,000-profile backlog 1.5x its time (bench --only lanes); four, none.
+    limit=4,
 )
 CREATE_PROFILE = Job("create_profile", schemas.CreateProfile)
 UPDATE_PROFILE = Job(
@@ -180,13 +201,19 @@ RECORD_METRIC = Job(
     defaults=LATE_METRICS,
 )
 RECORD_METRICS = Job(
-    "record_metrics", schemas.RecordMetrics, arguments=("run_id",), defaults=LATE_METRICS
+    "record_metrics",
+    schemas.RecordMetrics,
+    arguments=("run_id",),
+    defaults=LATE_METRICS,
+    lane="bulk",
+    limit=4,
 )
 FAIL_STALE_RUNS = Job(
     "fail_stale_runs",
     schemas.FailStaleRuns,
     defaults={"idle_seconds": "stale_run_seconds"},
     cron=Cron(second=0),
+    lane="maintenance",
 )
 PRUNE_JOB_HISTORY = Job(
     "prune_job_history",
@@ -194,6 +221,7 @@ PRUNE_JOB_HISTORY = Job(
     timeout=300,
     defaults={"keep_days": "job_history_days"},
     cron=Cron(minute=7, second=0),
+    lane="maintenance",
 )
 
 JOBS: dict[str, Job[Any]] = {
@@ -212,6 +240,9 @@ JOBS: dict[str, Job[Any]] = {
         PRUNE_JOB_HISTORY,
     )
 }
+
+# A cron tick runs under the job's cron name (arq's function name of the tick).
+CRON_JOBS: dict[str, Job[Any]] = {job.cron_name: job for job in JOBS.values() if job.cron}
 
 
 def jobs_table() -> str:

@@ -271,13 +271,33 @@ def _checked_job_class() -> type[Job]:
 
     Built on first use: arq is not imported while the CLI starts.
     """
-    from arq.jobs import DeserializationError, Job, JobDef
+    from arq.constants import in_progress_key_prefix, result_key_prefix
+    from arq.jobs import DeserializationError, Job, JobDef, JobStatus
+    from arq.utils import timestamp_ms
     from redis.exceptions import ResponseError
 
+    from worker.lanes import lane_queues
     from worker.quarantine import damaged
 
     class CheckedJob(Job):
         __slots__ = ()
+
+        async def status(self) -> JobStatus:
+            """arq's status, the job looked for in every lane (``worker.lanes``)."""
+            async with self._redis.pipeline(transaction=True) as tr:
+                tr.exists(result_key_prefix + self.job_id)
+                tr.exists(in_progress_key_prefix + self.job_id)
+                for queue in lane_queues(self._queue_name):
+                    tr.zscore(queue, self.job_id)
+                complete, in_progress, *scores = await tr.execute()
+            score = next((score for score in scores if score), None)
+            if complete:
+                return JobStatus.complete
+            if in_progress:
+                return JobStatus.in_progress
+            if score:
+                return JobStatus.deferred if score > timestamp_ms() else JobStatus.queued
+            return JobStatus.not_found
 
         async def result_info(self) -> JobResult | None:
             try:

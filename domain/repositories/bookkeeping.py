@@ -422,6 +422,14 @@ class JobRecordRepository:
         )
         return {status: int(n) for status, n in (await self.session.execute(statement)).all()}
 
+    async def finished_per_bucket(
+        self, since: datetime, bucket_seconds: int
+    ) -> list[tuple[int, str, str, int]]:
+        """The flow of finished jobs (``domain.repositories.job_flow``)."""
+        from domain.repositories.job_flow import finished_per_bucket
+
+        return await finished_per_bucket(self.session, since, bucket_seconds)
+
     async def list_failed(self, limit: int) -> list[JobRecord]:
         """Failures nobody has marked handled, newest first, without payloads and results."""
         statement = (

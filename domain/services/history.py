@@ -12,6 +12,7 @@ from domain.db import utcnow
 from domain.errors import InvalidRequest, JobNotFound
 from domain.uow import UnitOfWork
 from domain.views import (
+    FlowCount,
     JobDetail,
     JobHeader,
     JobSummary,
@@ -98,6 +99,17 @@ async def list_children(
 async def recent_counts(uow: UnitOfWork, seconds: int) -> dict[str, int]:
     """How many jobs ended in each state over the last ``seconds``."""
     return await uow.jobs.count_since(utcnow() - timedelta(seconds=seconds))
+
+
+async def job_flow(uow: UnitOfWork, seconds: int, bucket_seconds: int) -> list[FlowCount]:
+    """How many jobs finished in each ``bucket_seconds`` of the last ``seconds``, by
+    function and state, oldest bucket first."""
+    since = utcnow() - timedelta(seconds=seconds)
+    rows = await uow.jobs.finished_per_bucket(since, bucket_seconds)
+    return [
+        FlowCount(start=start, function=function, status=status, jobs=jobs)
+        for start, function, status, jobs in rows
+    ]
 
 
 async def list_failed(uow: UnitOfWork, limit: int) -> list[JobHeader]:

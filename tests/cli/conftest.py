@@ -15,6 +15,7 @@ import redis
 from typer.testing import CliRunner, Result
 
 from worker.cli import app
+from worker.lanes import Lane, lane_queue, lane_queues
 from worker.ops.enqueue import PARENT_KWARG
 from worker.serialization import deserialize
 from worker.settings import Settings
@@ -65,8 +66,10 @@ class Queue:
 
     client: redis.Redis
 
-    def job_ids(self) -> list[str]:
-        return sorted(raw.decode() for raw in self.client.zrange(QUEUE, 0, -1))
+    def job_ids(self, lane: Lane | None = None) -> list[str]:
+        """The jobs queued in ``lane``, or in every lane."""
+        queues = [lane_queue(QUEUE, lane)] if lane else lane_queues(QUEUE)
+        return sorted(raw.decode() for queue in queues for raw in self.client.zrange(queue, 0, -1))
 
     def payload(self, job_id: str) -> Any:
         raw = self.client.get(f"arq:job:{job_id}")

@@ -146,3 +146,16 @@ async def test_an_enqueue_no_replica_acknowledged_fails_saying_what_to_do(cli, q
         "job(s) within 50 ms: they are on the primary only, and a failover could lose them; "
         "enqueue them again under the same job ids"
     ], result.stderr
+
+
+async def test_a_job_waits_in_its_lane_unless_told_another(cli, queue):
+    base = ("enqueue", "finish-run", "4", "--status", "completed")
+    assert (await cli(*base, "--job-id", "own")).exit_code == 0
+    assert (await cli(*base, "--job-id", "sent", "--lane", "bulk")).exit_code == 0
+    wrong = await cli(*base, "--job-id", "no", "--lane", "fast")
+
+    assert queue.job_ids("interactive") == ["own"]
+    assert queue.job_ids("bulk") == ["sent"]
+    assert wrong.exit_code == 2
+    assert "--lane" in wrong.stderr
+    assert "no" not in queue.job_ids()

@@ -19,7 +19,8 @@ from tests.support.rows import (
     seed_job_record,
     seed_runs,
 )
-from worker.registry import chunk_job_id
+from worker.lanes import lane_queue
+from worker.registry import GENERATE_CHUNK, chunk_job_id
 from worker.serialization import deserialize
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +36,9 @@ async def run_job(pool, function: str, payload: dict | None = None, **options) -
 
 
 async def chunk_result(pool, job_id: str) -> dict:
-    job = Job(job_id, pool, _queue_name=pool.default_queue_name, _deserializer=deserialize)
+    # A plain arq client follows a job in the sorted set of its lane (worker.lanes).
+    queue = lane_queue(pool.default_queue_name, GENERATE_CHUNK.lane)
+    job = Job(job_id, pool, _queue_name=queue, _deserializer=deserialize)
     return await job.result(timeout=RESULT_WAIT, poll_delay=0.02)
 
 

@@ -10,14 +10,16 @@ import pytest
 from arq.constants import retry_key_prefix
 
 from tests.support.fleet import Summary, report, rows, scalar, table_locked, wait_for
-from worker.registry import chunk_job_id
+from worker.lanes import limits_key
+from worker.registry import GENERATE_CHUNK, chunk_job_id
+from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
 TOTAL = 200_000
 CHUNK_SIZE = 10_000
 CHUNKS = TOTAL // CHUNK_SIZE
-MAX_JOBS = 2  # per worker
+MAX_JOBS = 2  # chunks per worker: its one slot more is kept for interactive work (lanes)
 RECOVERY_PROMISE_S = 15
 CHUNK_EVENT = re.compile(r"([→←!↻]) generation:(\d+):chunk:(\d+):sigkill:generate_profiles_chunk")
 
@@ -39,9 +41,11 @@ async def committed_chunks(session_factory) -> set[int]:
 
 
 async def test_sigkill_mid_generation_is_finished_by_another_worker(workers, pool, session_factory):
-    # Each chunk's start and end line (arq's, off by default) tell which chunks were in flight.
-    doomed = workers.start(JOBS_MAX_JOBS=str(MAX_JOBS), JOBS_LOG_EACH_JOB="true")
-    workers.start(JOBS_MAX_JOBS=str(MAX_JOBS), JOBS_LOG_EACH_JOB="true")
+    # No cluster-wide cap on chunks here: each worker fills its own slots. Each chunk's start
+    # and end line (arq's, off by default) tell which chunks were in flight.
+    await pool.hset(limits_key(Settings().queue_name), GENERATE_CHUNK.name, 2 * MAX_JOBS)
+    doomed = workers.start(JOBS_MAX_JOBS=str(MAX_JOBS + 1), JOBS_LOG_EACH_JOB="true")
+    workers.start(JOBS_MAX_JOBS=str(MAX_JOBS + 1), JOBS_LOG_EACH_JOB="true")
     # While the test holds this lock no chunk can insert its profiles, so none can commit:
     # whatever chunk the log shows started is surely in flight when the kill lands.
     async with table_locked(session_factory, "profiles"):

@@ -1,4 +1,4 @@
-"""``ClaimingWorker.start_jobs`` on real Redis: arq's claim rules, in one script call."""
+"""``ClaimingWorker.claim_ready`` on real Redis: arq's claim rules, in one script call."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def worker_on(redis: ArqRedis, max_jobs: int) -> Recording:
     return worker
 
 
-async def start(worker: Recording, job_ids: list[str]) -> list[str]:
-    await worker.start_jobs([job_id.encode() for job_id in job_ids])
+async def start(worker: Recording) -> list[str]:
+    await worker.claim_ready()
     await asyncio.gather(*worker.tasks.values())
     return [job_id for job_id, _ in worker.started]
 
@@ -56,7 +56,7 @@ async def test_due_unclaimed_jobs_are_claimed_as_leases_in_queue_order(redis):
     await redis.zadd(QUEUE, {"a": now - 2_000, "b": now - 1_000})
     worker = worker_on(redis, max_jobs=10)
 
-    assert await start(worker, ["a", "b"]) == ["a", "b"]
+    assert await start(worker) == ["a", "b"]
     assert worker.started == [("a", now - 2_000), ("b", now - 1_000)]
     for job_id in ("a", "b"):
         lease = read_lease(await redis.get(in_progress_key_prefix + job_id))
@@ -71,7 +71,7 @@ async def test_running_finished_and_future_jobs_are_left_alone(redis):
     await redis.psetex(in_progress_key_prefix + "running", 310_000, ARQ_CLAIM)
     worker = worker_on(redis, max_jobs=10)
 
-    assert await start(worker, ["running", "finished", "later", "free"]) == ["free"]
+    assert await start(worker) == ["free"]
     assert await redis.get(in_progress_key_prefix + "running") == ARQ_CLAIM.encode()
     assert await redis.exists(in_progress_key_prefix + "later") == 0
 
@@ -82,5 +82,5 @@ async def test_no_more_jobs_are_claimed_than_the_worker_has_room_for(redis):
     worker = worker_on(redis, max_jobs=3)
     worker.job_counter = 1  # one job already running here
 
-    assert await start(worker, [f"job-{n}" for n in range(5)]) == ["job-0", "job-1"]
+    assert await start(worker) == ["job-0", "job-1"]
     assert await redis.exists(in_progress_key_prefix + "job-2") == 0

@@ -96,6 +96,9 @@ QUERIES: dict[str, Query] = {
         "ix_job_records_function_finished_at",
     ),
     "count_since": Query(lambda jobs: jobs.count_since(NOW), "ix_job_records_finished_at"),
+    "finished_per_bucket": Query(
+        lambda jobs: jobs.finished_per_bucket(NOW, 60), "ix_job_records_finished_at"
+    ),
     "list_failed": Query(lambda jobs: jobs.list_failed(20), "ix_job_records_unhandled_failures"),
     "mark_handled some": Query(
         lambda jobs: jobs.mark_handled(["job-1", "job-2"]),

@@ -12,8 +12,11 @@ from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 
 from tests.support.scrape import Samples, parse
+from worker.ops.controls import pause, target_of
+from worker.ops.enqueue import enqueue_many
 from worker.ops.queue_prometheus import read_exposition
 from worker.ops.workers import worker_key
+from worker.registry import GENERATE_PROFILES, RECORD_METRICS
 from worker.runtime.heartbeats import Heartbeat
 from worker.testing.scratch import RedisSpace
 
@@ -33,7 +36,9 @@ def samples(text: bytes) -> Samples:
 
 async def test_an_empty_queue_with_no_workers(redis):
     found = samples(await read_exposition(redis, QUEUE))
+    lanes_and_pauses = {key for key in found if key[0] in {"dbjobs_lane_jobs", "dbjobs_paused"}}
 
+    assert {key: found.pop(key) for key in lanes_and_pauses} == dict.fromkeys(lanes_and_pauses, 0)
     assert found == {
         ("dbjobs_queue_jobs", (("state", "ready"),)): 0,
         ("dbjobs_queue_jobs", (("state", "running"),)): 0,
@@ -81,3 +86,18 @@ async def test_a_silent_worker_counts_as_lost_not_alive(redis):
     assert found[("dbjobs_workers_alive", ())] == 0
     assert found[("dbjobs_workers_lost", ())] == 1
     assert found[("dbjobs_queue_jobs", (("state", "running"),))] == 0
+
+
+async def test_a_paused_lane_and_kind_show_as_paused_beside_the_lanes_depth(redis):
+    await enqueue_many(redis, RECORD_METRICS.name, [{"run_id": 1}] * 3)
+    await pause(redis, QUEUE, target_of("bulk"))
+    await pause(redis, QUEUE, target_of("generate-profiles"))
+
+    found = samples(await read_exposition(redis, QUEUE))
+
+    assert found[("dbjobs_lane_jobs", (("lane", "bulk"), ("state", "due")))] == 3
+    assert found[("dbjobs_lane_jobs", (("lane", "interactive"), ("state", "due")))] == 0
+    assert found[("dbjobs_paused", (("kind", "lane"), ("name", "bulk")))] == 1
+    assert found[("dbjobs_paused", (("kind", "lane"), ("name", "interactive")))] == 0
+    assert found[("dbjobs_paused", (("kind", "job"), ("name", GENERATE_PROFILES.name)))] == 1
+    assert found[("dbjobs_paused", (("kind", "job"), ("name", RECORD_METRICS.name)))] == 0

@@ -11,7 +11,8 @@ from domain.db import utcnow
 from domain.models import GenerationChunk, Metric, Profile, ProfileGeneration, Run
 from domain.schemas import MAX_CHUNKS, MIN_CHUNK_SIZE
 from tests.support.rows import job_record, run_statuses, seed_job_record, seed_runs
-from worker.registry import chunk_job_id
+from worker.lanes import limits_key
+from worker.registry import GENERATE_CHUNK, chunk_job_id
 
 STALE = timedelta(hours=2)
 FRESH = timedelta(seconds=0)
@@ -178,6 +179,8 @@ async def test_the_job_history_cron_prunes_old_successes_only(harness):
 async def test_every_chunk_of_a_generation_at_the_chunk_limit_is_enqueued_and_run(harness):
     count = MAX_CHUNKS * MIN_CHUNK_SIZE
     payload = {"count": count, "chunk_size": MIN_CHUNK_SIZE}
+    # As many at once as the worker has slots: the registry's cap would run two at a time.
+    await harness.producer.hset(limits_key(harness.settings.queue_name), GENERATE_CHUNK.name, 100)
     await harness.enqueue("generate_profiles", payload, _job_id="big")
 
     await harness.run()

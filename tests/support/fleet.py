@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import schemas, services
 from domain.uow import SqlAlchemyUnitOfWork
 from tests.support.slow_worker import STARTS_KEY
+from worker.lanes import lane_queues
 from worker.serialization import deserialize
 from worker.settings import Settings
 from worker.testing.processes import (
@@ -123,7 +124,9 @@ async def table_locked(
 
 
 async def queue_is_empty(pool: ArqRedis) -> bool:
-    return int(await pool.zcard(Settings().queue_name)) == 0
+    """No job in any lane."""
+    counts = [await pool.zcard(queue) for queue in lane_queues(Settings().queue_name)]
+    return sum(int(count) for count in counts) == 0
 
 
 async def slow_starts(pool: ArqRedis) -> list[tuple[str, int, int]]:

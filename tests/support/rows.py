@@ -63,13 +63,18 @@ async def store_points(
 
 
 async def seed_job_record(
-    sessions: Sessions, job_id: str, *, status: str, finished_at: datetime
+    sessions: Sessions,
+    job_id: str,
+    *,
+    status: str,
+    finished_at: datetime,
+    function: str = "create_profile",
 ) -> None:
     async with sessions() as session:
         session.add(
             JobRecord(
                 job_id=job_id,
-                function="create_profile",
+                function=function,
                 status=status,
                 tries=1,
                 started_at=finished_at - timedelta(seconds=1),

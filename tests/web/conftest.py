@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from arq import Worker
 from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright
 from pydantic import SecretStr
@@ -27,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from worker.main import build_worker_settings
+from worker.runtime.claiming import ClaimingWorker
 from worker.settings import Settings
 from worker.testing.scratch import RedisSpace
 from worker.web.app import create_app
@@ -89,7 +89,7 @@ async def guarded(pg_database: str, clean_redis: RedisSpace) -> AsyncIterator[ht
 
 async def run_queue(settings: Settings) -> None:
     """A real arq worker, in this process, until the queue is empty."""
-    worker = Worker(**build_worker_settings(settings, burst=True, poll_delay=0.01))
+    worker = ClaimingWorker(**build_worker_settings(settings, burst=True, poll_delay=0.01))
     try:
         await worker.async_run()
     finally:

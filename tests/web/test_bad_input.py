@@ -10,6 +10,8 @@ from urllib.parse import quote
 import orjson
 import pytest
 
+from worker.lanes import lane_queue
+
 
 def _cursor(finished_at: str, job_id: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([finished_at, job_id])).decode().rstrip("=")
@@ -67,3 +69,18 @@ async def test_an_integer_beyond_its_bound_is_a_422(api, job, payload, named):
     response = await api.post(f"/api/enqueue/{job}", json=payload)
     assert response.status_code == 422
     assert response.json()["error"]["problems"][0].startswith(f"{named}: ")
+
+
+async def test_a_lane_is_chosen_per_request_and_an_unknown_one_is_a_422(api, redis, settings):
+    sent = await api.post(
+        "/api/enqueue/finish_run?lane=bulk", json={"run_id": 4, "status": "completed"}
+    )
+    unknown = await api.post(
+        "/api/enqueue/finish_run?lane=fast", json={"run_id": 5, "status": "completed"}
+    )
+
+    assert sent.status_code == 202
+    job_id = sent.json()["job"]["job_id"]
+    assert await redis.zscore(lane_queue(settings.queue_name, "bulk"), job_id) is not None
+    assert unknown.status_code == 422
+    assert "lane" in unknown.text

@@ -14,7 +14,7 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
-from worker.cli import data, health, jobs, runs, serve
+from worker.cli import data, health, jobs, queue_controls, runs, serve
 from worker.cli.output import CliError, Mode, command_group, refuse
 from worker.environment import UnusableSettings
 from worker.text import ExitCode
@@ -112,6 +112,10 @@ app.add_typer(runs.runs_app, name="runs")
 app.command("worker")(serve.worker)
 app.command("health")(health.health)
 app.command("quarantine")(health.quarantine)
+app.command("lanes")(queue_controls.lanes)
+app.command("pause")(queue_controls.pause)
+app.command("resume")(queue_controls.resume)
+app.command("limit")(queue_controls.limit)
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 

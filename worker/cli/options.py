@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from worker.lanes import LANES, Lane, as_lane, lane_problem
+
 AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 JobIdArgument = Annotated[str, typer.Argument(metavar="JOB_ID", help="The job id.")]
 JobId = Annotated[
@@ -28,6 +30,24 @@ Timeout = Annotated[
         help="With --wait: stop waiting after SECONDS (exit 3); the job goes on.",
     ),
 ]
+LaneOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lane",
+        parser=lambda given: _lane(given),
+        metavar="LANE",
+        help="The lane it waits in (default: its job's): " + ", ".join(LANES) + ".",
+        show_default=False,
+    ),
+]
+
+
+def _lane(given: str) -> str:
+    if (problem := lane_problem(given)) is not None:
+        raise typer.BadParameter(problem)
+    return given
+
+
 Limit = Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")]
 # A limit the query's schema checks, naming --limit in its refusal as it names the others.
 QueryLimit = Annotated[int, typer.Option(help="At most this many (1-1000).")]
@@ -38,6 +58,7 @@ DELIVERY: dict[str, tuple[Any, Any]] = {
     "as_json": (AsJson, False),
     "job_id": (JobId, None),
     "timeout": (Timeout, None),
+    "lane": (LaneOption, None),
 }
 
 
@@ -49,11 +70,18 @@ class Delivery:
     wait: bool = False
     as_json: bool = False
     timeout: float | None = None
+    lane: Lane | None = None  # None: the job's own
 
     @classmethod
     def of(
-        cls, *, job_id: str | None, wait: bool, as_json: bool, timeout: float | None
+        cls,
+        *,
+        job_id: str | None,
+        wait: bool,
+        as_json: bool,
+        timeout: float | None,
+        lane: str | None = None,
     ) -> Delivery:
         from worker.cli.inputs import new_job_id
 
-        return cls(new_job_id(job_id), wait, as_json, timeout)
+        return cls(new_job_id(job_id), wait, as_json, timeout, as_lane(lane) if lane else None)

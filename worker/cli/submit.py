@@ -47,7 +47,7 @@ def submit(job: Job[Any], delivery: Delivery, payload: dict[str, Any]) -> None:
 async def enqueue_and_wait(
     backends: Backends, delivery: Delivery, function: str, payload: dict[str, Any]
 ) -> Report:
-    new = await enqueue_once(backends, function, payload, delivery.job_id)
+    new = await enqueue_once(backends, function, payload, delivery.job_id, lane=delivery.lane)
     return await followed(backends, delivery, function, new=new)
 
 
@@ -71,7 +71,9 @@ def submit_batches(
     id>:<n>`` when more than one; with ``--wait``, a bar until all have ended."""
 
     async def enqueue(backends: Backends) -> Report:
-        submitted = await enqueue_submission(backends, job.name, payloads, delivery.job_id, count)
+        submitted = await enqueue_submission(
+            backends, job.name, payloads, delivery.job_id, count, lane=delivery.lane
+        )
         job_ids, deduplicated = submitted.job_ids, submitted.deduplicated
         if deduplicated and not delivery.as_json:
             output.note(

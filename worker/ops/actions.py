@@ -17,6 +17,7 @@ from worker.text import printable
 
 if TYPE_CHECKING:
     from domain.views import RetryPlan
+    from worker.lanes import Lane
     from worker.ops.enqueue import ReplicaAck
     from worker.registry import Job
     from worker.settings import Settings
@@ -79,15 +80,21 @@ def checked_payload(
 
 
 async def enqueue_once(
-    sources: Producer, function: str, payload: dict[str, Any], job_id: str
+    sources: Producer,
+    function: str,
+    payload: dict[str, Any],
+    job_id: str,
+    *,
+    lane: Lane | None = None,
 ) -> bool:
-    """Enqueue ``function(payload)`` as ``job_id``: True when enqueued, False when that very
-    request already exists under the id (nothing new); another request under it is refused.
-    Raises ``NotReplicated`` when the replicas the settings ask for did not acknowledge it."""
+    """Enqueue ``function(payload)`` as ``job_id`` in ``lane`` (by default its job's): True
+    when enqueued, False when that very request already exists under the id (nothing
+    new); another request under it is refused. Raises ``NotReplicated`` when the replicas
+    the settings ask for did not acknowledge it."""
     from worker.ops.enqueue import ReplicaAck, enqueue_many
 
     queue, replicas = await sources.queue(), ReplicaAck.of(sources.settings)
-    if await enqueue_many(queue, function, [payload], [job_id], replicas=replicas):
+    if await enqueue_many(queue, function, [payload], [job_id], lane=lane, replicas=replicas):
         return True
     await refuse_another_request(sources, job_id, function, payload)
     return False
@@ -107,6 +114,8 @@ async def enqueue_submission(
     payloads: Iterable[dict[str, Any]],
     job_id: str,
     count: int,
+    *,
+    lane: Lane | None = None,
 ) -> Submitted:
     """``count`` jobs of one kind as one submission ``job_id``, enqueued as ``payloads`` come
     (the first batches reach the worker before the last are made). With more than one, their
@@ -121,7 +130,7 @@ async def enqueue_submission(
     queue = await sources.queue()
     replicas = ReplicaAck.of(sources.settings)
     new = await enqueue_many(
-        queue, function, payloads, job_ids, parent_id=parent, replicas=replicas
+        queue, function, payloads, job_ids, lane=lane, parent_id=parent, replicas=replicas
     )
     return Submitted(job_ids, len(job_ids) - len(new))
 

@@ -25,8 +25,9 @@ from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_pre
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 
+from worker.lanes import DOORBELL_TOKENS, Lane, doorbell_key, lane_queue, lane_queues
 from worker.ops.actions import NotReplicated
-from worker.registry import JOBS
+from worker.registry import JOBS, lane_of
 from worker.serialization import serialize
 
 if TYPE_CHECKING:
@@ -45,18 +46,24 @@ MAX_BYTES_PER_CALL = 4 * 1024 * 1024
 REPLICATION_MARK = ":replicated"  # after the queue's name: the last enqueue WAITed for
 REPLICATION_MARK_MS = 60_000
 
-# KEYS: queue, then (job key, result key) per job. ARGV: score, expiry ms, then
-# (job id, serialized job) per job. Returns 1 per job enqueued, 0 per job skipped.
+# KEYS: queue, doorbell, then (job key, result key) per job. ARGV: score, expiry ms,
+# doorbell tokens, then (job id, serialized job) per job. Returns 1 per job enqueued, 0 per
+# job skipped; rings the doorbell (worker.runtime.polling) once per call that enqueued.
 _ENQUEUE_SCRIPT = """
-local added = {}
-for i = 1, (#KEYS - 1) / 2 do
-  if redis.call('exists', KEYS[2 * i], KEYS[2 * i + 1]) == 0 then
-    redis.call('psetex', KEYS[2 * i], ARGV[2], ARGV[2 * i + 2])
-    redis.call('zadd', KEYS[1], ARGV[1], ARGV[2 * i + 1])
+local added, any = {}, false
+for i = 1, (#KEYS - 2) / 2 do
+  if redis.call('exists', KEYS[2 * i + 1], KEYS[2 * i + 2]) == 0 then
+    redis.call('psetex', KEYS[2 * i + 1], ARGV[2], ARGV[2 * i + 3])
+    redis.call('zadd', KEYS[1], ARGV[1], ARGV[2 * i + 2])
     added[i] = 1
+    any = true
   else
     added[i] = 0
   end
+end
+if any then
+  redis.call('lpush', KEYS[2], 1)
+  redis.call('ltrim', KEYS[2], 0, ARGV[3] - 1)
 end
 return added
 """
@@ -83,6 +90,7 @@ async def enqueue_many(
     job_ids: Sequence[str | None] | None = None,
     *,
     queue_name: str | None = None,
+    lane: Lane | None = None,
     parent_id: str | None = None,
     replicas: ReplicaAck | None = None,
 ) -> list[str]:
@@ -91,18 +99,20 @@ async def enqueue_many(
     ``job_ids`` (one per payload, ``None`` for a random one) deduplicate like ``_job_id``:
     an id already queued, running or holding a result is skipped, as are repeats within
     the call. ``payloads`` are serialized as they are enqueued: an iterator of them is
-    drawn one batch of jobs at a time.
+    drawn one batch of jobs at a time. They wait in ``lane``, by default their job's
+    (``worker.lanes``), of the queue ``queue_name`` (by default the pool's).
     """
     if job_ids is not None and isinstance(payloads, Sized) and len(job_ids) != len(payloads):
         raise ValueError(f"{len(job_ids)} job ids for {len(payloads)} payloads")
-    queue = queue_name or pool.default_queue_name
+    base = queue_name or pool.default_queue_name
+    queue = lane_queue(base, lane or lane_of(function))
     script = pool.register_script(_ENQUEUE_SCRIPT)
     enqueued: list[str] = []
     kwargs: dict[str, Any] = {PARENT_KWARG: parent_id} if parent_id else {}
     kwargs.update(version_kwargs(function))
     for batch in _batches(function, payloads, job_ids, kwargs):
-        keys: list[str] = [queue]
-        args: list[str | bytes | int] = [timestamp_ms(), pool.expires_extra_ms]
+        keys: list[str] = [queue, doorbell_key(base)]
+        args: list[str | bytes | int] = [timestamp_ms(), pool.expires_extra_ms, DOORBELL_TOKENS]
         for job_id, job in batch:
             keys += (job_key_prefix + job_id, result_key_prefix + job_id)
             args += (job_id, job)
@@ -169,17 +179,19 @@ def _batches(
         yield batch
 
 
-# KEYS: queue, job key, in-progress key; ARGV: job id. 1 when the job was taken off the
-# queue, 0 when it was not there or a worker has claimed it.
+# KEYS: job key, in-progress key, then every lane's queue; ARGV: job id. 1 when the job
+# was taken off its lane, 0 when it was in none or a worker has claimed it.
 _TAKE_OFF_SCRIPT = """
-if redis.call('exists', KEYS[3]) == 1 then
+if redis.call('exists', KEYS[2]) == 1 then
   return 0
 end
-local removed = redis.call('zrem', KEYS[1], ARGV[1])
-if removed == 1 then
-  redis.call('del', KEYS[2])
+for i = 3, #KEYS do
+  if redis.call('zrem', KEYS[i], ARGV[1]) == 1 then
+    redis.call('del', KEYS[1])
+    return 1
+  end
 end
-return removed
+return 0
 """
 
 
@@ -188,5 +200,5 @@ async def take_off_queue(pool: ArqRedis, job_id: str, *, queue_name: str | None 
     that no worker can claim it halfway: False when a worker already has it, or it is gone."""
     queue = queue_name or pool.default_queue_name
     script = pool.register_script(_TAKE_OFF_SCRIPT)
-    keys = [queue, job_key_prefix + job_id, in_progress_key_prefix + job_id]
+    keys = [job_key_prefix + job_id, in_progress_key_prefix + job_id, *lane_queues(queue)]
     return bool(await script(keys=keys, args=[job_id]))

@@ -9,7 +9,8 @@ console) can serve it:
     from worker.ops.queue_prometheus import CONTENT_TYPE, read_exposition
     Response(await read_exposition(redis, settings.queue_name), media_type=CONTENT_TYPE)
 
-Depth is not split by function: arq's queue holds job ids only, and the function is in
+Depth is split by lane, and every lane and job kind has a ``dbjobs_paused`` gauge. Depth
+is not split by function: arq's queue holds job ids only, and the function is in
 each job's serialized body, so a split would read every queued job at every scrape (a
 million GETs for a million jobs). Each worker's ``dbjobs_jobs_total`` has the function.
 """
@@ -22,7 +23,9 @@ from arq.connections import ArqRedis
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from worker.lanes import LANES
 from worker.ops.queue_state import QueueState, read_queue
+from worker.registry import JOBS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -61,12 +64,36 @@ class _Collector:
             "records kept, the latest 1,000): see dbjobs quarantine.",
             value=state.quarantined,
         )
+        yield from _lanes(state)
         yield GaugeMetricFamily(
             "dbjobs_workers_lost",
             "Workers of the queue whose heartbeat stopped without a goodbye (stuck or "
             "killed) in the last few minutes.",
             value=len(state.workers.lost),
         )
+
+
+def _lanes(state: QueueState) -> Iterator[Metric]:
+    """Each lane's depth, and 1 for each lane and job kind paused (``worker.ops.controls``)."""
+    lanes = GaugeMetricFamily(
+        "dbjobs_lane_jobs",
+        "Jobs in each lane: due (ready or running) and deferred.",
+        labels=["lane", "state"],
+    )
+    for lane in state.lanes:
+        lanes.add_metric([lane.lane, "due"], lane.due)
+        lanes.add_metric([lane.lane, "deferred"], lane.deferred)
+    yield lanes
+    paused = GaugeMetricFamily(
+        "dbjobs_paused",
+        "1 while a lane or a kind of job is paused on every worker (dbjobs pause), else 0.",
+        labels=["kind", "name"],
+    )
+    for name in LANES:
+        paused.add_metric(["lane", name], float(f"lane:{name}" in state.paused))
+    for job in JOBS:
+        paused.add_metric(["job", job], float(f"job:{job}" in state.paused))
+    yield paused
 
 
 def exposition(state: QueueState) -> bytes:

@@ -21,6 +21,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.utils import timestamp_ms
 
+from worker.lanes import LANES, Lane, lane_queues, paused_key
 from worker.ops.workers import Roster, read_roster
 from worker.quarantine import Quarantined, id_problem, quarantine_key
 from worker.serialization import function_of
@@ -79,6 +80,15 @@ class QueueHead:
 
 
 @dataclass(frozen=True)
+class LaneDepth:
+    """One lane's jobs (``worker.lanes``): due (ready or running) and deferred."""
+
+    lane: Lane
+    due: int
+    deferred: int
+
+
+@dataclass(frozen=True)
 class QueueState:
     due: int  # due now: ready, and running (arq keeps a job in the queue until it ends)
     deferred: int  # due later: retries backing off, jobs enqueued with a delay
@@ -86,6 +96,8 @@ class QueueState:
     workers: Roster  # live, and fallen silent (stuck or killed) in the last few minutes
     quarantined: int  # records in the queue's quarantine (worker.quarantine)
     head: QueueHead | None = None  # read only when asked for
+    lanes: tuple[LaneDepth, ...] = ()  # the sums above, lane by lane
+    paused: frozenset[str] = frozenset()  # "lane:<lane>" and "job:<job>" (worker.ops.controls)
 
     @property
     def total(self) -> int:
@@ -103,32 +115,68 @@ class QueueState:
 
 
 async def read_queue(redis: ArqRedis, queue_name: str, *, head: int = 0) -> QueueState:
-    """The state of ``queue_name``; with ``head``, its first ``head`` entries read one by
-    one too (``MIN_HEAD_DEPTH`` finds every running job)."""
+    """The state of ``queue_name``, every lane of it; with ``head``, the first ``head``
+    entries of each lane read one by one too (``MIN_HEAD_DEPTH`` finds every running job)."""
     workers = await read_roster(redis, queue_name)
     now = timestamp_ms()
+    queues = lane_queues(queue_name)
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.zcount(queue_name, "-inf", now)
-        pipe.zcount(queue_name, f"({now}", "+inf")
-        # A running job stays in the queue until it ends, at the head if it started long
-        # ago: the oldest waiting one is among the first `running + margin` due entries.
-        looked_at = min(workers.running, MAX_RUNNING_LOOKED_AT) + HEAD_MARGIN
-        pipe.zrangebyscore(queue_name, "-inf", now, start=0, num=looked_at, withscores=True)
+        for queue in queues:
+            pipe.zcount(queue, "-inf", now)
+            pipe.zcount(queue, f"({now}", "+inf")
+            # A running job stays in the queue until it ends, at the head if it started
+            # long ago: the oldest waiting one is among the first `running + margin` due.
+            looked_at = min(workers.running, MAX_RUNNING_LOOKED_AT) + HEAD_MARGIN
+            pipe.zrangebyscore(queue, "-inf", now, start=0, num=looked_at, withscores=True)
         pipe.llen(quarantine_key(queue_name))
+        pipe.smembers(paused_key(queue_name))
         if head:
-            pipe.zrange(queue_name, 0, head - 1)
+            for queue in queues:
+                pipe.zrange(queue, 0, head - 1)
             pipe.lrange(quarantine_key(queue_name), 0, QUARANTINE_SHOWN - 1)
-        due, deferred, due_first, quarantined, *entries = await pipe.execute(raise_on_error=False)
-    if isinstance(due_first, Exception):  # not a sorted set: a worker moves it aside
-        due, deferred, due_first = 0, 0, []
+        replies = await pipe.execute(raise_on_error=False)
+    lanes, due_first = _lane_depths(replies[: 3 * len(queues)])
+    quarantined, paused = replies[3 * len(queues) : 3 * len(queues) + 2]
+    entries = replies[3 * len(queues) + 2 :]
     return QueueState(
-        due=int(due),
-        deferred=int(deferred),
+        due=sum(lane.due for lane in lanes),
+        deferred=sum(lane.deferred for lane in lanes),
         oldest_ready_age=await _oldest_waiting_age(redis, due_first, now),
         workers=workers,
         quarantined=0 if isinstance(quarantined, Exception) else int(quarantined),
-        head=await _read_head(redis, *entries) if head else None,
+        head=await _read_head(redis, _merged(entries[:-1]), entries[-1]) if head else None,
+        lanes=lanes,
+        paused=frozenset() if isinstance(paused, Exception) else _texts(paused),
     )
+
+
+def _lane_depths(
+    replies: list[object],
+) -> tuple[tuple[LaneDepth, ...], list[tuple[bytes, float]]]:
+    """Each lane's depth from its three replies, and the due heads of all lanes, oldest first."""
+    depths, due_first = [], []
+    for lane, (due, deferred, first) in zip(
+        LANES, zip(replies[::3], replies[1::3], replies[2::3], strict=True), strict=True
+    ):
+        if isinstance(first, Exception) or not isinstance(first, list):
+            due, deferred, first = 0, 0, []  # not a sorted set: a worker moves it aside
+        depths.append(LaneDepth(lane, int(str(due)), int(str(deferred))))
+        due_first += first
+    return tuple(depths), sorted(due_first, key=lambda entry: entry[1])
+
+
+def _merged(heads: list[list[bytes] | Exception]) -> list[bytes] | Exception:
+    """The heads of every lane as one list; an error if a lane could not be read."""
+    merged: list[bytes] = []
+    for entries in heads:
+        if isinstance(entries, Exception):
+            return entries
+        merged += entries
+    return merged
+
+
+def _texts(members: set[bytes]) -> frozenset[str]:
+    return frozenset(member.decode(errors="replace") for member in members)
 
 
 async def _oldest_waiting_age(

@@ -30,18 +30,24 @@ async def mark_submission(
     await queue.set(SUBMISSION_PREFIX + parent_id, marker, px=queue.expires_extra_ms)
 
 
-# KEYS: the queue, then each job's result key; ARGV: the job ids. Per job: its result, 1
-# while it is queued (or deferred, or running), 0 when Redis knows nothing of it, -1 when
-# its result key holds something else than a string.
+# KEYS: every lane's queue, then each job's result key; ARGV: the number of lanes, then the
+# job ids. Per job: its result, 1 while it is queued (or deferred, or running), 0 when
+# Redis knows nothing of it, -1 when its result key holds something else than a string.
 _RESULTS_SCRIPT = """
-local replies = {}
-for i = 1, #ARGV do
-  local result = redis.pcall('get', KEYS[i + 1])
+local replies, n = {}, tonumber(ARGV[1])
+local function queued(id)
+  for lane = 1, n do
+    if redis.call('zscore', KEYS[lane], id) then return true end
+  end
+  return false
+end
+for i = 1, #ARGV - 1 do
+  local result = redis.pcall('get', KEYS[n + i])
   if type(result) == 'table' then
     replies[i] = -1
   elseif result then
     replies[i] = result
-  elseif redis.call('zscore', KEYS[1], ARGV[i]) then
+  elseif queued(ARGV[i + 1]) then
     replies[i] = 1
   else
     replies[i] = 0
@@ -57,12 +63,14 @@ async def read_results(sources: Sources, job_ids: list[str]) -> dict[str, Outcom
     thousand jobs; the script, a tenth of that)."""
     from arq.constants import result_key_prefix
 
+    from worker.lanes import lane_queues
     from worker.serialization import UnreadableData, decoded_result
 
     queue = await sources.queue()
     script = queue.register_script(_RESULTS_SCRIPT)
-    keys = [queue.default_queue_name, *(result_key_prefix + job_id for job_id in job_ids)]
-    replies = await script(keys=keys, args=job_ids)
+    lanes = lane_queues(queue.default_queue_name)
+    keys = [*lanes, *(result_key_prefix + job_id for job_id in job_ids)]
+    replies = await script(keys=keys, args=[len(lanes), *job_ids])
     found: dict[str, Outcome] = {}
     for job_id, reply in zip(job_ids, replies, strict=True):
         if isinstance(reply, bytes):

@@ -35,6 +35,7 @@ process that asked for our settings.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable
@@ -42,17 +43,20 @@ from signal import Signals
 from typing import Any
 
 import arq.worker
-from arq.constants import abort_job_max_age, abort_jobs_ss, in_progress_key_prefix
+from arq.constants import abort_job_max_age, abort_jobs_ss
 from arq.cron import CronJob
 from arq.utils import timestamp_ms
-from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from worker.bootstrap import SERVICES_KEY, Services, this_worker_id
+from worker.lanes import lane_queue, lane_queues
 from worker.ops.queue_state import lease_value
 from worker.quarantine import BAD_ID, WRONG_TYPE, damaged, id_problem, shown
+from worker.registry import default_limits
+from worker.runtime.claim_script import Claim, Claimer
 from worker.runtime.delivery import refuse
 from worker.runtime.endings import ABORTING_KEY, record_unrun
+from worker.runtime.polling import LANE_QUEUE, LanePolling
 from worker.runtime.prometheus import job_meter
 from worker.runtime.quarantining import describe_job_keys, move_aside, quarantine_entry
 from worker.serialization import UnreadablePayload, deserialize, why_unreadable
@@ -65,33 +69,11 @@ REFUSED = "(refused)"
 # How often a worker running jobs reads the abort requests: a cancel acts within it.
 ABORT_READ_SECONDS = 0.25
 
-# KEYS[1]: the queue, KEYS[2..]: the in-progress keys of ARGV[5..], the ids read from its
-# ready head. ARGV[1]: now (ms), ARGV[2]: the lease (ms), ARGV[3]: how many to claim,
-# ARGV[4]: the lease's value.
-# Returns id, score, id, score... of the jobs claimed, in queue order.
-_CLAIM = """
-local now, wanted = tonumber(ARGV[1]), tonumber(ARGV[3])
-local claimed = {}
-for i = 2, #KEYS do
-  if #claimed >= 2 * wanted then break end
-  if redis.call('exists', KEYS[i]) == 0 then
-    local id = ARGV[i + 3]
-    local score = redis.call('zscore', KEYS[1], id)
-    if score and tonumber(score) <= now then
-      redis.call('set', KEYS[i], ARGV[4], 'PX', ARGV[2])
-      claimed[#claimed + 1] = id
-      claimed[#claimed + 1] = score
-    end
-  end
-end
-return claimed
-"""
 
+class ClaimingWorker(LanePolling):
+    """arq's worker claiming from every lane in one round trip; built from the same settings."""
 
-class ClaimingWorker(arq.worker.Worker):
-    """arq's worker with ``start_jobs`` in one round trip; built from the same settings."""
-
-    _claim: AsyncScript | None = None
+    _claimer: Claimer | None = None
     _aborts_read_at = 0.0  # time.monotonic() of the last read of the abort requests
     _stale_aborts_dropped_at = 0.0
     _stopping = False  # arq has cancelled the polling loop to stop the worker
@@ -105,6 +87,11 @@ class ClaimingWorker(arq.worker.Worker):
         self.job_deserializer = self._job_or_refusal
         self.functions[REFUSED] = arq.worker.func(_refused, name=REFUSED, timeout=60)
         self.ctx[ABORTING_KEY] = self.aborting_tasks
+        settings = self.ctx.get("settings")
+        if isinstance(settings, Settings):
+            # Under the watchdog's bound on a reply (worker.runtime.watchdog), BLPOP's included.
+            bound = settings.redis_socket_timeout / 2
+            self.idle_wait = min(settings.idle_wait_seconds, bound)
         await super().main()
 
     def handle_sig(self, signum: Signals) -> None:
@@ -116,20 +103,33 @@ class ClaimingWorker(arq.worker.Worker):
         self._stopping = True
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """Unused: ``_poll_iteration`` claims from every lane itself (``claim_ready``)."""
+        raise NotImplementedError("ClaimingWorker claims in claim_ready")
+
+    async def claim_ready(self) -> Claim | None:
+        """Claim and start what this worker has room for, from every lane; with nothing
+        claimed, when the first deferred job is due (ms, None: none is)."""
         room = self.max_jobs - self.job_counter
-        if room <= 0 or not job_ids:
-            return
-        ids = [job_id.decode() for job_id in await self._without_bad_ids(job_ids)]
-        if not ids:
-            return
-        if self._claim is None:
-            self._claim = self.pool.register_script(_CLAIM)
-        claimed = await self._claim(
-            keys=[self.queue_name, *[in_progress_key_prefix + job_id for job_id in ids]],
-            args=[timestamp_ms(), self._lease_ms(), room, self._lease_value(), *ids],
+        if room <= 0:
+            return None
+        if self._claimer is None:
+            self._claimer = Claimer(self.pool, self.base_queue, self.queue_read_limit)
+        claim = await self._claimer.claim(
+            now_ms=timestamp_ms(),
+            lease_ms=self._lease_ms(),
+            wanted=room,
+            # The last free slot is kept for the most urgent lane.
+            lower_wanted=room - 1 if self.max_jobs > 1 else room,
+            lease_value=self._lease_value(),
+            limits=default_limits(),
         )
-        for job_id, score in zip(claimed[::2], claimed[1::2], strict=True):
-            await self._start(job_id.decode(), int(float(score)))
+        for job in claim.jobs:
+            queue = lane_queue(self.base_queue, job.lane)
+            if (problem := id_problem(job.job_id)) is not None:
+                await self._quarantine(job.job_id, BAD_ID, problem, source=queue)
+                continue
+            await self._start(job.job_id.decode(), job.score, queue)
+        return claim
 
     async def _without_bad_ids(self, job_ids: list[bytes]) -> list[bytes]:
         good = []
@@ -140,12 +140,15 @@ class ClaimingWorker(arq.worker.Worker):
                 await self._quarantine(job_id, BAD_ID, problem)
         return good
 
-    async def _start(self, job_id: str, score: int) -> None:
+    async def _start(self, job_id: str, score: int, queue: str) -> None:
         """arq's bookkeeping for a job it started. The semaphore (max_jobs + 1 permits)
-        has room: no more than max_jobs - job_counter were claimed."""
+        has room: no more than max_jobs - job_counter were claimed. The job's task sees its
+        lane's queue as ``queue_name``: arq finishes or re-scores it there."""
         await self.sem.acquire()
         self.job_counter += 1
-        task = self.loop.create_task(self.run_job(job_id, score))
+        context = contextvars.copy_context()
+        context.run(LANE_QUEUE.set, queue)
+        task = self.loop.create_task(self.run_job(job_id, score), context=context)
         task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
         self.tasks[job_id] = task
 
@@ -201,8 +204,9 @@ class ClaimingWorker(arq.worker.Worker):
 
     async def _repair(self) -> list[str]:
         """Move aside whichever key of the queue's holds the wrong type; the keys moved."""
-        expected = {self.queue_name: "zset", abort_jobs_ss: "zset"}
-        moved = await move_aside(self.pool, self.queue_name, expected, this_worker_id())
+        expected = dict.fromkeys(lane_queues(self.base_queue), "zset")
+        expected[abort_jobs_ss] = "zset"
+        moved = await move_aside(self.pool, self.base_queue, expected, this_worker_id())
         for key in moved:
             log.error("%s held the wrong type of value: moved aside and recorded", key)
         return moved
@@ -210,8 +214,9 @@ class ClaimingWorker(arq.worker.Worker):
     async def _quarantine(
         self, job_id: bytes, reason: str, problem: str, *, source: str | None = None
     ) -> None:
+        source = source or self.queue_name  # in a job's task: its lane's queue
         moved = await quarantine_entry(
-            self.pool, self.queue_name, job_id, reason, problem, this_worker_id(), source=source
+            self.pool, self.base_queue, job_id, reason, problem, this_worker_id(), source=source
         )
         if moved:
             log.error("queue entry %r quarantined: %s", shown(job_id), problem)

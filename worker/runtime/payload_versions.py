@@ -147,7 +147,7 @@ async def leave_for_another_worker(
     if waited >= grace:
         unknown = PayloadVersionUnknown(
             f"{ahead}; no worker that knows it took it within "
-            f"JOBS_PAYLOAD_VERSION_GRACE ({grace:g} s): deploy one, then `jobs retry` it"
+            f"JOBS_PAYLOAD_VERSION_GRACE ({grace:g} s): deploy one, then `dbjobs retry` it"
         )
         return await handle_failure(services, stamp, ahead.payload, unknown, max_tries=1)
     delay = backoff_seconds(times, base=WAIT_BASE_SECONDS, cap=longest)

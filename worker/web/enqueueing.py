@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Query, Response
 from pydantic import ValidationError
 
 from worker.bootstrap import Services
+from worker.lanes import Lane
 from worker.ops.actions import checked_payload, enqueue_once, enqueued_outcome, job_id_problem
 from worker.ops.following import outcome_within
 from worker.registry import Job
@@ -24,6 +25,13 @@ from worker.web.security import NEEDS_TOKEN
 MAX_WAIT_SECONDS = 60.0
 Wait = Annotated[
     float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for the outcome")
+]
+LaneQuery = Annotated[
+    Lane | None,
+    Query(
+        description="The lane the job waits in (default: its job's): interactive work "
+        "is claimed before maintenance, maintenance before bulk"
+    ),
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -45,7 +53,13 @@ def job_id_from(key: str | None) -> str:
 
 
 async def enqueue(
-    console: Services, job: Job[Any], raw: Mapping[str, Any], *, key: str | None, wait: float
+    console: Services,
+    job: Job[Any],
+    raw: Mapping[str, Any],
+    *,
+    key: str | None,
+    wait: float,
+    lane: Lane | None = None,
 ) -> tuple[Enqueued, int]:
     """Enqueue ``raw`` as ``job`` once per key; the answer and its HTTP status (200 when the
     job has ended, 202 while it waits or runs). Nothing is enqueued for a bad payload."""
@@ -54,7 +68,7 @@ async def enqueue(
         payload = checked_payload(job, raw, console.settings, job_id)
     except ValidationError as problem:
         raise PayloadRefused(problem) from None
-    new = await enqueue_once(console, job.name, payload, job_id)
+    new = await enqueue_once(console, job.name, payload, job_id, lane=lane)
     return await answer(console, job_id, job.name, new=new, wait=wait)
 
 
@@ -78,10 +92,11 @@ def add_enqueue_route(
         response: Response,
         payload: Annotated[dict[str, Any], Body()],
         wait: Wait = 0,
+        lane: LaneQuery = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Enqueued:
         enqueued, response.status_code = await enqueue(
-            console, job, payload, key=idempotency_key, wait=wait
+            console, job, payload, key=idempotency_key, wait=wait, lane=lane
         )
         return enqueued
 

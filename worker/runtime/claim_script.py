@@ -1,0 +1,204 @@
+"""The claim of one poll, in one script call: lanes, pauses, caps and the doorbell.
+
+The script reads the ready head of each lane (``worker.lanes``), most urgent first, and
+claims the jobs arq would (no in-progress key, due) by writing their lease. On every
+``SHARE_EVERY``-th claim of the cluster the lower lanes go first, and a worker of more than
+one slot never fills its last one from a lower lane: bulk work keeps a share however busy
+the interactive lane is, and an interactive job never waits for a bulk job to end.
+
+A paused lane is not read; a job of a paused kind is left where it is. A kind with a cap
+keeps the ids of its claimed jobs in a set; a member whose in-progress key is gone (the
+job ended, was retried, or its worker died and the lease lapsed) is dropped as the set is
+counted, so a dead worker's slots return with its leases. A job's kind is read off the
+first bytes of its data (arq writes ``{"t":..,"f":"<function>",...``), only while some
+kind is paused or capped. Pausing a kind skips its jobs among the first ``depth`` ready
+entries of a lane: jobs of other kinds queued behind a long run of paused ones wait.
+
+Keys are derived from the queue name in the script (one Redis server, not a cluster).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix
+from redis.commands.core import AsyncScript
+
+from worker.lanes import (
+    DOORBELL_TOKENS,
+    LANES,
+    SHARE_EVERY,
+    Lane,
+    doorbell_key,
+    lane_queues,
+    limits_key,
+    paused_key,
+    running_key,
+    turn_key,
+)
+
+# KEYS: the lanes' queues (most urgent first), then the turn counter, the paused set, the
+# limits hash and the doorbell. ARGV: now, lease ms, wanted, lower lanes' wanted, lease
+# value, depth, share every, in-progress prefix, job prefix, running prefix, tokens,
+# number of lanes, the lanes' names, then (job, cap) pairs of the registry.
+# Returns {next due ms or -1, id, score, lane index, id, score, lane index...}.
+_CLAIM = """
+local now, lease, wanted, lower = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local value, depth, every = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local ip, jp, rp, tokens, n = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11]), tonumber(ARGV[12])
+local turn_key, bell = KEYS[n + 1], KEYS[n + 4]
+local paused, kinds = {}, false
+for _, member in ipairs(redis.call('smembers', KEYS[n + 2])) do
+  paused[member] = true
+  if string.sub(member, 1, 4) == 'job:' then kinds = true end
+end
+local limits = {}
+for i = 13 + n, #ARGV, 2 do limits[ARGV[i]] = tonumber(ARGV[i + 1]); kinds = true end
+local over = redis.call('hgetall', KEYS[n + 3])
+for i = 1, #over, 2 do limits[over[i]] = tonumber(over[i + 1]); kinds = true end
+local order = {}
+local turn = tonumber(redis.call('get', turn_key) or '0')
+if n > 1 and every > 0 and turn % every == every - 1 then
+  for i = 2, n do order[#order + 1] = i end
+  order[#order + 1] = 1
+else
+  for i = 1, n do order[i] = i end
+end
+local free = {}
+local function room_for(kind)
+  if free[kind] == nil then
+    local count = 0
+    for _, id in ipairs(redis.call('smembers', rp .. kind)) do
+      if redis.call('exists', ip .. id) == 1 then count = count + 1
+      else redis.call('srem', rp .. kind, id) end
+    end
+    free[kind] = limits[kind] - count
+  end
+  return free[kind]
+end
+local claimed, taken, lower_taken, more = {-1}, 0, 0, false
+local function full(lane)
+  return taken >= wanted or (lane > 1 and lower_taken >= lower)
+end
+for _, lane in ipairs(order) do
+  if not paused['lane:' .. ARGV[12 + lane]] and not full(lane) then
+    local ids = redis.call('zrangebyscore', KEYS[lane], '-inf', now,
+      'WITHSCORES', 'LIMIT', 0, depth)
+    for i = 1, #ids, 2 do
+      local id = ids[i]
+      if redis.call('exists', ip .. id) == 0 then
+        if full(lane) then more = true; break end
+        local kind = nil
+        if kinds then
+          kind = string.match(redis.call('getrange', jp .. id, 0, 200), '"f":"([^"]+)"')
+        end
+        local ok = true
+        if kind and paused['job:' .. kind] then
+          ok = false
+        elseif kind and limits[kind] then
+          if room_for(kind) <= 0 then ok = false
+          else free[kind] = free[kind] - 1; redis.call('sadd', rp .. kind, id) end
+        end
+        if ok then
+          redis.call('set', ip .. id, value, 'PX', lease)
+          claimed[#claimed + 1] = id
+          claimed[#claimed + 1] = ids[i + 1]
+          claimed[#claimed + 1] = lane
+          taken = taken + 1
+          if lane > 1 then lower_taken = lower_taken + 1 end
+        end
+      end
+    end
+  end
+end
+if taken > 0 then redis.call('incr', turn_key) end
+if more then
+  redis.call('lpush', bell, 1)
+  redis.call('ltrim', bell, 0, tokens - 1)
+end
+if taken == 0 then
+  for lane = 1, n do
+    if not paused['lane:' .. ARGV[12 + lane]] then
+      local first = redis.call('zrangebyscore', KEYS[lane], '(' .. now, '+inf',
+        'WITHSCORES', 'LIMIT', 0, 1)
+      if first[2] and (claimed[1] == -1 or tonumber(first[2]) < claimed[1]) then
+        claimed[1] = tonumber(first[2])
+      end
+    end
+  end
+end
+return claimed
+"""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One job claimed: its id as Redis holds it, its score, and the lane it waits in."""
+
+    job_id: bytes
+    score: int
+    lane: Lane
+
+
+@dataclass(frozen=True)
+class Claim:
+    jobs: list[Claimed]
+    next_due_ms: int | None  # nothing claimed: when the first deferred job is due
+
+
+class Claimer:
+    """Runs the claim script for one worker."""
+
+    def __init__(self, redis: ArqRedis, queue_name: str, depth: int) -> None:
+        self.redis = redis
+        self.queue_name = queue_name
+        self.depth = depth
+        self._script: AsyncScript = redis.register_script(_CLAIM)
+        self._keys = [
+            *lane_queues(queue_name),
+            turn_key(queue_name),
+            paused_key(queue_name),
+            limits_key(queue_name),
+            doorbell_key(queue_name),
+        ]
+
+    async def claim(
+        self,
+        *,
+        now_ms: int,
+        lease_ms: int,
+        wanted: int,
+        lower_wanted: int,
+        lease_value: str,
+        limits: Mapping[str, int],
+    ) -> Claim:
+        args: list[str | int] = [
+            now_ms,
+            lease_ms,
+            wanted,
+            lower_wanted,
+            lease_value,
+            self.depth,
+            SHARE_EVERY,
+            in_progress_key_prefix,
+            job_key_prefix,
+            running_key(self.queue_name, ""),
+            DOORBELL_TOKENS,
+            len(LANES),
+            *LANES,
+        ]
+        for name, cap in limits.items():
+            args += (name, cap)
+        reply = await self._script(keys=self._keys, args=args)
+        next_due = int(reply[0])
+        rest = reply[1:]
+        jobs = [
+            Claimed(job_id, int(float(score)), LANES[int(lane) - 1])
+            for job_id, score, lane in zip(rest[::3], rest[1::3], rest[2::3], strict=True)
+        ]
+        return Claim(jobs, None if next_due < 0 else next_due)
+
+
+__all__ = ["Claim", "Claimed", "Claimer"]
