@@ -6,20 +6,32 @@ lately, from the job history's finished_at index."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import RedirectResponse
 
 from domain import services
 from worker.bootstrap import Services
 from worker.ops.queue_prometheus import CONTENT_TYPE, read_exposition
 from worker.ops.queue_state import MIN_HEAD_DEPTH, QueueHead, read_queue
-from worker.ops.workers import Roster, WorkerBeat, read_roster
+from worker.ops.workers import LATE, LOST, WorkerRow, dismiss_lost, read_roster
 from worker.web.console import Console
-from worker.web.schemas import ERRORS, QuarantinedOut, QueueOverview, RunningJobOut, WorkerOut
+from worker.web.params import FormWorkerId
+from worker.web.schemas import (
+    ERRORS,
+    Dismissed,
+    DismissRequest,
+    QuarantinedOut,
+    QueueOverview,
+    RunningJobOut,
+    WorkerOut,
+)
+from worker.web.security import NEEDS_TOKEN, checked_form
 from worker.web.templating import render
 
 api = APIRouter(prefix="/api", tags=["queue"], responses=ERRORS)
@@ -38,6 +50,9 @@ async def overview(console: Services) -> QueueOverview:
     async with console.unit_of_work() as uow:
         last_minute = await services.recent_counts(uow, MINUTE)
         last_hour = await services.recent_counts(uow, HOUR)
+    # The worker rows count the Running table's jobs, from the same read of the head.
+    on_worker = Counter(job.worker for job in head.running if job.worker is not None)
+    workers = [_worker(row, queue_name) for row in queue.workers.rows(running=on_worker)]
     return QueueOverview(
         total=queue.total,
         ready=queue.due,
@@ -47,8 +62,8 @@ async def overview(console: Services) -> QueueOverview:
         unreadable=head.unreadable,
         quarantined=queue.quarantined,
         quarantine=[QuarantinedOut(**asdict(record)) for record in head.quarantine],
-        running=_running(head),
-        workers=_workers(queue.workers),
+        running=_running(head, workers),
+        workers=workers,
         last_minute=last_minute,
         last_hour=last_hour,
         jobs_per_second=round(sum(last_minute.values()) / MINUTE, 2),
@@ -56,23 +71,26 @@ async def overview(console: Services) -> QueueOverview:
 
 
 async def workers(console: Services) -> list[WorkerOut]:
-    return _workers(await read_roster(await console.queue(), console.settings.queue_name))
+    queue_name = console.settings.queue_name
+    roster = await read_roster(await console.queue(), queue_name)
+    return [_worker(row, queue_name) for row in roster.rows()]
 
 
-def _workers(roster: Roster) -> list[WorkerOut]:
-    # The live ones only, as ever; `jobs health` lists the silent ones too (issue 20).
+def _worker(row: WorkerRow, queue_name: str) -> WorkerOut:
+    return WorkerOut(**asdict(row), queue_name=queue_name)
+
+
+def _running(head: QueueHead, workers: list[WorkerOut]) -> list[RunningJobOut]:
     now = datetime.now(UTC)
-    return [_worker(beat, now) for beat in roster.live]
-
-
-def _worker(beat: WorkerBeat, now: datetime) -> WorkerOut:
-    since = round((now - beat.beat_at).total_seconds(), 1)
-    return WorkerOut(**asdict(beat), seconds_since_beat=since)
-
-
-def _running(head: QueueHead) -> list[RunningJobOut]:
-    now = datetime.now(UTC)
-    return [RunningJobOut(**asdict(job), age_seconds=job.age_seconds(now)) for job in head.running]
+    healthy = {worker.worker_id for worker in workers if worker.state not in (LATE, LOST)}
+    return [
+        RunningJobOut(
+            **asdict(job),
+            age_seconds=job.age_seconds(now),
+            orphaned=job.worker is not None and job.worker not in healthy,
+        )
+        for job in head.running
+    ]
 
 
 @api.get("/queue", summary="Depth, running jobs, workers, and throughput lately")
@@ -83,6 +101,23 @@ async def get_queue(console: Console) -> QueueOverview:
 @api.get("/workers", summary="Workers alive, with their last heartbeat")
 async def get_workers(console: Console) -> list[WorkerOut]:
     return await workers(console)
+
+
+@api.post(
+    "/workers/dismiss",
+    dependencies=NEEDS_TOKEN,
+    summary="Forget a lost worker (one still beating is not dismissed)",
+)
+async def dismiss_worker(console: Console, request: DismissRequest) -> Dismissed:
+    queue_name = console.settings.queue_name
+    dismissed = await dismiss_lost(await console.queue(), queue_name, request.worker_id)
+    return Dismissed(worker_id=request.worker_id, dismissed=dismissed)
+
+
+@pages.post("/workers/dismiss", dependencies=[Depends(checked_form)])
+async def dismiss_form(console: Console, worker_id: FormWorkerId) -> Response:
+    await dismiss_lost(await console.queue(), console.settings.queue_name, worker_id)
+    return RedirectResponse("/workers", 303)
 
 
 @prometheus.get("/metrics")

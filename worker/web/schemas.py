@@ -79,14 +79,21 @@ class RunningJobOut(BaseModel):
     worker: str | None
     started_at: datetime | None
     age_seconds: float | None
+    orphaned: bool = Field(
+        False,
+        description="Its worker is late or lost: it returns to the queue when its lease lapses",
+    )
 
 
 class WorkerOut(BaseModel):
     worker_id: str
     queue_name: str
-    state: str
-    running: int
-    started_at: datetime
+    state: str = Field(
+        description="starting, ready, stopping as it says; late after a missed heartbeat; "
+        "lost after three, until dismissed or it beats again"
+    )
+    running: int | None = Field(description="None for a lost worker")
+    started_at: datetime | None
     beat_at: datetime
     seconds_since_beat: float
 
@@ -134,6 +141,15 @@ class RetryRequest(Request):
 
 class CancelRequest(Request):
     job_id: JobId
+
+
+class DismissRequest(Request):
+    worker_id: Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=NO_NUL)]
+
+
+class Dismissed(BaseModel):
+    worker_id: str
+    dismissed: bool = Field(description="False: not listed, or still beating (late)")
 
 
 class HandleRequest(Request):
