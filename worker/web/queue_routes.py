@@ -10,15 +10,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from domain import services
 from worker.bootstrap import Services
 from worker.ops.queue_prometheus import CONTENT_TYPE, read_exposition
-from worker.ops.queue_state import MIN_HEAD_DEPTH, QueueHead, read_queue
+from worker.ops.queue_state import MAX_RUNNING_LOOKED_AT, MIN_HEAD_DEPTH, QueueHead, read_queue
 from worker.ops.workers import LATE, LOST, WorkerRow, dismiss_lost, read_roster
 from worker.web.console import Console
 from worker.web.params import FormWorkerId
@@ -29,6 +29,7 @@ from worker.web.schemas import (
     QuarantinedOut,
     QueueOverview,
     RunningJobOut,
+    SubmissionOut,
     WorkerOut,
 )
 from worker.web.security import NEEDS_TOKEN, checked_form
@@ -53,17 +54,22 @@ async def overview(console: Services) -> QueueOverview:
     # The worker rows count the Running table's jobs, from the same read of the head.
     on_worker = Counter(job.worker for job in head.running if job.worker is not None)
     workers = [_worker(row, queue_name) for row in queue.workers.rows(running=on_worker)]
+    running = _running(head, workers)
     return QueueOverview(
         total=queue.total,
         ready=queue.due,
+        waiting=max(0, queue.due - len(running)),
         deferred=queue.deferred,
         waiting_by_function=head.by_function,
         sampled=head.sampled,
         unreadable=head.unreadable,
         quarantined=queue.quarantined,
         quarantine=[QuarantinedOut(**asdict(record)) for record in head.quarantine],
-        running=_running(head, workers),
+        running=running,
         workers=workers,
+        submissions=[
+            SubmissionOut(**asdict(progress), done=progress.done) for progress in head.submissions
+        ],
         last_minute=last_minute,
         last_hour=last_hour,
         jobs_per_second=round(sum(last_minute.values()) / MINUTE, 2),
@@ -141,5 +147,32 @@ def _live(path: str, name: str, read: Callable[[Services], Awaitable[Any]]) -> N
     pages.add_api_route(f"/fragments/{name}", fragment, methods=["GET"], name=f"{name}_fragment")
 
 
-_live("/", "overview", overview)
+# The overview's Running table shows a page of this many rows (100 running jobs pushed the
+# workers 3,500 px down); the rest are a link away.
+RUNNING_SHOWN = 20
+RunningFrom = Annotated[int, Query(ge=0, le=MAX_RUNNING_LOOKED_AT, description="First row")]
+
+
+async def _overview_context(console: Services, running_from: int) -> dict[str, Any]:
+    return {
+        "overview": await overview(console),
+        "running_from": running_from,
+        "running_shown": RUNNING_SHOWN,
+    }
+
+
+@pages.get("/", name="overview_page")
+async def overview_page(
+    request: Request, console: Console, running_from: RunningFrom = 0
+) -> Response:
+    return render(request, "overview.html", await _overview_context(console, running_from))
+
+
+@pages.get("/fragments/overview", name="overview_fragment")
+async def overview_fragment(
+    request: Request, console: Console, running_from: RunningFrom = 0
+) -> Response:
+    return render(request, "_overview.html", await _overview_context(console, running_from))
+
+
 _live("/workers", "workers", workers)

@@ -107,9 +107,19 @@ class QuarantinedOut(BaseModel):
     worker: str
 
 
+class SubmissionOut(BaseModel):
+    parent_id: str
+    function: str | None
+    jobs: int = Field(description="Jobs the submission became (a generation's chunks)")
+    done: int = Field(description="Of those, ended (no longer in the queue)")
+    queued: int = Field(description="Of those, in the queue: waiting or running")
+    running: int
+
+
 class QueueOverview(BaseModel):
-    total: int = Field(description="Jobs in the queue: waiting and running")
-    ready: int
+    total: int = Field(description="Jobs in the queue: waiting, running and deferred")
+    ready: int = Field(description="Due now: waiting and running")
+    waiting: int = Field(description="Due now and not running: waiting for a worker")
     deferred: int
     waiting_by_function: dict[str, int]
     sampled: int = Field(description="Entries the per-function counts were read from")
@@ -120,6 +130,9 @@ class QueueOverview(BaseModel):
     quarantine: list[QuarantinedOut] = Field(description="The latest records, newest first")
     running: list[RunningJobOut]
     workers: list[WorkerOut]
+    submissions: list[SubmissionOut] = Field(
+        description="Submissions in progress (a generation's chunks), from the queue's head"
+    )
     last_minute: dict[str, int] = Field(description="Jobs ended by state, last 60 s")
     last_hour: dict[str, int] = Field(description="Jobs ended by state, last hour")
     jobs_per_second: float = Field(description="Over the last minute")
