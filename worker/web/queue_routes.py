@@ -51,6 +51,7 @@ async def overview(console: Services) -> QueueOverview:
     async with console.unit_of_work() as uow:
         last_minute = await services.recent_counts(uow, MINUTE)
         last_hour = await services.recent_counts(uow, HOUR)
+        unhandled = await services.recent_unhandled_failures(uow, HOUR)
     # The worker rows count the Running table's jobs, from the same read of the head.
     on_worker = Counter(job.worker for job in head.running if job.worker is not None)
     workers = [_worker(row, queue_name) for row in queue.workers.rows(running=on_worker)]
@@ -72,6 +73,7 @@ async def overview(console: Services) -> QueueOverview:
         ],
         last_minute=last_minute,
         last_hour=last_hour,
+        unhandled_failures_last_hour=unhandled,
         jobs_per_second=round(sum(last_minute.values()) / MINUTE, 2),
     )
 

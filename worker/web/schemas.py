@@ -135,6 +135,9 @@ class QueueOverview(BaseModel):
     )
     last_minute: dict[str, int] = Field(description="Jobs ended by state, last 60 s")
     last_hour: dict[str, int] = Field(description="Jobs ended by state, last hour")
+    unhandled_failures_last_hour: int = Field(
+        description="Failures of the last hour nobody has marked handled or retried"
+    )
     jobs_per_second: float = Field(description="Over the last minute")
 
 
