@@ -69,3 +69,11 @@ def test_the_readme_lists_the_jobs_as_the_registry_declares_them():
     assert jobs_table() in readme, (
         "paste worker.registry.jobs_table() into README.md:\n" + jobs_table()
     )
+
+
+def test_a_chunk_job_id_names_its_generation_and_no_other_id_does():
+    from worker.registry import chunk_job_id, generation_of
+
+    assert generation_of(chunk_job_id(42, 7, "key:with:colons")) == 42
+    for other in ("generation:x:chunk:1:k", "gen-1:3", "generation:1:batch:1:k", "", "a:b"):
+        assert generation_of(other) is None, other

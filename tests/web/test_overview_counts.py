@@ -64,7 +64,7 @@ async def test_counts_agree_the_running_table_is_paged_and_a_generation_shows_pr
     await expect(worker_row.locator("td.num").first).to_have_text("25")
     await expect(page.locator("#running-table tbody tr")).to_have_count(20)
     await expect(page.locator("#running-pages")).to_contain_text("1–20 of 25 running")
-    generation = page.locator("#submissions tr", has_text="gen-1")
+    generation = page.locator("#in-progress tr.submission", has_text="gen-1")
     await expect(generation).to_contain_text("6/10")
     await page.screenshot(path="/work/helpers/screens/console-overview-counts.png", full_page=True)
 

@@ -24,6 +24,7 @@ from arq.utils import timestamp_ms
 from worker.ops.job_state import SUBMISSION_PREFIX
 from worker.ops.workers import Roster, read_roster
 from worker.quarantine import Quarantined, id_problem, quarantine_key
+from worker.registry import generation_of
 from worker.serialization import function_of
 
 # arq claims a job among the first max(5 x max_jobs, 100) ready entries of the queue, and
@@ -97,6 +98,8 @@ class QueueHead:
     unreadable: int
     quarantine: list[Quarantined]  # newest first, at most QUARANTINE_SHOWN
     submissions: tuple[SubmissionProgress, ...] = ()  # in progress, the most queued first
+    # Generations whose chunks are in the head: their progress is the history's to tell.
+    generations: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,9 @@ async def _read_head(
     running.sort(key=lambda job: job.started_at or datetime.max.replace(tzinfo=UTC))
     by_function = dict(waiting.most_common())
     submissions = await _submissions(redis, job_ids, {job.job_id for job in running})
-    return QueueHead(running, by_function, len(entries), unreadable, records, submissions)
+    generations = Counter(g for job_id in job_ids if (g := generation_of(job_id)) is not None)
+    found = tuple(g for g, _ in generations.most_common(SUBMISSIONS_SHOWN))
+    return QueueHead(running, by_function, len(entries), unreadable, records, submissions, found)
 
 
 async def _submissions(

@@ -16,6 +16,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from domain import services
+from domain.errors import GenerationNotFound
+from domain.uow import UnitOfWork
 from worker.bootstrap import Services
 from worker.ops.queue_prometheus import CONTENT_TYPE, read_exposition
 from worker.ops.queue_state import MAX_RUNNING_LOOKED_AT, MIN_HEAD_DEPTH, QueueHead, read_queue
@@ -26,6 +28,7 @@ from worker.web.schemas import (
     ERRORS,
     Dismissed,
     DismissRequest,
+    GenerationOut,
     QuarantinedOut,
     QueueOverview,
     RunningJobOut,
@@ -52,6 +55,7 @@ async def overview(console: Services) -> QueueOverview:
         last_minute = await services.recent_counts(uow, MINUTE)
         last_hour = await services.recent_counts(uow, HOUR)
         unhandled = await services.recent_unhandled_failures(uow, HOUR)
+        generations = [await _generation(uow, g) for g in head.generations]
     # The worker rows count the Running table's jobs, from the same read of the head.
     on_worker = Counter(job.worker for job in head.running if job.worker is not None)
     workers = [_worker(row, queue_name) for row in queue.workers.rows(running=on_worker)]
@@ -71,11 +75,20 @@ async def overview(console: Services) -> QueueOverview:
         submissions=[
             SubmissionOut(**asdict(progress), done=progress.done) for progress in head.submissions
         ],
+        generations=[generation for generation in generations if generation is not None],
         last_minute=last_minute,
         last_hour=last_hour,
         unhandled_failures_last_hour=unhandled,
         jobs_per_second=round(sum(last_minute.values()) / MINUTE, 2),
     )
+
+
+async def _generation(uow: UnitOfWork, generation_id: int) -> GenerationOut | None:
+    try:
+        status = await services.generation_status(uow, generation_id)
+    except GenerationNotFound:  # chunks of a reset database's generation, still queued
+        return None
+    return GenerationOut(**status.model_dump())
 
 
 async def workers(console: Services) -> list[WorkerOut]:

@@ -116,6 +116,14 @@ class SubmissionOut(BaseModel):
     running: int
 
 
+class GenerationOut(BaseModel):
+    generation_id: int
+    total: int = Field(description="Profiles to generate")
+    chunks: int
+    chunks_done: int
+    rows_done: int
+
+
 class QueueOverview(BaseModel):
     total: int = Field(description="Jobs in the queue: waiting, running and deferred")
     ready: int = Field(description="Due now: waiting and running")
@@ -131,7 +139,10 @@ class QueueOverview(BaseModel):
     running: list[RunningJobOut]
     workers: list[WorkerOut]
     submissions: list[SubmissionOut] = Field(
-        description="Submissions in progress (a generation's chunks), from the queue's head"
+        description="Submissions in progress (a file's batches), from the queue's head"
+    )
+    generations: list[GenerationOut] = Field(
+        description="Generations with chunks in the queue, as far as the history has them"
     )
     last_minute: dict[str, int] = Field(description="Jobs ended by state, last 60 s")
     last_hour: dict[str, int] = Field(description="Jobs ended by state, last hour")
