@@ -31,10 +31,12 @@ async def pool(settings: Settings) -> AsyncIterator[ArqRedis]:
     await pool.aclose()
 
 
-async def beat(pool: ArqRedis, queue: str, worker_id: str, *, seconds_ago: float) -> None:
-    """A beat written ``seconds_ago`` by a worker beating every 5 s, its key still there."""
+async def beat(
+    pool: ArqRedis, queue: str, worker_id: str, *, seconds_ago: float, every: float = 5.0
+) -> None:
+    """A beat written ``seconds_ago`` by a worker beating ``every`` seconds, its key there."""
     at = utcnow() - timedelta(seconds=seconds_ago)
-    written = WorkerBeat(worker_id, queue, at - timedelta(minutes=5), at, 1, READY, 5.0)
+    written = WorkerBeat(worker_id, queue, at - timedelta(minutes=5), at, 1, READY, every)
     await pool.set(worker_key(queue, worker_id), written.to_json(), px=60_000)
     await pool.zadd(index_key(queue), {worker_id: int(at.timestamp() * 1000)})
 
@@ -47,7 +49,7 @@ async def lost(pool: ArqRedis, queue: str, worker_id: str, *, seconds_ago: float
 
 async def test_late_and_lost_workers_are_red_until_dismissed(page, served, pool, settings):
     queue = settings.queue_name
-    await beat(pool, queue, "host:1", seconds_ago=0)
+    await beat(pool, queue, "host:1", seconds_ago=0, every=600)  # never late in this test
     await beat(pool, queue, "host:2", seconds_ago=8)  # one beat missed
     await lost(pool, queue, "host:3", seconds_ago=20)
     # A job host:2 was running: orphaned while its worker is late.
@@ -94,7 +96,7 @@ async def test_late_and_lost_workers_are_red_until_dismissed(page, served, pool,
     assert await pool.zscore(index_key(queue), "host:3") is None
 
     # A late worker that beats again is ready again; it is never dismissed meanwhile.
-    await beat(pool, queue, "host:2", seconds_ago=0)
+    await beat(pool, queue, "host:2", seconds_ago=0, every=600)
     await expect(page.locator("tr.worker.late")).to_have_count(0, timeout=WAIT_MS)
     await expect(rows).to_have_count(2)
 
