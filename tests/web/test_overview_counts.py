@@ -68,6 +68,10 @@ async def test_counts_agree_the_running_table_is_paged_and_a_generation_shows_pr
     await expect(generation).to_contain_text("6/10")
     await page.screenshot(path="/work/helpers/screens/console-overview-counts.png", full_page=True)
 
+    # The Workers page and the API count the same read, not the beat's 3.
+    listed = await (await page.request.get("/api/workers")).json()
+    assert [(w["worker_id"], w["running"]) for w in listed] == [("host:1", 25)]
+
     await page.locator("#running-more").click()
     await expect(page.locator("#running-table tbody tr")).to_have_count(5)
     await expect(page.locator("#running-pages")).to_contain_text("21–25 of 25 running")

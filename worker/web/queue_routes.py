@@ -20,8 +20,14 @@ from domain.errors import GenerationNotFound
 from domain.uow import UnitOfWork
 from worker.bootstrap import Services
 from worker.ops.queue_prometheus import CONTENT_TYPE, read_exposition
-from worker.ops.queue_state import MAX_RUNNING_LOOKED_AT, MIN_HEAD_DEPTH, QueueHead, read_queue
-from worker.ops.workers import LATE, LOST, WorkerRow, dismiss_lost, read_roster
+from worker.ops.queue_state import (
+    MAX_RUNNING_LOOKED_AT,
+    MIN_HEAD_DEPTH,
+    QueueHead,
+    QueueState,
+    read_queue,
+)
+from worker.ops.workers import LATE, LOST, WorkerRow, dismiss_lost
 from worker.web.console import Console
 from worker.web.params import FormWorkerId
 from worker.web.schemas import (
@@ -56,9 +62,7 @@ async def overview(console: Services) -> QueueOverview:
         last_hour = await services.recent_counts(uow, HOUR)
         unhandled = await services.recent_unhandled_failures(uow, HOUR)
         generations = [await _generation(uow, g) for g in head.generations]
-    # The worker rows count the Running table's jobs, from the same read of the head.
-    on_worker = Counter(job.worker for job in head.running if job.worker is not None)
-    workers = [_worker(row, queue_name) for row in queue.workers.rows(running=on_worker)]
+    workers = _worker_rows(queue, queue_name)
     running = _running(head, workers)
     return QueueOverview(
         total=queue.total,
@@ -93,8 +97,17 @@ async def _generation(uow: UnitOfWork, generation_id: int) -> GenerationOut | No
 
 async def workers(console: Services) -> list[WorkerOut]:
     queue_name = console.settings.queue_name
-    roster = await read_roster(await console.queue(), queue_name)
-    return [_worker(row, queue_name) for row in roster.rows()]
+    queue = await read_queue(await console.queue(), queue_name, head=MIN_HEAD_DEPTH)
+    return _worker_rows(queue, queue_name)
+
+
+def _worker_rows(queue: QueueState, queue_name: str) -> list[WorkerOut]:
+    """The workers, each counting the running jobs the queue's head holds under its lease
+    (a beat's own count lags, and counts jobs it claimed but has not leased yet): the
+    overview's Running table, its worker rows and the Workers page tell one number."""
+    assert queue.head is not None  # read with the head
+    running = Counter(job.worker for job in queue.head.running if job.worker is not None)
+    return [_worker(row, queue_name) for row in queue.workers.rows(running=running)]
 
 
 def _worker(row: WorkerRow, queue_name: str) -> WorkerOut:
