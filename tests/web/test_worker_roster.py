@@ -72,7 +72,7 @@ async def test_late_and_lost_workers_are_red_until_dismissed(page, served, pool,
     await expect(page.locator("#workers-fallen")).to_have_text("2 late or lost")
     orphan = page.locator("tr.orphaned")
     await expect(orphan).to_contain_text("orphan:1")
-    await expect(orphan).to_contain_text("returns to the queue")
+    await expect(page.locator("#orphaned-note")).to_contain_text("returns to the queue")
     await page.screenshot(path="/work/helpers/screens/console-roster-overview.png", full_page=True)
 
     # /metrics and the API tell the same roster.

@@ -132,7 +132,7 @@ async def get_queue(console: Console) -> QueueOverview:
     return await overview(console)
 
 
-@api.get("/workers", summary="Workers alive, with their last heartbeat")
+@api.get("/workers", summary="The workers: alive, late or lost, with their last heartbeat")
 async def get_workers(console: Console) -> list[WorkerOut]:
     return await workers(console)
 
