@@ -6,8 +6,10 @@ read through the domain's own use cases on a fresh unit of work per call: downsa
 a zoom on a tenth of the steps, the run's summary and pages of 10,000 points. Each is
 EXPLAINed too, sequential scans priced out (the table holds this one run): the row says
 which index its plan reads, and MISSED if a plan still scans the metrics table. The
-downsample is timed once more before VACUUM, as a run still being written is read (the
-visibility map unset: the index-only scan visits the table). Last, `dbjobs runs metrics RUN
+downsample is timed first right after the COPY, the statistics still the empty table's
+(autovacuum held off), as a server without autovacuum reads an upload; then after ANALYZE
+but before VACUUM, as a run still being written is read (the visibility map unset: the
+index-only scan visits the table). Last, `dbjobs runs metrics RUN
 --name loss --json` end to end: process start to exit, and the CPU it used.
 """
 
@@ -49,10 +51,16 @@ async def metric_history(bench: Bench) -> list[Row]:
     try:
         run_id = await bench.new_run()
         points = bench.sizes.history_rows  # 1,000,000; 100,000 with --quick
+        await _statistics(
+            bench, "ANALYZE metrics; ALTER TABLE metrics SET (autovacuum_enabled = off)"
+        )
         seconds = await _seed(bench, run_id, points)
         rows = [Row(f"metrics: seed {points:,} points of one run (COPY)", "s", [seconds])]
         probes = _probes(run_id, points)
         name, call = probes[0]
+        # As an upload leaves it: the statistics are the empty table's until ANALYZE.
+        rows.append(await _measure(bench, f"{name}, right after upload, no ANALYZE", call, points))
+        await _statistics(bench, "ALTER TABLE metrics RESET (autovacuum_enabled); ANALYZE metrics")
         rows.append(await _measure(bench, f"{name}, before VACUUM", call, points))
         await _vacuum(bench)
         rows += [await _measure(bench, name, call, points) for name, call in probes]
@@ -99,8 +107,15 @@ async def _seed(bench: Bench, run_id: int, points: int) -> float:
         await connection.copy_records_to_table(
             "metrics", records=records, columns=["run_id", "name", "step", "value", "recorded_at"]
         )
-        await connection.execute("ANALYZE metrics")
         return time.perf_counter() - started
+    finally:
+        await connection.close()
+
+
+async def _statistics(bench: Bench, statements: str) -> None:
+    connection = await asyncpg.connect(bench.services.dsn)
+    try:
+        await connection.execute(statements)
     finally:
         await connection.close()
 

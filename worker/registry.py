@@ -151,6 +151,14 @@ def chunk_job_id(generation_id: int, chunk_index: int, key: str) -> str:
     return f"generation:{generation_id}:chunk:{chunk_index}:{key}"
 
 
+def generation_of(job_id: str) -> int | None:
+    """The generation a chunk job's id names; None for any other job."""
+    parts = job_id.split(":", 4)
+    if len(parts) == 5 and parts[0] == "generation" and parts[2] == "chunk":
+        return int(parts[1]) if parts[1].isdigit() and len(parts[1]) < 19 else None
+    return None
+
+
 def generation_chunks(payload: schemas.GenerateProfiles, plan: GenerationPlan) -> FollowUps:
     """A generation's chunk jobs, each under the fixed id of its chunk."""
     indexes = range(plan.chunks)

@@ -319,3 +319,17 @@ def _checked_job_class() -> type[Job]:
         return UnreadableData(job_id, problem, result=result)
 
     return CheckedJob
+
+
+MAX_RECORDED_PAYLOAD = 64 * 1024  # the history keeps a job's payload up to this size
+
+
+def recordable_payload(raw: Any, limit: int = MAX_RECORDED_PAYLOAD) -> dict[str, Any] | None:
+    """The payload as the history keeps it: a JSON object of at most ``limit`` bytes."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        encoded = orjson.dumps(raw)
+    except TypeError:
+        return None
+    return raw if len(encoded) <= limit else None

@@ -277,13 +277,16 @@ class JobRecordRepository:
             .values(duplicates=JobRecord.duplicates + 1)
         )
 
-    async def cancel(self, job_id: str, function: str) -> bool:
-        """Record a job taken off the queue before it ran (or before its next try); False
-        when the history says it already ended."""
+    async def cancel(
+        self, job_id: str, function: str, payload: dict[str, Any] | None = None
+    ) -> bool:
+        """Record a job taken off the queue before it ran (or before its next try), with
+        its payload so that it can be retried; False when the history says it ended."""
         now = utcnow()
         insert = insert_for(self.session, JobRecord).values(
             job_id=job_id,
             function=function,
+            payload=payload,
             status="cancelled",
             tries=0,
             started_at=now,
@@ -429,6 +432,15 @@ class JobRecordRepository:
         from domain.repositories.job_flow import finished_per_bucket
 
         return await finished_per_bucket(self.session, since, bucket_seconds)
+
+    async def count_unhandled_failed_since(self, cutoff: datetime) -> int:
+        """Failures since ``cutoff`` nobody has marked handled (the partial index of them)."""
+        statement = (
+            select(func.count())
+            .select_from(JobRecord)
+            .where(_UNHANDLED_FAILURE, JobRecord.finished_at >= cutoff)
+        )
+        return int((await self.session.execute(statement)).scalar_one())
 
     async def list_failed(self, limit: int) -> list[JobRecord]:
         """Failures nobody has marked handled, newest first, without payloads and results."""

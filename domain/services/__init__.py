@@ -25,6 +25,7 @@ from domain.services.history import (
     open_retries,
     plan_retry,
     recent_counts,
+    recent_unhandled_failures,
 )
 from domain.services.maintenance import fail_stale_runs, prune_job_history
 from domain.services.metric_reads import (
@@ -106,6 +107,7 @@ __all__ = [
     "plan_retry",
     "prune_job_history",
     "recent_counts",
+    "recent_unhandled_failures",
     "record_metric",
     "record_metrics",
     "run_summary",

@@ -112,6 +112,11 @@ async def job_flow(uow: UnitOfWork, seconds: int, bucket_seconds: int) -> list[F
     ]
 
 
+async def recent_unhandled_failures(uow: UnitOfWork, seconds: int) -> int:
+    """Failures over the last ``seconds`` that nobody has marked handled (or retried)."""
+    return await uow.jobs.count_unhandled_failed_since(utcnow() - timedelta(seconds=seconds))
+
+
 async def list_failed(uow: UnitOfWork, limit: int) -> list[JobHeader]:
     """Failures nobody has marked handled yet, newest first (their payloads are on each
     job's own page)."""
@@ -125,9 +130,12 @@ async def mark_handled(uow: UnitOfWork, job_ids: list[str] | None) -> int:
     return marked
 
 
-async def cancel_job(uow: UnitOfWork, job_id: str, function: str) -> bool:
-    """Record a job taken off the queue before it ran; False when it already has a record."""
-    cancelled = await uow.jobs.cancel(job_id, function)
+async def cancel_job(
+    uow: UnitOfWork, job_id: str, function: str, payload: dict[str, Any] | None = None
+) -> bool:
+    """Record a job taken off the queue before it ran, with its payload (a retry starts
+    from it); False when it already has a record."""
+    cancelled = await uow.jobs.cancel(job_id, function, payload)
     await uow.commit()
     return cancelled
 
@@ -178,6 +186,11 @@ async def plan_retry(uow: UnitOfWork, job_id: str, *, force: bool = False) -> Re
         raise InvalidRequest(
             f"job {job_id} failed with {record.error_type}, which running it again will not "
             "change (use --force to retry it anyway)"
+        )
+    if record.payload is None and record.status == "cancelled":
+        raise InvalidRequest(
+            f"job {job_id} was cancelled before it ran and the history kept no payload for "
+            "it (it was cancelled by an older version): enqueue it anew"
         )
     if record.payload is None:
         raise InvalidRequest(

@@ -49,7 +49,7 @@ async def test_a_stopping_and_a_silent_worker_fail_the_check_but_not_the_others(
 
     assert listed.exit_code == 1
     assert "stopping" in listed.stdout
-    assert "silent" in listed.stdout
+    assert "lost" in listed.stdout
     assert one.exit_code == 1
     assert [w["state"] for w in one_json(one)["workers"]] == ["stopping"]
 

@@ -45,6 +45,7 @@ async def test_an_empty_queue_with_no_workers(redis):
         ("dbjobs_queue_jobs", (("state", "deferred"),)): 0,
         ("dbjobs_queue_oldest_ready_job_age_seconds", ()): 0,
         ("dbjobs_workers_alive", ()): 0,
+        ("dbjobs_workers_late", ()): 0,
         ("dbjobs_workers_lost", ()): 0,
         ("dbjobs_quarantine_entries", ()): 0,
     }

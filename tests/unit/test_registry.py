@@ -88,3 +88,11 @@ def test_a_payload_is_upgraded_version_by_version_where_it_changed():
     assert job.upgraded({"a": 1}, 1) == {"a": 1, "b": 2, "c": 20}
     assert job.upgraded({"b": 5}, 2) == {"b": 5, "c": 50}
     assert job.upgraded({"b": 5}, 4) == {"b": 5}
+
+
+def test_a_chunk_job_id_names_its_generation_and_no_other_id_does():
+    from worker.registry import chunk_job_id, generation_of
+
+    assert generation_of(chunk_job_id(42, 7, "key:with:colons")) == 42
+    for other in ("generation:x:chunk:1:k", "gen-1:3", "generation:1:batch:1:k", "", "a:b"):
+        assert generation_of(other) is None, other

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from worker.settings import Settings
 
 LOCAL_TIMEOUT_S = 3  # a worker's probe answers from its own thread, at once or never
-SILENT = "silent"  # a worker whose beat stopped without a goodbye: stuck or killed
 
 
 def health(
@@ -40,8 +39,9 @@ def health(
 ) -> None:
     """Show each worker of the queue: its state, jobs running and last heartbeat.
 
-    A worker is ready while it beats and says "ready"; "silent" is one whose heartbeat
-    stopped without its saying goodbye (stuck or killed) in the last few minutes.
+    A worker is ready while it beats and says "ready"; "late" when it missed a heartbeat;
+    "lost" when it missed three without saying goodbye (stuck or killed): listed until
+    dismissed in the console or it beats again.
     Exit code 1 when a worker shown is not ready, or when there is none.
     """
     from worker.cli.connect import run
@@ -71,25 +71,15 @@ def health(
 
 
 def _rows(roster: Roster, worker_id: str | None) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = [
+    rows = [
         {
-            "worker_id": beat.worker_id,
-            "state": beat.state,
-            "running": beat.running,
-            "beat_at": beat.beat_at.isoformat(),
-            "started_at": beat.started_at.isoformat(),
+            "worker_id": row.worker_id,
+            "state": row.state,
+            "running": row.running,
+            "beat_at": row.beat_at.isoformat(),
+            "started_at": row.started_at.isoformat() if row.started_at else None,
         }
-        for beat in roster.live
-    ]
-    rows += [
-        {
-            "worker_id": lost.worker_id,
-            "state": SILENT,
-            "running": None,
-            "beat_at": lost.last_beat_at.isoformat(),
-            "started_at": None,
-        }
-        for lost in roster.lost
+        for row in roster.rows()
     ]
     return [row for row in rows if worker_id is None or row["worker_id"] == worker_id]
 

@@ -178,12 +178,18 @@ class Attempt:
 
 
 async def retry_failure(sources: Producer, job_id: str, *, force: bool = False) -> Attempt:
-    """Enqueue the next attempt of a failed job (``plan_attempt``), once: the same retry
-    asked again while that attempt is queued enqueues nothing."""
+    """Enqueue the next attempt of a failed (or cancelled) job (``plan_attempt``), once: the
+    same retry asked again while that attempt is queued enqueues nothing. The failure is
+    handled once its retry is enqueued: the attempt is the one to watch (and, if it fails
+    too, the one listed), so one retry never leaves two rows to handle."""
+    from domain.services import mark_handled
     from worker.ops.job_ids import whole_job_id
 
-    plan = await plan_attempt(sources, await whole_job_id(sources, job_id), force=force)
+    job_id = await whole_job_id(sources, job_id)
+    plan = await plan_attempt(sources, job_id, force=force)
     new = await enqueue_once(sources, plan.function, plan.payload, plan.attempt_id)
+    async with sources.unit_of_work() as uow:
+        await mark_handled(uow, [job_id])
     return Attempt(plan.attempt_id, plan.function, new)
 
 
@@ -223,6 +229,7 @@ async def cancel(sources: Sources, job_id: str, *, queue_name: str) -> str:
     from domain.services import cancel_job
     from worker.ops.enqueue import take_off_queue
     from worker.ops.job_ids import whole_job_id
+    from worker.serialization import recordable_payload
 
     job_id = await whole_job_id(sources, job_id)
     job = await sources.job(job_id)
@@ -245,8 +252,11 @@ async def cancel(sources: Sources, job_id: str, *, queue_name: str) -> str:
     definition = await job.info()
     if not await take_off_queue(queue, job_id, queue_name=queue_name):
         raise Refused(f"job {job_id} started before it could be cancelled", job_id=job_id)
+    function = definition.function if definition else "?"
+    # Kept as a worker keeps a payload, so that a cancelled job can be retried as it was.
+    payload = recordable_payload(definition.args[0]) if definition and definition.args else None
     async with sources.unit_of_work() as uow:
-        recorded = await cancel_job(uow, job_id, definition.function if definition else "?")
+        recorded = await cancel_job(uow, job_id, function, payload)
     if not recorded:
         raise Refused(f"job {job_id} was taken off the queue, but it had already ended")
     return "cancelled"

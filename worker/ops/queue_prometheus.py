@@ -25,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from worker.lanes import LANES
 from worker.ops.queue_state import QueueState, read_queue
+from worker.ops.workers import LATE, LOST
 from worker.registry import JOBS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -53,10 +54,16 @@ class _Collector:
             "How long the longest-waiting ready job has been due; 0 when none waits.",
             value=state.oldest_ready_age,
         )
+        rows = state.workers.rows()
         yield GaugeMetricFamily(
             "dbjobs_workers_alive",
             "Workers of the queue whose heartbeat is current.",
-            value=len(state.workers.live),
+            value=sum(row.healthy for row in rows),
+        )
+        yield GaugeMetricFamily(
+            "dbjobs_workers_late",
+            "Workers of the queue that missed a heartbeat, not yet lost.",
+            value=sum(row.state == LATE for row in rows),
         )
         yield GaugeMetricFamily(
             "dbjobs_quarantine_entries",
@@ -68,8 +75,8 @@ class _Collector:
         yield GaugeMetricFamily(
             "dbjobs_workers_lost",
             "Workers of the queue whose heartbeat stopped without a goodbye (stuck or "
-            "killed) in the last few minutes.",
-            value=len(state.workers.lost),
+            "killed), until an operator dismisses them or they beat again.",
+            value=sum(row.state == LOST for row in rows),
         )
 
 

@@ -22,8 +22,10 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.utils import timestamp_ms
 
 from worker.lanes import LANES, Lane, lane_queues, paused_key
+from worker.ops.job_state import SUBMISSION_PREFIX
 from worker.ops.workers import Roster, read_roster
 from worker.quarantine import Quarantined, id_problem, quarantine_key
+from worker.registry import generation_of
 from worker.serialization import function_of
 
 # arq claims a job among the first max(5 x max_jobs, 100) ready entries of the queue, and
@@ -33,6 +35,7 @@ HEAD_BYTES = 200  # enough for arq's {"t":..,"f":"<function>","a": prefix
 HEAD_MARGIN = 100  # ready entries looked at beyond the running ones, for the oldest waiting
 MAX_RUNNING_LOOKED_AT = 10_000  # whatever heartbeats claim to run, the read stays bounded
 QUARANTINE_SHOWN = 10  # the latest records read with the head; `dbjobs quarantine` lists more
+SUBMISSIONS_SHOWN = 10  # submissions in progress read with the head, the most queued first
 LEASE_MARK = "lease"  # a lease's value: "lease <started, ms since the epoch> <worker id>"
 
 
@@ -67,16 +70,37 @@ class RunningJob:
 
 
 @dataclass(frozen=True)
+class SubmissionProgress:
+    """A submission (a generation's chunks, a file's batches) with jobs in the queue's head:
+    how far it got as a whole, against the count its marker gives."""
+
+    parent_id: str
+    function: str | None
+    jobs: int  # jobs it became
+    queued: int  # of those, in the queue's head (waiting or running)
+    running: int
+
+    @property
+    def done(self) -> int:
+        return max(0, self.jobs - self.queued)
+
+
+@dataclass(frozen=True)
 class QueueHead:
     """The first entries of the queue, read one by one, and the quarantine's latest records."""
 
     running: list[RunningJob]
-    by_function: dict[str, int]  # waiting jobs by function, over the entries read
+    by_function: dict[
+        str, int
+    ]  # waiting (due, not running) jobs by function, over the entries read
     sampled: int  # entries read
     # Entries of those (or the queue itself) that could not be read: an id that is not
     # UTF-8, keys of the wrong type. Skipped here; a worker quarantines them.
     unreadable: int
     quarantine: list[Quarantined]  # newest first, at most QUARANTINE_SHOWN
+    submissions: tuple[SubmissionProgress, ...] = ()  # in progress, the most queued first
+    # Generations whose chunks are in the head: their progress is the history's to tell.
+    generations: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,7 +156,7 @@ async def read_queue(redis: ArqRedis, queue_name: str, *, head: int = 0) -> Queu
         pipe.smembers(paused_key(queue_name))
         if head:
             for queue in queues:
-                pipe.zrange(queue, 0, head - 1)
+                pipe.zrange(queue, 0, head - 1, withscores=True)
             pipe.lrange(quarantine_key(queue_name), 0, QUARANTINE_SHOWN - 1)
         replies = await pipe.execute(raise_on_error=False)
     lanes, due_first = _lane_depths(replies[: 3 * len(queues)])
@@ -144,7 +168,7 @@ async def read_queue(redis: ArqRedis, queue_name: str, *, head: int = 0) -> Queu
         oldest_ready_age=await _oldest_waiting_age(redis, due_first, now),
         workers=workers,
         quarantined=0 if isinstance(quarantined, Exception) else int(quarantined),
-        head=await _read_head(redis, _merged(entries[:-1]), entries[-1]) if head else None,
+        head=await _read_head(redis, now, _merged(entries[:-1]), entries[-1]) if head else None,
         lanes=lanes,
         paused=frozenset() if isinstance(paused, Exception) else _texts(paused),
     )
@@ -165,9 +189,11 @@ def _lane_depths(
     return tuple(depths), sorted(due_first, key=lambda entry: entry[1])
 
 
-def _merged(heads: list[list[bytes] | Exception]) -> list[bytes] | Exception:
+def _merged(
+    heads: list[list[tuple[bytes, float]] | Exception],
+) -> list[tuple[bytes, float]] | Exception:
     """The heads of every lane as one list; an error if a lane could not be read."""
-    merged: list[bytes] = []
+    merged: list[tuple[bytes, float]] = []
     for entries in heads:
         if isinstance(entries, Exception):
             return entries
@@ -193,12 +219,18 @@ async def _oldest_waiting_age(
 
 
 async def _read_head(
-    redis: ArqRedis, entries: list[bytes] | Exception, quarantine: list[bytes] | Exception
+    redis: ArqRedis,
+    now_ms: int,
+    scored: list[tuple[bytes, float]] | Exception,
+    quarantine: list[bytes] | Exception,
 ) -> QueueHead:
     latest = [] if isinstance(quarantine, Exception) else quarantine
     records = [Quarantined.from_json(raw) for raw in latest]
-    if isinstance(entries, Exception):  # not a sorted set: the next worker moves it aside
+    if isinstance(scored, Exception):  # not a sorted set: the next worker moves it aside
         return QueueHead([], {}, 0, unreadable=1, quarantine=records)
+    entries = [raw for raw, _ in scored]
+    # Deferred entries (due later) are not waiting: "waiting" is one number on every face.
+    later = {raw for raw, due_ms in scored if due_ms > now_ms}
     job_ids = [job_id for raw in entries if (job_id := _id(raw)) is not None]
     async with redis.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
@@ -215,14 +247,60 @@ async def _read_head(
             continue
         function = function_of(job_head or b"")
         if claim is None:
-            waiting[function or "?"] += 1
+            if job_id.encode() not in later:
+                waiting[function or "?"] += 1
             continue
         lease = read_lease(claim)
         started = datetime.fromtimestamp(lease[0] / 1000, UTC) if lease else None
         running.append(RunningJob(job_id, function, lease[1] if lease else None, started))
     running.sort(key=lambda job: job.started_at or datetime.max.replace(tzinfo=UTC))
     by_function = dict(waiting.most_common())
-    return QueueHead(running, by_function, len(entries), unreadable, records)
+    submissions = await _submissions(redis, job_ids, {job.job_id for job in running})
+    generations = Counter(g for job_id in job_ids if (g := generation_of(job_id)) is not None)
+    found = tuple(g for g, _ in generations.most_common(SUBMISSIONS_SHOWN))
+    return QueueHead(running, by_function, len(entries), unreadable, records, submissions, found)
+
+
+async def _submissions(
+    redis: ArqRedis, job_ids: list[str], running: set[str]
+) -> tuple[SubmissionProgress, ...]:
+    """The submissions the head's jobs belong to (``<parent>:<n>``, a marker for the
+    parent), read with one MGET of their markers."""
+    queued: Counter[str] = Counter()
+    started: Counter[str] = Counter()
+    for job_id in job_ids:
+        parent, _, number = job_id.rpartition(":")
+        if parent and number.isdigit():
+            queued[parent] += 1
+            started[parent] += job_id in running
+    parents = [parent for parent, _ in queued.most_common(SUBMISSIONS_SHOWN)]
+    if not parents:
+        return ()
+    markers = await redis.mget([SUBMISSION_PREFIX + parent for parent in parents])
+    found = []
+    for parent, raw in zip(parents, markers, strict=True):
+        marker = _marker(raw)
+        if marker is not None:
+            function, jobs = marker
+            found.append(
+                SubmissionProgress(parent, function, jobs, queued[parent], started[parent])
+            )
+    return tuple(found)
+
+
+def _marker(raw: bytes | None) -> tuple[str | None, int] | None:
+    """A submission marker's function and job count; None for anything else."""
+    import orjson
+
+    try:
+        fields = orjson.loads(raw) if raw else None
+        if not isinstance(fields, dict):
+            return None
+        jobs = int(fields["jobs"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    function = fields.get("function")
+    return ((function if isinstance(function, str) else None), jobs) if jobs >= 1 else None
 
 
 def _id(raw: bytes) -> str | None:

@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
-import orjson
 from arq import Retry
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
@@ -28,7 +27,7 @@ from worker.ops.enqueue import PARENT_KWARG, enqueue_many
 from worker.registry import FollowUps, Job
 from worker.runtime.outbox import defer_failure, note_retry
 from worker.runtime.retry import backoff_seconds, is_transient
-from worker.serialization import JobError, RefusedPayload, UnreadablePayload
+from worker.serialization import JobError, RefusedPayload, UnreadablePayload, recordable_payload
 from worker.text import MAX_MESSAGE_CHARS, capped, first_line, problems
 
 log = logging.getLogger("worker.jobs")
@@ -36,7 +35,6 @@ log = logging.getLogger("worker.jobs")
 P = TypeVar("P", bound=Payload)
 # Failed jobs keep their payload for `dbjobs retry`; succeeded ones only a small one, so that
 # the history of metric batches does not store every point a second time.
-MAX_RECORDED_PAYLOAD = 64 * 1024
 MAX_KEPT_SUCCESS_PAYLOAD = 4 * 1024
 MAX_JOB_ID = 200  # job_records.job_id: a longer id cannot be recorded, so cannot run
 
@@ -109,7 +107,7 @@ async def run_job(
         kwargs = dict(kwargs or {})
         stamp = replace(stamp, parent_id=_parent(job.name, kwargs.pop(PARENT_KWARG, None)))
         raw = job.complete(payload_from(job.name, args, kwargs), services.settings, stamp.job_id)
-        stamp = replace(stamp, payload=_recordable(raw, MAX_KEPT_SUCCESS_PAYLOAD))
+        stamp = replace(stamp, payload=recordable_payload(raw, MAX_KEPT_SUCCESS_PAYLOAD))
         payload = validate(job, raw)
         result = await _run_use_case(services, job, stamp, payload)
         if job.fan_out is not None:
@@ -282,7 +280,7 @@ def _error(error: Exception) -> tuple[str, str]:
 
 
 def kept_payload(raw: Any) -> dict[str, Any] | None:
-    return _recordable(raw, MAX_RECORDED_PAYLOAD)
+    return recordable_payload(raw)
 
 
 def _brief(error: Exception) -> str:
@@ -299,14 +297,3 @@ def _fail(error: Exception) -> NoReturn:
     if len(str(error)) <= MAX_MESSAGE_CHARS + 100:  # its message came from its args
         raise error
     raise JobError(type(error).__name__, capped(text)) from None
-
-
-def _recordable(raw: Any, limit: int) -> dict[str, Any] | None:
-    """The payload as the history keeps it: a JSON object of at most ``limit`` bytes."""
-    if not isinstance(raw, dict):
-        return None
-    try:
-        encoded = orjson.dumps(raw)
-    except TypeError:
-        return None
-    return raw if len(encoded) <= limit else None

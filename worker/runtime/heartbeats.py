@@ -1,6 +1,7 @@
 """Each worker's own heartbeat in Redis, written every few seconds: its key (the beat, as
-JSON, expiring after ``LIVENESS_BEATS`` missed beats) and its id in the queue's index of
-workers, kept ``FORGET_AFTER_SECONDS`` after its last beat. The format, and how readers
+JSON, expiring after ``LOST_AFTER_BEATS`` missed beats) and its id in the queue's index of
+workers, kept ``FORGET_AFTER_SECONDS`` after its last beat (or until an operator dismisses
+it). The format, and how readers
 list the workers, are ``worker.ops.workers``'s.
 """
 
@@ -16,15 +17,24 @@ from arq.connections import ArqRedis
 from redis.exceptions import ResponseError
 
 from domain.db import utcnow
-from worker.ops.workers import READY, STARTING, STOPPING, WorkerBeat, index_key, worker_key
+from worker.ops.workers import (
+    LOST_AFTER_BEATS,
+    READY,
+    STARTING,
+    STOPPING,
+    WorkerBeat,
+    index_key,
+    worker_key,
+)
 from worker.quarantine import damaged
 from worker.runtime.quarantining import move_aside
 from worker.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("worker.heartbeats")
 
-LIVENESS_BEATS = 3  # beats a worker may miss before it counts as gone
-FORGET_AFTER_SECONDS = 300  # how long a silent worker stays listed as lost
+# A lost worker stays listed, in red, until an operator dismisses it; after a day without
+# a beat, it is forgotten anyway (the index stays small on a queue whose workers churn).
+FORGET_AFTER_SECONDS = 86_400
 
 
 class Heartbeat:
@@ -64,7 +74,7 @@ class Heartbeat:
 
     @property
     def ttl_ms(self) -> int:
-        return int(self.every * LIVENESS_BEATS * 1000)
+        return int(self.every * LOST_AFTER_BEATS * 1000)
 
     def snapshot(self) -> WorkerBeat:
         return WorkerBeat(
@@ -74,6 +84,7 @@ class Heartbeat:
             beat_at=utcnow(),
             running=self.running(),
             state=self.state,
+            every_seconds=self.every,
         )
 
     async def beat(self) -> None:

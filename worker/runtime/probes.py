@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from worker.bootstrap import services_of
-from worker.ops.workers import READY
-from worker.runtime.heartbeats import LIVENESS_BEATS, Heartbeat
+from worker.ops.workers import LOST_AFTER_BEATS, READY
+from worker.runtime.heartbeats import Heartbeat
 from worker.runtime.leases import keeper_of
 
 HEALTH_KEY = "health"  # in ctx: this worker's Health
@@ -40,7 +40,7 @@ class Health:
     def __init__(self, heartbeat: Heartbeat, probe_engine: AsyncEngine | None = None) -> None:
         self.heartbeat = heartbeat
         self.probe_engine = probe_engine
-        self.window = heartbeat.every * LIVENESS_BEATS  # silence longer than this is death
+        self.window = heartbeat.every * LOST_AFTER_BEATS  # silence longer than this is death
 
     def liveness(self) -> Verdict:
         silent = monotonic() - self.heartbeat.ticked_at

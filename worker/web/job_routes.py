@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, get_args
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
@@ -24,7 +24,7 @@ from worker.registry import JOBS
 from worker.web import paging
 from worker.web.console import Console
 from worker.web.enqueueing import Wait, add_enqueue_route, answer
-from worker.web.params import Cursor, FormJobId, JobState, Limit, PathJobId
+from worker.web.params import Cursor, FormBack, FormJobId, FormJobIds, JobState, Limit, PathJobId
 from worker.web.schemas import (
     ERRORS,
     NO_NUL,
@@ -170,9 +170,15 @@ async def jobs_page(
 
 
 @pages.get("/failed")
-async def failed_page(request: Request, console: Console) -> Response:
+async def failed_page(
+    request: Request,
+    console: Console,
+    retried: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    handled: Annotated[int | None, Query(ge=0, le=1000)] = None,
+) -> Response:
     failed = await console.read(services.list_failed, PAGE)
-    return render(request, "failed.html", {"failed": failed})
+    context = {"failed": failed, "retried": retried, "handled": handled}
+    return render(request, "failed.html", context)
 
 
 @pages.get("/jobs/{job_id:path}")
@@ -182,17 +188,25 @@ async def job_detail_page(request: Request, console: Console, job_id: PathJobId)
 
 @pages.post("/jobs/retry", dependencies=Posted)
 async def retry_form(
-    console: Console, job_id: FormJobId, force: Annotated[bool, Form()] = False
+    console: Console,
+    job_id: FormJobId,
+    force: Annotated[bool, Form()] = False,
+    back: FormBack = None,
 ) -> Response:
     attempt = await retry_failure(console, job_id, force=force)
+    if back is not None:
+        return _back(back, retried=attempt.job_id)
     return _to_job(attempt.job_id)
 
 
 @pages.post("/jobs/handle", dependencies=Posted)
-async def handle_form(console: Console, job_id: FormJobId) -> Response:
+async def handle_form(console: Console, job_id: FormJobIds, back: FormBack = None) -> Response:
+    """One failure from its page, or the checked ones of the failed list (``back``)."""
     async with console.unit_of_work() as uow:
-        await services.mark_handled(uow, [job_id])
-    return _to_job(job_id)
+        handled = await services.mark_handled(uow, job_id)
+    if back is not None:
+        return _back(back, handled=handled)
+    return _to_job(job_id[0])
 
 
 @pages.post("/jobs/cancel", dependencies=Posted)
@@ -203,3 +217,10 @@ async def cancel_form(console: Console, job_id: FormJobId) -> Response:
 
 def _to_job(job_id: str) -> Response:
     return RedirectResponse("/jobs/" + quote(job_id, safe=""), 303)
+
+
+def _back(back: str, **told: str | int) -> Response:
+    """Back to the list the form was on, its query kept, with what was done."""
+    path, _, query = back.partition("?")
+    kept = [(key, value) for key, value in parse_qsl(query) if key not in told]
+    return RedirectResponse(f"{path}?{urlencode([*kept, *told.items()])}", 303)

@@ -85,14 +85,21 @@ class RunningJobOut(BaseModel):
     worker: str | None
     started_at: datetime | None
     age_seconds: float | None
+    orphaned: bool = Field(
+        False,
+        description="Its worker is late or lost: it returns to the queue when its lease lapses",
+    )
 
 
 class WorkerOut(BaseModel):
     worker_id: str
     queue_name: str
-    state: str
-    running: int
-    started_at: datetime
+    state: str = Field(
+        description="starting, ready, stopping as it says; late after a missed heartbeat; "
+        "lost after three, until dismissed or it beats again"
+    )
+    running: int | None = Field(description="None for a lost worker")
+    started_at: datetime | None
     beat_at: datetime
     seconds_since_beat: float
 
@@ -106,9 +113,27 @@ class QuarantinedOut(BaseModel):
     worker: str
 
 
+class SubmissionOut(BaseModel):
+    parent_id: str
+    function: str | None
+    jobs: int = Field(description="Jobs the submission became (a generation's chunks)")
+    done: int = Field(description="Of those, ended (no longer in the queue)")
+    queued: int = Field(description="Of those, in the queue: waiting or running")
+    running: int
+
+
+class GenerationOut(BaseModel):
+    generation_id: int
+    total: int = Field(description="Profiles to generate")
+    chunks: int
+    chunks_done: int
+    rows_done: int
+
+
 class QueueOverview(BaseModel):
-    total: int = Field(description="Jobs in the queue: waiting and running")
-    ready: int
+    total: int = Field(description="Jobs in the queue: waiting, running and deferred")
+    ready: int = Field(description="Due now: waiting and running")
+    waiting: int = Field(description="Due now and not running: waiting for a worker")
     deferred: int
     waiting_by_function: dict[str, int]
     sampled: int = Field(description="Entries the per-function counts were read from")
@@ -119,8 +144,17 @@ class QueueOverview(BaseModel):
     quarantine: list[QuarantinedOut] = Field(description="The latest records, newest first")
     running: list[RunningJobOut]
     workers: list[WorkerOut]
+    submissions: list[SubmissionOut] = Field(
+        description="Submissions in progress (a file's batches), from the queue's head"
+    )
+    generations: list[GenerationOut] = Field(
+        description="Generations with chunks in the queue, as far as the history has them"
+    )
     last_minute: dict[str, int] = Field(description="Jobs ended by state, last 60 s")
     last_hour: dict[str, int] = Field(description="Jobs ended by state, last hour")
+    unhandled_failures_last_hour: int = Field(
+        description="Failures of the last hour nobody has marked handled or retried"
+    )
     jobs_per_second: float = Field(description="Over the last minute")
 
 
@@ -140,6 +174,15 @@ class RetryRequest(Request):
 
 class CancelRequest(Request):
     job_id: JobId
+
+
+class DismissRequest(Request):
+    worker_id: Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=NO_NUL)]
+
+
+class Dismissed(BaseModel):
+    worker_id: str
+    dismissed: bool = Field(description="False: not listed, or still beating (late)")
 
 
 class HandleRequest(Request):
