@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from tests.web.conftest import TOKEN, client_of
+from worker.lanes import lane_queues
 from worker.settings import Settings
 from worker.web.app import create_app
 from worker.web.guards import CSP, PAGE_BODY_BYTES, host_allowed
@@ -44,7 +45,7 @@ class Pulled:
 async def queued(settings: Settings) -> int:
     redis = Redis.from_url(settings.redis_url.get_secret_value())
     try:
-        return int(await redis.zcard(settings.queue_name))
+        return sum([int(await redis.zcard(lane)) for lane in lane_queues(settings.queue_name)])
     finally:
         await redis.aclose()
 

@@ -92,7 +92,10 @@ for _, lane in ipairs(order) do
         if full(lane) then more = true; break end
         local kind = nil
         if kinds then
-          kind = string.match(redis.call('getrange', jp .. id, 0, 200), '"f":"([^"]+)"')
+          -- pcall: a job key of the wrong type is claimed as it is, for arq's read of it
+          -- to meet and quarantine (worker.runtime.claiming), not fail every claim.
+          local head = redis.pcall('getrange', jp .. id, 0, 200)
+          if type(head) == 'string' then kind = string.match(head, '"f":"([^"]+)"') end
         end
         local ok = true
         if kind and paused['job:' .. kind] then
