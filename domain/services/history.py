@@ -3,7 +3,7 @@ the ones that failed."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain import schemas
@@ -93,9 +93,11 @@ async def mark_handled(uow: UnitOfWork, job_ids: list[str] | None) -> int:
     return marked
 
 
-async def cancel_job(uow: UnitOfWork, job_id: str, function: str) -> bool:
+async def cancel_job(
+    uow: UnitOfWork, job_id: str, function: str, enqueued_at: datetime | None = None
+) -> bool:
     """Record a job taken off the queue before it ran; False when it already has a record."""
-    cancelled = await uow.jobs.cancel(job_id, function)
+    cancelled = await uow.jobs.cancel(job_id, function, enqueued_at)
     await uow.commit()
     return cancelled
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from domain import schemas
 from domain.db import utcnow
+from domain.repositories.history_partitions import DAYS_AHEAD
 from domain.services.tracker import settle_experiments
 from domain.uow import UnitOfWork
 from domain.views import HistoryPruned, StaleRunsFailed
@@ -29,13 +30,23 @@ async def fail_stale_runs(
 async def prune_job_history(
     uow: UnitOfWork, payload: schemas.PruneJobHistory, *, now: datetime | None = None
 ) -> HistoryPruned:
-    """Forget successful jobs older than the retention; failures stay until retried or read.
+    """Forget jobs enqueued before the retention, whole days at a time, and make the days
+    ahead; failures nobody has handled, and jobs still retrying, stay.
 
-    Successes older than the retention can no longer be delivered again (Redis forgets a
-    job long before), so their idempotency records have done their work.
+    Jobs older than the retention can no longer be delivered again (Redis forgets a job
+    long before), so their idempotency records have done their work.
     """
-    cutoff = (now or utcnow()) - timedelta(days=payload.keep_days)
-    deleted = await uow.jobs.delete_succeeded_before(cutoff)
-    result = HistoryPruned(deleted=deleted, cutoff=cutoff)
+    now = now or utcnow()
+    cutoff = now - timedelta(days=payload.keep_days)
+    today = now.astimezone(UTC).date()
+    made = await uow.jobs.make_days(today, today + timedelta(days=DAYS_AHEAD))
+    forgotten = await uow.jobs.forget_before(cutoff)
+    result = HistoryPruned(
+        deleted=forgotten.rows,
+        cutoff=cutoff,
+        days_dropped=forgotten.days,
+        days_made=made,
+        kept=forgotten.kept,
+    )
     await uow.commit(result)
     return result

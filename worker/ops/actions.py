@@ -201,7 +201,12 @@ async def cancel(sources: Sources, job_id: str, *, queue_name: str) -> str:
     if not await take_off_queue(queue, job_id, queue_name=queue_name):
         raise Refused(f"job {job_id} started before it could be cancelled", job_id=job_id)
     async with sources.unit_of_work() as uow:
-        recorded = await cancel_job(uow, job_id, definition.function if definition else "?")
+        recorded = await cancel_job(
+            uow,
+            job_id,
+            definition.function if definition else "?",
+            definition.enqueue_time if definition else None,
+        )
     if not recorded:
         raise Refused(f"job {job_id} was taken off the queue, but it had already ended")
     return "cancelled"
