@@ -107,7 +107,9 @@ async def make_days(session: AsyncSession, first: date, last: date) -> int:
 async def _make_day(session: AsyncSession, table: str, day: date) -> None:
     name, default = day_name(table, day), default_name(table)
     bounds = {"lower": day_start(day), "upper": day_start(day + timedelta(days=1))}
-    await session.execute(text(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)"))
+    await session.execute(
+        text(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    )
     # Rows that waited in the default for their day move to it, or ATTACH would refuse.
     await session.execute(
         text(
