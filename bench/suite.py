@@ -16,6 +16,7 @@ from bench import (
     producers,
     queued,
     raw,
+    retention,
     tuning,
 )
 from bench.context import Bench
@@ -274,9 +275,12 @@ WORKLOADS: dict[str, Workload] = {
     "peers": peers,
     "history": history.history,
     "metric_history": metric_history.metric_history,
+    "retention": retention.retention,
     "console": console.console,
     "console-load": console_load.console_load,
     "sweep": tuning.sweep,
 }
-# ``sweep`` and ``console-load`` (it floods the machine on purpose) run only when named.
-DEFAULT_WORKLOADS = tuple(name for name in WORKLOADS if name not in ("sweep", "console-load"))
+# ``sweep``, ``console-load`` (it floods the machine on purpose) and ``retention`` (two
+# histories seeded, one in a database of its own) run only when named.
+ONLY_WHEN_NAMED = ("sweep", "console-load", "retention")
+DEFAULT_WORKLOADS = tuple(name for name in WORKLOADS if name not in ONLY_WHEN_NAMED)
