@@ -22,6 +22,7 @@ import asyncpg
 
 from bench.context import Bench
 from bench.history import (
+    HISTORY_MEGABYTES,
     PARTITIONED,
     SEED_RECORDS,
     SEED_TRIES,
@@ -38,7 +39,6 @@ from worker.testing.scratch import create_database, database_url, drop_database
 DAYS = 14
 KEEP_DAYS = DAYS - 1
 BEFORE = "0003"
-_SIZE = "SELECT (pg_total_relation_size('job_records') + pg_total_relation_size('job_tries')) / 1e6"
 # 0003's prune: domain/repositories/bookkeeping.py's delete_succeeded_before.
 _DELETE = "DELETE FROM job_records WHERE status = 'succeeded' AND finished_at < $1"
 
@@ -91,7 +91,7 @@ async def _seed(dsn: str, rows: int, end: datetime, key: dict[str, str]) -> floa
         await connection.execute(SEED_RECORDS.format(**key), rows, end, timedelta(days=DAYS) / rows)
         await connection.execute(SEED_TRIES.format(**key))
         await connection.execute("VACUUM ANALYZE job_records, job_tries")
-        return float(await connection.fetchval(_SIZE))
+        return float(await connection.fetchval(HISTORY_MEGABYTES))
     finally:
         await connection.close()
 
@@ -107,7 +107,7 @@ async def _before(rows: int, end: datetime) -> Pass:
             started = time.perf_counter()
             status = await connection.execute(_DELETE, end - timedelta(days=KEEP_DAYS))
             seconds = time.perf_counter() - started
-            after = float(await connection.fetchval(_SIZE))
+            after = float(await connection.fetchval(HISTORY_MEGABYTES))
             started = time.perf_counter()
             await connection.execute("VACUUM job_records, job_tries")
             vacuum = time.perf_counter() - started
@@ -130,7 +130,7 @@ async def _after(bench: Bench, rows: int, end: datetime) -> Pass:
         seconds = time.perf_counter() - started
         connection = await asyncpg.connect(bench.services.dsn)
         try:
-            after = float(await connection.fetchval(_SIZE))
+            after = float(await connection.fetchval(HISTORY_MEGABYTES))
         finally:
             await connection.close()
         return Pass(seconds, pruned.deleted, (size, after))
