@@ -149,9 +149,9 @@ _SEED = [
            CASE WHEN i % 100 < 95 THEN 'succeeded' WHEN i % 100 < 98 THEN 'failed'
                 WHEN i % 100 < 99 THEN 'retrying' ELSE 'cancelled' END,
            CASE WHEN i % 1000 < 500 THEN 'parent-' || i / 100 END, 1,
-           CAST(:now AS timestamptz) - i * interval '1 minute',
-           CAST(:now AS timestamptz) - i * interval '1 minute',
-           CAST(:now AS timestamptz) - i * interval '1 minute', 0,
+           CAST(:now AS timestamptz) - i * interval '15 seconds',
+           CAST(:now AS timestamptz) - i * interval '15 seconds',
+           CAST(:now AS timestamptz) - i * interval '15 seconds', 0,
            CASE WHEN i % 100 IN (95, 96) THEN CAST(:now AS timestamptz) END
     FROM generate_series(1, :rows) AS i
     """,
@@ -164,7 +164,8 @@ _SEED = [
     "ANALYZE job_records, job_tries",
 ]
 SEEDED_ROWS = 10_000
-SEEDED_DAYS = (NOW - timedelta(minutes=SEEDED_ROWS)).date(), NOW.date()
+# Two days and a half: each day is a partition made for the test, in its transaction.
+SEEDED_DAYS = (NOW - timedelta(seconds=15 * SEEDED_ROWS)).date(), NOW.date()
 # A partition's index, by the table's index it is a copy of.
 _PARENT_INDEXES = """
 SELECT c.relname, p.relname FROM pg_inherits i
