@@ -132,21 +132,25 @@ async def forget_before(session: AsyncSession, cutoff: datetime) -> Forgotten:
     if dialect_of(session) != "postgresql":
         return Forgotten(await _delete_before(session, "job_records", cutoff), 0, 0)
     await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-    rows = kept = days = 0
-    for day in await days_of(session, RECORDS):
-        if day_start(day + timedelta(days=1)) > cutoff:
-            break
+    days = await days_of(session, RECORDS)
+    past = [day for day in days if day_start(day + timedelta(days=1)) <= cutoff]
+    if past:
+        # In the order a job's transaction writes them: taken one by one, a job holding
+        # job_records and wanting job_tries would deadlock with the prune.
+        await session.execute(text(f"LOCK TABLE {RECORDS}, {TRIES} IN ACCESS EXCLUSIVE MODE"))
+    rows = kept = 0
+    for day in past:
         dropped, carried = await _drop_day(session, day)
-        rows, kept, days = rows + dropped, kept + carried, days + 1
+        rows, kept = rows + dropped, kept + carried
     rows += await _delete_before(session, default_name(RECORDS), cutoff)
-    return Forgotten(rows, days, kept)
+    return Forgotten(rows, len(past), kept)
 
 
 async def _drop_day(session: AsyncSession, day: date) -> tuple[int, int]:
     """Detach one day of both tables, carry what is kept to the default partitions (its
     range is theirs once detached), drop the day; its rows forgotten and kept."""
     records, tries = day_name(RECORDS, day), day_name(TRIES, day)
-    for table, name in ((TRIES, tries), (RECORDS, records)):
+    for table, name in ((RECORDS, records), (TRIES, tries)):
         await session.execute(text(f"ALTER TABLE {table} DETACH PARTITION {name}"))
     total = await session.scalar(text(f"SELECT count(*) FROM {records}"))
     kept = await _rowcount(
