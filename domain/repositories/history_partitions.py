@@ -92,6 +92,7 @@ async def make_days(session: AsyncSession, first: date, last: date) -> int:
     """
     if dialect_of(session) != "postgresql":
         return 0
+    await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     made = 0
     for table in TABLES:
         existing = set(await days_of(session, table))
