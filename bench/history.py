@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import md5
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import event
@@ -48,7 +48,7 @@ INDEX_NODES = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
 
 # Children: rows come in blocks of 500 in time order (a submission's jobs end together);
 # the first 1 to 500 rows of block b are the children of submission-b.
-_SEED_RECORDS = """
+SEED_RECORDS = """
 WITH drawn AS (
     SELECT i,
            abs(hashtext('status' || i)) % 100 AS roll,
@@ -66,7 +66,7 @@ WITH drawn AS (
 )
 INSERT INTO job_records (job_id, function, status, parent_id, tries, duplicates, payload,
     result, error_type, error_message, retryable, worker, started_at, finished_at,
-    duration_ms, next_retry_at, handled_at)
+    duration_ms, next_retry_at, handled_at{key})
 SELECT md5(i::text),
        'function_' || lpad(fn::text, 2, '0'),
        status,
@@ -86,22 +86,47 @@ SELECT md5(i::text),
        duration_ms,
        CASE WHEN status = 'retrying' THEN finished_at + interval '10 seconds' END,
        CASE WHEN status = 'failed' AND abs(hashtext('handled' || i)) % 100 <> 0
-            THEN finished_at + interval '1 hour' END
+            THEN finished_at + interval '1 hour' END{key_value}
 FROM shaped
 """
 # Every try that ended in a retry: all but the last of a finished job, all of a retrying one.
-_SEED_TRIES = """
+SEED_TRIES = """
 INSERT INTO job_tries (job_id, try_number, worker, started_at, finished_at, duration_ms,
-    error_type, error_message, retry_at)
+    error_type, error_message, retry_at{key})
 SELECT r.job_id, t, r.worker,
        r.started_at - (r.tries - t + 1) * interval '1 minute',
        r.started_at - (r.tries - t + 1) * interval '1 minute' + interval '1 second',
        1000, 'RuntimeError', 'bench retry ' || t,
-       r.started_at - (r.tries - t) * interval '1 minute'
+       r.started_at - (r.tries - t) * interval '1 minute'{tries_key_value}
 FROM job_records AS r,
      generate_series(1, r.tries - 1 + (r.status = 'retrying')::int) AS t
 WHERE r.tries > 1 OR r.status = 'retrying'
 """
+
+
+# The partition key of the history since migration 0005: the job's first start
+# stands for its enqueue time. ``{}`` for the history before it (bench/retention.py).
+PARTITIONED = {
+    "key": ", enqueued_at",
+    "key_value": ", finished_at - duration_ms * interval '1 millisecond'",
+    "tries_key_value": ", r.enqueued_at",
+}
+UNPARTITIONED = dict.fromkeys(PARTITIONED, "")
+# Tables, their partitions if any (a partitioned table has no storage of its own), indexes.
+HISTORY_MEGABYTES = """
+SELECT sum(pg_total_relation_size(oid)) / 1e6 FROM pg_class
+WHERE relname IN ('job_records', 'job_tries') OR oid IN (
+    SELECT inhrelid FROM pg_inherits
+    WHERE inhparent IN (CAST('job_records' AS regclass), CAST('job_tries' AS regclass)))
+"""
+
+
+async def make_history_days(bench: Bench, now: datetime, days: int) -> None:
+    """The history's partitions for the ``days`` before ``now``, as the prune makes them ahead."""
+    async with bench.unit_of_work() as uow:
+        today = now.date()
+        await uow.jobs.make_days(today - timedelta(days=days), today + timedelta(days=1))
+        await uow.commit()
 
 
 @dataclass(frozen=True)
@@ -173,11 +198,13 @@ def _seed_row(seeded: Seeded) -> Row:
 
 async def seed(bench: Bench, rows: int) -> Seeded:
     now = datetime.now(UTC)
+    await make_history_days(bench, now, DAYS)
     connection = await asyncpg.connect(bench.services.dsn)
     try:
         started = time.perf_counter()
-        await connection.execute(_SEED_RECORDS, rows, now, timedelta(days=DAYS) / rows)
-        await connection.execute(_SEED_TRIES)
+        records = SEED_RECORDS.format(**PARTITIONED)
+        await connection.execute(records, rows, now, timedelta(days=DAYS) / rows)
+        await connection.execute(SEED_TRIES.format(**PARTITIONED))
         # What autovacuum would have done to a table that grew this large: statistics, and
         # the visibility map that lets index-only scans skip the heap.
         await connection.execute("VACUUM ANALYZE job_records, job_tries")
@@ -201,10 +228,7 @@ async def _read_back(
         rows=rows,
         tries=await connection.fetchval("SELECT count(*) FROM job_tries"),
         seconds=seconds,
-        megabytes=await connection.fetchval(
-            "SELECT (pg_total_relation_size('job_records') "
-            "+ pg_total_relation_size('job_tries')) / 1e6"
-        ),
+        megabytes=await connection.fetchval(HISTORY_MEGABYTES),
         now=now,
         job_ids=[md5(str(1 + n * rows // calls).encode()).hexdigest() for n in range(calls)],
         retried_job=await connection.fetchval(
@@ -226,8 +250,7 @@ async def _read_back(
             f"SELECT count(*) FROM job_records WHERE {unhandled}"
         ),
         prunable=await connection.fetchval(
-            "SELECT count(*) FROM job_records WHERE status = 'succeeded' AND finished_at < $1",
-            cutoff,
+            "SELECT count(*) FROM job_records WHERE enqueued_at < $1", cutoff
         ),
     )
 
@@ -289,7 +312,6 @@ def _lists(seeded: Seeded) -> list[Probe]:
 
 def _writes(seeded: Seeded) -> list[Probe]:
     """Rolled back: the unit of work ends without a commit."""
-    cutoff = seeded.now - timedelta(days=PRUNE_KEEP_DAYS)
     few = seeded.unhandled
 
     def stamp(job_id: str) -> JobStamp:
@@ -303,11 +325,6 @@ def _writes(seeded: Seeded) -> list[Probe]:
         Probe(
             f"mark_handled(all: {seeded.unhandled_count:,} rows), rolled back",
             lambda uow, n: uow.jobs.mark_handled(None),
-        ),
-        Probe(
-            f"delete_succeeded_before(now - {PRUNE_KEEP_DAYS} d): {seeded.prunable:,} rows, "
-            "rolled back",
-            lambda uow, n: uow.jobs.delete_succeeded_before(cutoff),
         ),
         Probe(
             "record_success, ledger upsert of a new job, rolled back",
@@ -356,14 +373,29 @@ async def explain_call(bench: Bench, probe: Probe) -> Plan:
     indexes: list[str] = []
     seq_scans: list[str] = []
     async with bench.engine.connect() as connection:
+        found = await connection.exec_driver_sql(_PARENT_INDEXES)
+        parents: dict[str, str] = dict(cast(Any, found.all()))
+        empty = set((await connection.exec_driver_sql(_EMPTY_PARTITIONS)).scalars())
         for sql, parameters in sent:
             result = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", parameters)
             plan = _as_json(result.scalar_one())[0]["Plan"]
             for node in _nodes(plan):
-                indexes += _indexes_of(node)
-                if node["Node Type"] == "Seq Scan" and node["Relation Name"] in HISTORY_TABLES:
-                    seq_scans.append(f"Seq Scan on {node['Relation Name']}")
+                indexes += [parents.get(name, name) for name in _indexes_of(node)]
+                relation = node.get("Relation Name", "")
+                # An empty day (ahead, or the default) is read whole: it holds nothing.
+                scanned = relation.startswith(HISTORY_TABLES) and relation not in empty
+                if node["Node Type"] == "Seq Scan" and scanned:
+                    seq_scans.append(f"Seq Scan on {relation}")
     return Plan(indexes, seq_scans)
+
+
+_EMPTY_PARTITIONS = "SELECT relname FROM pg_class WHERE relispartition AND relpages = 0"
+# A day partition's index, by the table's index it is a copy of.
+_PARENT_INDEXES = """
+SELECT c.relname, p.relname FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+WHERE c.relkind = 'i'
+"""
 
 
 @contextmanager

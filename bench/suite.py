@@ -18,6 +18,7 @@ from bench import (
     producers,
     queued,
     raw,
+    retention,
     tuning,
 )
 from bench.context import Bench
@@ -277,13 +278,14 @@ WORKLOADS: dict[str, Workload] = {
     "peers": peers,
     "history": history.history,
     "metric_history": metric_history.metric_history,
+    "retention": retention.retention,
     "console": console.console,
     "console-load": console_load.console_load,
     "sweep": tuning.sweep,
     "lanes": lanes.lanes,
 }
-# ``sweep``, ``console-load`` (it floods the machine on purpose) and ``lanes`` (minutes of
-# backlog) run only when named.
-DEFAULT_WORKLOADS = tuple(
-    name for name in WORKLOADS if name not in ("sweep", "console-load", "lanes")
-)
+# ``sweep``, ``console-load`` (it floods the machine on purpose), ``lanes`` (minutes of
+# backlog) and ``retention`` (two histories seeded, one in a database of its own) run only
+# when named.
+ONLY_WHEN_NAMED = ("sweep", "console-load", "lanes", "retention")
+DEFAULT_WORKLOADS = tuple(name for name in WORKLOADS if name not in ONLY_WHEN_NAMED)

@@ -384,7 +384,7 @@ class FailStaleRuns(Payload):
 
 
 class PruneJobHistory(Payload):
-    """Forget successful jobs older than a number of days; failures stay (a cron job)."""
+    """Forget jobs older than a number of days, but failures nobody handled (a cron job)."""
 
     keep_days: Annotated[int, Field(ge=1, le=MAX_KEEP_DAYS)] = Field(
         description="Days of history to keep (default: JOBS_JOB_HISTORY_DAYS)."

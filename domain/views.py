@@ -264,9 +264,14 @@ class StaleRunsFailed(View):
 
 
 class HistoryPruned(View):
+    """Jobs forgotten (``deleted``), days of history dropped whole and made ahead, and
+    the rows ``kept`` past their dropped day (unhandled failures, jobs still retrying)."""
+
     deleted: int
     cutoff: datetime
-    more_left: bool = False
+    days_dropped: int = 0
+    days_made: int = 0
+    kept: int = 0
 
 
 def add_up(

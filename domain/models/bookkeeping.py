@@ -34,6 +34,13 @@ HAS_PARENT = "parent_id IS NOT NULL"
 # finds one in nearly every row, so the (status, finished_at) index keeps only the rest,
 # and a success writes one index entry fewer (80 bytes of WAL, the job's 3rd of 4).
 NOT_SUCCEEDED = "status <> 'succeeded'"
+# The history is partitioned by the time a job was enqueued, one partition a day
+# (domain/repositories/history_partitions.py makes and drops them): the retention drops
+# a day whole, without deleting rows one by one. A key of a partitioned table holds the
+# partition key, so the ledger's key is (job_id, enqueued_at): every delivery of one
+# enqueued job carries the same time, fixed by its producer; a job id enqueued again
+# later is found by its id first (JobRecordRepository), so it is still recorded once.
+HISTORY_PARTITIONING = {"postgresql_partition_by": "RANGE (enqueued_at)"}
 
 
 class ProfileGeneration(Base):
@@ -99,9 +106,12 @@ class JobRecord(Base):
             postgresql_where=text(UNHANDLED_FAILURE),
             sqlite_where=text(UNHANDLED_FAILURE),
         ),
+        HISTORY_PARTITIONING,
     )
 
     job_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # When the producer enqueued the job (arq's enqueue time): the partition key.
+    enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     function: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16))
     # The submission a job belongs to (the batches of one file, the chunks of a generation).
@@ -128,12 +138,16 @@ class JobTry(Base):
     """A try that ended in a retry, with its error and when the next one was due."""
 
     __tablename__ = "job_tries"
+    # Partitioned as job_records, on the job's own enqueue time, so that a day of tries
+    # goes with its day of jobs. No foreign key: PostgreSQL refuses to detach a partition
+    # that rows of another table's partition still refer to, even one detached itself.
+    __table_args__ = (HISTORY_PARTITIONING,)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    job_id: Mapped[str] = mapped_column(
-        ForeignKey("job_records.job_id", ondelete="CASCADE"), index=True
-    )
-    try_number: Mapped[int] = mapped_column(Integer)
+    # A job's tries in order, read by the key's leading columns: no serial id (SQLite
+    # cannot count one in a key of several columns), and no second index to keep.
+    job_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    try_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     worker: Mapped[str | None] = mapped_column(String(100))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)

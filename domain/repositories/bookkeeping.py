@@ -2,15 +2,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    CursorResult,
     bindparam,
-    delete,
     func,
     literal,
     or_,
@@ -26,7 +24,9 @@ from sqlalchemy.sql.elements import BindParameter
 from domain.db import sqlstate, utcnow
 from domain.models import GenerationChunk, JobRecord, JobTry, ProfileGeneration
 from domain.models.bookkeeping import UNHANDLED_FAILURE
+from domain.repositories import history_partitions
 from domain.repositories._sql import dialect_insert, dialect_of, insert_for
+from domain.repositories.history_partitions import Forgotten, day_of
 
 _LEDGER_COLUMNS = (
     "job_id",
@@ -73,13 +73,29 @@ def _inlined(value: str) -> BindParameter[str]:
     return literal(value, literal_execute=True)
 
 
+_KEY = ["job_id", "enqueued_at"]
+
+
+def _enqueued_at() -> Any:
+    """The job's partition key: the one it was first recorded under, whatever this
+    delivery carries (a job id enqueued again once Redis forgot it has a later time),
+    else the time this delivery carries. Found by the key's leading column, in every day."""
+    recorded = (
+        select(JobRecord.enqueued_at)
+        .where(JobRecord.job_id == bindparam("job_id"))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(recorded, bindparam("enqueued_at", type_=JobRecord.enqueued_at.type))
+
+
 @cache
 def _ledger_insert(dialect: str) -> Any:
     """The ledger's first record of a job: a plain INSERT. An upsert inserts speculatively
     (48 more bytes of WAL per job, and a probe of the primary key before the insert's own);
     a first try rarely finds a row, and when it does the unique key refuses it."""
     return dialect_insert(dialect, JobRecord.__table__).values(
-        {column: bindparam(column) for column in _LEDGER_COLUMNS}
+        {**{column: bindparam(column) for column in _LEDGER_COLUMNS}, "enqueued_at": _enqueued_at()}
     )
 
 
@@ -89,14 +105,14 @@ def _ledger_upsert(dialect: str) -> Any:
     call made SQLAlchemy rebuild its cache key (a walk over every value) every time."""
     table = JobRecord.__table__
     insert = dialect_insert(dialect, table).values(
-        {column: bindparam(column) for column in _LEDGER_COLUMNS}
+        {**{column: bindparam(column) for column in _LEDGER_COLUMNS}, "enqueued_at": _enqueued_at()}
     )
     # A failed or retrying job may run again and succeed; a success is never overwritten.
     return insert.on_conflict_do_update(
-        index_elements=["job_id"],
+        index_elements=_KEY,
         set_={column: insert.excluded[column] for column in _LEDGER_COLUMNS[1:]},
         where=table.c.status != "succeeded",
-    ).returning(table.c.job_id)
+    ).returning(table.c.enqueued_at)
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,9 @@ class JobStamp:
     worker: str | None = None
     parent_id: str | None = None
     payload: dict[str, Any] | None = None  # as the history keeps it (bounded by the worker)
+    # When the producer enqueued it (the history's partition key). Unknown, its start's day
+    # stands in: concurrent deliveries of the job still share one key, so one commits.
+    enqueued_at: datetime | None = None
     # No ledger row is expected (a first try): its success is inserted, not upserted, and
     # a row found there raises ``LedgerRowExists`` instead.
     first_record: bool = False
@@ -192,7 +211,8 @@ class JobRecordRepository:
         A ``first_record`` stamp is inserted: ``LedgerRowExists`` if any row of the job is
         there (its transaction is then lost)."""
         if not stamp.first_record:
-            return await self._upsert(stamp, status="succeeded", result=result, payload=payload)
+            recorded = await self._upsert(stamp, status="succeeded", result=result, payload=payload)
+            return recorded is not None
         values = _ledger_values(stamp, status="succeeded", result=result, payload=payload)
         try:
             await self.session.execute(_ledger_insert(dialect_of(self.session)), values)
@@ -213,25 +233,26 @@ class JobRecordRepository:
     ) -> bool:
         """Record a try that will be retried; False when the job had already succeeded."""
         fields = {"error_type": error_type, "error_message": message}
-        recorded = await self._upsert(
+        enqueued_at = await self._upsert(
             stamp, status="retrying", payload=payload, next_retry_at=retry_at, **fields
         )
-        if recorded:
-            finished = utcnow()
-            self.session.add(
-                JobTry(
-                    job_id=stamp.job_id,
-                    try_number=stamp.tries,
-                    worker=stamp.worker,
-                    started_at=stamp.started_at,
-                    finished_at=finished,
-                    duration_ms=_milliseconds(stamp.started_at, finished),
-                    retry_at=retry_at,
-                    **fields,
-                )
-            )
-            await self.session.flush()
-        return recorded
+        if enqueued_at is None:
+            return False
+        finished = utcnow()
+        statement = insert_for(self.session, JobTry).values(
+            job_id=stamp.job_id,
+            enqueued_at=enqueued_at,
+            try_number=stamp.tries,
+            worker=stamp.worker,
+            started_at=stamp.started_at,
+            finished_at=finished,
+            duration_ms=_milliseconds(stamp.started_at, finished),
+            retry_at=retry_at,
+            **fields,
+        )
+        # The same try recorded twice (a delivery whose commit was lost, run again): once.
+        await self.session.execute(statement.on_conflict_do_nothing())
+        return True
 
     async def record_failure(
         self,
@@ -243,7 +264,7 @@ class JobRecordRepository:
         retryable: bool = True,
     ) -> bool:
         """Record a final failure; False when the job had in fact already succeeded."""
-        return await self._upsert(
+        recorded = await self._upsert(
             stamp,
             status="failed",
             error_type=error_type,
@@ -251,24 +272,29 @@ class JobRecordRepository:
             payload=payload,
             retryable=retryable,
         )
+        return recorded is not None
 
     async def record_cancelled(
         self, stamp: JobStamp, *, message: str, payload: dict[str, Any] | None
     ) -> bool:
         """Record a try an operator cancelled as it ran; False when the job had already
         succeeded."""
-        return await self._upsert(
+        recorded = await self._upsert(
             stamp,
             status="cancelled",
             error_type="Cancelled",
             error_message=message,
             payload=payload,
         )
+        return recorded is not None
 
-    async def _upsert(self, stamp: JobStamp, *, status: str, **fields: Any) -> bool:
+    async def _upsert(self, stamp: JobStamp, *, status: str, **fields: Any) -> datetime | None:
+        """The job's state written; the partition key it is kept under, None when the job
+        had already succeeded."""
         values = _ledger_values(stamp, status=status, **fields)
         statement = _ledger_upsert(dialect_of(self.session))
-        return (await self.session.execute(statement, values)).first() is not None
+        written: datetime | None = await self.session.scalar(statement, values)
+        return written
 
     async def count_duplicate(self, job_id: str) -> None:
         await self.session.execute(
@@ -278,13 +304,18 @@ class JobRecordRepository:
         )
 
     async def cancel(
-        self, job_id: str, function: str, payload: dict[str, Any] | None = None
+        self,
+        job_id: str,
+        function: str,
+        payload: dict[str, Any] | None = None,
+        enqueued_at: datetime | None = None,
     ) -> bool:
         """Record a job taken off the queue before it ran (or before its next try), with
         its payload so that it can be retried; False when the history says it ended."""
         now = utcnow()
         insert = insert_for(self.session, JobRecord).values(
-            job_id=job_id,
+            job_id=bindparam("job_id"),
+            enqueued_at=_enqueued_at(),
             function=function,
             payload=payload,
             status="cancelled",
@@ -294,11 +325,12 @@ class JobRecordRepository:
             duration_ms=0,
         )
         statement = insert.on_conflict_do_update(
-            index_elements=["job_id"],
+            index_elements=_KEY,
             set_={"status": "cancelled", "finished_at": now, "next_retry_at": None},
             where=JobRecord.__table__.c.status == "retrying",
         ).returning(JobRecord.job_id)
-        return (await self.session.execute(statement)).first() is not None
+        values = {"job_id": job_id, "enqueued_at": enqueued_at or day_of(now)}
+        return (await self.session.execute(statement, values)).first() is not None
 
     async def retrying_before(self, cutoff: datetime, *, limit: int) -> list[tuple[str, datetime]]:
         """(job id, when its last try ended) of the jobs still retrying whose last try ended
@@ -336,7 +368,8 @@ class JobRecordRepository:
         return (await self.session.execute(statement)).first() is not None
 
     async def get(self, job_id: str) -> JobRecord | None:
-        return await self.session.get(JobRecord, job_id)
+        """The job's record: one per job id (``_enqueued_at``), whatever its day."""
+        return await self.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
 
     async def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
         """Job ids (jobs and submissions) that begin with ``prefix``, ``%`` and ``_`` taken
@@ -352,7 +385,8 @@ class JobRecordRepository:
         return sorted(found)[:limit]
 
     async def tries_of(self, job_id: str) -> list[JobTry]:
-        statement = select(JobTry).where(JobTry.job_id == job_id).order_by(JobTry.id)
+        order = (JobTry.enqueued_at, JobTry.try_number)
+        statement = select(JobTry).where(JobTry.job_id == job_id).order_by(*order)
         return list((await self.session.scalars(statement)).all())
 
     async def children_of(self, parent_id: str, *, status: str, limit: int) -> list[JobRecord]:
@@ -465,16 +499,14 @@ class JobRecordRepository:
             statement = statement.where(JobRecord.job_id.in_(job_ids))
         return len((await self.session.execute(statement)).all())
 
-    async def delete_succeeded_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
-        """How many were deleted: the row count, not their ids (a day's prune is ~70,000).
-        ``limit``: at most that many, in one statement of bounded size."""
-        doomed = (JobRecord.status == "succeeded", JobRecord.finished_at < cutoff)
-        statement = delete(JobRecord).where(*doomed)
-        if limit is not None:
-            batch = select(JobRecord.job_id).where(*doomed).limit(limit)
-            statement = delete(JobRecord).where(JobRecord.job_id.in_(batch.scalar_subquery()))
-        result = await self.session.execute(statement)
-        return cast(CursorResult[Any], result).rowcount
+    async def forget_before(self, cutoff: datetime) -> Forgotten:
+        """Forget the jobs enqueued before ``cutoff`` but the unhandled failures and the
+        jobs still retrying: whole days dropped (``history_partitions``)."""
+        return await history_partitions.forget_before(self.session, cutoff)
+
+    async def make_days(self, first: date, last: date) -> int:
+        """The history's partitions for the days from ``first`` to ``last``; how many made."""
+        return await history_partitions.make_days(self.session, first, last)
 
 
 def _ledger_values(stamp: JobStamp, *, status: str, **fields: Any) -> dict[str, Any]:
@@ -495,6 +527,7 @@ def _ledger_values(stamp: JobStamp, *, status: str, **fields: Any) -> dict[str, 
         "payload": None,
         "result": None,
         "next_retry_at": None,
+        "enqueued_at": stamp.enqueued_at or day_of(stamp.started_at),
         **fields,
     }
 

@@ -131,11 +131,15 @@ async def mark_handled(uow: UnitOfWork, job_ids: list[str] | None) -> int:
 
 
 async def cancel_job(
-    uow: UnitOfWork, job_id: str, function: str, payload: dict[str, Any] | None = None
+    uow: UnitOfWork,
+    job_id: str,
+    function: str,
+    payload: dict[str, Any] | None = None,
+    enqueued_at: datetime | None = None,
 ) -> bool:
     """Record a job taken off the queue before it ran, with its payload (a retry starts
     from it); False when it already has a record."""
-    cancelled = await uow.jobs.cancel(job_id, function, payload)
+    cancelled = await uow.jobs.cancel(job_id, function, payload, enqueued_at)
     await uow.commit()
     return cancelled
 

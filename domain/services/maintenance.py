@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from domain import schemas
 from domain.db import utcnow
+from domain.repositories.history_partitions import DAYS_AHEAD
 from domain.services.tracker import settle_experiments
 from domain.uow import UnitOfWork
 from domain.views import HistoryPruned, StaleRunsFailed
-
-# The prune deletes in statements of PRUNE_BATCH rows, at most PRUNE_BATCHES of them a run:
-# after an outage the backlog goes over the next hourly runs instead of one statement and
-# one transaction holding every row (a day is ~70,000). Migration 0002 built its indexes
-# inside its transaction; it stays as it ran (it is history): the retention by dropping
-# partitions replaces this prune.
-PRUNE_BATCH = 5_000
-PRUNE_BATCHES = 20
 
 
 async def fail_stale_runs(
@@ -37,19 +30,23 @@ async def fail_stale_runs(
 async def prune_job_history(
     uow: UnitOfWork, payload: schemas.PruneJobHistory, *, now: datetime | None = None
 ) -> HistoryPruned:
-    """Forget successful jobs older than the retention; failures stay until retried or read.
+    """Forget jobs enqueued before the retention, whole days at a time, and make the days
+    ahead; failures nobody has handled, and jobs still retrying, stay.
 
-    Successes older than the retention can no longer be delivered again (Redis forgets a
-    job long before), so their idempotency records have done their work. ``more_left``:
-    the run stopped at its bound with more to delete, which the next run goes on with.
+    Jobs older than the retention can no longer be delivered again (Redis forgets a job
+    long before), so their idempotency records have done their work.
     """
-    cutoff = (now or utcnow()) - timedelta(days=payload.keep_days)
-    deleted = batch = 0
-    for _ in range(PRUNE_BATCHES):
-        batch = await uow.jobs.delete_succeeded_before(cutoff, limit=PRUNE_BATCH)
-        deleted += batch
-        if batch < PRUNE_BATCH:
-            break
-    result = HistoryPruned(deleted=deleted, cutoff=cutoff, more_left=batch == PRUNE_BATCH)
+    now = now or utcnow()
+    cutoff = now - timedelta(days=payload.keep_days)
+    today = now.astimezone(UTC).date()
+    made = await uow.jobs.make_days(today, today + timedelta(days=DAYS_AHEAD))
+    forgotten = await uow.jobs.forget_before(cutoff)
+    result = HistoryPruned(
+        deleted=forgotten.rows,
+        cutoff=cutoff,
+        days_dropped=forgotten.days,
+        days_made=made,
+        kept=forgotten.kept,
+    )
     await uow.commit(result)
     return result

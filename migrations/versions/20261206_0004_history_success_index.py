@@ -1,6 +1,6 @@
 """job history: successes leave the (status, finished_at) index
 
-Revision ID: pgcost1
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-06
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'pgcost1'
+revision: str = '0004'
 down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

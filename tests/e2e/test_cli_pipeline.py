@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from domain.db import utcnow
 from domain.models import Experiment, JobRecord, Metric, Profile, Run
+from domain.repositories import JobRecordRepository
 from worker.testing.processes import run_cli
 
 pytestmark = pytest.mark.e2e
@@ -113,6 +114,7 @@ async def test_profile_and_tracker_flow_through_the_cli(env, worker, session_fac
 
 async def test_cron_jobs_enqueued_by_hand(env, worker, session_factory):
     long_ago = utcnow() - timedelta(minutes=10)
+    ten_days_ago = utcnow() - timedelta(days=10)
     async with session_factory() as session:
         profile = Profile(username="idle", email="idle@example.com", full_name="Idle")
         experiment = Experiment(owner=profile, name="slow")
@@ -120,7 +122,7 @@ async def test_cron_jobs_enqueued_by_hand(env, worker, session_factory):
         fresh = Run(experiment=experiment, status="running")
         ancient = JobRecord(
             job_id="ancient", function="start_run", status="succeeded", tries=1,
-            started_at=utcnow() - timedelta(days=10), finished_at=utcnow() - timedelta(days=10),
+            enqueued_at=ten_days_ago, started_at=ten_days_ago, finished_at=ten_days_ago,
             duration_ms=5,
         )  # fmt: skip
         session.add_all([profile, experiment, stale, fresh, ancient])
@@ -135,7 +137,7 @@ async def test_cron_jobs_enqueued_by_hand(env, worker, session_factory):
     async with session_factory() as session:
         assert (await session.get(Run, stale_id)).status == "failed"
         assert (await session.get(Run, fresh_id)).status == "running"
-        assert await session.get(JobRecord, "ancient") is None
+        assert await JobRecordRepository(session).get("ancient") is None
 
 
 async def test_a_permanent_failure_is_shown_listed_and_retried(env, worker, session_factory):

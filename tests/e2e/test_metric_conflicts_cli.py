@@ -9,7 +9,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from domain.models import JobRecord, Metric
+from domain.models import Metric
+from domain.repositories import JobRecordRepository
 from worker.testing.processes import run_cli
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +39,7 @@ async def test_a_second_value_for_a_step_is_a_conflict_not_a_silent_drop(
     assert "loss step 0 held 0.93, sent -0.5" in err
     assert await _value(session_factory, run_id) == 0.93
     async with session_factory() as session:
-        recorded = await session.get(JobRecord, "second")
+        recorded = await JobRecordRepository(session).get("second")
     assert recorded is not None
     assert (recorded.result["conflicts"], recorded.result["duplicates"]) == (1, 0)
 

@@ -63,6 +63,7 @@ async def test_a_generation_stalled_on_a_failed_chunk_names_it(
                 payload={"generation_id": generation_id, "chunk_index": 1},
                 error_type="OperationalError",
                 error_message="the database went away",
+                enqueued_at=now - timedelta(seconds=1),
                 started_at=now - timedelta(seconds=1),
                 finished_at=now,
                 duration_ms=1000,

@@ -6,13 +6,18 @@ sequential scans priced out (``enable_seqscan = off``): a plan that still scans 
 sequentially, or that does without the index meant for the query, has no index to use.
 Both the plan for the parameters' values and the generic plan PostgreSQL may reuse for a
 prepared statement are checked. bench/history.py times the same queries on a million rows.
+
+The history is partitioned by day: the seed lies in day partitions made for it, and the
+plans scan partitions, each by its own copy of the table's index (named back to it).
+The retention (``forget_before``) is not here: it drops days whole, and deletes rows only
+in the default partition, which holds few (the unhandled failures of dropped days).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from domain.db import create_session_factory
 from domain.models import JobRecord, JobTry
 from domain.repositories import JobRecordRepository, JobStamp
+from domain.repositories.history_partitions import day_name, default_name, is_partition
 from tests.support.plans import PLAN_MODES, captured, explain, nodes
 
 HISTORY_TABLES = (JobRecord.__tablename__, JobTry.__tablename__)
@@ -51,7 +57,7 @@ async def _drained(pages: AsyncIterator[Any]) -> None:
 
 QUERIES: dict[str, Query] = {
     "get": Query(lambda jobs: jobs.get("job-1"), "pk_job_records"),
-    "tries_of": Query(lambda jobs: jobs.tries_of("job-1"), "ix_job_tries_job_id"),
+    "tries_of": Query(lambda jobs: jobs.tries_of("job-1"), "pk_job_tries"),
     "count_children": Query(
         lambda jobs: jobs.count_children("parent-1"), "ix_job_records_parent_status_finished_at"
     ),
@@ -108,16 +114,6 @@ QUERIES: dict[str, Query] = {
     "mark_handled all": Query(
         lambda jobs: jobs.mark_handled(None), "ix_job_records_unhandled_failures"
     ),
-    "delete_succeeded_before": Query(
-        lambda jobs: jobs.delete_succeeded_before(NOW),
-        "ix_job_records_status_finished_at",
-        or_index="ix_job_records_finished_at",
-    ),
-    "delete_succeeded_before a batch": Query(
-        lambda jobs: jobs.delete_succeeded_before(NOW, limit=5000),
-        "ix_job_records_status_finished_at",
-        or_index="ix_job_records_finished_at",
-    ),
     "record_success": Query(lambda jobs: jobs.record_success(STAMP), "pk_job_records"),
     "record_retry": Query(
         lambda jobs: jobs.record_retry(
@@ -156,24 +152,35 @@ class Plans:
 # half the jobs children of submissions of 100 jobs that end together.
 _SEED = [
     """
-    INSERT INTO job_records (job_id, function, status, parent_id, tries, started_at,
-        finished_at, duration_ms, handled_at)
+    INSERT INTO job_records (job_id, function, status, parent_id, tries, enqueued_at,
+        started_at, finished_at, duration_ms, handled_at)
     SELECT 'seeded-' || i, 'function_' || i % 20,
            CASE WHEN i % 100 < 95 THEN 'succeeded' WHEN i % 100 < 98 THEN 'failed'
                 WHEN i % 100 < 99 THEN 'retrying' ELSE 'cancelled' END,
            CASE WHEN i % 1000 < 500 THEN 'parent-' || i / 100 END, 1,
-           CAST(:now AS timestamptz) - i * interval '1 minute',
-           CAST(:now AS timestamptz) - i * interval '1 minute', 0,
+           CAST(:now AS timestamptz) - i * interval '15 seconds',
+           CAST(:now AS timestamptz) - i * interval '15 seconds',
+           CAST(:now AS timestamptz) - i * interval '15 seconds', 0,
            CASE WHEN i % 100 IN (95, 96) THEN CAST(:now AS timestamptz) END
     FROM generate_series(1, :rows) AS i
     """,
     """
-    INSERT INTO job_tries (job_id, try_number, started_at, finished_at, duration_ms)
-    SELECT job_id, 1, started_at, finished_at, 0 FROM job_records WHERE status = 'retrying'
+    INSERT INTO job_tries (job_id, enqueued_at, try_number, started_at, finished_at,
+        duration_ms)
+    SELECT job_id, enqueued_at, 1, started_at, finished_at, 0
+    FROM job_records WHERE status = 'retrying'
     """,
     "ANALYZE job_records, job_tries",
 ]
 SEEDED_ROWS = 10_000
+# Two days and a half: each day is a partition made for the test, in its transaction.
+SEEDED_DAYS = (NOW - timedelta(seconds=15 * SEEDED_ROWS)).date(), NOW.date()
+# A partition's index, by the table's index it is a copy of.
+_PARENT_INDEXES = """
+SELECT c.relname, p.relname FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+WHERE c.relkind = 'i'
+"""
 
 
 @pytest.fixture
@@ -181,6 +188,7 @@ async def session(pg_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     """One transaction on a seeded history of PostgreSQL (whose plans these are), rolled
     back: the seed, what the calls write and any index dropped go with it."""
     async with create_session_factory(pg_engine)() as session:
+        await JobRecordRepository(session).make_days(*SEEDED_DAYS)
         for statement in _SEED:
             await session.execute(text(statement), {"now": NOW, "rows": SEEDED_ROWS})
         await session.execute(text("SET LOCAL enable_seqscan = off"))
@@ -194,14 +202,19 @@ async def plans_of(session: AsyncSession, engine: AsyncEngine, call: Call, mode:
     assert sent, "the call sent no statement"
     connection = await session.connection()
     await connection.exec_driver_sql(f"SET LOCAL plan_cache_mode = {mode}")
+    parents: dict[str, str] = dict((await session.execute(text(_PARENT_INDEXES))).all())
     indexes: list[str] = []
     seq_scans: list[str] = []
     for number, (sql, parameters) in enumerate(sent):
         for node in nodes(await explain(session, f"history_{number}", sql, parameters)):
-            indexes += _indexes_of(node)
-            if node["Node Type"] == "Seq Scan" and node["Relation Name"] in HISTORY_TABLES:
+            indexes += [parents.get(name, name) for name in _indexes_of(node)]
+            if node["Node Type"] == "Seq Scan" and _is_history(node["Relation Name"]):
                 seq_scans.append(node["Relation Name"])
     return Plans(indexes, seq_scans)
+
+
+def _is_history(relation: str) -> bool:
+    return relation in HISTORY_TABLES or is_partition(relation)
 
 
 def _indexes_of(node: dict[str, Any]) -> list[str]:
@@ -210,6 +223,15 @@ def _indexes_of(node: dict[str, Any]) -> list[str]:
     if node["Node Type"] in INDEX_NODES:
         names.append(node["Index Name"])
     return [name for name in names if any(table in name for table in HISTORY_TABLES)]
+
+
+async def test_the_seeded_history_lies_in_day_partitions(session: AsyncSession):
+    """The plans below are plans over partitions: the seed is in its days, none in the
+    default partition."""
+    first_day = day_name("job_records", SEEDED_DAYS[0])
+    default = default_name("job_records")
+    assert await session.scalar(text(f"SELECT count(*) FROM {first_day}")) > 0
+    assert await session.scalar(text(f"SELECT count(*) FROM {default}")) == 0
 
 
 @pytest.mark.parametrize("mode", PLAN_MODES)

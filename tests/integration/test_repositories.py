@@ -12,6 +12,7 @@ from domain.db import utcnow
 from domain.errors import RunNotFound
 from domain.models import Profile
 from domain.repositories import JobStamp, bookkeeping
+from domain.repositories.history_partitions import day_of
 from domain.repositories.metric_writes import MetricWrite
 from domain.repositories.tracker import ACTIVITY_RESOLUTION
 from tests.support.db import (
@@ -151,7 +152,7 @@ async def test_generation_bookkeeping(uow_factory: MakeUow):
         assert (progress.chunks_done, progress.rows_done) == (2, 6)
 
 
-async def test_job_records_keep_successes_and_prune_old_ones(uow_factory: MakeUow):
+async def test_job_records_keep_successes_and_forget_old_ones(uow_factory: MakeUow):
     old = JobStamp("old", "create_profile", 1, utcnow())
     failed = JobStamp("failed", "create_profile", 3, utcnow())
     async with uow_factory() as uow:
@@ -170,8 +171,10 @@ async def test_job_records_keep_successes_and_prune_old_ones(uow_factory: MakeUo
         kept = await uow.jobs.get("failed")
         assert kept is not None
         assert (kept.error_type, kept.payload) == ("ProfileNotFound", {"a": 1})
-        assert await uow.jobs.delete_succeeded_before(utcnow() - timedelta(days=1)) == 0
-        assert await uow.jobs.delete_succeeded_before(utcnow() + timedelta(seconds=1)) == 1
+        assert (await uow.jobs.forget_before(utcnow() - timedelta(days=1))).rows == 0
+        # Both were recorded without an enqueue time: under their start's day, whole.
+        forgotten = await uow.jobs.forget_before(day_of(utcnow()) + timedelta(days=1))
+        assert (forgotten.rows, forgotten.kept) == (1, 1 if forgotten.days else 0)
         assert await uow.jobs.get("old") is None
         assert await uow.jobs.get("failed") is not None
 

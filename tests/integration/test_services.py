@@ -10,9 +10,7 @@ from domain import schemas, services
 from domain.db import utcnow
 from domain.errors import InvalidTransition, StaleVersion
 from domain.models import Profile
-from domain.repositories import JobStamp
-from domain.services import maintenance
-from tests.support.db import MakeUow, StatementLog, add_experiment, add_profile, add_run
+from tests.support.db import MakeUow, add_experiment, add_profile, add_run
 
 
 async def test_create_then_get_profile(uow_factory: MakeUow):
@@ -78,34 +76,3 @@ async def test_fail_stale_runs_uses_the_stored_activity(uow_factory: MakeUow):
         detail = await services.get_experiment(uow, experiment.id)
     assert detail.status == "failed"
     assert detail.runs[0].failure_reason == "no metric for more than 0:01:00"
-
-
-async def test_the_prune_deletes_in_bounded_batches_and_the_next_run_goes_on(
-    uow_factory: MakeUow, statements: StatementLog, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.setattr(maintenance, "PRUNE_BATCH", 10)
-    monkeypatch.setattr(maintenance, "PRUNE_BATCHES", 2)
-    started = utcnow()
-    async with uow_factory() as uow:
-        for n in range(25):
-            assert await uow.jobs.record_success(JobStamp(f"old-{n}", "create_profile", 1, started))
-        await uow.jobs.record_failure(
-            JobStamp("old-failure", "create_profile", 1, started),
-            error_type="E", message="kept", payload=None,
-        )  # fmt: skip
-        await uow.commit()
-    payload = schemas.PruneJobHistory(keep_days=1)
-    a_month_later = started + timedelta(days=30)
-
-    runs = []
-    for _ in range(2):
-        statements.sql.clear()
-        async with uow_factory() as uow:
-            runs.append(await services.prune_job_history(uow, payload, now=a_month_later))
-        deletes = [sql for sql in statements.sql if sql.lstrip().upper().startswith("DELETE")]
-        assert all("LIMIT" in sql.upper() for sql in deletes), deletes
-
-    assert [(run.deleted, run.more_left) for run in runs] == [(20, True), (5, False)]
-    async with uow_factory() as uow:
-        assert (await uow.jobs.get("old-failure")) is not None
-        assert await uow.jobs.delete_succeeded_before(a_month_later) == 0

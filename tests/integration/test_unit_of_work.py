@@ -12,7 +12,7 @@ from domain import schemas, services
 from domain.db import utcnow
 from domain.generator import generate_chunk
 from domain.models import JobRecord, Profile
-from domain.repositories import JobStamp, LedgerRowExists
+from domain.repositories import JobRecordRepository, JobStamp, LedgerRowExists
 from domain.uow import DuplicateJob
 from tests.support.db import MakeUow, count_rows, postgresql_only
 
@@ -103,7 +103,7 @@ async def test_a_job_stamp_records_success_in_the_same_commit(
         await uow.profiles.add(_profile("ada"))
         await uow.commit()
     async with session_factory() as session:
-        record = await session.get(JobRecord, "job-1")
+        record = await JobRecordRepository(session).get("job-1")
     assert record is not None
     assert (record.status, record.function, record.tries) == ("succeeded", "create_profile", 1)
     assert record.finished_at >= record.started_at
@@ -117,7 +117,7 @@ async def test_a_second_delivery_of_a_succeeded_job_is_a_rolled_back_duplicate(
         await _create_in_job(uow_factory, "grace", _stamp(tries=2))
     async with session_factory() as session:
         assert list(await session.scalars(select(Profile.username))) == ["ada"]
-        record = await session.get(JobRecord, "job-1")
+        record = await JobRecordRepository(session).get("job-1")
     assert record is not None
     assert (record.status, record.tries) == ("succeeded", 1)
 
@@ -128,7 +128,7 @@ async def test_a_failed_job_may_succeed_on_a_later_try(uow_factory: MakeUow, ses
         await uow.commit()
     await _create_in_job(uow_factory, "ada", _stamp(tries=2))
     async with session_factory() as session:
-        record = await session.get(JobRecord, "job-1")
+        record = await JobRecordRepository(session).get("job-1")
     assert record is not None
     assert (record.status, record.tries, record.error_type) == ("succeeded", 2, None)
 

@@ -26,7 +26,7 @@ async def records(harness) -> dict[str, JobRecord]:
 
 async def tries(harness, job_id: str) -> list[JobTry]:
     async with harness.session_factory() as session:
-        statement = select(JobTry).where(JobTry.job_id == job_id).order_by(JobTry.id)
+        statement = select(JobTry).where(JobTry.job_id == job_id).order_by(JobTry.try_number)
         return list((await session.scalars(statement)).all())
 
 

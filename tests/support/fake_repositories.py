@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import inspect
@@ -21,6 +21,7 @@ from domain.errors import AlreadyExists
 from domain.generator import FakeProfile
 from domain.models import Experiment, Profile, ProfileGeneration, Run
 from domain.repositories.bookkeeping import GenerationProgress, JobStamp
+from domain.repositories.history_partitions import Forgotten
 from domain.repositories.metric_writes import (
     MetricWrite,
     Written,
@@ -311,13 +312,19 @@ class FakeJobRecordRepository:
         jobs[stamp.job_id] = {"status": "succeeded", "finished_at": utcnow()}
         return True
 
-    async def delete_succeeded_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
+    async def forget_before(self, cutoff: datetime) -> Forgotten:
+        """As the partitioned history does, without its days: by each job's time."""
         jobs = self.session.rows["jobs"]
-        old = [
-            key
-            for key, row in jobs.items()
-            if row["status"] == "succeeded" and row["finished_at"] < cutoff
-        ][:limit]
-        for key in old:
+        old = [key for key, row in jobs.items() if row["finished_at"] < cutoff]
+        forgotten = [key for key in old if not _kept(jobs[key])]
+        for key in forgotten:
             del jobs[key]
-        return len(old)
+        return Forgotten(rows=len(forgotten), days=0, kept=len(old) - len(forgotten))
+
+    async def make_days(self, first: date, last: date) -> int:
+        return 0
+
+
+def _kept(row: dict[str, Any]) -> bool:
+    unhandled = row["status"] == "failed" and row.get("handled_at") is None
+    return row["status"] == "retrying" or unhandled

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.db import utcnow
 from domain.models import Experiment, JobRecord, Metric, Profile, Run
+from domain.repositories import JobRecordRepository
 
 T = TypeVar("T")
 
@@ -77,6 +78,7 @@ async def seed_job_record(
                 function=function,
                 status=status,
                 tries=1,
+                enqueued_at=finished_at - timedelta(seconds=1),
                 started_at=finished_at - timedelta(seconds=1),
                 finished_at=finished_at,
                 duration_ms=1000,
@@ -96,7 +98,7 @@ async def run_statuses(sessions: Sessions, run_ids: Sequence[int]) -> list[str]:
 
 async def job_record(sessions: Sessions, job_id: str) -> JobRecord | None:
     async with sessions() as session:
-        return await session.get(JobRecord, job_id)
+        return await JobRecordRepository(session).get(job_id)
 
 
 async def eventually(

@@ -203,16 +203,19 @@ async def test_recording_metrics_keeps_a_run_from_going_stale(tracker: Tracker):
     assert result.run_ids == []
 
 
-async def test_prune_job_history_deletes_only_old_successes(tracker: Tracker, store: FakeStore):
+async def test_prune_job_history_keeps_recent_jobs_and_unhandled_failures(
+    tracker: Tracker, store: FakeStore
+):
     old = NOW - timedelta(days=10)
     store.rows["jobs"] = {
         "old-ok": {"status": "succeeded", "finished_at": old},
         "old-failed": {"status": "failed", "finished_at": old},
+        "old-handled": {"status": "failed", "finished_at": old, "handled_at": old},
         "new-ok": {"status": "succeeded", "finished_at": NOW},
     }
     async with tracker.uow() as uow:
         pruned = await services.prune_job_history(
             uow, schemas.PruneJobHistory(keep_days=7), now=NOW
         )
-    assert pruned.deleted == 1
+    assert (pruned.deleted, pruned.kept) == (2, 1)
     assert set(store.rows["jobs"]) == {"old-failed", "new-ok"}

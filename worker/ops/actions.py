@@ -256,7 +256,9 @@ async def cancel(sources: Sources, job_id: str, *, queue_name: str) -> str:
     # Kept as a worker keeps a payload, so that a cancelled job can be retried as it was.
     payload = recordable_payload(definition.args[0]) if definition and definition.args else None
     async with sources.unit_of_work() as uow:
-        recorded = await cancel_job(uow, job_id, function, payload)
+        recorded = await cancel_job(
+            uow, job_id, function, payload, definition.enqueue_time if definition else None
+        )
     if not recorded:
         raise Refused(f"job {job_id} was taken off the queue, but it had already ended")
     return "cancelled"

@@ -61,12 +61,14 @@ def payload_from(function: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
 
 
 def stamp_of(ctx: Mapping[str, Any], function: str, worker: str | None = None) -> JobStamp:
+    enqueued = ctx.get("enqueue_time")  # fixed by the producer: every delivery carries it
     return JobStamp(
         job_id=str(ctx.get("job_id", "")),
         function=function,
         tries=int(ctx.get("job_try", 1)),
         started_at=utcnow(),
         worker=worker,
+        enqueued_at=enqueued if isinstance(enqueued, datetime) and enqueued.tzinfo else None,
     )
 
 

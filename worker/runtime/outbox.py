@@ -130,7 +130,14 @@ async def _set_aside(redis: ArqRedis, raw: bytes, problem: BaseException) -> Non
 
 
 def _stamp(fields: dict[str, Any]) -> JobStamp:
-    return JobStamp(**{**fields, "started_at": datetime.fromisoformat(fields["started_at"])})
+    enqueued = fields.get("enqueued_at")
+    return JobStamp(
+        **{
+            **fields,
+            "started_at": datetime.fromisoformat(fields["started_at"]),
+            "enqueued_at": datetime.fromisoformat(enqueued) if enqueued else None,
+        }
+    )
 
 
 class OutboxDrainer:
