@@ -154,7 +154,7 @@ async def _create_in_job(uow_factory: MakeUow, username: str, stamp: JobStamp) -
 async def test_a_first_record_inserts_the_jobs_success(uow_factory: MakeUow, session_factory):
     await _create_in_job(uow_factory, "ada", _first())
     async with session_factory() as session:
-        record = await session.get(JobRecord, "job-1")
+        record = await session.scalar(select(JobRecord).where(JobRecord.job_id == "job-1"))
     assert record is not None
     assert (record.status, record.tries) == ("succeeded", 1)
 
@@ -173,7 +173,7 @@ async def test_a_first_record_meeting_a_row_of_its_job_rolls_everything_back(
         await _create_in_job(uow_factory, "ada", _first())
     assert await count_rows(session_factory, "profiles") == 0
     async with session_factory() as session:
-        record = await session.get(JobRecord, "job-1")
+        record = await session.scalar(select(JobRecord).where(JobRecord.job_id == "job-1"))
     assert record is not None
     assert record.status == earlier
 

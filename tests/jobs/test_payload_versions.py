@@ -43,7 +43,11 @@ async def steps(harness) -> list[int]:
 
 async def tries_of(harness, job_id: str) -> list[JobTry]:
     async with harness.session_factory() as session:
-        statement = select(JobTry).where(JobTry.job_id == job_id).order_by(JobTry.id)
+        statement = (
+            select(JobTry)
+            .where(JobTry.job_id == job_id)
+            .order_by(JobTry.enqueued_at, JobTry.try_number)
+        )
         return list((await session.scalars(statement)).all())
 
 

@@ -161,13 +161,14 @@ async def _record_unrun(
         return
     if not isinstance(error, JobError) or len(job_id) > MAX_JOB_ID:
         return
-    started = result.get("st")
+    started, enqueued = result.get("st"), result.get("et")
     stamp = JobStamp(
         job_id=job_id,
         function=_CRON_NAMES.get(function, function)[:100],
         tries=int(result.get("t") or 1),
         started_at=ms_to_datetime(started) if isinstance(started, int) else utcnow(),
         worker=services.worker_id,
+        enqueued_at=ms_to_datetime(enqueued) if isinstance(enqueued, int) else None,
     )
     payload = _payload(function, result.get("a"), result.get("k"))
     if error.type_name == "CancelledError":
