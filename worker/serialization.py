@@ -299,6 +299,26 @@ def _checked_job_class() -> type[Job]:
                 return JobStatus.deferred if score > timestamp_ms() else JobStatus.queued
             return JobStatus.not_found
 
+        async def result(
+            self,
+            timeout: float | None = None,  # noqa: ASYNC109 (arq's signature)
+            *,
+            poll_delay: float = 0.5,
+            pole_delay: float | None = None,
+        ) -> Any:
+            """arq's wait for the result, in the lane the job waits in (arq looks only in
+            the queue it was given, and gives up on a job it does not find there)."""
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for queue in lane_queues(self._queue_name):
+                    pipe.zscore(queue, self.job_id)
+                scores = await pipe.execute()
+            lanes = lane_queues(self._queue_name)
+            found = next((q for q, score in zip(lanes, scores, strict=True) if score), None)
+            if found is None or found == self._queue_name:
+                return await super().result(timeout, poll_delay=poll_delay)
+            in_lane = Job(self.job_id, self._redis, found, self._deserializer)
+            return await in_lane.result(timeout, poll_delay=poll_delay)
+
         async def result_info(self) -> JobResult | None:
             try:
                 return await super().result_info()

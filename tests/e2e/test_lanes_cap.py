@@ -34,7 +34,10 @@ async def test_a_cap_holds_across_workers_and_a_killed_workers_slot_returns(
     workers, pool, session_factory
 ):
     await pool.hset(limits_key(Settings().queue_name), GENERATE_CHUNK.name, CAP)
-    fleet = [workers.start(JOBS_MAX_JOBS="4", JOBS_LEASE_SECONDS=str(LEASE_S)) for _ in range(3)]
+    fleet = [
+        workers.start(JOBS_MAX_JOBS="4", JOBS_LEASE_SECONDS=str(LEASE_S), JOBS_LOG_EACH_JOB="true")
+        for _ in range(3)
+    ]
     # No chunk can commit while the test holds the lock: every chunk started stays running.
     async with table_locked(session_factory, "profiles"):
         await pool.enqueue_job(

@@ -23,7 +23,7 @@ REDELIVERED = 100  # the same job ids again, as after a crash between commit and
 
 
 async def test_three_workers_write_each_metric_exactly_once(workers, pool, session_factory, run_id):
-    workers.start_many(3)
+    workers.start_many(3, JOBS_LOG_EACH_JOB="true")  # who ran what, from the log
     first = await enqueue_metrics(pool, run_id, range(JOBS), "metric")
     again = await enqueue_metrics(pool, run_id, range(0, JOBS, JOBS // AGAIN), "metric-again")
     await wait_for(lambda: queue_is_empty(pool), within=240, what="queue drained", interval=0.25)

@@ -67,7 +67,7 @@ async def test_queued_jobs_survive_a_crash_and_an_idle_worker_rides_out_a_short_
         assert await pool.zcard(Settings().queue_name) == QUEUED
 
     with fleet(service_env(pg_database, url), tmp_path) as workers:
-        steady = workers.start()  # the default: about 6 s of patience
+        steady = workers.start(JOBS_LOG_EACH_JOB="true")  # about 6 s of patience (the default)
         fragile = workers.start(JOBS_REDIS_CONNECT_RETRIES="1")  # 0.25 s of patience
         await drain(url, within=60)
         assert await metric_rows(session_factory, run_id) == (QUEUED, QUEUED)

@@ -17,7 +17,7 @@ from worker.testing.processes import WorkerProcess, run_cli
 
 pytestmark = pytest.mark.e2e
 
-BEAT_S = "0.5"  # a silent worker is gone after 1.5 s
+BEAT_S = "0.5"  # a worker is lost after 1.5 s without a beat
 STUCK_S = 30  # how long the stuck worker's loop is blocked (it is killed before)
 GRACE_S = "30"  # the stopping worker stays so until the test ends (then it is killed)
 
@@ -71,7 +71,7 @@ async def test_a_stuck_and_a_stopping_worker_are_told_apart_from_a_healthy_one(
     listed = await asyncio.to_thread(run_cli, ["health", "--json"], env)
     states = {row["worker_id"].rsplit(":", 1)[1]: row["state"] for row in _workers(listed)}
     assert states == {
-        str(stuck.pid): "silent",
+        str(stuck.pid): "lost",
         str(stopping.pid): "stopping",
         str(healthy.pid): "ready",
     }

@@ -42,7 +42,7 @@ async def test_expected_failures_log_one_line_each_and_no_traceback(env, clean_r
 
     log = worked.stdout + worked.stderr
     assert worked.returncode == 0, log
-    failures = [line for line in log.splitlines() if " failed, " in line]
+    failures = [line for line in log.splitlines() if " ! " in line and " failed, " in line]
     assert len(failures) == 3, log
     assert sum("missing:update_profile failed, ProfileNotFound" in f for f in failures) == 1
     assert sum("invalid:create_profile failed, InvalidPayload" in f for f in failures) == 1

@@ -37,7 +37,7 @@ from worker.registry import (
     UPDATE_PROFILE,
     chunk_job_id,
 )
-from worker.serialization import JobError, deserialize
+from worker.serialization import JobError, readable_job
 from worker.testing.inprocess import Running, WorkerStopped
 from worker.text import ExitCode, first_line
 
@@ -113,7 +113,7 @@ class Scenario:
         inserted = 0
         for index in range(chunks):
             chunk_id = chunk_job_id(generation_id, index, str(fanned_out["key"]))
-            chunk = Job(chunk_id, self.producer, self.producer.default_queue_name, deserialize)
+            chunk = readable_job(chunk_id, self.producer, self.producer.default_queue_name)
             outcome = await self.outcome(GENERATE_CHUNK.name, chunk)
             inserted += int(outcome.get("inserted", 0))
             self.progress.advance(step, int(outcome.get("inserted", 0)))
