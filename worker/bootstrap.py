@@ -144,7 +144,7 @@ class Services:
 
     async def job(self, job_id: str) -> Job:
         """The job as arq reads it; data arq cannot read raises ``UnreadableData``."""
-        from worker.serialization import readable_job
+        from worker.arq_jobs import readable_job
 
         return readable_job(job_id, await self.queue(), self.settings.queue_name)
 

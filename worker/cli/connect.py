@@ -148,9 +148,9 @@ async def _with_backends(settings: Settings, command: Callable[[Backends], Await
     """The command on services of its own; what the domain or the operator actions refuse on
     purpose (not found, unknown job, data in Redis that is not ours) is one line, exit 1."""
     from domain.errors import DomainError
+    from worker.arq_jobs import UnreadableData
     from worker.ops.actions import NotReplicated, Refused
     from worker.ops.job_state import UnknownJob
-    from worker.serialization import UnreadableData
 
     backends = Backends(settings)
     try:

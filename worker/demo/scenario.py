@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.models import Profile
 from domain.schemas import smallest_chunk_size
+from worker.arq_jobs import readable_job
 from worker.registry import (
     CREATE_EXPERIMENT,
     FAIL_STALE_RUNS,
@@ -37,7 +38,7 @@ from worker.registry import (
     UPDATE_PROFILE,
     chunk_job_id,
 )
-from worker.serialization import JobError, readable_job
+from worker.serialization import JobError
 from worker.testing.inprocess import Running, WorkerStopped
 from worker.text import ExitCode, first_line
 

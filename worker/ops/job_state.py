@@ -4,8 +4,7 @@ From Redis while arq knows the job (queued, deferred, in_progress, or its result
 worker's retry note for a job waiting for its next try; from the job history once Redis has
 forgotten it. A submission that became several jobs (a file's batches, a generation's
 chunks) is read through its children, against the count its marker in Redis gives
-(``worker.ops.submissions`` writes it). ``Outcome`` is what every face shows: the CLI
-prints it, the API returns it.
+(``worker.ops.submissions`` writes it). ``Outcome`` is what every face shows.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.utils import timestamp_ms
 
 from worker.lanes import LANES, Lane, lane_queues, paused_key
-from worker.ops.job_state import SUBMISSION_PREFIX
+from worker.ops.submissions import SUBMISSIONS_SHOWN, SubmissionProgress, read_progress
 from worker.ops.workers import Roster, read_roster
 from worker.quarantine import Quarantined, id_problem, quarantine_key
 from worker.registry import generation_of
@@ -35,7 +35,6 @@ HEAD_BYTES = 200  # enough for arq's {"t":..,"f":"<function>","a": prefix
 HEAD_MARGIN = 100  # ready entries looked at beyond the running ones, for the oldest waiting
 MAX_RUNNING_LOOKED_AT = 10_000  # whatever heartbeats claim to run, the read stays bounded
 QUARANTINE_SHOWN = 10  # the latest records read with the head; `dbjobs quarantine` lists more
-SUBMISSIONS_SHOWN = 10  # submissions in progress read with the head, the most queued first
 LEASE_MARK = "lease"  # a lease's value: "lease <started, ms since the epoch> <worker id>"
 
 
@@ -67,22 +66,6 @@ class RunningJob:
 
     def age_seconds(self, now: datetime) -> float | None:
         return None if self.started_at is None else (now - self.started_at).total_seconds()
-
-
-@dataclass(frozen=True)
-class SubmissionProgress:
-    """A submission (a generation's chunks, a file's batches) with jobs in the queue's head:
-    how far it got as a whole, against the count its marker gives."""
-
-    parent_id: str
-    function: str | None
-    jobs: int  # jobs it became
-    queued: int  # of those, in the queue's head (waiting or running)
-    running: int
-
-    @property
-    def done(self) -> int:
-        return max(0, self.jobs - self.queued)
 
 
 @dataclass(frozen=True)
@@ -255,52 +238,10 @@ async def _read_head(
         running.append(RunningJob(job_id, function, lease[1] if lease else None, started))
     running.sort(key=lambda job: job.started_at or datetime.max.replace(tzinfo=UTC))
     by_function = dict(waiting.most_common())
-    submissions = await _submissions(redis, job_ids, {job.job_id for job in running})
+    submissions = await read_progress(redis, job_ids, {job.job_id for job in running})
     generations = Counter(g for job_id in job_ids if (g := generation_of(job_id)) is not None)
     found = tuple(g for g, _ in generations.most_common(SUBMISSIONS_SHOWN))
     return QueueHead(running, by_function, len(entries), unreadable, records, submissions, found)
-
-
-async def _submissions(
-    redis: ArqRedis, job_ids: list[str], running: set[str]
-) -> tuple[SubmissionProgress, ...]:
-    """The submissions the head's jobs belong to (``<parent>:<n>``, a marker for the
-    parent), read with one MGET of their markers."""
-    queued: Counter[str] = Counter()
-    started: Counter[str] = Counter()
-    for job_id in job_ids:
-        parent, _, number = job_id.rpartition(":")
-        if parent and number.isdigit():
-            queued[parent] += 1
-            started[parent] += job_id in running
-    parents = [parent for parent, _ in queued.most_common(SUBMISSIONS_SHOWN)]
-    if not parents:
-        return ()
-    markers = await redis.mget([SUBMISSION_PREFIX + parent for parent in parents])
-    found = []
-    for parent, raw in zip(parents, markers, strict=True):
-        marker = _marker(raw)
-        if marker is not None:
-            function, jobs = marker
-            found.append(
-                SubmissionProgress(parent, function, jobs, queued[parent], started[parent])
-            )
-    return tuple(found)
-
-
-def _marker(raw: bytes | None) -> tuple[str | None, int] | None:
-    """A submission marker's function and job count; None for anything else."""
-    import orjson
-
-    try:
-        fields = orjson.loads(raw) if raw else None
-        if not isinstance(fields, dict):
-            return None
-        jobs = int(fields["jobs"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None
-    function = fields.get("function")
-    return ((function if isinstance(function, str) else None), jobs) if jobs >= 1 else None
 
 
 def _id(raw: bytes) -> str | None:

@@ -6,7 +6,10 @@ read from the history, as any job (``worker.ops.job_state``).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from worker.ops.job_state import (
     SUBMISSION_PREFIX,
@@ -17,6 +20,11 @@ from worker.ops.job_state import (
     from_result,
     known_outcome,
 )
+
+if TYPE_CHECKING:
+    from arq.connections import ArqRedis
+
+SUBMISSIONS_SHOWN = 10  # submissions in progress read with the queue's head, most queued first
 
 
 async def mark_submission(
@@ -63,8 +71,8 @@ async def read_results(sources: Sources, job_ids: list[str]) -> dict[str, Outcom
     thousand jobs; the script, a tenth of that)."""
     from arq.constants import result_key_prefix
 
+    from worker.arq_jobs import UnreadableData, decoded_result
     from worker.lanes import lane_queues
-    from worker.serialization import UnreadableData, decoded_result
 
     queue = await sources.queue()
     script = queue.register_script(_RESULTS_SCRIPT)
@@ -104,3 +112,61 @@ def combined(job_id: str, function: str, outcomes: Sequence[Outcome]) -> Outcome
     message = f"{len(failures)} of {len(outcomes)} jobs failed; first, {failures[0].job_id}: "
     error = failure(first.type, message + str(first.message))
     return outcome.model_copy(update={"status": "failed", "error": error})
+
+
+@dataclass(frozen=True)
+class SubmissionProgress:
+    """A submission (a generation's chunks, a file's batches) with jobs in the queue's head:
+    how far it got as a whole, against the count its marker gives."""
+
+    parent_id: str
+    function: str | None
+    jobs: int  # jobs it became
+    queued: int  # of those, in the queue's head (waiting or running)
+    running: int
+
+    @property
+    def done(self) -> int:
+        return max(0, self.jobs - self.queued)
+
+
+async def read_progress(
+    redis: ArqRedis, job_ids: list[str], running: set[str]
+) -> tuple[SubmissionProgress, ...]:
+    """The submissions the head's jobs belong to (``<parent>:<n>``, a marker for the
+    parent), read with one MGET of their markers."""
+    queued: Counter[str] = Counter()
+    started: Counter[str] = Counter()
+    for job_id in job_ids:
+        parent, _, number = job_id.rpartition(":")
+        if parent and number.isdigit():
+            queued[parent] += 1
+            started[parent] += job_id in running
+    parents = [parent for parent, _ in queued.most_common(SUBMISSIONS_SHOWN)]
+    if not parents:
+        return ()
+    markers = await redis.mget([SUBMISSION_PREFIX + parent for parent in parents])
+    found = []
+    for parent, raw in zip(parents, markers, strict=True):
+        marker = _marker(raw)
+        if marker is not None:
+            function, jobs = marker
+            found.append(
+                SubmissionProgress(parent, function, jobs, queued[parent], started[parent])
+            )
+    return tuple(found)
+
+
+def _marker(raw: bytes | None) -> tuple[str | None, int] | None:
+    """A submission marker's function and job count; None for anything else."""
+    import orjson
+
+    try:
+        fields = orjson.loads(raw) if raw else None
+        if not isinstance(fields, dict):
+            return None
+        jobs = int(fields["jobs"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    function = fields.get("function")
+    return ((function if isinstance(function, str) else None), jobs) if jobs >= 1 else None

@@ -17,9 +17,9 @@ from starlette.exceptions import HTTPException
 
 from domain.db import sqlstate
 from domain.errors import Conflict, DomainError, NotFound
+from worker.arq_jobs import UnreadableData
 from worker.ops.actions import NotReplicated, Refused
 from worker.ops.job_state import UnknownJob
-from worker.serialization import UnreadableData
 from worker.text import problems
 from worker.web.budget import Busy
 
