@@ -11,7 +11,7 @@ from domain import services
 from domain.db import utcnow
 from domain.errors import RunNotFound
 from domain.models import Profile
-from domain.repositories import JobStamp, bookkeeping
+from domain.repositories import JobStamp, history_reads
 from domain.repositories.history_partitions import day_of
 from domain.repositories.metric_writes import MetricWrite
 from domain.repositories.tracker import ACTIVITY_RESOLUTION
@@ -224,7 +224,7 @@ async def test_lists_of_jobs_leave_payloads_and_results_unread(uow_factory: Make
 async def test_a_submissions_totals_are_added_up_a_page_at_a_time(
     uow_factory: MakeUow, monkeypatch
 ):
-    monkeypatch.setattr(bookkeeping, "RESULTS_PAGE", 2)
+    monkeypatch.setattr(history_reads, "RESULTS_PAGE", 2)
     async with uow_factory() as uow:
         for index in range(5):
             stamp = JobStamp(f"batch:{index}", "record_metrics", 1, utcnow(), parent_id="batch")

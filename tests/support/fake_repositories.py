@@ -20,7 +20,8 @@ from domain.db import Base, utcnow
 from domain.errors import AlreadyExists
 from domain.generator import FakeProfile
 from domain.models import Experiment, Profile, ProfileGeneration, Run
-from domain.repositories.bookkeeping import GenerationProgress, JobStamp
+from domain.repositories import JobStamp
+from domain.repositories.generations import GenerationProgress
 from domain.repositories.history_partitions import Forgotten
 from domain.repositories.metric_writes import (
     MetricWrite,

@@ -244,7 +244,7 @@ def _failure(raw: Any, error: Exception) -> dict[str, Any]:
     return {
         "error_type": error_type,
         "message": message,
-        "payload": kept_payload(raw),
+        "payload": recordable_payload(raw),
         "retryable": not isinstance(error, DomainError | InvalidPayload),
     }
 
@@ -261,7 +261,7 @@ async def record_retry(
                 stamp,
                 error_type=error_type,
                 message=message,
-                payload=kept_payload(raw),
+                payload=recordable_payload(raw),
                 retry_at=retry_at,
             )
             await uow.commit()
@@ -279,10 +279,6 @@ def _error(error: Exception) -> tuple[str, str]:
     (capped), else the first line of it."""
     expected = isinstance(error, DomainError | InvalidPayload)
     return type(error).__name__, capped(str(error)) if expected else _brief(error)
-
-
-def kept_payload(raw: Any) -> dict[str, Any] | None:
-    return recordable_payload(raw)
 
 
 def _brief(error: Exception) -> str:

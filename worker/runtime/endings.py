@@ -31,7 +31,6 @@ from worker.runtime.delivery import (
     MAX_JOB_ID,
     InvalidPayload,
     handle_failure,
-    kept_payload,
     payload_from,
     record_failure,
     run_job,
@@ -39,7 +38,7 @@ from worker.runtime.delivery import (
 )
 from worker.runtime.outbox import defer_failure
 from worker.runtime.retry import JobTimedOut
-from worker.serialization import JobError, deserialize
+from worker.serialization import JobError, deserialize, recordable_payload
 from worker.text import first_line
 
 log = logging.getLogger("worker.jobs")
@@ -126,7 +125,7 @@ async def _record_abort(
     services = services_of(ctx)
     stamp, raw = _attempt(services, ctx, job, args, kwargs, started)
     try:
-        await record_cancelled(services, stamp, kept_payload(raw))
+        await record_cancelled(services, stamp, recordable_payload(raw))
     except Exception as problem:
         log.warning("job %s: its cancellation could not be recorded: %s", stamp.job_id,
                     first_line(problem))  # fmt: skip
@@ -192,6 +191,6 @@ def _payload(function: str, args: Any, kwargs: Any) -> dict[str, Any] | None:
     named = dict(kwargs) if isinstance(kwargs, dict) else {}
     named.pop(PARENT_KWARG, None)
     try:
-        return kept_payload(payload_from(function, tuple(args or ()), named))
+        return recordable_payload(payload_from(function, tuple(args or ()), named))
     except InvalidPayload:
         return None

@@ -1,0 +1,166 @@
+"""The job history's reads: one job, its tries and children, lists a page at a time,
+counts, the flow of finished jobs. Each reads an index
+(tests/integration/test_history_indexes.py proves it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, literal, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+from sqlalchemy.sql.elements import BindParameter
+
+from domain.models import JobRecord, JobTry
+from domain.models.bookkeeping import UNHANDLED_FAILURE
+
+# The partial index's own text, literals and all: a plan of "status = $1" cannot use the
+# index, and PostgreSQL may reuse such a generic plan for a prepared statement.
+UNHANDLED_FAILURE_SQL = text(UNHANDLED_FAILURE)
+
+
+# Lists of jobs leave out the two columns that can be large (a payload up to 64 KiB, a
+# result up to 16 KiB; as Python objects, many times that): a page of 1,000 such failures
+# took 1.7 GB to list. Touching them on a row loaded so raises instead of querying.
+_HEADERS_ONLY = (defer(JobRecord.payload, raiseload=True), defer(JobRecord.result, raiseload=True))
+RESULTS_PAGE = 500
+
+
+def _children(parent_id: str, status: str) -> tuple[ColumnElement[bool], ...]:
+    return JobRecord.parent_id == parent_id, JobRecord.status == inlined(status)
+
+
+def inlined(value: str) -> BindParameter[str]:
+    """A filter value written into the SQL, for a column of few, unevenly spread values
+    (status, function): a prepared statement's generic plan, made without the value, can
+    pick the finished_at index and walk every row looking for a rare one."""
+    return literal(value, literal_execute=True)
+
+
+class HistoryReads:
+    """The reads of ``JobRecordRepository``."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        """The job's record: one per job id (``recorded_enqueue_time``), whatever its day."""
+        return await self.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
+
+    async def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
+        """Job ids (jobs and submissions) that begin with ``prefix``, ``%`` and ``_`` taken
+        literally; at most ``limit``. Asked only for a prefix, never on a job's hot path."""
+        owned = or_(
+            JobRecord.job_id.startswith(prefix, autoescape=True),
+            JobRecord.parent_id.startswith(prefix, autoescape=True),
+        )
+        statement = select(JobRecord.job_id, JobRecord.parent_id).where(owned).limit(limit)
+        found: set[str] = set()
+        for job_id, parent_id in (await self.session.execute(statement)).all():
+            found.update(i for i in (job_id, parent_id) if i and i.startswith(prefix))
+        return sorted(found)[:limit]
+
+    async def tries_of(self, job_id: str) -> list[JobTry]:
+        order = (JobTry.enqueued_at, JobTry.try_number)
+        statement = select(JobTry).where(JobTry.job_id == job_id).order_by(*order)
+        return list((await self.session.scalars(statement)).all())
+
+    async def children_of(self, parent_id: str, *, status: str, limit: int) -> list[JobRecord]:
+        """A submission's jobs in one state, oldest first, read in order from the
+        (parent_id, status, finished_at) index. Without the state, PostgreSQL may walk the
+        finished_at index from the oldest job of all, looking for the submission's.
+        Without their payloads and results (``_HEADERS_ONLY``)."""
+        statement = (
+            select(JobRecord)
+            .options(*_HEADERS_ONLY)
+            .where(*_children(parent_id, status))
+            .order_by(JobRecord.finished_at)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def results_of(
+        self, parent_id: str, *, status: str, limit: int
+    ) -> AsyncIterator[list[dict[str, Any] | None]]:
+        """The results of a submission's jobs in one state, ``RESULTS_PAGE`` at a time:
+        each may hold 16 KiB, so that ten thousand of them are never in memory at once."""
+        statement = select(JobRecord.result).where(*_children(parent_id, status))
+        streamed = await self.session.stream_scalars(
+            statement.limit(limit).execution_options(yield_per=RESULTS_PAGE)
+        )
+        async for page in streamed.partitions():
+            yield list(page)
+
+    async def count_children(self, parent_id: str) -> dict[str, int]:
+        """How many of a submission's jobs are in each state."""
+        statement = (
+            select(JobRecord.status, func.count())
+            .where(JobRecord.parent_id == parent_id)
+            .group_by(JobRecord.status)
+        )
+        return {status: int(n) for status, n in (await self.session.execute(statement)).all()}
+
+    async def list_recent(
+        self,
+        *,
+        status: str | None,
+        function: str | None,
+        limit: int,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[JobRecord]:
+        """Newest first, each filter served by an index on (filter, finished_at); ``before``
+        (a finished_at and job id) is a page's keyset cursor: the jobs after that one."""
+        order = (JobRecord.finished_at.desc(), JobRecord.job_id.desc())
+        statement = select(JobRecord).options(*_HEADERS_ONLY).order_by(*order).limit(limit)
+        if before is not None:
+            finished_at, job_id = before
+            # The first condition is the index's range; the second breaks ties in it.
+            statement = statement.where(
+                JobRecord.finished_at <= finished_at,
+                or_(JobRecord.finished_at < finished_at, JobRecord.job_id < job_id),
+            )
+        if status is not None:
+            statement = statement.where(JobRecord.status == inlined(status))
+        if function is not None:
+            statement = statement.where(JobRecord.function == inlined(function))
+        return list((await self.session.scalars(statement)).all())
+
+    async def count_since(self, cutoff: datetime) -> dict[str, int]:
+        """How many jobs ended in each state since ``cutoff``: a range of the finished_at
+        index, so it costs what the last hour holds, not the whole history."""
+        statement = (
+            select(JobRecord.status, func.count())
+            .where(JobRecord.finished_at >= cutoff)
+            .group_by(JobRecord.status)
+        )
+        return {status: int(n) for status, n in (await self.session.execute(statement)).all()}
+
+    async def finished_per_bucket(
+        self, since: datetime, bucket_seconds: int
+    ) -> list[tuple[int, str, str, int]]:
+        """The flow of finished jobs (``domain.repositories.job_flow``)."""
+        from domain.repositories.job_flow import finished_per_bucket
+
+        return await finished_per_bucket(self.session, since, bucket_seconds)
+
+    async def count_unhandled_failed_since(self, cutoff: datetime) -> int:
+        """Failures since ``cutoff`` nobody has marked handled (the partial index of them)."""
+        statement = (
+            select(func.count())
+            .select_from(JobRecord)
+            .where(UNHANDLED_FAILURE_SQL, JobRecord.finished_at >= cutoff)
+        )
+        return int((await self.session.execute(statement)).scalar_one())
+
+    async def list_failed(self, limit: int) -> list[JobRecord]:
+        """Failures nobody has marked handled, newest first, without payloads and results."""
+        statement = (
+            select(JobRecord)
+            .options(*_HEADERS_ONLY)
+            .where(UNHANDLED_FAILURE_SQL)
+            .order_by(JobRecord.finished_at.desc())
+            .limit(limit)
+        )
+        return list((await self.session.scalars(statement)).all())
