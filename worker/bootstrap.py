@@ -10,6 +10,7 @@ it (0.4 s of imports).
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -58,8 +59,32 @@ async def open_pool(settings: Settings, redis: RedisSettings | None = None) -> A
 
     target = redis or redis_settings(settings)
     pool = await create_pool(target, **queue_options(settings))
+    pool.__class__ = _ringing_pool()  # arq builds the pool itself, and has no class option
     await ride_out_failovers(pool, target)
     return pool
+
+
+@functools.cache
+def _ringing_pool() -> type[ArqRedis]:
+    """arq's pool, whose ``enqueue_job`` also rings the doorbell (``worker.runtime.polling``):
+    an idle worker blocks on it instead of polling, so a job enqueued through arq's own API
+    (a program using ``open_pool``) is picked up at once, as ``worker.ops``'s enqueues are."""
+    from arq.connections import ArqRedis
+
+    from worker.lanes import DOORBELL_TOKENS, doorbell_key
+
+    class RingingPool(ArqRedis):
+        async def enqueue_job(self, function: str, *args: Any, **kwargs: Any) -> Job | None:
+            job = await super().enqueue_job(function, *args, **kwargs)
+            if job is not None:
+                bell = doorbell_key(self.default_queue_name)
+                async with self.pipeline(transaction=False) as pipe:
+                    pipe.lpush(bell, 1)
+                    pipe.ltrim(bell, 0, DOORBELL_TOKENS - 1)
+                    await pipe.execute()
+            return job
+
+    return RingingPool
 
 
 async def bound_reply_time(redis: ArqRedis, seconds: float) -> None:
