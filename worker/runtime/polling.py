@@ -4,9 +4,10 @@ arq polls its queue every ``poll_delay`` (10 ms here) whether or not there is wo
 100 Redis commands per second per idle worker. Here a worker with no job running that
 found nothing to claim blocks on the doorbell list (BLPOP) until a producer rings it, the
 first deferred job is due (the claim script says when), or ``IDLE_WAIT_SECONDS`` pass:
-two commands per wait. A producer rings once per enqueue call (``worker.ops.enqueue``),
-and a worker that leaves ready work behind rings for the next idle one. A job enqueued by
-a client that does not ring (a plain arq client, another worker's retry) waits at most
+two commands per wait. A producer rings once per enqueue call (``worker.ops.enqueue``, and
+the pool ``worker.bootstrap.open_pool`` opens), and a worker that leaves ready work behind
+rings for the next idle one. A job enqueued by a client that does not ring (an arq pool of
+its own, another worker's retry) waits at most
 ``IDLE_WAIT_SECONDS``; a worker's own retry is on time (its deferred score is read).
 
 Cron ticks are enqueued ahead by twice the cron window: the window is widened to half
