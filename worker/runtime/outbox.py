@@ -16,7 +16,6 @@ that second write change nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import asdict
@@ -33,7 +32,7 @@ from worker.ops.job_state import retry_note_key
 from worker.quarantine import damaged
 from worker.runtime.quarantining import move_aside
 from worker.runtime.retry import is_transient
-from worker.runtime.tasks import cancel_and_wait
+from worker.runtime.tasks import Periodic
 
 log = logging.getLogger("worker.history")
 
@@ -140,28 +139,17 @@ def _stamp(fields: dict[str, Any]) -> JobStamp:
     )
 
 
-class OutboxDrainer:
+class OutboxDrainer(Periodic):
     """A worker's background task that drains the outbox every few seconds."""
 
+    waiting = "the history outbox waits"  # the database (or Redis) is still away
+
     def __init__(self, services: Services, every: float = DRAIN_EVERY_SECONDS) -> None:
+        super().__init__(every)
         self.services = services
-        self.every = every
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every)
-            try:
-                await self._drain_in_turn()
-            except Exception as problem:  # the database (or Redis) is still away
-                log.debug("the history outbox waits: %s", problem)
+    async def tick(self) -> None:
+        await self._drain_in_turn()
 
     async def _drain_in_turn(self) -> None:
         redis, me = self.services.redis, self.services.worker_id

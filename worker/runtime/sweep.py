@@ -12,7 +12,6 @@ sweeps, or a try ending meanwhile, never close a job twice or wrongly.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,9 +21,8 @@ from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_pre
 from domain.services import LostJob, close_lost_jobs, open_retries
 from worker.bootstrap import Services
 from worker.runtime.prometheus import HISTORY_SWEPT
-from worker.runtime.tasks import cancel_and_wait
+from worker.runtime.tasks import Periodic
 from worker.serialization import JobError, deserialize
-from worker.text import first_line
 
 log = logging.getLogger("worker.history")
 
@@ -110,28 +108,17 @@ def _closed_by(job_id: str, ended: datetime, result: bytes | None) -> tuple[Lost
     return LostJob(job_id, ended, error.type_name, message), ARQ_FAILED
 
 
-class LostJobSweeper:
+class LostJobSweeper(Periodic):
     """A worker's background task: a sweep every ``every`` seconds, when its turn."""
 
+    waiting = "the sweep waits"
+
     def __init__(self, services: Services, every: float = SWEEP_EVERY_SECONDS) -> None:
+        super().__init__(every)
         self.services = services
-        self.every = every
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every)
-            try:
-                await self.sweep_in_turn()
-            except Exception as problem:  # the database or Redis is away: next time
-                log.debug("the sweep waits: %s", first_line(problem))
+    async def tick(self) -> None:
+        await self.sweep_in_turn()
 
     async def sweep_in_turn(self) -> Swept | None:
         """A sweep, unless another worker swept within the period (then None)."""

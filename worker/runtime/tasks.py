@@ -1,9 +1,14 @@
-"""Stopping a background task for sure."""
+"""A worker's background tasks: one that runs every few seconds, and stopping one for sure."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+
+from worker.text import first_line
+
+log = logging.getLogger("worker")
 
 RECANCEL_SECONDS = 0.05
 
@@ -19,3 +24,33 @@ async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
     while not task.done():
         task.cancel()
         await asyncio.wait({task}, timeout=RECANCEL_SECONDS)
+
+
+class Periodic:
+    """A background task of the worker: ``tick`` every ``every`` seconds until stopped. A
+    tick that fails (the database or Redis away) is told at debug level and tried again
+    at the next one."""
+
+    waiting = "a background task waits"  # how its log line starts
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+
+    async def tick(self) -> None:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                await self.tick()
+            except Exception as problem:
+                log.debug("%s: %s", self.waiting, first_line(problem))
