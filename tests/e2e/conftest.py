@@ -21,8 +21,12 @@ LOG_TAIL = 20_000  # characters of each worker's log shown when a test fails
 
 @pytest.fixture
 def env(pg_database: str, clean_redis: RedisSpace, session_factory: object) -> dict[str, str]:
-    """Environment for real processes, on emptied tables and an emptied Redis database."""
-    return service_env(pg_database, clean_redis.url)
+    """Environment for real processes, on emptied tables and an emptied Redis database.
+
+    An idle worker waits on its doorbell at most a quarter second here, not 2 s: what these
+    tests plant in Redis by hand, and other workers' retries, ring no bell, and the
+    doorbell itself is tested in tests/integration/test_doorbell.py."""
+    return {**service_env(pg_database, clean_redis.url), "JOBS_IDLE_WAIT_SECONDS": "0.25"}
 
 
 @pytest.fixture
