@@ -58,9 +58,14 @@ async def open_pool(settings: Settings, redis: RedisSettings | None = None) -> A
     from arq import create_pool
 
     target = redis or redis_settings(settings)
-    pool = await create_pool(target, **queue_options(settings))
-    pool.__class__ = _ringing_pool()  # arq builds the pool itself, and has no class option
+    pool = ringing(await create_pool(target, **queue_options(settings)))
     await ride_out_failovers(pool, target)
+    return pool
+
+
+def ringing(pool: ArqRedis) -> ArqRedis:
+    """``pool``, whose ``enqueue_job`` now also rings the workers' doorbell."""
+    pool.__class__ = _ringing_pool()  # arq builds the pool itself, and has no class option
     return pool
 
 

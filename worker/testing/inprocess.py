@@ -24,7 +24,7 @@ from fakeredis import FakeAsyncRedisConnection, FakeServer
 from fakeredis.aioredis import FakeRedis
 from redis.typing import EncodableT
 
-from worker.bootstrap import queue_options
+from worker.bootstrap import queue_options, ringing
 from worker.main import build_worker_settings, cron_jobs
 from worker.runtime.claiming import ClaimingWorker
 from worker.runtime.tasks import cancel_and_wait
@@ -48,9 +48,13 @@ class _InfoAnsweringConnection(FakeAsyncRedisConnection):
 
 
 def fake_pool(settings: Settings, server: FakeServer) -> ArqRedis:
-    """``open_pool``'s twin on an in-process Redis; every pool on ``server`` sees its keys."""
+    """``open_pool``'s twin on an in-process Redis; every pool on ``server`` sees its keys.
+
+    Its enqueues ring the doorbell as ``open_pool``'s do: an idle worker would otherwise
+    take a job only when its wait on the bell ends (the demo's steps waited up to 2 s each).
+    """
     redis = FakeRedis(server=server, connection_class=_InfoAnsweringConnection)
-    return ArqRedis(redis.connection_pool, **queue_options(settings))
+    return ringing(ArqRedis(redis.connection_pool, **queue_options(settings)))
 
 
 def parked_cron_jobs(*, keep_results: bool = False) -> list[CronJob]:
