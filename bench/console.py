@@ -10,7 +10,8 @@ record (a keyset cursor there costs what the first page does). Each call is time
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
@@ -32,18 +33,25 @@ async def console(bench: Bench) -> list[Row]:
     await truncate_tables(bench.services)
     try:
         seeded = await seed(bench, bench.sizes.history_rows)
-        app = create_app(bench.settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            local = "http://localhost"  # a name the console answers to
-            async with httpx.AsyncClient(transport=transport, base_url=local) as client:
-                deep = _deep_cursor(seeded)
-                return [
-                    await _timed(client, name, path, seeded.rows)
-                    for name, path in _pages(seeded, deep).items()
-                ]
+        async with console_client(bench) as client:
+            deep = _deep_cursor(seeded)
+            return [
+                await _timed(client, name, path, seeded.rows)
+                for name, path in _pages(seeded, deep).items()
+            ]
     finally:
         await truncate_tables(bench.services)
+
+
+@asynccontextmanager
+async def console_client(bench: Bench) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the whole console app, in this process, on the bench's services."""
+    app = create_app(bench.settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        local = "http://localhost"  # a name the console answers to
+        async with httpx.AsyncClient(transport=transport, base_url=local) as client:
+            yield client
 
 
 def _deep_cursor(seeded: Seeded) -> str:
