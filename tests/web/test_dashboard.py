@@ -83,6 +83,8 @@ async def test_every_page_loads_and_shows_hostile_text_literally(page, served, w
     await expect(page.locator("tbody")).to_contain_text("ready")
     await page.goto("/jobs?job_id=no-such-job")
     await expect(page.locator(".notice")).to_contain_text("No job has the id")
+    await page.goto("/experiments?state=failed")
+    await expect(page.locator(".empty")).to_have_text("No experiment matches these filters.")
 
 
 async def test_a_failed_job_is_retried_from_its_page_and_succeeds(page, served, worker):
