@@ -118,3 +118,16 @@ def test_placeholders_read_as_words_not_python_types():
     assert "--timeout SECONDS" in shown.stdout
     assert "<list[str]>" not in shown.stdout
     assert "<float range>" not in shown.stdout
+
+
+def test_a_run_id_has_one_type_wherever_it_is_taken():
+    from typer.testing import CliRunner
+
+    for command in ("record-metric", "record-metrics", "finish-run"):
+        shown = CliRunner().invoke(app, ["enqueue", command, "--help"], env={"COLUMNS": "120"})
+        assert "RUN_ID <int>" in shown.stdout, command
+    for command in (["runs", "show"], ["runs", "metrics"]):
+        shown = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "120"})
+        arguments = shown.stdout.split("Arguments:")[1].split("Options:")[0]
+        assert "int" in arguments
+        assert "<str>" not in arguments
