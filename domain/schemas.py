@@ -263,12 +263,12 @@ class CreateExperiment(Payload):
 
 class ListExperiments(Payload):
     owner_id: Id | None = None
-    status: ExperimentStatus | None = None
+    state: ExperimentStatus | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
 class ListJobs(Payload):
-    status: JobState | None = None
+    state: JobState | None = None
     function: (
         Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_:.\-]+$")] | None
     ) = None

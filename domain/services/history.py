@@ -83,7 +83,7 @@ async def get_submission(uow: UnitOfWork, parent_id: str) -> Submission | None:
 
 async def list_jobs(uow: UnitOfWork, query: schemas.ListJobs) -> list[JobSummary]:
     records = await uow.jobs.list_recent(
-        status=query.status, function=query.function, limit=query.limit, before=query.before
+        status=query.state, function=query.function, limit=query.limit, before=query.before
     )
     return [JobSummary.model_validate(record) for record in records]
 
@@ -107,7 +107,7 @@ async def job_flow(uow: UnitOfWork, seconds: int, bucket_seconds: int) -> list[F
     since = utcnow() - timedelta(seconds=seconds)
     rows = await uow.jobs.finished_per_bucket(since, bucket_seconds)
     return [
-        FlowCount(start=start, function=function, status=status, jobs=jobs)
+        FlowCount(start=start, function=function, state=status, jobs=jobs)
         for start, function, status, jobs in rows
     ]
 

@@ -28,7 +28,7 @@ JOBS = Listing(
     "jobs",
     "job(s)",
     ("job id", "function", "state", "tries", "finished"),
-    lambda j: (j["job_id"], j["function"], j["status"], j["tries"], _finished(j)),
+    lambda j: (j["job_id"], j["function"], j["state"], j["tries"], _finished(j)),
     "no job in the history",
     whole=("job id", "function"),
     droppable=("tries", "finished"),
@@ -71,7 +71,7 @@ def status(job_id: JobIdArgument, as_json: AsJson = False) -> None:
 
 
 def _headline(outcome: Outcome) -> str:
-    line = f"job {outcome.job_id}: {outcome.status}"
+    line = f"job {outcome.job_id}: {outcome.state}"
     if outcome.function:
         line += f" ({outcome.function}" + (f", try {outcome.tries})" if outcome.tries else ")")
     return line
@@ -109,13 +109,13 @@ def result(
     outcome = _outcome(job_id, wait=wait, timeout=timeout, quiet=as_json)
     if as_json:
         output.emit_json(outcome.as_json())
-    elif outcome.status == "succeeded":
+    elif outcome.state == "succeeded":
         output.show_json(outcome.result)
-    elif outcome.status == "failed":
+    elif outcome.state == "failed":
         output.error(f"job {job_id} ({outcome.function}) failed: {outcome.described_error()}")
     else:
-        output.error(f"job {job_id} has no result yet: it is {outcome.status}")
-    if outcome.status != "succeeded":
+        output.error(f"job {job_id} has no result yet: it is {outcome.state}")
+    if outcome.state != "succeeded":
         raise typer.Exit(ExitCode.FAILED)
 
 
@@ -177,8 +177,8 @@ def recent(
     if state in ON_THE_QUEUE:
         _on_the_queue(state, function, limit, as_json)
         return
-    raw = {"status": state, "function": function, "limit": limit}
-    records = read(list_jobs, validated(ListJobs, raw, {"status": "--state"}))
+    raw = {"state": state, "function": function, "limit": limit}
+    records = read(list_jobs, validated(ListJobs, raw))
     if not records and state and not as_json:
         output.say(f"no {state} job in the history")
         return
@@ -289,6 +289,6 @@ def cancel(job_id: JobIdArgument, as_json: AsJson = False) -> None:
 
     state = run(lambda backends: cancel(backends, job_id, queue_name=backends.settings.queue_name))
     if as_json:
-        output.emit_json({"job_id": job_id, "status": state})
+        output.emit_json({"job_id": job_id, "state": state})
     else:
         output.say(f"job {job_id}: {state}")
