@@ -28,12 +28,13 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypedDict
 
+from domain.limits import DEFAULT_LATE_METRICS_SECONDS as DEFAULT_LATE_METRICS_SECONDS
+from domain.limits import MAX_CHUNK_SIZE as MAX_CHUNK_SIZE
+from domain.limits import MIN_CHUNK_SIZE as MIN_CHUNK_SIZE
+
 MAX_GENERATE = 10_000_000
-# A generation's chunk jobs: each holds at least MIN_CHUNK_SIZE profiles (the worker's own
-# default obeys the same bounds), and there are at most MAX_CHUNKS of them. 30,000 chunks
-# of one profile once took 95 s to plan and 17 MB of Redis.
-MIN_CHUNK_SIZE = 100
-MAX_CHUNK_SIZE = 50_000
+# A generation's chunk jobs (of MIN_CHUNK_SIZE to MAX_CHUNK_SIZE profiles each) are at
+# most MAX_CHUNKS. 30,000 chunks of one profile once took 95 s to plan and 17 MB of Redis.
 MAX_CHUNKS = 1000
 MAX_BATCH = 50_000
 # Bounds on how much a bad payload can make validation report (and so allocate): a payload
@@ -90,8 +91,6 @@ Step = Annotated[int, Field(ge=0, le=INT32_MAX)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 # What a metric job does with a point whose step already holds another value.
 OnConflict = Literal["keep", "overwrite"]
-# Points buffered by a client may land a little after its run ended; later ones are refused.
-DEFAULT_LATE_METRICS_SECONDS = 300
 
 
 def _few_unknown(known: Collection[str], data: Any) -> Any:

@@ -8,10 +8,6 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-# Stands in for a value too large to keep (a result in the history, arq's copy of a job's
-# arguments in Redis): ``{OMITTED_KEY: "what was left out"}``.
-OMITTED_KEY = "__omitted__"
-
 
 class View(BaseModel):
     model_config = ConfigDict(from_attributes=True, frozen=True)
