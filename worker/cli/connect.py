@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -32,8 +32,10 @@ if TYPE_CHECKING:
     from arq.connections import ArqRedis, RedisSettings
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from domain.history_lists import Statement
     from domain.repositories import JobStamp
     from domain.uow import SqlAlchemyUnitOfWork, UnitOfWork
+    from worker.cli.direct_reads import DirectReads
     from worker.settings import Settings
 
 P = ParamSpec("P")
@@ -48,6 +50,7 @@ class Backends(Services):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings, DatabasePool(2))
         self._proven = False
+        self._direct: DirectReads | None = None
 
     def redis_target(self) -> RedisSettings:
         target = checked_redis_settings(self.settings)
@@ -104,9 +107,24 @@ class Backends(Services):
             ) from None
         self._proven = True
 
+    async def history_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
+        """A history list's rows (``domain.history_lists``): over asyncpg alone for a plain
+        PostgreSQL URL (``worker.cli.direct_reads``), else in a unit of work."""
+        from worker.cli.direct_reads import DirectReads, direct_dsn
+
+        if self._direct is None:
+            dsn = direct_dsn(self.settings.database_url.get_secret_value())
+            if dsn is None:
+                async with self.unit_of_work() as uow:
+                    return await uow.jobs.rows(statement)
+            self._direct = DirectReads(dsn, self.settings)
+        return await self._direct.rows(statement)
+
     async def close(self) -> None:
         # Closing after an outage may fail again; the outage was already reported.
         with suppress(Exception):
+            if self._direct is not None:
+                await self._direct.close()
             await super().close()
 
 

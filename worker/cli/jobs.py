@@ -169,16 +169,23 @@ def recent(
     as_json: AsJson = False,
 ) -> None:
     """List jobs: those on the queue, or the job history's, newest first."""
+    from domain.history_lists import recent_jobs
     from domain.schemas import ListJobs
-    from domain.services import list_jobs
-    from worker.cli.connect import read
+    from worker.cli.connect import run
     from worker.cli.inputs import validated
 
     if state in ON_THE_QUEUE:
         _on_the_queue(state, function, limit, as_json)
         return
-    raw = {"state": state, "function": function, "limit": limit}
-    records = read(list_jobs, validated(ListJobs, raw))
+    query = validated(ListJobs, {"state": state, "function": function, "limit": limit})
+
+    async def read(backends: Backends) -> list[dict[str, Any]]:
+        jobs = await recent_jobs(
+            backends.history_rows, state=query.state, function=query.function, limit=query.limit
+        )
+        return [job.model_dump(mode="json") for job in jobs]
+
+    records = run(read)
     if not records and state and not as_json:
         output.say(f"no {state} job in the history")
         return
@@ -228,9 +235,7 @@ def failed(
     --handle JOB_ID (or --handle-all) marks failures handled: they leave this list and stay
     in the history.
     """
-    from pydantic_core import to_jsonable_python
-
-    from domain.services import list_failed
+    from domain.history_lists import unhandled_failures
     from worker.cli.connect import run
     from worker.ops.actions import handle_failures
 
@@ -240,7 +245,8 @@ def failed(
         marked = 0
         if marking:
             marked = await handle_failures(backends, None if handle_all else list(handle or []))
-        return marked, to_jsonable_python(await backends.read(list_failed, limit))
+        jobs = await unhandled_failures(backends.history_rows, limit)
+        return marked, [job.model_dump(mode="json") for job in jobs]
 
     marked, jobs = run(mark_then_list)
     if as_json:

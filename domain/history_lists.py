@@ -1,0 +1,99 @@
+"""The job history's two lists, newest first: the jobs (by state and function, a page at a
+time) and the failures nobody has handled. Each reads an index
+(tests/integration/test_history_indexes.py proves it).
+
+They are SQL text, with ``:name`` parameters, that any connection runs: the unit of work's
+session (``HistoryReads``: the console, the worker) or one asyncpg connection of its own
+(``dbjobs list`` and ``dbjobs failed``, which so never load SQLAlchemy and its models: a
+third of a second of each command's start). Nothing here imports SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain.views import JobHeader, JobSummary
+
+# What `dbjobs failed` lists and `dbjobs failed --handle` clears. The prune keeps failures, so
+# the handled ones pile up for good: a partial index holds only the few unhandled ones.
+UNHANDLED_FAILURE = "status = 'failed' AND handled_at IS NULL"
+# Lists leave out the two columns that can be large (a payload up to 64 KiB, a result up
+# to 16 KiB; as Python objects, many times that): a page of 1,000 such failures took
+# 1.7 GB to list when they were read.
+SUMMARY = tuple(JobSummary.model_fields)
+HEADER = tuple(JobHeader.model_fields)
+# The columns that hold a time: SQLite keeps them as text (domain.db.UTCDateTime).
+TIMES = frozenset({"finished_at", "started_at", "next_retry_at", "handled_at"})
+
+
+@dataclass(frozen=True)
+class Statement:
+    """SQL with ``:name`` parameters (no ``::`` cast, no literal holding a colon)."""
+
+    sql: str
+    params: Mapping[str, Any]
+    # Values to write into the SQL as literals where a statement is prepared once and run
+    # many times: a filter on a column of few, unevenly spread values (state, function),
+    # whose generic plan, made without the value, can walk the finished_at index past
+    # every row looking for a rare one.
+    inlined: frozenset[str] = field(default_factory=frozenset)
+
+
+# Runs a statement; its rows as mappings of column names to values.
+Rows = Callable[[Statement], Awaitable[Sequence[Mapping[str, Any]]]]
+
+
+def _columns(names: Sequence[str]) -> str:
+    return ", ".join("status AS state" if name == "state" else name for name in names)
+
+
+def recent_statement(
+    *, state: str | None, function: str | None, limit: int, before: tuple[datetime, str] | None
+) -> Statement:
+    """Newest first, each filter served by an index on (filter, finished_at); ``before``
+    (a finished_at and job id) is a page's keyset cursor: the jobs after that one."""
+    where: list[str] = []
+    params: dict[str, Any] = {"limit": limit}
+    if before is not None:
+        # The first condition is the index's range; the second breaks ties in it.
+        where.append("finished_at <= :before_at")
+        where.append("(finished_at < :before_at OR job_id < :before_id)")
+        params.update(before_at=before[0], before_id=before[1])
+    for column, value in (("status", state), ("function", function)):
+        if value is not None:
+            where.append(f"{column} = :{column}")
+            params[column] = value
+    sql = f"SELECT {_columns(SUMMARY)} FROM job_records"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY finished_at DESC, job_id DESC LIMIT :limit"
+    return Statement(sql, params, frozenset({"status", "function"}))
+
+
+def failures_statement(limit: int) -> Statement:
+    """Failures nobody has handled, newest first, read from their partial index (its own
+    text, literals and all: a plan of "status = $1" could not use it)."""
+    sql = (
+        f"SELECT {_columns(HEADER)} FROM job_records WHERE {UNHANDLED_FAILURE} "
+        "ORDER BY finished_at DESC LIMIT :limit"
+    )
+    return Statement(sql, {"limit": limit})
+
+
+async def recent_jobs(
+    rows: Rows,
+    *,
+    state: str | None,
+    function: str | None,
+    limit: int,
+    before: tuple[datetime, str] | None = None,
+) -> list[JobSummary]:
+    statement = recent_statement(state=state, function=function, limit=limit, before=before)
+    return [JobSummary.model_validate(row) for row in await rows(statement)]
+
+
+async def unhandled_failures(rows: Rows, limit: int) -> list[JobHeader]:
+    return [JobHeader.model_validate(row) for row in await rows(failures_statement(limit))]
