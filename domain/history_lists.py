@@ -13,9 +13,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.views import JobHeader, JobSummary
+
+# A job's state in the history; queued, deferred and in_progress are Redis's to say.
+JobState = Literal["retrying", "succeeded", "failed", "cancelled"]
 
 # What `dbjobs failed` lists and `dbjobs failed --handle` clears. The prune keeps failures, so
 # the handled ones pile up for good: a partial index holds only the few unhandled ones.
@@ -27,6 +32,34 @@ SUMMARY = tuple(JobSummary.model_fields)
 HEADER = tuple(JobHeader.model_fields)
 # The columns that hold a time: SQLite keeps them as text (domain.db.UTCDateTime).
 TIMES = frozenset({"finished_at", "started_at", "next_retry_at", "handled_at"})
+
+
+class ListJobs(BaseModel):
+    """What a page of the history asks for, checked before anything is read (here, not
+    with the payloads: a read command then loads none of them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: JobState | None = None
+    function: (
+        Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_:.\-]+$")] | None
+    ) = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 20
+    # A page's cursor: the jobs that ended before this one (newest first), both or neither.
+    before_finished_at: AwareDatetime | None = None
+    before_job_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _whole_cursor(self) -> ListJobs:
+        if (self.before_finished_at is None) != (self.before_job_id is None):
+            raise ValueError("a page cursor needs both before_finished_at and before_job_id")
+        return self
+
+    @property
+    def before(self) -> tuple[datetime, str] | None:
+        if self.before_finished_at is None or self.before_job_id is None:
+            return None
+        return self.before_finished_at, self.before_job_id
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Collection
-from datetime import datetime
 from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
@@ -28,6 +27,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypedDict
 
+from domain.history_lists import JobState as JobState
+from domain.history_lists import ListJobs as ListJobs
 from domain.limits import DEFAULT_LATE_METRICS_SECONDS as DEFAULT_LATE_METRICS_SECONDS
 from domain.limits import MAX_CHUNK_SIZE as MAX_CHUNK_SIZE
 from domain.limits import MIN_CHUNK_SIZE as MIN_CHUNK_SIZE
@@ -47,8 +48,6 @@ MAX_KEEP_DAYS = 36_500  # a bound a date can be computed from (and JSON can carr
 ExperimentStatus = Literal["created", "running", "completed", "failed"]
 RunStatus = Literal["running", "completed", "failed"]
 RunEnd = Literal["completed", "failed"]
-# A job's state in the history; queued, deferred and in_progress are Redis's to say.
-JobState = Literal["retrying", "succeeded", "failed", "cancelled"]
 
 GENERATED_USERNAME = re.compile(r"\.g\d+n\d+$")
 GENERATED_EMAIL = re.compile(r"\.g\d+n\d+@")
@@ -264,29 +263,6 @@ class ListExperiments(Payload):
     owner_id: Id | None = None
     state: ExperimentStatus | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
-
-
-class ListJobs(Payload):
-    state: JobState | None = None
-    function: (
-        Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_:.\-]+$")] | None
-    ) = None
-    limit: Annotated[int, Field(ge=1, le=1000)] = 20
-    # A page's cursor: the jobs that ended before this one (newest first), both or neither.
-    before_finished_at: AwareDatetime | None = None
-    before_job_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-
-    @model_validator(mode="after")
-    def _whole_cursor(self) -> ListJobs:
-        if (self.before_finished_at is None) != (self.before_job_id is None):
-            raise ValueError("a page cursor needs both before_finished_at and before_job_id")
-        return self
-
-    @property
-    def before(self) -> tuple[datetime, str] | None:
-        if self.before_finished_at is None or self.before_job_id is None:
-            return None
-        return self.before_finished_at, self.before_job_id
 
 
 class StartRun(Payload):

@@ -19,9 +19,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.db import NOW, Base, UTCDateTime
-from domain.history_lists import UNHANDLED_FAILURE
+from domain.history_lists import UNHANDLED_FAILURE, JobState
 from domain.models.profile import BigId
-from domain.schemas import JobState
 
 # A job's state in the history, written when one of its tries ends (or it is cancelled).
 # Queued and running are Redis's to say: a row per job start would cost every job a

@@ -169,8 +169,7 @@ def recent(
     as_json: AsJson = False,
 ) -> None:
     """List jobs: those on the queue, or the job history's, newest first."""
-    from domain.history_lists import recent_jobs
-    from domain.schemas import ListJobs
+    from domain.history_lists import ListJobs, recent_jobs
     from worker.cli.connect import run
     from worker.cli.inputs import validated
 
