@@ -101,10 +101,7 @@ class Backends(Services):
         except (CliError, UnusableSettings):
             raise
         except Exception as problem:
-            where = database_address(self.settings)
-            raise CliError(
-                f"cannot connect to the database at {where}: {_detail(problem)}"
-            ) from None
+            raise database_refusal("cannot connect to", problem, self.settings) from None
         self._proven = True
 
     async def history_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
@@ -199,7 +196,12 @@ def _database_problem(problem: Exception, settings: Settings) -> Exception:
         problem.connection_invalidated or isinstance(problem, InterfaceError | OperationalError)
     ):
         return problem
-    return CliError(f"lost the database at {database_address(settings)}: {detail}")
+    return database_refusal("lost", problem, settings)
+
+
+def database_refusal(what: str, problem: BaseException, settings: Settings) -> CliError:
+    """``cannot connect to`` or ``lost`` the database, where and why, in one line."""
+    return CliError(f"{what} the database at {database_address(settings)}: {_detail(problem)}")
 
 
 def _detail(problem: BaseException) -> str:

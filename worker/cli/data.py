@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from worker.cli import output
+from worker.cli import output, tables
 from worker.cli.options import AsJson, QueryLimit
-from worker.cli.output import Listing, table_time
+from worker.cli.tables import Listing, table_time
 
 profile_app = output.command_group("Read profiles.")
 experiments_app = output.command_group("Read experiments and their runs.")
@@ -51,7 +51,7 @@ def profile_get(
     from worker.cli.connect import read
 
     profile = read(get_profile, profile_id)
-    output.answer(profile, as_json, lambda p: output.show_fields(f"profile {profile_id}", p))
+    output.answer(profile, as_json, lambda p: tables.show_fields(f"profile {profile_id}", p))
 
 
 @profile_app.command("list")
@@ -113,7 +113,7 @@ def experiments_show(
 
     def show(experiment: dict[str, Any]) -> None:
         runs, count = experiment.pop("runs"), experiment.pop("run_count")
-        output.show_fields(f"experiment {experiment_id}", experiment)
+        tables.show_fields(f"experiment {experiment_id}", experiment)
         cut = f"the newest {len(runs):,} of {count:,} runs"
         RUNS.table(runs, cut if count != len(runs) else None)
         metrics = [{**m, "run_id": r["id"]} for r in runs for m in r["metrics"]]

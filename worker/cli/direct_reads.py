@@ -15,9 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from worker.cli.connect import MIGRATE_HINT
+from worker.cli.connect import MIGRATE_HINT, database_refusal
 from worker.cli.output import CliError
-from worker.environment import reason
 
 if TYPE_CHECKING:
     from domain.history_lists import Statement
@@ -70,7 +69,7 @@ class DirectReads:
         except asyncpg.UndefinedTableError:
             raise CliError(MIGRATE_HINT) from None
         except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError) as lost:
-            raise CliError(f"lost the database at {self._where()}: {reason(lost)}") from None
+            raise database_refusal("lost", lost, self._settings) from None
 
     async def _connect(self) -> Any:
         import asyncpg
@@ -79,14 +78,8 @@ class DirectReads:
             try:
                 self._connection = await asyncpg.connect(self._dsn)
             except Exception as problem:  # refused, unknown database, bad password, TLS...
-                message = f"cannot connect to the database at {self._where()}: {reason(problem)}"
-                raise CliError(message) from None
+                raise database_refusal("cannot connect to", problem, self._settings) from None
         return self._connection
-
-    def _where(self) -> str:
-        from worker.environment import database_address
-
-        return database_address(self._settings)
 
     async def close(self) -> None:
         if self._connection is not None:
