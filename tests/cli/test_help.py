@@ -140,3 +140,18 @@ def test_a_run_id_has_one_type_wherever_it_is_taken():
         arguments = shown.stdout.split("Arguments:")[1].split("Options:")[0]
         assert "int" in arguments
         assert "<str>" not in arguments
+
+
+def test_the_shell_completes_commands_and_their_options():
+    """`dbjobs --install-completion` installs it; the enqueue commands complete too,
+    although they are built only when asked for."""
+    from typer.testing import CliRunner
+
+    def completed(words: str) -> list[str]:
+        env = {"_DBJOBS_COMPLETE": "complete_bash", "COMP_WORDS": words}
+        env["COMP_CWORD"] = str(len(words.split()) - 1)
+        return CliRunner().invoke(app, [], prog_name="dbjobs", env=env).stdout.split()
+
+    assert completed("dbjobs st") == ["status"]
+    assert completed("dbjobs list --st") == ["--state"]
+    assert completed("dbjobs enqueue record-metrics --ba") == ["--batch-size"]

@@ -73,7 +73,7 @@ app = command_group(
     name="dbjobs",
     cls=Commands,
     pretty_exceptions_show_locals=False,  # locals may hold connection URLs
-    add_completion=False,
+    add_completion=True,
 )
 enqueue_help = "Put a job on the queue. Every job takes --wait, --json, --job-id, --timeout."
 
