@@ -27,8 +27,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypedDict
 
-from domain.history_lists import JobState as JobState
-from domain.history_lists import ListJobs as ListJobs
+from domain.history_queries import JobState as JobState
+from domain.history_queries import ListJobs as ListJobs
 from domain.limits import DEFAULT_LATE_METRICS_SECONDS as DEFAULT_LATE_METRICS_SECONDS
 from domain.limits import MAX_CHUNK_SIZE as MAX_CHUNK_SIZE
 from domain.limits import MIN_CHUNK_SIZE as MIN_CHUNK_SIZE

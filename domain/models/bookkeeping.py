@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.db import NOW, Base, UTCDateTime
-from domain.history_lists import UNHANDLED_FAILURE, JobState
+from domain.history_queries import UNHANDLED_FAILURE, JobState
 from domain.models.profile import BigId
 
 # A job's state in the history, written when one of its tries ends (or it is cancelled).

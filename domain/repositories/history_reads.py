@@ -1,5 +1,5 @@
 """The job history's reads: one job, its tries and children, counts, the flow of finished
-jobs, and the lists (``domain.history_lists``, run here through the session). Each reads
+jobs, and the lists (``domain.history_queries``, run here through the session). Each reads
 an index (tests/integration/test_history_indexes.py proves it)."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, literal, or_, select, text
+from sqlalchemy import ColumnElement, bindparam, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import BindParameter
 
 from domain.db import UTCDateTime
-from domain.history_lists import (
+from domain.history_queries import (
     TIMES,
     UNHANDLED_FAILURE,
     Statement,
@@ -30,7 +30,7 @@ UNHANDLED_FAILURE_SQL = text(UNHANDLED_FAILURE)
 
 
 # A submission's jobs leave out the two columns that can be large, as the lists do
-# (domain.history_lists). Touching them on a row loaded so raises instead of querying.
+# (domain.history_queries). Touching them on a row loaded so raises instead of querying.
 _HEADERS_ONLY = (defer(JobRecord.payload, raiseload=True), defer(JobRecord.result, raiseload=True))
 RESULTS_PAGE = 500
 
@@ -55,19 +55,6 @@ class HistoryReads:
     async def get(self, job_id: str) -> JobRecord | None:
         """The job's record: one per job id (``recorded_enqueue_time``), whatever its day."""
         return await self.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
-
-    async def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
-        """Job ids (jobs and submissions) that begin with ``prefix``, ``%`` and ``_`` taken
-        literally; at most ``limit``. Asked only for a prefix, never on a job's hot path."""
-        owned = or_(
-            JobRecord.job_id.startswith(prefix, autoescape=True),
-            JobRecord.parent_id.startswith(prefix, autoescape=True),
-        )
-        statement = select(JobRecord.job_id, JobRecord.parent_id).where(owned).limit(limit)
-        found: set[str] = set()
-        for job_id, parent_id in (await self.session.execute(statement)).all():
-            found.update(i for i in (job_id, parent_id) if i and i.startswith(prefix))
-        return sorted(found)[:limit]
 
     async def tries_of(self, job_id: str) -> list[JobTry]:
         order = (JobTry.enqueued_at, JobTry.try_number)
@@ -117,7 +104,7 @@ class HistoryReads:
         limit: int,
         before: tuple[datetime, str] | None = None,
     ) -> list[JobSummary]:
-        """Newest first (``domain.history_lists.recent_statement``)."""
+        """Newest first (``domain.history_queries.recent_statement``)."""
         return await recent_jobs(
             self.rows, state=status, function=function, limit=limit, before=before
         )
@@ -154,7 +141,7 @@ class HistoryReads:
         return await unhandled_failures(self.rows, limit)
 
     async def rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
-        """A statement of ``domain.history_lists`` in this session: its inlined values
+        """A statement of ``domain.history_queries`` in this session: its inlined values
         written into the SQL as literals, its times read and written as UTC on SQLite too."""
         values = [
             bindparam(

@@ -74,19 +74,23 @@ def probed(*args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], se
     return probe, set(probe.stderr.split())
 
 
-def test_enqueueing_and_reading_the_queue_load_no_database_library(clean_redis):
+def test_enqueueing_and_reading_the_queue_load_no_database_library(clean_redis, pg_database):
     """A producer talks to Redis only: SQLAlchemy and asyncpg would cost it 0.3 s a call;
-    so does `dbjobs status` of a job Redis holds, and `dbjobs health`."""
+    so does `dbjobs status` of a job Redis holds, and `dbjobs health`. A prefix of the id
+    is looked up in the history too, over asyncpg alone."""
+    services = {"REDIS_URL": clean_redis.url, "DATABASE_URL": pg_database}
     enqueue = ("enqueue", "record-metric", "1", "loss", "0", "0.5", "--job-id", "probed")
-    enqueued, loaded = probed(*enqueue, REDIS_URL=clean_redis.url)
+    enqueued, loaded = probed(*enqueue, **services)
     assert "queued" in enqueued.stdout, enqueued.stderr
     assert {"arq", "redis", "pydantic"} <= loaded
     assert loaded.isdisjoint({"sqlalchemy", "asyncpg", "aiosqlite", *NOT_FOR_READS})
-    for command in (["status", "probed"], ["health"]):
-        read, loaded = probed(*command, REDIS_URL=clean_redis.url)
+    for command in (["status", "probed"], ["health"], ["status", "probe"]):
+        read, loaded = probed(*command, **services)
         assert "probed: queued" in read.stdout or "no worker" in read.stdout, read.stderr
         assert "redis" in loaded
-        assert loaded.isdisjoint({"sqlalchemy", "asyncpg", *NOT_FOR_READS}), command
+        database = {"asyncpg"} if command[-1] == "probe" else set()
+        assert loaded & {"asyncpg", "sqlalchemy"} == database, command
+        assert loaded.isdisjoint(NOT_FOR_READS), command
 
 
 def test_the_history_lists_load_neither_sqlalchemy_nor_the_queue(pg_database):

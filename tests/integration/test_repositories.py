@@ -10,7 +10,7 @@ from sqlalchemy.exc import InvalidRequestError
 from domain import services
 from domain.db import utcnow
 from domain.errors import RunNotFound
-from domain.history_lists import failures_statement, recent_statement
+from domain.history_queries import failures_statement, recent_statement
 from domain.models import Profile
 from domain.repositories import JobStamp, history_reads
 from domain.repositories.history_partitions import day_of

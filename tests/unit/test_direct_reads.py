@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.history_lists import recent_statement
+from domain.history_queries import recent_statement
 from worker.cli.direct_reads import direct_dsn, positional
 
 

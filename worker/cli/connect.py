@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from arq.connections import ArqRedis, RedisSettings
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from domain.history_lists import Statement
+    from domain.history_queries import Statement
     from domain.repositories import JobStamp
     from domain.uow import SqlAlchemyUnitOfWork, UnitOfWork
     from worker.cli.direct_reads import DirectReads
@@ -105,15 +105,14 @@ class Backends(Services):
         self._proven = True
 
     async def history_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
-        """A history list's rows (``domain.history_lists``): over asyncpg alone for a plain
+        """A history read's rows (``domain.history_queries``): over asyncpg alone for a plain
         PostgreSQL URL (``worker.cli.direct_reads``), else in a unit of work."""
         from worker.cli.direct_reads import DirectReads, direct_dsn
 
         if self._direct is None:
             dsn = direct_dsn(self.settings.database_url.get_secret_value())
             if dsn is None:
-                async with self.unit_of_work() as uow:
-                    return await uow.jobs.rows(statement)
+                return await super().history_rows(statement)
             self._direct = DirectReads(dsn, self.settings)
         return await self._direct.rows(statement)
 

@@ -1,4 +1,4 @@
-"""The job history's lists (``domain.history_lists``) for ``dbjobs list`` and ``dbjobs
+"""The job history's lists (``domain.history_queries``) for ``dbjobs list`` and ``dbjobs
 failed``, over one asyncpg connection of their own: SQLAlchemy and the models stay
 unloaded, a third of a second of each command's start.
 
@@ -19,7 +19,7 @@ from worker.cli.connect import MIGRATE_HINT, database_refusal
 from worker.cli.output import CliError
 
 if TYPE_CHECKING:
-    from domain.history_lists import Statement
+    from domain.history_queries import Statement
     from worker.settings import Settings
 
 SCHEMES = frozenset({"postgresql", "postgres", "postgresql+asyncpg"})

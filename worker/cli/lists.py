@@ -1,5 +1,5 @@
 """The job lists: the jobs on the queue, in its order (``worker.ops.live_jobs``), or the
-history's, newest first, and the failures nobody has handled yet (``domain.history_lists``,
+history's, newest first, and the failures nobody has handled yet (``domain.history_queries``,
 read without SQLAlchemy); ``--handle`` marks failures handled."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def recent(
     as_json: AsJson = False,
 ) -> None:
     """List jobs: those on the queue, or the job history's, newest first."""
-    from domain.history_lists import ListJobs, recent_jobs
+    from domain.history_queries import ListJobs, recent_jobs
     from worker.cli.connect import run
     from worker.cli.inputs import validated
 
@@ -137,7 +137,7 @@ def failed(
     --handle JOB_ID (or --handle-all) marks failures handled: they leave this list and stay
     in the history.
     """
-    from domain.history_lists import unhandled_failures
+    from domain.history_queries import unhandled_failures
     from worker.cli.connect import run
     from worker.ops.actions import handle_failures
 

@@ -9,6 +9,7 @@ chunks) is read through its children, against the count its marker in Redis give
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from arq.connections import ArqRedis
     from arq.jobs import Job, JobResult
 
+    from domain.history_queries import Statement
     from domain.uow import UnitOfWork
     from domain.views import JobDetail, Submission
 
@@ -27,13 +29,16 @@ RETRY_NOTE_PREFIX = "dbjobs:retrying:"  # the worker's note on a try it will ret
 
 
 class Sources(Protocol):
-    """Where job state is read from: the queue's Redis and the history's database."""
+    """Where job state is read from: the queue's Redis and the history's database (its
+    reads of ``domain.history_queries`` in ``history_rows``)."""
 
     async def queue(self) -> ArqRedis: ...
 
     async def job(self, job_id: str) -> Job: ...
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+    async def history_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]: ...
 
 
 class UnknownJob(LookupError):

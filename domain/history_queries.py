@@ -1,11 +1,12 @@
-"""The job history's two lists, newest first: the jobs (by state and function, a page at a
-time) and the failures nobody has handled. Each reads an index
-(tests/integration/test_history_indexes.py proves it).
+"""The job history's reads that a read command makes: its two lists, newest first (the
+jobs, by state and function, a page at a time; the failures nobody has handled), and
+finding a job id (known as typed, or the ids that start with a prefix).
 
 They are SQL text, with ``:name`` parameters, that any connection runs: the unit of work's
 session (``HistoryReads``: the console, the worker) or one asyncpg connection of its own
-(``dbjobs list`` and ``dbjobs failed``, which so never load SQLAlchemy and its models: a
-third of a second of each command's start). Nothing here imports SQLAlchemy.
+(``dbjobs list``, ``dbjobs failed``, ``dbjobs status``, which so never load SQLAlchemy and
+its models: a third of a second of each command's start). Nothing here imports SQLAlchemy.
+The lists read an index (tests/integration/test_history_indexes.py proves it).
 """
 
 from __future__ import annotations
@@ -130,3 +131,37 @@ async def recent_jobs(
 
 async def unhandled_failures(rows: Rows, limit: int) -> list[JobHeader]:
     return [JobHeader.model_validate(row) for row in await rows(failures_statement(limit))]
+
+
+def known_statement(job_id: str) -> Statement:
+    """A row when the history has the job, or jobs of a submission of that id."""
+    sql = (
+        "SELECT job_id FROM job_records WHERE job_id = :job_id "
+        "UNION ALL SELECT job_id FROM job_records WHERE parent_id = :job_id LIMIT 1"
+    )
+    return Statement(sql, {"job_id": job_id})
+
+
+def prefix_statement(prefix: str, limit: int) -> Statement:
+    """Jobs whose id, or whose submission's, starts with ``prefix`` (``%`` and ``_`` taken
+    literally); at most ``limit``."""
+    pattern = prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+    sql = (
+        "SELECT job_id, parent_id FROM job_records "
+        "WHERE job_id LIKE :pattern ESCAPE '/' OR parent_id LIKE :pattern ESCAPE '/' "
+        "LIMIT :limit"
+    )
+    return Statement(sql, {"pattern": pattern, "limit": limit})
+
+
+async def is_known(rows: Rows, job_id: str) -> bool:
+    return bool(await rows(known_statement(job_id)))
+
+
+async def ids_starting_with(rows: Rows, prefix: str, limit: int) -> list[str]:
+    """Job ids (jobs and submissions) that begin with ``prefix``; at most ``limit``. Asked
+    only for a prefix, never on a job's hot path."""
+    found: set[str] = set()
+    for row in await rows(prefix_statement(prefix, limit)):
+        found.update(i for i in (row["job_id"], row["parent_id"]) if i and i.startswith(prefix))
+    return sorted(found)[:limit]
