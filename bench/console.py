@@ -60,7 +60,7 @@ def _deep_cursor(seeded: Seeded) -> str:
     last = JobSummary(
         job_id="~",
         function="f",
-        status="succeeded",
+        state="succeeded",
         parent_id=None,
         tries=1,
         error_type=None,
@@ -77,7 +77,7 @@ def _pages(seeded: Seeded, deep: str) -> dict[str, str]:
         "overview, live fragment": "/fragments/overview",
         "GET /api/queue": "/api/queue",
         "jobs page, first": "/jobs",
-        "jobs page, status=failed": "/jobs?status=failed",
+        "jobs page, state=failed": "/jobs?state=failed",
         f"jobs page, function={seeded.rare_function} (rarest)": (
             f"/jobs?function={seeded.rare_function}"
         ),

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.errors import DomainError
+from domain.limits import OMITTED_KEY
 from domain.repositories import (
     ExperimentRepository,
     GenerationRepository,
@@ -20,7 +21,6 @@ from domain.repositories import (
     ProfileRepository,
     RunRepository,
 )
-from domain.views import OMITTED_KEY
 
 MAX_RECORDED_RESULT = 16 * 1024
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
-
-# Stands in for a value too large to keep (a result in the history, arq's copy of a job's
-# arguments in Redis): ``{OMITTED_KEY: "what was left out"}``.
-OMITTED_KEY = "__omitted__"
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 
 class View(BaseModel):
     model_config = ConfigDict(from_attributes=True, frozen=True)
+
+
+# Where a job, an experiment or a run stands, named ``state`` on every face; the tables'
+# column (and a finish-run payload's field) keeps the name ``status``, read here too.
+State = Annotated[str, Field(validation_alias=AliasChoices("state", "status"))]
 
 
 class ProfileView(View):
@@ -31,7 +32,7 @@ class ProfileView(View):
 class RunView(View):
     id: int
     experiment_id: int
-    status: str
+    state: State
     seed: int | None
     started_at: datetime
     ended_at: datetime | None
@@ -43,7 +44,7 @@ class ExperimentView(View):
     owner_id: int
     name: str
     description: str
-    status: str
+    state: State
     created_at: datetime
 
 
@@ -172,14 +173,14 @@ class FlowCount(View):
 
     start: int  # the bucket's start, seconds since the epoch
     function: str
-    status: str
+    state: State
     jobs: int
 
 
 class JobSummary(View):
     job_id: str
     function: str
-    status: str
+    state: State
     parent_id: str | None
     tries: int
     error_type: str | None

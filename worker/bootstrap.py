@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypedDict, TypeVar
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from arq.jobs import Deserializer, Job, Serializer
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+    from domain.history_queries import Statement
     from domain.repositories import JobStamp
     from domain.uow import SqlAlchemyUnitOfWork, UnitOfWork
 
@@ -222,6 +223,11 @@ class Services:
         """One read-side use case in a unit of work of its own."""
         async with self.unit_of_work() as uow:
             return await use_case(uow, *args, **kwargs)
+
+    async def history_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
+        """A read of ``domain.history_queries``, in a unit of work of its own."""
+        async with self.unit_of_work() as uow:
+            return await uow.jobs.rows(statement)
 
     async def close(self) -> None:
         if self._redis is not None and self._owns_redis:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from domain.views import OMITTED_KEY
+from domain.limits import OMITTED_KEY
 from worker.text import capped, first_line
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from domain.schemas import DEFAULT_LATE_METRICS_SECONDS, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
+from domain.limits import DEFAULT_LATE_METRICS_SECONDS, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/dbjobs"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

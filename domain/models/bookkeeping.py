@@ -19,16 +19,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.db import NOW, Base, UTCDateTime
+from domain.history_queries import UNHANDLED_FAILURE, JobState
 from domain.models.profile import BigId
-from domain.schemas import JobState
 
 # A job's state in the history, written when one of its tries ends (or it is cancelled).
 # Queued and running are Redis's to say: a row per job start would cost every job a
 # round trip to PostgreSQL.
 JOB_STATES: tuple[str, ...] = get_args(JobState)
-# What `dbjobs failed` lists and `dbjobs failed --handle` clears. The prune keeps failures, so
-# the handled ones pile up for good: a partial index holds only the few unhandled ones.
-UNHANDLED_FAILURE = "status = 'failed' AND handled_at IS NULL"
 HAS_PARENT = "parent_id IS NOT NULL"
 # Successes are the bulk of the history: a list of them reads the finished_at index and
 # finds one in nearly every row, so the (status, finished_at) index keeps only the rest,

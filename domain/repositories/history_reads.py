@@ -1,29 +1,36 @@
-"""The job history's reads: one job, its tries and children, lists a page at a time,
-counts, the flow of finished jobs. Each reads an index
-(tests/integration/test_history_indexes.py proves it)."""
+"""The job history's reads: one job, its tries and children, counts, the flow of finished
+jobs, and the lists (``domain.history_queries``, run here through the session). Each reads
+an index (tests/integration/test_history_indexes.py proves it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, or_, select, text
+from sqlalchemy import ColumnElement, bindparam, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import BindParameter
 
+from domain.db import UTCDateTime
+from domain.history_queries import (
+    TIMES,
+    UNHANDLED_FAILURE,
+    Statement,
+    recent_jobs,
+    unhandled_failures,
+)
 from domain.models import JobRecord, JobTry
-from domain.models.bookkeeping import UNHANDLED_FAILURE
+from domain.views import JobHeader, JobSummary
 
 # The partial index's own text, literals and all: a plan of "status = $1" cannot use the
 # index, and PostgreSQL may reuse such a generic plan for a prepared statement.
 UNHANDLED_FAILURE_SQL = text(UNHANDLED_FAILURE)
 
 
-# Lists of jobs leave out the two columns that can be large (a payload up to 64 KiB, a
-# result up to 16 KiB; as Python objects, many times that): a page of 1,000 such failures
-# took 1.7 GB to list. Touching them on a row loaded so raises instead of querying.
+# A submission's jobs leave out the two columns that can be large, as the lists do
+# (domain.history_queries). Touching them on a row loaded so raises instead of querying.
 _HEADERS_ONLY = (defer(JobRecord.payload, raiseload=True), defer(JobRecord.result, raiseload=True))
 RESULTS_PAGE = 500
 
@@ -48,19 +55,6 @@ class HistoryReads:
     async def get(self, job_id: str) -> JobRecord | None:
         """The job's record: one per job id (``recorded_enqueue_time``), whatever its day."""
         return await self.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
-
-    async def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
-        """Job ids (jobs and submissions) that begin with ``prefix``, ``%`` and ``_`` taken
-        literally; at most ``limit``. Asked only for a prefix, never on a job's hot path."""
-        owned = or_(
-            JobRecord.job_id.startswith(prefix, autoescape=True),
-            JobRecord.parent_id.startswith(prefix, autoescape=True),
-        )
-        statement = select(JobRecord.job_id, JobRecord.parent_id).where(owned).limit(limit)
-        found: set[str] = set()
-        for job_id, parent_id in (await self.session.execute(statement)).all():
-            found.update(i for i in (job_id, parent_id) if i and i.startswith(prefix))
-        return sorted(found)[:limit]
 
     async def tries_of(self, job_id: str) -> list[JobTry]:
         order = (JobTry.enqueued_at, JobTry.try_number)
@@ -109,23 +103,11 @@ class HistoryReads:
         function: str | None,
         limit: int,
         before: tuple[datetime, str] | None = None,
-    ) -> list[JobRecord]:
-        """Newest first, each filter served by an index on (filter, finished_at); ``before``
-        (a finished_at and job id) is a page's keyset cursor: the jobs after that one."""
-        order = (JobRecord.finished_at.desc(), JobRecord.job_id.desc())
-        statement = select(JobRecord).options(*_HEADERS_ONLY).order_by(*order).limit(limit)
-        if before is not None:
-            finished_at, job_id = before
-            # The first condition is the index's range; the second breaks ties in it.
-            statement = statement.where(
-                JobRecord.finished_at <= finished_at,
-                or_(JobRecord.finished_at < finished_at, JobRecord.job_id < job_id),
-            )
-        if status is not None:
-            statement = statement.where(JobRecord.status == inlined(status))
-        if function is not None:
-            statement = statement.where(JobRecord.function == inlined(function))
-        return list((await self.session.scalars(statement)).all())
+    ) -> list[JobSummary]:
+        """Newest first (``domain.history_queries.recent_statement``)."""
+        return await recent_jobs(
+            self.rows, state=status, function=function, limit=limit, before=before
+        )
 
     async def count_since(self, cutoff: datetime) -> dict[str, int]:
         """How many jobs ended in each state since ``cutoff``: a range of the finished_at
@@ -154,13 +136,22 @@ class HistoryReads:
         )
         return int((await self.session.execute(statement)).scalar_one())
 
-    async def list_failed(self, limit: int) -> list[JobRecord]:
+    async def list_failed(self, limit: int) -> list[JobHeader]:
         """Failures nobody has marked handled, newest first, without payloads and results."""
-        statement = (
-            select(JobRecord)
-            .options(*_HEADERS_ONLY)
-            .where(UNHANDLED_FAILURE_SQL)
-            .order_by(JobRecord.finished_at.desc())
-            .limit(limit)
-        )
-        return list((await self.session.scalars(statement)).all())
+        return await unhandled_failures(self.rows, limit)
+
+    async def rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
+        """A statement of ``domain.history_queries`` in this session: its inlined values
+        written into the SQL as literals, its times read and written as UTC on SQLite too."""
+        values = [
+            bindparam(
+                name,
+                value,
+                type_=UTCDateTime() if isinstance(value, datetime) else None,
+                literal_execute=name in statement.inlined,
+            )
+            for name, value in statement.params.items()
+        ]
+        times = {name: UTCDateTime() for name in TIMES if name in statement.sql}
+        clause = text(statement.sql).bindparams(*values).columns(**times)
+        return [dict(row) for row in (await self.session.execute(clause)).mappings()]

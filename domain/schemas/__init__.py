@@ -2,9 +2,12 @@
 
 One module per subject: ``base`` (``Payload``, the bounds of validation, the shared field
 types), ``profiles``, ``tracker`` (experiments, runs, metric points) and ``maintenance``
-(the job history's listing, the cron jobs). Callers import from here.
+(the cron jobs); the history's listing and the shared bounds come from
+``domain.history_queries`` and ``domain.limits``. Callers import from here.
 """
 
+from domain.history_queries import JobState, ListJobs
+from domain.limits import DEFAULT_LATE_METRICS_SECONDS, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
 from domain.schemas.base import (
     INT32_MAX,
     MAX_BATCH,
@@ -18,17 +21,13 @@ from domain.schemas.base import (
 from domain.schemas.maintenance import (
     MAX_KEEP_DAYS,
     FailStaleRuns,
-    JobState,
-    ListJobs,
     PruneJobHistory,
 )
 from domain.schemas.profiles import (
     GENERATED_EMAIL,
     GENERATED_USERNAME,
-    MAX_CHUNK_SIZE,
     MAX_CHUNKS,
     MAX_GENERATE,
-    MIN_CHUNK_SIZE,
     READ_ONLY_PROFILE_FIELDS,
     CreateProfile,
     Email,
@@ -44,7 +43,6 @@ from domain.schemas.profiles import (
     smallest_chunk_size,
 )
 from domain.schemas.tracker import (
-    DEFAULT_LATE_METRICS_SECONDS,
     BatchPoint,
     ConflictPolicy,
     CreateExperiment,

@@ -1,41 +1,15 @@
-"""The job history's listing and the cron jobs that keep the data tidy."""
+"""The cron jobs that keep the data tidy. (The job history's listing, ``ListJobs``, lives
+with its SQL in ``domain.history_queries``.)"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field
 
 from domain.schemas.base import INT32_MAX, Payload
 
 MAX_KEEP_DAYS = 36_500  # a bound a date can be computed from (and JSON can carry)
-
-# A job's state in the history; queued, deferred and in_progress are Redis's to say.
-JobState = Literal["retrying", "succeeded", "failed", "cancelled"]
-
-
-class ListJobs(Payload):
-    status: JobState | None = None
-    function: (
-        Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_:.\-]+$")] | None
-    ) = None
-    limit: Annotated[int, Field(ge=1, le=1000)] = 20
-    # A page's cursor: the jobs that ended before this one (newest first), both or neither.
-    before_finished_at: AwareDatetime | None = None
-    before_job_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-
-    @model_validator(mode="after")
-    def _whole_cursor(self) -> ListJobs:
-        if (self.before_finished_at is None) != (self.before_job_id is None):
-            raise ValueError("a page cursor needs both before_finished_at and before_job_id")
-        return self
-
-    @property
-    def before(self) -> tuple[datetime, str] | None:
-        if self.before_finished_at is None or self.before_job_id is None:
-            return None
-        return self.before_finished_at, self.before_job_id
 
 
 class FailStaleRuns(Payload):

@@ -16,14 +16,12 @@ from pydantic import (
     model_validator,
 )
 
+from domain.limits import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
 from domain.schemas.base import INT32_MAX, Bio, Id, Payload
 
 MAX_GENERATE = 10_000_000
-# A generation's chunk jobs: each holds at least MIN_CHUNK_SIZE profiles (the worker's own
-# default obeys the same bounds), and there are at most MAX_CHUNKS of them. 30,000 chunks
-# of one profile once took 95 s to plan and 17 MB of Redis.
-MIN_CHUNK_SIZE = 100
-MAX_CHUNK_SIZE = 50_000
+# A generation's chunk jobs (of MIN_CHUNK_SIZE to MAX_CHUNK_SIZE profiles each) are at
+# most MAX_CHUNKS. 30,000 chunks of one profile once took 95 s to plan and 17 MB of Redis.
 MAX_CHUNKS = 1000
 
 GENERATED_USERNAME = re.compile(r"\.g\d+n\d+$")

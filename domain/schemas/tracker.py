@@ -15,6 +15,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from domain.limits import DEFAULT_LATE_METRICS_SECONDS
 from domain.schemas.base import (
     INT32_MAX,
     MAX_BATCH,
@@ -42,8 +43,6 @@ Step = Annotated[int, Field(ge=0, le=INT32_MAX)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 # What a metric job does with a point whose step already holds another value.
 OnConflict = Literal["keep", "overwrite"]
-# Points buffered by a client may land a little after its run ended; later ones are refused.
-DEFAULT_LATE_METRICS_SECONDS = 300
 
 
 class CreateExperiment(Payload):
@@ -56,7 +55,7 @@ class CreateExperiment(Payload):
 
 class ListExperiments(Payload):
     owner_id: Id | None = None
-    status: ExperimentStatus | None = None
+    state: ExperimentStatus | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 

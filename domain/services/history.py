@@ -82,10 +82,9 @@ async def get_submission(uow: UnitOfWork, parent_id: str) -> Submission | None:
 
 
 async def list_jobs(uow: UnitOfWork, query: schemas.ListJobs) -> list[JobSummary]:
-    records = await uow.jobs.list_recent(
-        status=query.status, function=query.function, limit=query.limit, before=query.before
+    return await uow.jobs.list_recent(
+        status=query.state, function=query.function, limit=query.limit, before=query.before
     )
-    return [JobSummary.model_validate(record) for record in records]
 
 
 async def list_children(
@@ -107,7 +106,7 @@ async def job_flow(uow: UnitOfWork, seconds: int, bucket_seconds: int) -> list[F
     since = utcnow() - timedelta(seconds=seconds)
     rows = await uow.jobs.finished_per_bucket(since, bucket_seconds)
     return [
-        FlowCount(start=start, function=function, status=status, jobs=jobs)
+        FlowCount(start=start, function=function, state=status, jobs=jobs)
         for start, function, status, jobs in rows
     ]
 
@@ -120,7 +119,7 @@ async def recent_unhandled_failures(uow: UnitOfWork, seconds: int) -> int:
 async def list_failed(uow: UnitOfWork, limit: int) -> list[JobHeader]:
     """Failures nobody has marked handled yet, newest first (their payloads are on each
     job's own page)."""
-    return [JobHeader.model_validate(record) for record in await uow.jobs.list_failed(limit)]
+    return await uow.jobs.list_failed(limit)
 
 
 async def mark_handled(uow: UnitOfWork, job_ids: list[str] | None) -> int:

@@ -37,7 +37,7 @@ async def list_experiments(
     uow: UnitOfWork, query: schemas.ListExperiments
 ) -> list[ExperimentSummary]:
     rows = await uow.experiments.list_with_run_counts(
-        owner_id=query.owner_id, status=query.status, limit=query.limit
+        owner_id=query.owner_id, status=query.state, limit=query.limit
     )
     return [
         ExperimentSummary.model_validate(

@@ -17,7 +17,7 @@ async def test_json_output_is_one_object_and_the_job_is_queued(cli, queue):
     assert data == {
         "job_id": data["job_id"],
         "function": "create_profile",
-        "status": "queued",
+        "state": "queued",
         "source": "redis",
         "tries": None,
         "finished_at": None,
@@ -48,7 +48,7 @@ async def test_the_same_job_id_enqueues_once(cli, queue):
     args = ("enqueue", "finish-run", "4", "--status", "completed", "--job-id", "end-4", "--json")
     first, second = one_json(await cli(*args)), one_json(await cli(*args))
     assert (first["deduplicated"], second["deduplicated"]) == (False, True)
-    assert second["status"] == "queued"
+    assert second["state"] == "queued"
     assert queue.job_ids() == ["end-4"]
 
 

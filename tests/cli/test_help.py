@@ -57,37 +57,50 @@ def test_help_lists_every_command():
         assert job in jobs.stdout
 
 
-def test_enqueueing_loads_no_database_library(clean_redis):
-    """A producer talks to Redis only: SQLAlchemy and asyncpg would cost it 0.3 s a call."""
+# What no read command needs: the console, the demo's fake data, migrations, the worker.
+NOT_FOR_READS = {"alembic", "fastapi", "faker", "jinja2", "prometheus_client", "uvicorn"}
+
+
+def probed(*args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """The command run in a fresh interpreter, and the top-level modules it loaded."""
     probe = subprocess.run(
-        [sys.executable, "-c", PROBE, "enqueue", "record-metric", "1", "loss", "0", "0.5"],
+        [sys.executable, "-c", PROBE, *args],
         cwd=ROOT,
-        env={**os.environ, "REDIS_URL": clean_redis.url},
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert probe.returncode == 0, probe.stderr
-    assert "queued" in probe.stdout
-    loaded = set(probe.stderr.split())
+    return probe, set(probe.stderr.split())
+
+
+def test_enqueueing_and_reading_the_queue_load_no_database_library(clean_redis, pg_database):
+    """A producer talks to Redis only: SQLAlchemy and asyncpg would cost it 0.3 s a call;
+    so does `dbjobs status` of a job Redis holds, and `dbjobs health`. A prefix of the id
+    is looked up in the history too, over asyncpg alone."""
+    services = {"REDIS_URL": clean_redis.url, "DATABASE_URL": pg_database}
+    enqueue = ("enqueue", "record-metric", "1", "loss", "0", "0.5", "--job-id", "probed")
+    enqueued, loaded = probed(*enqueue, **services)
+    assert "queued" in enqueued.stdout, enqueued.stderr
     assert {"arq", "redis", "pydantic"} <= loaded
-    assert loaded.isdisjoint({"sqlalchemy", "asyncpg", "aiosqlite"})
+    assert loaded.isdisjoint({"sqlalchemy", "asyncpg", "aiosqlite", *NOT_FOR_READS})
+    for command in (["status", "probed"], ["health"], ["status", "probe"]):
+        read, loaded = probed(*command, **services)
+        assert "probed: queued" in read.stdout or "no worker" in read.stdout, read.stderr
+        assert "redis" in loaded
+        database = {"asyncpg"} if command[-1] == "probe" else set()
+        assert loaded & {"asyncpg", "sqlalchemy"} == database, command
+        assert loaded.isdisjoint(NOT_FOR_READS), command
 
 
-def test_reading_the_database_loads_no_queue_library(pg_database):
-    """A read of the database talks to PostgreSQL only: arq and redis stay unloaded."""
-    probe = subprocess.run(
-        [sys.executable, "-c", PROBE, "list", "--limit", "1"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": pg_database},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert probe.returncode == 0, probe.stderr
-    loaded = set(probe.stderr.split())
-    assert {"sqlalchemy", "domain"} <= loaded
-    assert loaded.isdisjoint({"arq", "redis"})
+def test_the_history_lists_load_neither_sqlalchemy_nor_the_queue(pg_database):
+    """`dbjobs list` and `dbjobs failed` read the history over asyncpg alone: arq, redis and
+    SQLAlchemy with its models (a third of a second) stay unloaded."""
+    for command in (["list", "--limit", "1"], ["failed", "--limit", "1"]):
+        read, loaded = probed(*command, DATABASE_URL=pg_database)
+        assert read.returncode == 0, read.stderr
+        assert {"asyncpg", "domain"} <= loaded
+        assert loaded.isdisjoint({"sqlalchemy", "arq", "redis", *NOT_FOR_READS}), command
 
 
 def test_both_console_scripts_run_the_same_app():
@@ -118,3 +131,31 @@ def test_placeholders_read_as_words_not_python_types():
     assert "--timeout SECONDS" in shown.stdout
     assert "<list[str]>" not in shown.stdout
     assert "<float range>" not in shown.stdout
+
+
+def test_a_run_id_has_one_type_wherever_it_is_taken():
+    from typer.testing import CliRunner
+
+    for command in ("record-metric", "record-metrics", "finish-run"):
+        shown = CliRunner().invoke(app, ["enqueue", command, "--help"], env={"COLUMNS": "120"})
+        assert "RUN_ID <int>" in shown.stdout, command
+    for command in (["runs", "show"], ["runs", "metrics"]):
+        shown = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "120"})
+        arguments = shown.stdout.split("Arguments:")[1].split("Options:")[0]
+        assert "int" in arguments
+        assert "<str>" not in arguments
+
+
+def test_the_shell_completes_commands_and_their_options():
+    """`dbjobs --install-completion` installs it; the enqueue commands complete too,
+    although they are built only when asked for."""
+    from typer.testing import CliRunner
+
+    def completed(words: str) -> list[str]:
+        env = {"_DBJOBS_COMPLETE": "complete_bash", "COMP_WORDS": words}
+        env["COMP_CWORD"] = str(len(words.split()) - 1)
+        return CliRunner().invoke(app, [], prog_name="dbjobs", env=env).stdout.split()
+
+    assert completed("dbjobs st") == ["status"]
+    assert completed("dbjobs list --st") == ["--state"]
+    assert completed("dbjobs enqueue record-metrics --ba") == ["--batch-size"]

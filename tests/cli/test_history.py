@@ -50,7 +50,7 @@ async def test_failed_lists_failures_newest_first(cli, history):
 async def test_status_and_result_fall_back_to_the_history(cli, history):
     await history("gone")
     status = one_json(await cli("status", "gone", "--json"))
-    assert status["status"] == "failed"
+    assert status["state"] == "failed"
     assert status["source"] == "history"
     assert status["error"] == {"type": "RunNotFound", "message": "run 999 not found"}
     result = await cli("result", "gone", "--json")
@@ -70,7 +70,7 @@ async def test_an_unknown_job_is_a_clear_refusal(cli):
 async def test_status_of_a_queued_job(cli):
     await cli("enqueue", "start-run", "3", "--job-id", "waiting")
     data = one_json(await cli("status", "waiting", "--json"))
-    assert (data["status"], data["function"], data["source"]) == ("queued", "start_run", "redis")
+    assert (data["state"], data["function"], data["source"]) == ("queued", "start_run", "redis")
     result = await cli("result", "waiting")
     assert result.exit_code == 1
     assert "no result yet: it is queued" in result.stderr
@@ -80,7 +80,7 @@ async def test_retry_enqueues_the_recorded_payload_once(cli, queue, history):
     await history("doomed")
     first = one_json(await cli("retry", "doomed", "--json"))
     second = one_json(await cli("retry", "doomed", "--json"))
-    assert (first["job_id"], first["status"], first["deduplicated"]) == (
+    assert (first["job_id"], first["state"], first["deduplicated"]) == (
         "doomed:retry:1",
         "queued",
         False,

@@ -220,6 +220,6 @@ async def test_a_retry_note_or_a_submission_marker_not_of_ours_is_ignored(cli: C
     parent = await cli("status", "parent")
 
     assert waiting.exit_code == 0, waiting.output
-    assert one_json(waiting)["status"] == "deferred"
+    assert one_json(waiting)["state"] == "deferred"
     assert parent.exit_code == 1
     assert parent.stderr.startswith("error: job parent is unknown"), parent.stderr

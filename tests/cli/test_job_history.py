@@ -56,7 +56,7 @@ def record(uow_factory):
 async def test_a_result_is_read_from_the_history_once_redis_forgot_it(cli, record):
     await record("made")
     result = one_json(await cli("result", "made", "--json"))
-    assert (result["status"], result["source"]) == ("succeeded", "history")
+    assert (result["state"], result["source"]) == ("succeeded", "history")
     assert result["result"]["id"] == 7
     human = await cli("result", "made")
     assert human.exit_code == 0
@@ -151,11 +151,11 @@ async def test_a_queued_job_is_cancelled_and_recorded(cli, queue):
     enqueued = await cli("enqueue", "start-run", "3", "--job-id", "later")
     assert enqueued.exit_code == 0, enqueued.stderr
     cancelled = one_json(await cli("cancel", "later", "--json"))
-    assert cancelled == {"job_id": "later", "status": "cancelled"}
+    assert cancelled == {"job_id": "later", "state": "cancelled"}
     assert queue.job_ids() == []
     assert queue.job_keys() == []
     status = one_json(await cli("status", "later", "--json"))
-    assert (status["status"], status["function"]) == ("cancelled", "start_run")
+    assert (status["state"], status["function"]) == ("cancelled", "start_run")
     again = await cli("cancel", "later", "--json")
     assert again.exit_code == 1
     assert "only a waiting job can be cancelled" in one_json(again)["error"]["message"]
@@ -167,7 +167,7 @@ async def test_a_submission_is_followed_through_its_children(cli, queue, record)
     )
     await record("file:0", "record_metrics", parent="file")
     partial = one_json(await cli("status", "file", "--json"))
-    assert partial["status"] == "in_progress"
+    assert partial["state"] == "in_progress"
     assert partial["children"]["states"] == {"succeeded": 1}
     assert partial["children"]["jobs"] == 3
     await record("file:1", "record_metrics", parent="file")
@@ -187,7 +187,7 @@ async def test_a_submission_of_successes_adds_up_its_results(cli, queue, record)
     await record("ok:0", parent="ok")
     await record("ok:1", parent="ok")
     result = one_json(await cli("result", "ok", "--json"))
-    assert result["status"] == "succeeded"
+    assert result["state"] == "succeeded"
     assert result["result"] == {"version": 2}  # ints added up; ids are not
 
 
@@ -245,10 +245,10 @@ async def test_a_job_still_retrying_is_not_retried_twice_at_once(cli, queue, uow
 async def test_a_job_waiting_for_its_next_try_is_cancelled_for_good(cli, queue, uow_factory):
     assert (await cli("enqueue", "start-run", "3", "--job-id", "waiting")).exit_code == 0
     await retrying(uow_factory, "waiting")
-    assert one_json(await cli("cancel", "waiting", "--json"))["status"] == "cancelled"
+    assert one_json(await cli("cancel", "waiting", "--json"))["state"] == "cancelled"
     assert queue.job_ids() == []
     status = one_json(await cli("status", "waiting", "--json"))
-    assert (status["status"], status["next_retry_at"]) == ("cancelled", None)
+    assert (status["state"], status["next_retry_at"]) == ("cancelled", None)
 
 
 async def test_a_function_filter_is_a_name_not_arbitrary_text(cli):

@@ -85,10 +85,10 @@ async def test_experiments_list_refuses_bad_filters(cli, tracker):
 async def test_experiments_show_lists_the_runs(cli, tracker):
     data = one_json(await cli("experiments", "show", str(tracker["mnist"]), "--json"))
     assert data["name"] == "mnist"
-    assert data["status"] == "running"
+    assert data["state"] == "running"
     runs = {run["id"]: run for run in data["runs"]}
     assert set(runs) == set(tracker["runs"])
-    assert runs[tracker["runs"][0]]["status"] == "failed"
+    assert runs[tracker["runs"][0]]["state"] == "failed"
     assert runs[tracker["runs"][0]]["failure_reason"] == "diverged"
     table = await cli("experiments", "show", str(tracker["mnist"]))
     assert "diverged" in table.stdout

@@ -35,7 +35,7 @@ async def count(session_factory, model, *where) -> int:
 async def test_generate_profiles_waits_for_the_exact_count_once(env, worker, session_factory):
     args = ("enqueue", "generate-profiles", "--count", "2500", "--chunk-size", "1000")
     first = cli(env, *args, "--seed", "7", "--job-id", "gen-e2e", "--wait")
-    assert first["status"] == "succeeded"
+    assert first["state"] == "succeeded"
     assert first["result"]["rows_done"] == 2500
     assert (first["result"]["chunks"], first["result"]["chunks_done"]) == (3, 3)
     again = cli(env, *args, "--seed", "7", "--job-id", "gen-e2e", "--wait")
@@ -84,8 +84,8 @@ async def test_profile_and_tracker_flow_through_the_cli(env, worker, session_fac
     assert one["result"]["inserted"] == 1
     cli(env, "enqueue", "finish-run", run_id, "--status", "completed", "--wait")
     shown = cli(env, "experiments", "show", str(experiment["id"]))
-    assert shown["status"] == "completed"
-    assert [(r["id"], r["status"], r["points"]) for r in shown["runs"]] == [
+    assert shown["state"] == "completed"
+    assert [(r["id"], r["state"], r["points"]) for r in shown["runs"]] == [
         (int(run_id), "completed", 10_001)
     ]
     summary = cli(env, "runs", "show", run_id)
@@ -161,7 +161,7 @@ async def test_a_permanent_failure_is_shown_listed_and_retried(env, worker, sess
         session.add(Run(id=999, experiment=Experiment(owner=profile, name="late")))
         await session.commit()
     retried = cli(env, "retry", "doomed", "--force", "--wait")
-    assert (retried["job_id"], retried["status"]) == ("doomed:retry:2", "succeeded")
+    assert (retried["job_id"], retried["state"]) == ("doomed:retry:2", "succeeded")
     refused = run_cli(["retry", "doomed", "--force"], env)
     assert refused.returncode == 1
     assert "already retried: doomed:retry:2 succeeded" in refused.stderr
@@ -178,7 +178,7 @@ async def test_duplicate_enqueue_status_and_result(env, worker, session_factory)
     assert await count(session_factory, Profile) == 1
 
     status = cli(env, "status", "p1")
-    assert (status["status"], status["source"], status["function"]) == (
+    assert (status["state"], status["source"], status["function"]) == (
         "succeeded",
         "redis",
         "create_profile",
@@ -191,4 +191,4 @@ async def test_duplicate_enqueue_status_and_result(env, worker, session_factory)
     finally:
         client.close()
     remembered = cli(env, "status", "p1")  # ...the job history does not
-    assert (remembered["status"], remembered["source"]) == ("succeeded", "history")
+    assert (remembered["state"], remembered["source"]) == ("succeeded", "history")

@@ -42,14 +42,14 @@ async def test_a_job_shows_its_retries_while_the_database_is_away(
         code, queued = jobs(env, "enqueue", "create-profile", "--username", "ada",
                             "--email", "ada@example.com", "--full-name", "Ada",
                             "--job-id", JOB_ID)  # fmt: skip
-        assert (code, queued["status"]) == (0, "queued")
+        assert (code, queued["state"]) == (0, "queued")
 
         seen: dict[str, Any] = {}
 
         async def retrying() -> bool:
             _, status = await asyncio.to_thread(jobs, env, "status", JOB_ID)
             seen.update(status)
-            return status["status"] == "retrying"
+            return status["state"] == "retrying"
 
         await wait_for(retrying, within=30, what="the job shown as retrying")
         assert seen["tries"] >= 1
@@ -58,7 +58,7 @@ async def test_a_job_shows_its_retries_while_the_database_is_away(
 
         code, failed = await asyncio.to_thread(jobs, env, "result", JOB_ID, "--wait")
         assert code == 1
-        assert failed["status"] == "failed"
+        assert failed["state"] == "failed"
         assert failed["tries"] == 4
 
         back = time.monotonic()

@@ -52,10 +52,10 @@ async def test_a_submission_is_one_id_for_wait_status_and_result(env, worker, se
                  "--batch-size", "25", "--job-id", "pts", "--wait")  # fmt: skip
     batches = -(-lines // 25)
     assert waited["job_ids"] == [f"pts:{n}" for n in range(batches)]
-    assert (waited["status"], waited["result"]["inserted"]) == ("succeeded", lines)
+    assert (waited["state"], waited["result"]["inserted"]) == ("succeeded", lines)
 
     status = cli(env, "status", "pts")
-    assert (status["status"], status["function"]) == ("succeeded", "record_metrics")
+    assert (status["state"], status["function"]) == ("succeeded", "record_metrics")
     assert status["children"]["states"] == {"succeeded": batches}
     assert status["children"]["jobs"] == batches
     result = cli(env, "result", "pts")
@@ -72,7 +72,7 @@ async def test_a_result_is_read_back_after_redis_forgot_the_job(
     await reset_redis_db(clean_redis)  # Redis forgets everything, the history does not
 
     result = cli(env, "result", "made")
-    assert (result["status"], result["source"]) == ("succeeded", "history")
+    assert (result["state"], result["source"]) == ("succeeded", "history")
     assert result["result"]["id"] == made["result"]["id"]
     assert result["result"]["username"] == "grace"
     status = cli(env, "status", "made")
@@ -82,13 +82,13 @@ async def test_a_result_is_read_back_after_redis_forgot_the_job(
 async def test_a_queued_job_is_cancelled_and_never_runs(env, session_factory, tmp_path):
     cli(env, "enqueue", "create-profile", "--username", "never", "--email", "n@example.com",
         "--full-name", "N", "--job-id", "doomed")  # fmt: skip
-    assert cli(env, "cancel", "doomed") == {"job_id": "doomed", "status": "cancelled"}
+    assert cli(env, "cancel", "doomed") == {"job_id": "doomed", "state": "cancelled"}
 
     worked = run_cli(["worker", "--burst"], env, timeout=90)  # nothing left to run
     assert worked.returncode == 0, worked.stderr
     assert await count(session_factory, Profile) == 0
     status = cli(env, "status", "doomed")
-    assert (status["status"], status["source"]) == ("cancelled", "history")
+    assert (status["state"], status["source"]) == ("cancelled", "history")
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,7 @@ async def test_cancel_stops_a_running_job_and_the_history_says_so(
 
     await wait_for(started, within=20, what="the slow job started")
     cancelled = await asyncio.to_thread(run_cli, ["cancel", "to-cancel", "--json"], env)
-    assert json.loads(cancelled.stdout)["status"] == "abort requested", cancelled.stderr
+    assert json.loads(cancelled.stdout)["state"] == "abort requested", cancelled.stderr
 
     async def recorded() -> bool:
         return [s for _, s, _, _ in await _history(session_factory, "to-cancel")] == ["cancelled"]
@@ -118,7 +118,7 @@ async def test_cancel_stops_a_running_job_and_the_history_says_so(
     [(message,)] = await rows(session_factory, "SELECT error_message FROM job_records")
     assert message == ABORTED
     status = await asyncio.to_thread(run_cli, ["status", "to-cancel", "--json"], env)
-    assert json.loads(status.stdout)["status"] == "cancelled"
+    assert json.loads(status.stdout)["state"] == "cancelled"
     assert await rows(session_factory, "SELECT count(*) FROM metrics") == [(0,)]
     # The worker serves on.
     done = await pool.enqueue_job("record_metric", metric(run_id, 2), _job_id="after")

@@ -178,7 +178,7 @@ async def test_a_failover_mid_load_loses_and_doubles_nothing_acknowledged(
         assert (await console.get("/api/queue")).status_code == 200
     status = await asyncio.to_thread(cli_status, url, "failover:0")
     assert status.returncode == 0, status.stderr
-    assert '"status": "succeeded"' in status.stdout.replace('":"', '": "')
+    assert '"state": "succeeded"' in status.stdout.replace('":"', '": "')
 
     total, distinct = await metric_rows(session_factory, run_id)
     assert (producer.acknowledged, total, distinct) == (JOBS, JOBS, JOBS), evidence

@@ -122,4 +122,4 @@ async def test_finishing_a_run_twice_leaves_one_outcome(uow_factory, session_fac
     assert results[1].run.ended_at == results[0].run.ended_at
     async with uow_factory() as uow:
         detail = await services.get_experiment(uow, run.experiment_id)
-    assert detail.status == "completed"
+    assert detail.state == "completed"

@@ -10,6 +10,7 @@ from sqlalchemy.exc import InvalidRequestError
 from domain import services
 from domain.db import utcnow
 from domain.errors import RunNotFound
+from domain.history_queries import failures_statement, recent_statement
 from domain.models import Profile
 from domain.repositories import JobStamp, history_reads
 from domain.repositories.history_partitions import day_of
@@ -208,13 +209,21 @@ async def test_lists_of_jobs_leave_payloads_and_results_unread(uow_factory: Make
         for listed in (
             await uow.jobs.list_failed(10),
             await uow.jobs.list_recent(status=None, function=None, limit=10),
-            await uow.jobs.children_of("parent", status="failed", limit=10),
         ):
-            assert [record.job_id for record in listed] == ["child"]
-            with pytest.raises(InvalidRequestError, match="raiseload"):
-                _ = listed[0].payload
-            with pytest.raises(InvalidRequestError, match="raiseload"):
-                _ = listed[0].result
+            assert [view.job_id for view in listed] == ["child"]
+        for statement in (
+            failures_statement(10),
+            recent_statement(state=None, function=None, limit=10, before=None),
+        ):
+            selected = statement.sql.removeprefix("SELECT ").split(" FROM ")[0].split(", ")
+            assert "job_id" in selected
+            assert not {"payload", "result"} & set(selected)
+        children = await uow.jobs.children_of("parent", status="failed", limit=10)
+        assert [record.job_id for record in children] == ["child"]
+        with pytest.raises(InvalidRequestError, match="raiseload"):
+            _ = children[0].payload
+        with pytest.raises(InvalidRequestError, match="raiseload"):
+            _ = children[0].result
     async with uow_factory() as uow:
         record = await uow.jobs.get("child")
         assert record is not None

@@ -52,8 +52,8 @@ async def test_runs_settle_their_experiment(uow_factory: MakeUow):
             await services.finish_run(uow, schemas.FinishRun(run_id=run.id, status=status))
         async with uow_factory() as uow:
             detail = await services.get_experiment(uow, experiment.id)
-        assert detail.status == ("running" if run is first else "completed")
-    assert [(r.id, r.status) for r in detail.runs] == [
+        assert detail.state == ("running" if run is first else "completed")
+    assert [(r.id, r.state) for r in detail.runs] == [
         (first.id, "failed"),
         (second.id, "completed"),
     ]
@@ -74,5 +74,5 @@ async def test_fail_stale_runs_uses_the_stored_activity(uow_factory: MakeUow):
         assert (await services.fail_stale_runs(uow, window, now=later)).run_ids == [run.id]
     async with uow_factory() as uow:
         detail = await services.get_experiment(uow, experiment.id)
-    assert detail.status == "failed"
+    assert detail.state == "failed"
     assert detail.runs[0].failure_reason == "no metric for more than 0:01:00"

@@ -43,7 +43,7 @@ async def _retrying(services: Services, *job_ids: str) -> None:
 async def _states(services: Services) -> dict[str, tuple[str, str | None]]:
     async with services.unit_of_work() as uow:
         records = await uow.jobs.list_recent(status=None, function=None, limit=100)
-        return {r.job_id: (r.status, r.error_type) for r in records}
+        return {r.job_id: (r.state, r.error_type) for r in records}
 
 
 async def test_the_sweep_closes_only_jobs_no_queue_holds_and_says_what_it_closed(

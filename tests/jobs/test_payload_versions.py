@@ -139,7 +139,7 @@ async def test_a_deferral_spends_no_try_and_says_why_while_it_waits(harness):
     [record] = await harness.job_records()
     assert (record.status, record.next_retry_at is not None) == ("retrying", True)
     shown = await known_outcome(harness.services(), "ahead")  # `jobs status`, the console
-    assert (shown.status, shown.tries, shown.error.type) == ("retrying", 1, "PayloadVersionAhead")
+    assert (shown.state, shown.tries, shown.error.type) == ("retrying", 1, "PayloadVersionAhead")
     assert "newer than this worker knows (versions 1 to 1)" in shown.error.message
     assert shown.next_retry_at is not None
 

@@ -37,10 +37,10 @@ async def test_a_profile_experiment_and_run_from_start_to_finish(harness):
     finished = await run_one(harness, "finish_run", {"run_id": run["id"], "status": "completed"})
 
     assert (updated["version"], updated["bio"]) == (2, "hi")
-    assert (experiment["owner_id"], experiment["status"]) == (profile["id"], "created")
-    assert (run["status"], run["seed"]) == ("running", 3)
+    assert (experiment["owner_id"], experiment["state"]) == (profile["id"], "created")
+    assert (run["state"], run["seed"]) == ("running", 3)
     assert (one["inserted"], batch["inserted"], batch["duplicates"]) == (1, 100, 0)
-    assert (finished["changed"], finished["run"]["status"]) == (True, "completed")
+    assert (finished["changed"], finished["run"]["state"]) == (True, "completed")
     async with harness.session_factory() as session:
         assert (await session.get(Profile, profile["id"])).bio == "hi"
         assert (await session.get(Experiment, experiment["id"])).status == "completed"

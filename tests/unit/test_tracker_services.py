@@ -61,7 +61,7 @@ async def test_start_run_sets_the_experiment_running(tracker: Tracker):
     owner = await tracker.profile()
     experiment = await tracker.experiment(owner.id)
     run = await tracker.run(experiment.id)
-    assert (run.status, run.ended_at, run.experiment_id) == ("running", None, experiment.id)
+    assert (run.state, run.ended_at, run.experiment_id) == ("running", None, experiment.id)
     assert tracker.experiment_status(experiment.id) == "running"
 
 
@@ -77,7 +77,7 @@ async def test_list_and_get_experiments_report_runs(tracker: Tracker):
     await tracker.run(busy.id)
     async with tracker.uow() as uow:
         listed = await services.list_experiments(uow, schemas.ListExperiments(owner_id=owner.id))
-        running = await services.list_experiments(uow, schemas.ListExperiments(status="running"))
+        running = await services.list_experiments(uow, schemas.ListExperiments(state="running"))
         detail = await services.get_experiment(uow, busy.id)
     assert [(e.id, e.run_count) for e in listed] == [(busy.id, 2), (idle.id, 0)]
     assert [e.id for e in running] == [busy.id]
@@ -94,7 +94,7 @@ async def test_finish_run_completes_it_and_settles_the_experiment(tracker: Track
         )
     assert uow.commits == 1
     assert finished.changed
-    assert finished.run.status == "completed"
+    assert finished.run.state == "completed"
     assert finished.run.ended_at is not None
     assert tracker.experiment_status(experiment.id) == "completed"
 

@@ -30,14 +30,14 @@ async def test_an_enqueued_job_runs_and_its_result_is_read_back(api, settings):
     response = await api.post("/api/enqueue/create_profile", json=ADA)
     assert response.status_code == 202
     job = response.json()["job"]
-    assert (job["status"], job["function"], response.json()["deduplicated"]) == (
+    assert (job["state"], job["function"], response.json()["deduplicated"]) == (
         "queued",
         "create_profile",
         False,
     )
     await run_queue(settings)
     page = (await api.get(f"/api/jobs/{job['job_id']}")).json()
-    assert page["job"]["status"] == "succeeded"
+    assert page["job"]["state"] == "succeeded"
     assert page["record"]["worker"]
     profile_id = page["job"]["result"]["id"]
     profile = (await api.get(f"/api/profiles/{profile_id}")).json()
@@ -99,7 +99,7 @@ async def test_wait_returns_the_outcome(api, settings):
         api.post("/api/enqueue/create_profile", json=ADA, params={"wait": 20}), worker_soon()
     )
     assert response.status_code == 200
-    assert response.json()["job"]["status"] == "succeeded"
+    assert response.json()["job"]["state"] == "succeeded"
     assert response.json()["job"]["result"]["id"] >= 1
 
 
@@ -147,9 +147,9 @@ async def test_a_failure_is_listed_retried_and_handled(api, settings):
 async def test_a_waiting_job_is_cancelled_once(api, settings):
     job_id = (await api.post("/api/enqueue/create_profile", json=ADA)).json()["job"]["job_id"]
     cancelled = await api.post("/api/jobs/cancel", json={"job_id": job_id})
-    assert cancelled.json() == {"job_id": job_id, "status": "cancelled"}
+    assert cancelled.json() == {"job_id": job_id, "state": "cancelled"}
     assert await queued(settings) == 0
-    assert (await api.get(f"/api/jobs/{job_id}")).json()["job"]["status"] == "cancelled"
+    assert (await api.get(f"/api/jobs/{job_id}")).json()["job"]["state"] == "cancelled"
     again = await api.post("/api/jobs/cancel", json={"job_id": job_id})
     assert again.status_code == 404
     assert (await api.get("/api/jobs/nope")).status_code == 404
@@ -231,11 +231,9 @@ async def test_experiments_are_listed_with_their_runs(api, settings):
     await api.post("/api/enqueue/start_run", json={"experiment_id": 1, "seed": 7})
     await run_queue(settings)
     listed = (await api.get("/api/experiments", params={"owner_id": 1})).json()
-    assert [(e["name"], e["run_count"], e["status"]) for e in listed] == [
-        ("baseline", 1, "running")
-    ]
+    assert [(e["name"], e["run_count"], e["state"]) for e in listed] == [("baseline", 1, "running")]
     one = (await api.get("/api/experiments/1")).json()
-    assert [(r["seed"], r["status"]) for r in one["runs"]] == [(7, "running")]
+    assert [(r["seed"], r["state"]) for r in one["runs"]] == [(7, "running")]
     assert (await api.get("/api/experiments", params={"status": "done"})).status_code == 422
 
 
@@ -309,7 +307,7 @@ async def test_a_unique_prefix_of_a_job_id_is_read_and_cancelled(api, settings):
     assert read.status_code == 200
     assert read.json()["job"]["job_id"] == job_id
     cancelled = await api.post("/api/jobs/cancel", json={"job_id": job_id[:12]})
-    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["state"] == "cancelled"
     assert await queued(settings) == 0
     unknown = await api.get("/api/jobs/0ddba11")
     assert unknown.status_code == 404

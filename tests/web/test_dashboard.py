@@ -43,7 +43,7 @@ async def enqueue(
 
 async def finished(served: Served, function: str, payload: dict[str, object]) -> dict:
     job = await enqueue(served, function, payload, wait=20)
-    assert job["status"] in ("succeeded", "failed"), job
+    assert job["state"] in ("succeeded", "failed"), job
     return job
 
 
@@ -92,7 +92,7 @@ async def test_a_failed_job_is_retried_from_its_page_and_succeeds(page, served, 
         served, "create_profile", {"username": "ada", "email": "a@example.com", "full_name": "A"}
     )
     failed = await finished(served, "start_run", {"experiment_id": 1})
-    assert failed["status"] == "failed"  # no experiment 1 yet
+    assert failed["state"] == "failed"  # no experiment 1 yet
     await finished(served, "create_experiment", {"owner_id": 1, "name": "baseline"})
     await page.goto("/failed")
     await page.get_by_role("link", name=failed["job_id"]).click()

@@ -86,7 +86,7 @@ async def test_a_cancelled_job_is_retried_from_its_payload_and_never_said_to_hav
     enqueued = await api.post(f"/api/enqueue/{START_RUN.name}", json={"experiment_id": 7})
     job_id = enqueued.json()["job"]["job_id"]
     cancelled = await api.post("/api/jobs/cancel", json={"job_id": job_id})
-    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["state"] == "cancelled"
     assert (await api.get(f"/api/jobs/{job_id}")).json()["record"]["payload"] == {
         "experiment_id": 7
     }
@@ -97,4 +97,4 @@ async def test_a_cancelled_job_is_retried_from_its_payload_and_never_said_to_hav
     await page.get_by_role("button", name="Retry").click()
     await expect(page).to_have_url(f"{served.url}/jobs/{job_id}%3Aretry%3A1")
     attempt = (await api.get(f"/api/jobs/{job_id}:retry:1")).json()["job"]
-    assert attempt["status"] == "queued"
+    assert attempt["state"] == "queued"

@@ -72,7 +72,7 @@ async def test_the_flow_counts_jobs_per_minute_by_lane_and_outcome(api, emptied_
     day = (await api.get("/api/flow", params={"window": "day"})).json()
 
     assert len(hour["starts"]) == 60
-    totals = {(one["lane"], one["status"]): sum(one["jobs"]) for one in hour["series"]}
+    totals = {(one["lane"], one["state"]): sum(one["jobs"]) for one in hour["series"]}
     assert totals == {("interactive", "succeeded"): 3, ("bulk", "failed"): 1}
     assert len(day["starts"]) == 144
     # Per minute, over buckets of ten minutes: 5 jobs in the day.

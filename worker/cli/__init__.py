@@ -14,7 +14,7 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
-from worker.cli import data, health, jobs, queue_controls, runs, serve
+from worker.cli import data, health, jobs, lists, queue_controls, runs, serve
 from worker.cli.output import CliError, Mode, command_group, refuse
 from worker.environment import UnusableSettings
 from worker.text import ExitCode
@@ -73,7 +73,7 @@ app = command_group(
     name="dbjobs",
     cls=Commands,
     pretty_exceptions_show_locals=False,  # locals may hold connection URLs
-    add_completion=False,
+    add_completion=True,
 )
 enqueue_help = "Put a job on the queue. Every job takes --wait, --json, --job-id, --timeout."
 
@@ -101,8 +101,8 @@ def _options(
 app.add_typer(command_group(enqueue_help, cls=JobCommands), name="enqueue")
 app.command("status")(jobs.status)
 app.command("result")(jobs.result)
-app.command("list")(jobs.recent)
-app.command("failed")(jobs.failed)
+app.command("list")(lists.recent)
+app.command("failed")(lists.failed)
 app.command("retry")(jobs.retry)
 app.command("cancel")(jobs.cancel)
 app.add_typer(data.profile_app, name="profiles")

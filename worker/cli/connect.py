@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -32,8 +32,10 @@ if TYPE_CHECKING:
     from arq.connections import ArqRedis, RedisSettings
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from domain.history_queries import Statement
     from domain.repositories import JobStamp
     from domain.uow import SqlAlchemyUnitOfWork, UnitOfWork
+    from worker.cli.direct_reads import DirectReads
     from worker.settings import Settings
 
 P = ParamSpec("P")
@@ -48,6 +50,7 @@ class Backends(Services):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings, DatabasePool(2))
         self._proven = False
+        self._direct: DirectReads | None = None
 
     def redis_target(self) -> RedisSettings:
         target = checked_redis_settings(self.settings)
@@ -98,15 +101,26 @@ class Backends(Services):
         except (CliError, UnusableSettings):
             raise
         except Exception as problem:
-            where = database_address(self.settings)
-            raise CliError(
-                f"cannot connect to the database at {where}: {_detail(problem)}"
-            ) from None
+            raise database_refusal("cannot connect to", problem, self.settings) from None
         self._proven = True
+
+    async def history_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
+        """A history read's rows (``domain.history_queries``): over asyncpg alone for a plain
+        PostgreSQL URL (``worker.cli.direct_reads``), else in a unit of work."""
+        from worker.cli.direct_reads import DirectReads, direct_dsn
+
+        if self._direct is None:
+            dsn = direct_dsn(self.settings.database_url.get_secret_value())
+            if dsn is None:
+                return await super().history_rows(statement)
+            self._direct = DirectReads(dsn, self.settings)
+        return await self._direct.rows(statement)
 
     async def close(self) -> None:
         # Closing after an outage may fail again; the outage was already reported.
         with suppress(Exception):
+            if self._direct is not None:
+                await self._direct.close()
             await super().close()
 
 
@@ -181,7 +195,12 @@ def _database_problem(problem: Exception, settings: Settings) -> Exception:
         problem.connection_invalidated or isinstance(problem, InterfaceError | OperationalError)
     ):
         return problem
-    return CliError(f"lost the database at {database_address(settings)}: {detail}")
+    return database_refusal("lost", problem, settings)
+
+
+def database_refusal(what: str, problem: BaseException, settings: Settings) -> CliError:
+    """``cannot connect to`` or ``lost`` the database, where and why, in one line."""
+    return CliError(f"{what} the database at {database_address(settings)}: {_detail(problem)}")
 
 
 def _detail(problem: BaseException) -> str:

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from worker.cli import output
+from worker.cli import output, tables
 from worker.cli.options import AsJson, QueryLimit
-from worker.cli.output import Listing, table_time
+from worker.cli.tables import Listing, table_time
 
 profile_app = output.command_group("Read profiles.")
 experiments_app = output.command_group("Read experiments and their runs.")
@@ -25,16 +25,16 @@ EXPERIMENTS = Listing(
     "experiment(s)",
     ("id", "owner", "name", "state", "runs", "created"),
     lambda e: (
-        *(e[key] for key in ("id", "owner_id", "name", "status", "run_count")),
+        *(e[key] for key in ("id", "owner_id", "name", "state", "run_count")),
         table_time(e["created_at"]),
     ),
 )
 RUNS = Listing(
     "runs",
     "run(s)",
-    ("run", "status", "seed", "started", "ended", "failure reason"),
+    ("run", "state", "seed", "started", "ended", "failure reason"),
     lambda r: (
-        *(r[key] for key in ("id", "status", "seed")),
+        *(r[key] for key in ("id", "state", "seed")),
         *(table_time(r[key]) for key in ("started_at", "ended_at")),
         r.get("failure_reason"),
     ),
@@ -51,7 +51,7 @@ def profile_get(
     from worker.cli.connect import read
 
     profile = read(get_profile, profile_id)
-    output.answer(profile, as_json, lambda p: output.show_fields(f"profile {profile_id}", p))
+    output.answer(profile, as_json, lambda p: tables.show_fields(f"profile {profile_id}", p))
 
 
 @profile_app.command("list")
@@ -81,7 +81,7 @@ def profile_list(
 @experiments_app.command("list")
 def experiments_list(
     owner: Annotated[int | None, typer.Option(help="Only this profile's experiments.")] = None,
-    status_: Annotated[
+    state: Annotated[
         str | None,
         typer.Option("--state", help="Only experiments in this state (created, running, ...)."),
     ] = None,
@@ -94,8 +94,8 @@ def experiments_list(
     from worker.cli.connect import read
     from worker.cli.inputs import validated
 
-    raw = {"limit": limit, "owner_id": owner, "status": status_}
-    query = validated(ListExperiments, raw, {"owner_id": "--owner", "status": "--state"})
+    raw = {"limit": limit, "owner_id": owner, "state": state}
+    query = validated(ListExperiments, raw, {"owner_id": "--owner"})
     EXPERIMENTS.show(read(list_experiments, query), as_json)
 
 
@@ -113,7 +113,7 @@ def experiments_show(
 
     def show(experiment: dict[str, Any]) -> None:
         runs, count = experiment.pop("runs"), experiment.pop("run_count")
-        output.show_fields(f"experiment {experiment_id}", experiment)
+        tables.show_fields(f"experiment {experiment_id}", experiment)
         cut = f"the newest {len(runs):,} of {count:,} runs"
         RUNS.table(runs, cut if count != len(runs) else None)
         metrics = [{**m, "run_id": r["id"]} for r in runs for m in r["metrics"]]

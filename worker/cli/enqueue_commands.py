@@ -154,9 +154,11 @@ def _schema_option(job: Job[Any], name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    RunId: TypeAlias = str
     OnConflict: TypeAlias = str | None
     LateSeconds: TypeAlias = int | None
-else:  # what typer reads: built from the schema at import
+else:  # what typer reads: built from the schema at import, as a generated command's
+    RunId = _schema_option(RECORD_METRICS, "run_id")  # RUN_ID <int>, as record-metric's
     OnConflict = _schema_option(RECORD_METRICS, "on_conflict")
     LateSeconds = _schema_option(RECORD_METRICS, "late_seconds")
 
@@ -168,7 +170,7 @@ class FileFormat(enum.StrEnum):
 
 def record_metrics(
     delivery: Delivery,
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run.")],
+    run_id: RunId,
     file: Annotated[
         str, typer.Option(help="JSON lines or CSV (name,step,value[,recorded_at]); - reads stdin.")
     ],

@@ -35,7 +35,7 @@ async def await_outcome(
     retries_told: set[int | None] = set()
     try:
         async for outcome in watch(backends, job_id, deadline):
-            if outcome.status == "retrying" and outcome.tries not in retries_told and not quiet:
+            if outcome.state == "retrying" and outcome.tries not in retries_told and not quiet:
                 retries_told.add(outcome.tries)
                 note(
                     f"try {outcome.tries} failed ({outcome.described_error()}); "
@@ -50,7 +50,7 @@ async def await_outcome(
         note(f"stopped waiting; job {job_id} goes on (see `dbjobs status {job_id}`)")
         raise
     if not outcome.done:
-        raise gave_up(f"job {job_id} is still {outcome.status}", job_id)
+        raise gave_up(f"job {job_id} is still {outcome.state}", job_id)
     return outcome
 
 

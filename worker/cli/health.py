@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from worker.cli import output
+from worker.cli import output, tables
 from worker.cli.options import AsJson
 from worker.cli.output import BadInput, CliError
 from worker.text import ExitCode
@@ -102,12 +102,12 @@ def _show(
             row["worker_id"],
             row["state"],
             "-" if row["running"] is None else row["running"],
-            output.table_time(row["beat_at"]),
+            tables.table_time(row["beat_at"]),
         )
         for row in rows
     ]
     columns = ("worker", "state", "running", "last beat")
-    output.show_table("workers", columns, table, empty="no worker is running")
+    tables.show_table("workers", columns, table, empty="no worker is running")
 
 
 def _check_local(settings: Settings, as_json: bool) -> None:
@@ -166,9 +166,9 @@ def quarantine(
     if as_json:
         output.emit_json({"total": view.total, "entries": records, "cleared": cleared})
         return
-    table = [(output.table_time(r["at"]), r["entry"], r["reason"], r["detail"]) for r in records]
+    table = [(tables.table_time(r["at"]), r["entry"], r["reason"], r["detail"]) for r in records]
     title = f"quarantine: {view.total} (newest first)"
     columns = ("when", "entry", "reason", "why")
-    output.show_table(title, columns, table, empty="the quarantine is empty")
+    tables.show_table(title, columns, table, empty="the quarantine is empty")
     if cleared is not None:
         output.note(f"forgot {cleared} records")

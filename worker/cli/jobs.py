@@ -1,16 +1,14 @@
-"""Job commands: where a job stands and what it returned, the history's lists, and what an
-operator does with a failure (retry it, mark it handled) or a queued job (cancel it)."""
+"""One job's commands: where it stands and what it returned, and what an operator does with
+a failure (retry it) or a waiting job (cancel it). The lists are ``worker.cli.lists``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from worker.cli import output
-from worker.cli.options import AsJson, JobIdArgument, Limit, Timeout, Wait
-from worker.cli.output import Listing, table_time
+from worker.cli.options import AsJson, JobIdArgument, Timeout, Wait
 from worker.text import ExitCode
 
 if TYPE_CHECKING:
@@ -18,36 +16,6 @@ if TYPE_CHECKING:
     from worker.cli.options import Delivery
     from worker.cli.submit import Report
     from worker.ops.job_state import Outcome
-
-
-def _finished(job: Mapping[str, Any]) -> str:
-    return table_time(job["finished_at"])
-
-
-JOBS = Listing(
-    "jobs",
-    "job(s)",
-    ("job id", "function", "state", "tries", "finished"),
-    lambda j: (j["job_id"], j["function"], j["status"], j["tries"], _finished(j)),
-    "no job in the history",
-    whole=("job id", "function"),
-    droppable=("tries", "finished"),
-)
-FAILED = Listing(
-    "failed",
-    "failed job(s), not handled",
-    ("job id", "function", "tries", "error", "finished"),
-    lambda j: (
-        j["job_id"],
-        j["function"],
-        j["tries"],
-        f"{j['error_type']}: {j['error_message']}",
-        _finished(j),
-    ),
-    "no failed job waits to be handled",
-    whole=("job id", "function"),
-    droppable=("tries", "finished", "function"),
-)
 
 
 def status(job_id: JobIdArgument, as_json: AsJson = False) -> None:
@@ -71,7 +39,7 @@ def status(job_id: JobIdArgument, as_json: AsJson = False) -> None:
 
 
 def _headline(outcome: Outcome) -> str:
-    line = f"job {outcome.job_id}: {outcome.status}"
+    line = f"job {outcome.job_id}: {outcome.state}"
     if outcome.function:
         line += f" ({outcome.function}" + (f", try {outcome.tries})" if outcome.tries else ")")
     return line
@@ -109,13 +77,13 @@ def result(
     outcome = _outcome(job_id, wait=wait, timeout=timeout, quiet=as_json)
     if as_json:
         output.emit_json(outcome.as_json())
-    elif outcome.status == "succeeded":
+    elif outcome.state == "succeeded":
         output.show_json(outcome.result)
-    elif outcome.status == "failed":
+    elif outcome.state == "failed":
         output.error(f"job {job_id} ({outcome.function}) failed: {outcome.described_error()}")
     else:
-        output.error(f"job {job_id} has no result yet: it is {outcome.status}")
-    if outcome.status != "succeeded":
+        output.error(f"job {job_id} has no result yet: it is {outcome.state}")
+    if outcome.state != "succeeded":
         raise typer.Exit(ExitCode.FAILED)
 
 
@@ -135,120 +103,6 @@ def _outcome(
         return await outcome_of(backends, job_id, describe=True)
 
     return run(read)
-
-
-LIVE = Listing(
-    "jobs",
-    "job(s) on the queue",
-    ("job id", "function", "state", "enqueued", "payload"),
-    lambda j: (
-        j["job_id"],
-        j["function"],
-        j["state"],
-        table_time(j["enqueued_at"]),
-        j["payload_preview"],
-    ),
-    "no job on the queue",
-    whole=("job id", "function"),
-    droppable=("payload", "enqueued"),
-)
-ON_THE_QUEUE = ("queued", "deferred", "running")  # worker.ops.live_jobs.LIVE_STATES
-
-
-def recent(
-    state: Annotated[
-        str | None,
-        typer.Option(
-            "--state",
-            help="queued, deferred or running (the queue, in its order); retrying, "
-            "succeeded, failed or cancelled (the job history, newest first).",
-        ),
-    ] = None,
-    function: Annotated[str | None, typer.Option(help="Only jobs of this function.")] = None,
-    limit: Limit = 20,
-    as_json: AsJson = False,
-) -> None:
-    """List jobs: those on the queue, or the job history's, newest first."""
-    from domain.schemas import ListJobs
-    from domain.services import list_jobs
-    from worker.cli.connect import read
-    from worker.cli.inputs import validated
-
-    if state in ON_THE_QUEUE:
-        _on_the_queue(state, function, limit, as_json)
-        return
-    raw = {"status": state, "function": function, "limit": limit}
-    records = read(list_jobs, validated(ListJobs, raw, {"status": "--state"}))
-    if not records and state and not as_json:
-        output.say(f"no {state} job in the history")
-        return
-    JOBS.show(records, as_json)
-
-
-def _on_the_queue(state: str | None, function: str | None, limit: int, as_json: bool) -> None:
-    from worker.cli.connect import run
-    from worker.ops.live_jobs import list_live_jobs
-
-    async def read(backends: Backends) -> Any:
-        queue, name = await backends.queue(), backends.settings.queue_name
-        return await list_live_jobs(queue, name, state=state, function=function, limit=limit)  # type: ignore[arg-type]
-
-    page = run(read)
-    jobs = [_live(job) for job in page.jobs]
-    if as_json:
-        output.emit_json({"jobs": jobs, "next": page.next})
-    elif not jobs:
-        output.say(f"no {state} job on the queue")
-    else:
-        LIVE.table(jobs)
-
-
-def _live(job: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    fields = asdict(job)
-    for name in ("enqueued_at", "due_at", "started_at"):
-        fields[name] = fields[name].isoformat() if fields[name] else None
-    return fields
-
-
-def failed(
-    handle: Annotated[
-        list[str] | None,
-        typer.Option("--handle", metavar="JOB_ID", help="Mark this failure handled (repeatable)."),
-    ] = None,
-    handle_all: Annotated[
-        bool, typer.Option("--handle-all", help="Mark every listed failure handled.")
-    ] = False,
-    limit: Limit = 20,
-    as_json: AsJson = False,
-) -> None:
-    """List jobs that failed for good and nobody has handled yet, newest first.
-
-    --handle JOB_ID (or --handle-all) marks failures handled: they leave this list and stay
-    in the history.
-    """
-    from pydantic_core import to_jsonable_python
-
-    from domain.services import list_failed
-    from worker.cli.connect import run
-    from worker.ops.actions import handle_failures
-
-    marking = bool(handle or handle_all)
-
-    async def mark_then_list(backends: Backends) -> tuple[int, list[dict[str, Any]]]:
-        marked = 0
-        if marking:
-            marked = await handle_failures(backends, None if handle_all else list(handle or []))
-        return marked, to_jsonable_python(await backends.read(list_failed, limit))
-
-    marked, jobs = run(mark_then_list)
-    if as_json:
-        output.emit_json({"handled": marked, "failed": jobs})
-        return
-    if marking:
-        output.note(f"marked {marked} failure(s) handled")
-    FAILED.table(jobs)
 
 
 def retry(
@@ -289,6 +143,6 @@ def cancel(job_id: JobIdArgument, as_json: AsJson = False) -> None:
 
     state = run(lambda backends: cancel(backends, job_id, queue_name=backends.settings.queue_name))
     if as_json:
-        output.emit_json({"job_id": job_id, "status": state})
+        output.emit_json({"job_id": job_id, "state": state})
     else:
         output.say(f"job {job_id}: {state}")

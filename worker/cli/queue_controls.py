@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from worker.cli import output
+from worker.cli import output, tables
 from worker.cli.options import AsJson
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def lanes(as_json: AsJson = False) -> None:
         ]
         output.emit_json({"lanes": lanes_json, "paused_jobs": kinds, "limits": controls.limits})
         return
-    output.show_table("lanes", ("lane", "due", "deferred", "state"), rows)
+    tables.show_table("lanes", ("lane", "due", "deferred", "state"), rows)
     output.say("paused jobs: " + (", ".join(kinds) or "none"))
     caps = ", ".join(f"{name} {cap}" for name, cap in sorted(controls.limits.items()))
     output.say("caps: " + (caps or "none"))

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from worker.cli import output
+from worker.cli import output, tables
 from worker.cli.options import AsJson
-from worker.cli.output import BadInput, Listing, number
+from worker.cli.output import BadInput
+from worker.cli.tables import Listing, number
 
 if TYPE_CHECKING:
     from worker.cli.connect import Backends
@@ -57,7 +58,7 @@ def runs_show(
 
 def _show_run(summary: dict[str, Any]) -> None:
     metrics, count = summary.pop("metrics"), summary.pop("metric_count")
-    output.show_fields(f"run {summary['id']}", summary)
+    tables.show_fields(f"run {summary['id']}", summary)
     cut = count != len(metrics)
     METRICS.table(
         metrics, f"{len(metrics):,} of {count:,} metrics, the first by name" if cut else None
@@ -139,7 +140,7 @@ def _show_history(history: dict[str, Any]) -> None:
         for run_id, buckets in series.items()
         for b in buckets
     ]
-    output.show_table(f"{name}: {len(rows)} bucket(s)", columns, rows)
+    tables.show_table(f"{name}: {len(rows)} bucket(s)", columns, rows)
 
 
 def _caption(name: str, run_id: int, buckets: list[dict[str, Any]], asked: int) -> str:

@@ -98,7 +98,7 @@ def submit_generation(delivery: Delivery, payload: dict[str, Any]) -> None:
         with progress_bar(not delivery.as_json, "planning the generation") as bar:
             report = await enqueue_and_wait(backends, delivery, GENERATE_PROFILES.name, payload)
             plan = generation_plan(report.outcome.result)
-            if report.outcome.status != "succeeded" or plan is None:
+            if report.outcome.state != "succeeded" or plan is None:
                 return report
             generation_id = plan["generation_id"]
             bar(total=plan["total"], description=f"generation {generation_id}")
@@ -117,13 +117,13 @@ def report_and_exit(delivery: Delivery, report: Report) -> None:
         output.emit_json({**data, "job_ids": report.job_ids, "deduplicated": report.deduplicated})
     else:
         show(delivery, report)
-    if outcome.status == "failed":
+    if outcome.state == "failed":
         raise typer.Exit(ExitCode.FAILED)
 
 
 def show(delivery: Delivery, report: Report) -> None:
     outcome = report.outcome
-    if outcome.status == "failed":
+    if outcome.state == "failed":
         output.error(
             f"job {outcome.job_id} ({outcome.function}) failed: {outcome.described_error()}"
         )
@@ -131,8 +131,8 @@ def show(delivery: Delivery, report: Report) -> None:
     if not delivery.wait:
         count = len(report.job_ids)
         jobs = f"{count} {outcome.function} jobs" if count > 1 else outcome.function
-        output.say(f"{outcome.status}: {jobs} as job {outcome.job_id}")
-        if outcome.status != "succeeded":
+        output.say(f"{outcome.state}: {jobs} as job {outcome.job_id}")
+        if outcome.state != "succeeded":
             output.note(f"follow it with `dbjobs status {outcome.job_id}`")
         return
     result = outcome.result

@@ -176,7 +176,7 @@ class Scenario:
     async def finish_run(self, run_id: int) -> None:
         step = self.start("finish run", f"Finishing run {run_id}")
         finished = await self.call(FINISH_RUN.name, {"run_id": run_id, "status": "completed"})
-        self.done(step, f"Finished run {run_id} as {finished['run']['status']}")
+        self.done(step, f"Finished run {run_id} as {finished['run']['state']}")
 
     async def run_cron_jobs(self) -> None:
         step = self.start("cron jobs", "Running each cron job once", 2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from domain.history_queries import ids_starting_with, is_known
 from worker.ops.actions import Refused
 from worker.ops.following import with_generation
 from worker.ops.job_state import SUBMISSION_PREFIX, Outcome, Sources, UnknownJob, known_outcome
@@ -57,16 +58,12 @@ async def _known(sources: Sources, job_id: str) -> bool:
     redis = await sources.queue()
     if await redis.exists(*(prefix + job_id for prefix in _key_prefixes())):
         return True
-    async with sources.unit_of_work() as uow:
-        if await uow.jobs.get(job_id) is not None:
-            return True
-        return bool(await uow.jobs.count_children(job_id))
+    return await is_known(sources.history_rows, job_id)
 
 
 async def _matching(sources: Sources, prefix: str) -> list[str]:
     found = set(await _in_redis(await sources.queue(), prefix))
-    async with sources.unit_of_work() as uow:
-        found.update(await uow.jobs.ids_starting_with(prefix, LOOKED_AT))
+    found.update(await ids_starting_with(sources.history_rows, prefix, LOOKED_AT))
     return sorted(found)
 
 

@@ -9,6 +9,7 @@ chunks) is read through its children, against the count its marker in Redis give
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from arq.connections import ArqRedis
     from arq.jobs import Job, JobResult
 
+    from domain.history_queries import Statement
     from domain.uow import UnitOfWork
     from domain.views import JobDetail, Submission
 
@@ -27,13 +29,16 @@ RETRY_NOTE_PREFIX = "dbjobs:retrying:"  # the worker's note on a try it will ret
 
 
 class Sources(Protocol):
-    """Where job state is read from: the queue's Redis and the history's database."""
+    """Where job state is read from: the queue's Redis and the history's database (its
+    reads of ``domain.history_queries`` in ``history_rows``)."""
 
     async def queue(self) -> ArqRedis: ...
 
     async def job(self, job_id: str) -> Job: ...
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+    async def history_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]: ...
 
 
 class UnknownJob(LookupError):
@@ -60,7 +65,7 @@ class Outcome(BaseModel):
 
     job_id: str
     function: str | None = Field(None, description="The job's name in the registry")
-    status: str = Field(
+    state: str = Field(
         description="queued, deferred, in_progress or retrying while it waits or runs; "
         "succeeded, failed or cancelled once done"
     )
@@ -80,11 +85,11 @@ class Outcome(BaseModel):
 
     @classmethod
     def queued(cls, job_id: str, function: str | None) -> Outcome:
-        return cls(job_id=job_id, status="queued", function=function)
+        return cls(job_id=job_id, state="queued", function=function)
 
     @property
     def done(self) -> bool:
-        return self.status in FINAL
+        return self.state in FINAL
 
     def described_error(self) -> str:
         error = self.error or JobFailure(type=None, message=None)
@@ -116,7 +121,7 @@ def from_result(job_id: str, info: JobResult) -> Outcome:
     aborted = error is not None and error.type == "CancelledError"  # arq's abort, only
     return Outcome(
         job_id=job_id,
-        status="succeeded" if info.success else "cancelled" if aborted else "failed",
+        state="succeeded" if info.success else "cancelled" if aborted else "failed",
         function=info.function,
         tries=info.job_try,
         finished_at=info.finish_time.isoformat(),
@@ -135,7 +140,7 @@ def from_history(job_id: str, detail: JobDetail, marker: dict[str, Any] | None) 
         return _submission_outcome(job_id, children, marker)
     return Outcome(
         job_id=job_id,
-        status=job.status,
+        state=job.state,
         function=job.function,
         result=job.result,
         error=failure(job.error_type, job.error_message),
@@ -173,7 +178,7 @@ def _submission_outcome(
     function = (marker or {}).get("function")
     outcome = Outcome(
         job_id=parent_id,
-        status="in_progress",
+        state="in_progress",
         function=function,
         source="history",
         children=children,
@@ -187,8 +192,8 @@ def _submission_outcome(
             f"first, {first['job_id']}: {first['error']}"
         )
         error = JobFailure(type="SubmissionFailed", message=message)
-        return outcome.model_copy(update={"status": "failed", "error": error})
-    return outcome.model_copy(update={"status": "succeeded", "result": children["totals"]})
+        return outcome.model_copy(update={"state": "failed", "error": error})
+    return outcome.model_copy(update={"state": "succeeded", "result": children["totals"]})
 
 
 async def current_outcome(
@@ -214,7 +219,7 @@ async def current_outcome(
     if describe:
         definition = await job.info()
         function = definition.function if definition else None
-    outcome = Outcome(job_id=job_id, status=status.value, function=function)
+    outcome = Outcome(job_id=job_id, state=status.value, function=function)
     return await _with_retry_note(sources, outcome)
 
 
@@ -247,20 +252,20 @@ async def _from_history(sources: Sources, job_id: str) -> Outcome | None:
         "failures": [],
     }
     return Outcome(
-        job_id=job_id, status="queued", function=marker.get("function"), children=children
+        job_id=job_id, state="queued", function=marker.get("function"), children=children
     )
 
 
 async def _with_retry_note(sources: Sources, outcome: Outcome) -> Outcome:
     """A job waiting for its next try is retrying: say after what, from the worker's note
     in Redis (written even when the database is what failed)."""
-    if outcome.status != "deferred":
+    if outcome.state != "deferred":
         return outcome
     retry = await read_retry_note(await sources.queue(), outcome.job_id)
     if retry is None:
         return outcome
     update = {
-        "status": "retrying",
+        "state": "retrying",
         "tries": retry.get("tries"),
         "error": failure(retry.get("error_type"), retry.get("error_message")),
         "next_retry_at": retry.get("retry_at"),

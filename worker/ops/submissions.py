@@ -97,21 +97,21 @@ def combined(job_id: str, function: str, outcomes: Sequence[Outcome]) -> Outcome
     adds them up, failures listed."""
     from domain.views import add_up
 
-    failures = [o for o in outcomes if o.status == "failed"]
+    failures = [o for o in outcomes if o.state == "failed"]
     results = [o.result if isinstance(o.result, dict) else None for o in outcomes]
     run_ids = {result.get("run_id") for result in results if result} - {None}
     result = {**({"run_id": run_ids.pop()} if len(run_ids) == 1 else {}), **add_up(results)}
     states = {"succeeded": len(outcomes) - len(failures), "failed": len(failures)}
     children = {"recorded": len(outcomes), "states": states, "failures": []}
     outcome = Outcome(
-        job_id=job_id, status="succeeded", function=function, result=result, children=children
+        job_id=job_id, state="succeeded", function=function, result=result, children=children
     )
     if not failures:
         return outcome
     first = failures[0].error or JobFailure(type=None, message=None)
     message = f"{len(failures)} of {len(outcomes)} jobs failed; first, {failures[0].job_id}: "
     error = failure(first.type, message + str(first.message))
-    return outcome.model_copy(update={"status": "failed", "error": error})
+    return outcome.model_copy(update={"state": "failed", "error": error})
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ async def update_profile(
 async def list_experiments(
     console: Console, owner_id: OwnerId = None, state: ExperimentState = None, limit: Limit = 100
 ) -> list[ExperimentSummary]:
-    query = schemas.ListExperiments(owner_id=owner_id, status=state, limit=limit)
+    query = schemas.ListExperiments(owner_id=owner_id, state=state, limit=limit)
     return await console.read(services.list_experiments, query)
 
 
@@ -89,7 +89,7 @@ async def get_experiment(console: Console, experiment_id: Id) -> ExperimentDetai
 async def experiments_page(
     request: Request, console: Console, owner_id: OwnerId = None, state: ExperimentState = None
 ) -> Response:
-    query = schemas.ListExperiments(owner_id=owner_id, status=state, limit=PAGE)
+    query = schemas.ListExperiments(owner_id=owner_id, state=state, limit=PAGE)
     context = {
         "experiments": await console.read(services.list_experiments, query),
         "owner_id": owner_id or "",

@@ -70,7 +70,7 @@ async def list_jobs(
     limit: Limit = 50,
     before: Cursor = None,
 ) -> JobList:
-    query = paging.jobs_query(status=state, function=function, limit=limit, before=before)
+    query = paging.jobs_query(state=state, function=function, limit=limit, before=before)
     jobs = await console.read(services.list_jobs, query)
     return JobList(jobs=jobs, next=paging.next_cursor(jobs, limit))
 
@@ -135,7 +135,7 @@ async def retry_job(
 @api.post("/jobs/cancel", dependencies=NEEDS_TOKEN, summary="Take a waiting job off the queue")
 async def cancel_job(console: Console, request: CancelRequest) -> Cancelled:
     state = await cancel(console, request.job_id, queue_name=console.settings.queue_name)
-    return Cancelled(job_id=request.job_id, status=state)
+    return Cancelled(job_id=request.job_id, state=state)
 
 
 @api.post("/jobs/handle", dependencies=NEEDS_TOKEN, summary="Mark failures handled")
@@ -155,7 +155,7 @@ async def jobs_page(
     # The search box: one job by its id.
     if job_id and await current_outcome(console, job_id) is not None:
         return _to_job(job_id)
-    query = paging.jobs_query(status=state, function=function or None, limit=PAGE, before=before)
+    query = paging.jobs_query(state=state, function=function or None, limit=PAGE, before=before)
     jobs = await console.read(services.list_jobs, query)
     context = {
         "jobs": jobs,

@@ -61,7 +61,7 @@ class LimitRequest(BaseModel):
 
 class FlowSeries(BaseModel):
     lane: Lane
-    status: str
+    state: str
     jobs: list[float] = Field(description="Jobs finished in each bucket, per minute")
 
 
@@ -111,11 +111,11 @@ async def flow(console: Services, window: Literal["hour", "day"]) -> FlowOut:
     for count in counts:
         if count.start not in index:
             continue
-        row = table.setdefault((lane_of(count.function), count.status), [0] * len(starts))
+        row = table.setdefault((lane_of(count.function), count.state), [0] * len(starts))
         row[index[count.start]] += count.jobs
     series = [
-        FlowSeries(lane=lane, status=status, jobs=[round(n / per_minute, 2) for n in row])
-        for (lane, status), row in sorted(table.items(), key=lambda item: _order(*item[0]))
+        FlowSeries(lane=lane, state=state, jobs=[round(n / per_minute, 2) for n in row])
+        for (lane, state), row in sorted(table.items(), key=lambda item: _order(*item[0]))
     ]
     return FlowOut(window=window, bucket_seconds=bucket, starts=starts, series=series)
 
@@ -126,8 +126,8 @@ def _now_bucket(bucket: int) -> int:
     return int(time.time()) // bucket * bucket
 
 
-def _order(lane: Lane, status: str) -> tuple[int, str]:
-    return LANES.index(lane), status
+def _order(lane: Lane, state: str) -> tuple[int, str]:
+    return LANES.index(lane), state
 
 
 @api.get("/lanes", summary="Each lane's jobs, and each job's lane, pause and cap")

@@ -43,9 +43,9 @@ def _read(cursor: str) -> tuple[datetime, str]:
 
 
 def jobs_query(
-    *, status: str | None, function: str | None, limit: int, before: str | None
+    *, state: str | None, function: str | None, limit: int, before: str | None
 ) -> ListJobs:
-    raw: dict[str, object] = {"status": status, "function": function, "limit": limit}
+    raw: dict[str, object] = {"state": state, "function": function, "limit": limit}
     if before:
         raw["before_finished_at"], raw["before_job_id"] = _read(before)
     try:

@@ -72,7 +72,7 @@ class Handled(BaseModel):
 
 class Cancelled(BaseModel):
     job_id: str
-    status: str
+    state: str
 
 
 class Failed(BaseModel):

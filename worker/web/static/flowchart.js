@@ -15,10 +15,10 @@
 
   function series(flow) {
     return flow.series.map((one) => ({
-      label: `${one.lane} ${one.status}`,
+      label: `${one.lane} ${one.state}`,
       stroke: LANE_COLORS[one.lane] || "#555",
-      width: one.status === "succeeded" ? 2 : 1.5,
-      dash: one.status === "succeeded" ? undefined : [6, 4],
+      width: one.state === "succeeded" ? 2 : 1.5,
+      dash: one.state === "succeeded" ? undefined : [6, 4],
       points: { show: false },
     }));
   }
@@ -26,7 +26,7 @@
   function draw(flow) {
     empty.hidden = flow.series.length > 0;
     const data = [flow.starts, ...flow.series.map((one) => one.jobs)];
-    const key = `${flow.window}|${flow.series.map((one) => one.lane + one.status).join(",")}`;
+    const key = `${flow.window}|${flow.series.map((one) => one.lane + one.state).join(",")}`;
     if (chart && key === shape) {
       chart.setData(data);
       return;
