@@ -56,6 +56,7 @@ from worker.registry import default_limits
 from worker.runtime.claim_script import Claim, Claimer
 from worker.runtime.delivery import refuse
 from worker.runtime.endings import ABORTING_KEY, record_unrun
+from worker.runtime.leases import LEASES_KEY, LeaseKeeper
 from worker.runtime.polling import LANE_QUEUE, LanePolling
 from worker.runtime.prometheus import job_meter
 from worker.runtime.quarantining import describe_job_keys, move_aside, quarantine_entry
@@ -123,6 +124,8 @@ class ClaimingWorker(LanePolling):
             lease_value=self._lease_value(),
             limits=default_limits(),
         )
+        if isinstance(keeper := self.ctx.get(LEASES_KEY), LeaseKeeper):
+            keeper.head_held = claim.held > 0
         for job in claim.jobs:
             queue = lane_queue(self.base_queue, job.lane)
             if (problem := id_problem(job.job_id)) is not None:
