@@ -36,7 +36,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=sorted(WORKLOADS),
         metavar="WORKLOAD",
         help=f"run only these (repeatable): {', '.join(WORKLOADS)}; sweep (worker settings "
-        "variants, several minutes), lanes (interactive jobs behind a bulk backlog, minutes) "
+        "variants, several minutes), lanes (interactive jobs behind a bulk backlog, minutes; "
+        "lanes-idle: its idle worker's rows alone) "
         "and console-load (a console process flooded with its "
         "heaviest reads) run only when named; peers (the same job on arq, SAQ, "
         "dramatiq, procrastinate and ours) needs `uv sync --group bench`, and "

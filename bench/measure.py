@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import asyncpg
 from arq.connections import ArqRedis
 
 from worker.lanes import lane_queues
@@ -64,3 +65,20 @@ async def queued(pool: ArqRedis, queue: str) -> int:
 
 def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
+
+
+async def start_waits(dsn: str, enqueued: Mapping[str, float]) -> list[float]:
+    """Each job's enqueue (``enqueued``: epoch seconds, this process's clock) to its start
+    (the job history's ``started_at``, the worker's clock: the same machine), in ms."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT job_id, started_at FROM job_records WHERE job_id = ANY($1::text[])",
+            list(enqueued),
+        )
+    finally:
+        await connection.close()
+    starts = {row["job_id"]: row["started_at"] for row in rows}
+    if missing := set(enqueued) - set(starts):
+        raise RuntimeError(f"{len(missing)} jobs have no record")
+    return [1000 * (starts[job_id].timestamp() - at) for job_id, at in enqueued.items()]

@@ -14,6 +14,7 @@ from bench import (
     footprint,
     history,
     lanes,
+    lanes_idle,
     metric_history,
     producers,
     queued,
@@ -283,9 +284,10 @@ WORKLOADS: dict[str, Workload] = {
     "console-load": console_load.console_load,
     "sweep": tuning.sweep,
     "lanes": lanes.lanes,
+    "lanes-idle": lanes_idle.lanes_idle,
 }
 # ``sweep``, ``console-load`` (it floods the machine on purpose), ``lanes`` (minutes of
-# backlog) and ``retention`` (two histories seeded, one in a database of its own) run only
-# when named.
-ONLY_WHEN_NAMED = ("sweep", "console-load", "lanes", "retention")
+# backlog), ``lanes-idle`` (its idle rows alone, two minutes) and ``retention`` (two
+# histories seeded, one in a database of its own) run only when named.
+ONLY_WHEN_NAMED = ("sweep", "console-load", "lanes", "lanes-idle", "retention")
 DEFAULT_WORKLOADS = tuple(name for name in WORKLOADS if name not in ONLY_WHEN_NAMED)

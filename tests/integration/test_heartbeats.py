@@ -6,11 +6,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 from arq.connections import ArqRedis
+from arq.utils import timestamp_ms
 
 from domain.db import utcnow
 from tests.support.fleet import wait_for
-from worker.ops.workers import READY, STOPPING, index_key, read_roster, worker_key
-from worker.runtime.heartbeats import Heartbeat
+from worker.ops.workers import (
+    LOST_AFTER_BEATS,
+    READY,
+    STOPPING,
+    index_key,
+    read_roster,
+    worker_key,
+)
+from worker.runtime.heartbeats import FORGET_AFTER_SECONDS, Heartbeat
 
 QUEUE = "test:heartbeats"
 EVERY = 0.2  # seconds between beats: a silent worker is gone after 0.6 s
@@ -112,3 +120,25 @@ async def test_garbage_in_a_worker_key_is_skipped(redis):
 
 async def test_no_workers_no_round_trips_beyond_the_index(redis):
     assert (await read_roster(redis, QUEUE)).live == []
+
+
+async def test_a_beat_lives_three_beats_and_is_indexed_at_its_time(redis):
+    """One script call per beat, with the roster's semantics: the key lapses after
+    ``LOST_AFTER_BEATS`` missed beats, the index keeps the time of the last."""
+    every = 30  # no periodic beat during the test
+    await heartbeat(redis, "host:1", every=every).beat()
+
+    life_ms = await redis.pttl(worker_key(QUEUE, "host:1"))
+    assert (LOST_AFTER_BEATS - 1) * every * 1000 < life_ms <= LOST_AFTER_BEATS * every * 1000
+    [beat] = (await read_roster(redis, QUEUE)).live
+    indexed = await redis.zscore(index_key(QUEUE), "host:1")
+    assert indexed == int(beat.beat_at.timestamp() * 1000)
+
+
+async def test_a_worker_starting_prunes_the_forgotten_and_those_beating_from_the_future(redis):
+    now, day_ms = timestamp_ms(), FORGET_AFTER_SECONDS * 1000
+    old, recent, ahead = now - day_ms - 60_000, now - 60_000, now + 2 * day_ms
+    await redis.zadd(index_key(QUEUE), {"forgotten:1": old, "recent:1": recent, "ahead:1": ahead})
+    await heartbeat(redis, "host:1").beat()
+
+    assert await redis.zrange(index_key(QUEUE), 0, -1) == [b"recent:1", b"host:1"]

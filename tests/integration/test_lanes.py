@@ -154,6 +154,21 @@ async def test_an_idle_claim_tells_when_the_first_deferred_job_is_due(redis):
     assert claimed.next_due_ms == later
 
 
+async def test_a_claim_counts_the_ready_interactive_jobs_something_holds(redis):
+    """Running elsewhere, or held by a claim whose worker died: the lease keeper caps those."""
+    await enqueue(redis, CREATE_PROFILE.name, 3)
+    await enqueue(redis, RECORD_METRICS.name, 1)
+    worker = worker_on(redis, max_jobs=10)
+    taken = await claim(worker)
+    await enqueue(redis, CREATE_PROFILE.name, 1)
+
+    claimed = await worker.claim_ready()
+
+    assert len(taken) == 4
+    assert claimed is not None
+    assert (len(claimed.jobs), claimed.held) == (1, 3)  # the bulk job's claim not counted
+
+
 async def test_a_jobs_task_sees_its_lane_as_its_queue(redis):
     await enqueue(redis, RECORD_METRICS.name, 1)
     worker = worker_on(redis, max_jobs=2)

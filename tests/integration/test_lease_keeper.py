@@ -48,6 +48,26 @@ async def test_an_orphaned_claim_is_cut_to_one_lease(redis, keeper):
     assert 0 < await ttl_ms(redis, "orphan") <= LEASE_S * 1000
 
 
+async def test_a_keeper_caps_while_it_holds_leases_or_held_jobs_wait(redis, keeper):
+    """An idle worker's keeper sends nothing until its claim meets ready jobs something
+    holds (``Claim.held``); one running jobs caps at each tick."""
+    await queue_job(redis, "orphan")
+    await claim(redis, "orphan")
+
+    await keeper.tick()
+    assert await ttl_ms(redis, "orphan") > LEASE_S * 1000
+
+    keeper.head_held = True
+    await keeper.tick()
+    assert 0 < await ttl_ms(redis, "orphan") <= LEASE_S * 1000
+
+    keeper.head_held = False
+    keeper.acquire("running here")
+    await claim(redis, "orphan")
+    await keeper.tick()
+    assert 0 < await ttl_ms(redis, "orphan") <= LEASE_S * 1000
+
+
 async def test_entries_no_worker_wrote_do_not_stop_the_capping_of_the_others(redis, keeper):
     await redis.zadd(QUEUE, {b"\xff-not-utf8": timestamp_ms() - 2_000})
     await redis.psetex(in_progress_key_prefix.encode() + b"\xff-not-utf8", ARQ_CLAIM_MS, "1")
@@ -158,6 +178,7 @@ async def test_a_redis_that_cannot_cap_is_reported_once(caplog):
     keeper = LeaseKeeper(redis, QUEUE, LEASE_S)
     await queue_job(redis, "orphan")
     await claim(redis, "orphan")
+    keeper.acquire("a job running here")  # an idle keeper does not cap
 
     for _ in range(3):
         await keeper.tick()

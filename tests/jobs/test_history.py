@@ -3,6 +3,7 @@ keeps for the history while the database is away."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -10,12 +11,18 @@ import pytest
 from sqlalchemy import select
 
 from domain.models import JobRecord, JobTry
-from domain.repositories import ProfileRepository
+from domain.repositories import JobStamp, ProfileRepository
 from tests.support.faults import connection_lost, failing_profile_inserts
 from worker.ops.enqueue import PARENT_KWARG
 from worker.ops.job_state import read_retry_note
 from worker.registry import chunk_job_id
-from worker.runtime.outbox import DEAD_LETTERS_KEY, OUTBOX_KEY, drain_outbox
+from worker.runtime.outbox import (
+    DEAD_LETTERS_KEY,
+    OUTBOX_KEY,
+    OutboxDrainer,
+    defer_failure,
+    drain_outbox,
+)
 
 PROFILE = {"username": "ada", "email": "ada@example.com", "full_name": "Ada L"}
 
@@ -187,3 +194,27 @@ async def test_a_parent_that_is_not_a_job_id_is_refused(harness):
     info = await harness.result("odd")
     assert info.result.type_name == "InvalidPayload"
     assert PARENT_KWARG in info.result.message
+
+
+async def test_the_drainer_drains_its_own_entries_at_once_and_looks_for_others_seldom(harness):
+    """An idle worker's drainer sends one command a minute: the look for other workers'
+    entries; one this worker kept is drained at its next turn."""
+    failure = {"error_type": "OperationalError", "message": "away", "payload": None}
+    services = harness.services()
+    drainer = OutboxDrainer(services, look_every=3600)
+    try:
+        await drainer.tick()  # a worker starting looks at once: nothing kept
+        theirs = {"stamp": {"job_id": "theirs", "function": "create_profile", "tries": 1,
+                            "started_at": "2026-11-29T10:00:00+00:00"}, **failure}  # fmt: skip
+        await harness.producer.lpush(OUTBOX_KEY, orjson.dumps(theirs))
+        await drainer.tick()
+        assert await harness.producer.llen(OUTBOX_KEY) == 1  # not looked for within the hour
+
+        mine = JobStamp("mine", "create_profile", 1, datetime.now(UTC), worker="w:1")
+        await defer_failure(services.redis, mine, {**failure, "retryable": True})
+        await drainer.tick()
+    finally:
+        await services.close()
+
+    assert await harness.producer.llen(OUTBOX_KEY) == 0
+    assert set(await records(harness)) == {"theirs", "mine"}

@@ -43,7 +43,8 @@ from worker.lanes import (
 # limits hash and the doorbell. ARGV: now, lease ms, wanted, lower lanes' wanted, lease
 # value, depth, share every, in-progress prefix, job prefix, running prefix, tokens,
 # number of lanes, the lanes' names, then (job, cap) pairs of the registry.
-# Returns {next due ms or -1, id, score, lane index, id, score, lane index...}.
+# Returns {next due ms or -1, ready jobs of the first lane held by a claim, id, score, lane
+# index, id, score, lane index...}.
 _CLAIM = """
 local now, lease, wanted, lower = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local value, depth, every = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -78,7 +79,7 @@ local function room_for(kind)
   end
   return free[kind]
 end
-local claimed, taken, lower_taken, more = {-1}, 0, 0, false
+local claimed, taken, lower_taken, more = {-1, 0}, 0, 0, false
 local function full(lane)
   return taken >= wanted or (lane > 1 and lower_taken >= lower)
 end
@@ -112,6 +113,8 @@ for _, lane in ipairs(order) do
           taken = taken + 1
           if lane > 1 then lower_taken = lower_taken + 1 end
         end
+      elseif lane == 1 then
+        claimed[2] = claimed[2] + 1
       end
     end
   end
@@ -149,6 +152,9 @@ class Claimed:
 class Claim:
     jobs: list[Claimed]
     next_due_ms: int | None  # nothing claimed: when the first deferred job is due
+    # Ready jobs of the first lane that something holds: running elsewhere, or a claim
+    # whose worker died before the job started (``worker.runtime.leases`` caps those).
+    held: int = 0
 
 
 class Claimer:
@@ -195,13 +201,13 @@ class Claimer:
         for name, cap in limits.items():
             args += (name, cap)
         reply = await self._script(keys=self._keys, args=args)
-        next_due = int(reply[0])
-        rest = reply[1:]
+        next_due, held = int(reply[0]), int(reply[1])
+        rest = reply[2:]
         jobs = [
             Claimed(job_id, int(float(score)), LANES[int(lane) - 1])
             for job_id, score, lane in zip(rest[::3], rest[1::3], rest[2::3], strict=True)
         ]
-        return Claim(jobs, None if next_due < 0 else next_due)
+        return Claim(jobs, None if next_due < 0 else next_due, held)
 
 
 __all__ = ["Claim", "Claimed", "Claimer"]

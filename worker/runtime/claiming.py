@@ -48,7 +48,7 @@ from arq.cron import CronJob
 from arq.utils import timestamp_ms
 from redis.exceptions import ResponseError
 
-from worker.bootstrap import SERVICES_KEY, Services, this_worker_id
+from worker.bootstrap import SERVICES_KEY, Services, ring_doorbell, this_worker_id
 from worker.lanes import lane_queue, lane_queues
 from worker.ops.queue_state import lease_value
 from worker.quarantine import BAD_ID, WRONG_TYPE, damaged, id_problem, shown
@@ -56,6 +56,7 @@ from worker.registry import default_limits
 from worker.runtime.claim_script import Claim, Claimer
 from worker.runtime.delivery import refuse
 from worker.runtime.endings import ABORTING_KEY, record_unrun
+from worker.runtime.leases import LEASES_KEY, LeaseKeeper
 from worker.runtime.polling import LANE_QUEUE, LanePolling
 from worker.runtime.prometheus import job_meter
 from worker.runtime.quarantining import describe_job_keys, move_aside, quarantine_entry
@@ -89,9 +90,7 @@ class ClaimingWorker(LanePolling):
         self.ctx[ABORTING_KEY] = self.aborting_tasks
         settings = self.ctx.get("settings")
         if isinstance(settings, Settings):
-            # Under the watchdog's bound on a reply (worker.runtime.watchdog), BLPOP's included.
-            bound = settings.redis_socket_timeout / 2
-            self.idle_wait = min(settings.idle_wait_seconds, bound)
+            self.idle_wait = settings.idle_wait_seconds
         await super().main()
 
     def handle_sig(self, signum: Signals) -> None:
@@ -123,6 +122,8 @@ class ClaimingWorker(LanePolling):
             lease_value=self._lease_value(),
             limits=default_limits(),
         )
+        if isinstance(keeper := self.ctx.get(LEASES_KEY), LeaseKeeper):
+            keeper.head_held = claim.held > 0
         for job in claim.jobs:
             queue = lane_queue(self.base_queue, job.lane)
             if (problem := id_problem(job.job_id)) is not None:
@@ -169,6 +170,30 @@ class ClaimingWorker(LanePolling):
             await self._quarantine(job_id.encode(), WRONG_TYPE, problem)
         else:
             log.warning("job %s: Redis refused a step of it (%s)", job_id, error)
+
+    async def finish_job(
+        self,
+        job_id: str,
+        finish: bool,
+        result_data: bytes | None,
+        result_timeout_s: float | None,
+        keep_result_forever: bool,
+        incr_score: int | None,
+        keep_in_progress: float | None,
+    ) -> None:
+        """arq's end of a try; one deferred for a later try rings the doorbell, so that an
+        idle worker learns when it is due (``worker.runtime.polling``)."""
+        await super().finish_job(
+            job_id,
+            finish,
+            result_data,
+            result_timeout_s,
+            keep_result_forever,
+            incr_score,
+            keep_in_progress,
+        )
+        if not finish and incr_score:
+            await ring_doorbell(self.pool, self.base_queue)
 
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
         await super().finish_failed_job(job_id, result_data)

@@ -3,6 +3,10 @@ JSON, expiring after ``LOST_AFTER_BEATS`` missed beats) and its id in the queue'
 workers, kept ``FORGET_AFTER_SECONDS`` after its last beat (or until an operator dismisses
 it). The format, and how readers
 list the workers, are ``worker.ops.workers``'s.
+
+A beat is one script call, the most an idle worker sends (README, "Lanes, caps and
+pauses"): its key and its place in the index together; the index is pruned of the
+forgotten every ``PRUNE_EVERY_BEATS`` beats.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from contextlib import suppress
 from time import monotonic
 
 from arq.connections import ArqRedis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from domain.db import utcnow
@@ -35,6 +40,21 @@ log = logging.getLogger("worker.heartbeats")
 # A lost worker stays listed, in red, until an operator dismisses it; after a day without
 # a beat, it is forgotten anyway (the index stays small on a queue whose workers churn).
 FORGET_AFTER_SECONDS = 86_400
+PRUNE_EVERY_BEATS = 12  # a minute at the default beat
+
+# KEYS: the worker's key, the index. ARGV: the beat, its life in ms, the worker id, now
+# (ms), how long the index keeps a silent worker (ms), whether to prune it (1 or 0).
+_BEAT = """
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('zadd', KEYS[2], ARGV[4], ARGV[3])
+if ARGV[6] == '1' then
+  local now, forget = tonumber(ARGV[4]), tonumber(ARGV[5])
+  redis.call('zremrangebyscore', KEYS[2], '-inf', now - forget)
+  -- No worker beats from the future: such an entry would be listed as lost for ever.
+  redis.call('zremrangebyscore', KEYS[2], '(' .. (now + forget), '+inf')
+end
+return 1
+"""
 
 
 class Heartbeat:
@@ -68,6 +88,7 @@ class Heartbeat:
         self.beats = 0
         self._key = worker_key(queue_name, worker_id)
         self._index = index_key(queue_name)
+        self._script: AsyncScript | None = None  # registered at the first beat
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -101,14 +122,12 @@ class Heartbeat:
 
     async def _write(self, beat: WorkerBeat) -> None:
         now_ms = int(beat.beat_at.timestamp() * 1000)
-        forget = FORGET_AFTER_SECONDS * 1000
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key, beat.to_json(), px=self.ttl_ms)
-            pipe.zadd(self._index, {self.worker_id: now_ms})
-            pipe.zremrangebyscore(self._index, "-inf", now_ms - forget)
-            # No worker beats from the future: such an entry would be listed as lost for ever.
-            pipe.zremrangebyscore(self._index, f"({now_ms + forget}", "+inf")
-            await pipe.execute()
+        prune = int(self.beats % PRUNE_EVERY_BEATS == 0)
+        args: list[bytes | str | int] = [beat.to_json(), self.ttl_ms, self.worker_id, now_ms]
+        args += [FORGET_AFTER_SECONDS * 1000, prune]
+        if self._script is None:
+            self._script = self.redis.register_script(_BEAT)
+        await self._script(keys=[self._key, self._index], args=args)
 
     async def start(self, state: str = READY) -> None:
         """Write the first beat now (a Redis that cannot take it fails the startup), then

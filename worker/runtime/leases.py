@@ -18,7 +18,9 @@ that would hold the job for minutes. So every worker, on each renewal, also caps
 claims at the head of the queue to one lease. Only arq's raw claims are capped: a lease is
 marked by its value, and no worker ever shortens another's, whatever lease length that one
 was configured with. A capped claim of a running job lives at least the shortest lease
-(2 s), and its first lease comes sooner than that.
+(2 s), and its first lease comes sooner than that. A worker caps only while it holds
+leases or its last claim met ready jobs something holds (``Claim.held``): an idle worker
+of an idle queue sends nothing.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class LeaseKeeper:
         self.depth = depth
         self.running: set[str] = set()
         self.unleased: set[str] = set()  # started since the last lease pipeline
+        self.head_held = False  # the last claim met ready jobs that something holds
         self._task: asyncio.Task[None] | None = None
         self._cap_script = redis.register_script(_CAP_CLAIMS)
         self._capping = True
@@ -141,7 +144,10 @@ class LeaseKeeper:
                 log.warning("could not renew job leases; will try again", exc_info=True)
 
     async def tick(self) -> None:
-        """What runs every third of a lease: renew ours, cap orphaned claims."""
+        """What runs every third of a lease: renew ours, cap orphaned claims (while jobs
+        run here, or held ones wait at the head)."""
+        if not self.running and not self.head_held:
+            return
         await self.renew()
         await self._cap_if_supported()
 

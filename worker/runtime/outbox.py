@@ -12,6 +12,11 @@ point loses none: an entry is written in one MULTI, and the drain reads the olde
 taking it, writes it to the history, and only then removes it (``LREM``). A worker killed
 in between leaves it for the next drain, which writes it again: the history's upsert makes
 that second write change nothing.
+
+A worker drains at its next turn once it wrote an entry itself, and on every turn after
+while entries remain; otherwise it looks for other workers' entries once a
+``LOOK_EVERY_SECONDS`` (one command), so that an idle worker's drainer costs next to
+nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import logging
 from collections.abc import Awaitable
 from dataclasses import asdict
 from datetime import datetime
+from time import monotonic
 from typing import Any, cast
 
 import orjson
@@ -44,6 +50,13 @@ DRAIN_EVERY_SECONDS = 5.0
 # nothing. A turn ends when its drain does, or lapses if its worker dies.
 DRAIN_TURN_KEY = "dbjobs:history:outbox:drainer"
 DRAIN_TURN_MS = 20_000
+LOOK_EVERY_SECONDS = 60.0  # for entries other workers wrote
+
+
+class _Deferred:
+    """How many failures this process put in the outbox: its drainers drain after one."""
+
+    count = 0
 
 
 async def note_retry(
@@ -66,6 +79,7 @@ async def defer_failure(redis: ArqRedis, stamp: JobStamp, fields: dict[str, Any]
         pipe.lpush(OUTBOX_KEY, orjson.dumps(entry))
         pipe.ltrim(OUTBOX_KEY, 0, OUTBOX_LIMIT - 1)
         await pipe.execute()
+    _Deferred.count += 1
 
 
 async def drain_outbox(services: Services) -> int:
@@ -140,24 +154,50 @@ def _stamp(fields: dict[str, Any]) -> JobStamp:
 
 
 class OutboxDrainer(Periodic):
-    """A worker's background task that drains the outbox every few seconds."""
+    """A worker's background task that drains the outbox: every few seconds while it holds
+    entries this worker knows of, and a look for others' every ``look_every`` seconds."""
 
     waiting = "the history outbox waits"  # the database (or Redis) is still away
 
-    def __init__(self, services: Services, every: float = DRAIN_EVERY_SECONDS) -> None:
+    def __init__(
+        self,
+        services: Services,
+        every: float = DRAIN_EVERY_SECONDS,
+        look_every: float = LOOK_EVERY_SECONDS,
+    ) -> None:
         super().__init__(every)
         self.services = services
+        self.look_every = look_every
+        self._seen = _Deferred.count  # the writes of this process already drained
+        self._pending = False  # entries known to wait (a drain that failed, or no turn)
+        self._looked_at = float("-inf")  # monotonic: a worker starting looks at once
 
     async def tick(self) -> None:
-        await self._drain_in_turn()
+        if not await self._worth_a_drain():
+            return
+        self._seen, self._pending = _Deferred.count, True
+        if await self._drain_in_turn():
+            self._pending = False  # a failed drain raised: the next turn drains again
 
-    async def _drain_in_turn(self) -> None:
+    async def _worth_a_drain(self) -> bool:
+        """Entries this worker knows of, or found by its periodic look."""
+        if self._pending or self._seen != _Deferred.count:
+            return True
+        now = monotonic()
+        if now - self._looked_at < self.look_every:
+            return False
+        self._looked_at = now
+        return bool(await self.services.redis.exists(OUTBOX_KEY))
+
+    async def _drain_in_turn(self) -> bool:
+        """Drain unless another worker is at it; whether this one drained."""
         redis, me = self.services.redis, self.services.worker_id
         if not await redis.set(DRAIN_TURN_KEY, me, nx=True, px=DRAIN_TURN_MS):
-            return
+            return False
         try:
             if written := await drain_outbox(self.services):
                 log.info("wrote %d failure(s) kept while the database was away", written)
         finally:
             if await redis.get(DRAIN_TURN_KEY) == me.encode():
                 await redis.delete(DRAIN_TURN_KEY)
+        return True
