@@ -17,7 +17,8 @@ from domain.repositories.metric_writes import (
     Written,
     write_portable,
 )
-from domain.repositories.metric_writes_pg import write_postgresql
+from domain.repositories.metric_writes_pg import new_point, write_postgresql
+from domain.repositories.one_statement import OneStatement
 
 # Built once: every metric job runs it. Against the table rather than the ORM class, so no
 # ORM bookkeeping (synchronize_session) runs for an UPDATE that loads nothing.
@@ -161,6 +162,11 @@ class MetricRepository:
             ):
                 raise RunNotFound(write.run_id) from error
             raise
+
+    def new_point(self, write: MetricWrite) -> OneStatement | None:
+        """The write's one point as a new one, in one statement (``one_statement``); None
+        where there is none (SQLite)."""
+        return new_point(write) if dialect_of(self.session) == "postgresql" else None
 
     async def count(self, run_id: int) -> int:
         statement = select(func.count()).select_from(Metric).where(Metric.run_id == run_id)

@@ -1,0 +1,136 @@
+"""A new metric point and its job's success in one statement that commits on its own; any
+other outcome writes nothing that way and goes the usual way (PostgreSQL only)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from domain import schemas, services
+from domain.db import utcnow
+from domain.errors import RunEnded
+from domain.models import Metric, Run
+from domain.repositories import JobStamp, LedgerRowExists
+from domain.repositories.history_partitions import day_of
+from tests.support.db import MakeUow, StatementLog, add_tracked_run, count_rows, postgresql_only
+from tests.support.rows import job_record
+
+pytestmark = postgresql_only
+
+
+def _first(job_id: str = "job-1", *, minted: bool = False) -> JobStamp:
+    now = utcnow()
+    payload = {"run_id": 1, "name": "loss", "step": 3, "value": 0.5}
+    return JobStamp(
+        job_id, "record_metric", 1, now, payload=payload, first_record=True, minted=minted
+    )
+
+
+def _point(run_id: int, value: float = 0.5) -> schemas.RecordMetric:
+    return schemas.RecordMetric(run_id=run_id, name="loss", step=3, value=value)
+
+
+async def _driver_in_transaction(uow) -> bool:
+    connection = await uow.session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    return bool(driver.is_in_transaction())
+
+
+async def test_a_new_point_commits_with_its_jobs_success_in_one_statement(
+    uow_factory: MakeUow, statements: StatementLog, session_factory
+):
+    run = await add_tracked_run(uow_factory)
+    async with uow_factory(_first()) as uow:
+        with statements.counting() as sent:
+            recorded = await services.record_metric(uow, _point(run.id))
+        assert not await _driver_in_transaction(uow)  # committed already, on its own
+    assert sent == []  # nothing through the session: the one statement went to the driver
+    assert (recorded.inserted, recorded.duplicates, recorded.conflicts) == (1, 0, 0)
+    assert await count_rows(session_factory, Metric) == 1
+    record = await job_record(session_factory, "job-1")
+    assert record is not None
+    assert (record.status, record.tries, record.function) == ("succeeded", 1, "record_metric")
+    assert record.result == recorded.model_dump(mode="json")
+    assert record.payload == _first().payload
+    assert record.enqueued_at == day_of(record.started_at)
+
+
+async def test_a_stored_step_writes_nothing_so_and_goes_the_usual_way(
+    uow_factory: MakeUow, session_factory
+):
+    run = await add_tracked_run(uow_factory)
+    async with uow_factory() as uow:
+        await services.record_metric(uow, _point(run.id, value=0.25))
+    async with uow_factory(_first()) as uow:
+        recorded = await services.record_metric(uow, _point(run.id))
+    assert (recorded.inserted, recorded.conflicts) == (0, 1)
+    async with session_factory() as session:
+        assert list(await session.scalars(select(Metric.value))) == [0.25]
+    record = await job_record(session_factory, "job-1")
+    assert record is not None
+    assert record.result == recorded.model_dump(mode="json")
+
+
+async def test_a_run_that_takes_no_point_writes_nothing(uow_factory: MakeUow, session_factory):
+    run = await add_tracked_run(uow_factory)
+    ended = utcnow() - timedelta(days=1)
+    async with session_factory() as session:
+        stored = await session.get(Run, run.id)
+        assert stored is not None
+        stored.status, stored.ended_at, stored.last_activity_at = "completed", ended, ended
+        await session.commit()
+    with pytest.raises(RunEnded):
+        async with uow_factory(_first()) as uow:
+            await services.record_metric(uow, _point(run.id))
+    assert await count_rows(session_factory, Metric) == 0
+    assert await job_record(session_factory, "job-1") is None
+    async with session_factory() as session:
+        assert (await session.get(Run, run.id)).last_activity_at == ended
+
+
+@pytest.mark.parametrize("minted", [False, True])
+async def test_a_row_of_the_job_under_its_key_fails_the_statement(
+    uow_factory: MakeUow, session_factory, minted: bool
+):
+    run = await add_tracked_run(uow_factory)
+    stamp = _first(minted=minted)
+    async with uow_factory() as uow:
+        await uow.jobs.record_failure(stamp, error_type="Boom", message="boom", payload={})
+        await uow.commit()
+    with pytest.raises(LedgerRowExists, match="job-1"):
+        async with uow_factory(stamp) as uow:
+            await services.record_metric(uow, _point(run.id))
+    assert await count_rows(session_factory, Metric) == 0
+
+
+async def test_a_job_id_recorded_under_another_time_is_found_by_its_id(
+    uow_factory: MakeUow, session_factory
+):
+    run = await add_tracked_run(uow_factory)
+    earlier = replace(_first(), enqueued_at=utcnow() - timedelta(days=2))
+    async with uow_factory() as uow:
+        await uow.jobs.record_failure(earlier, error_type="Boom", message="boom", payload={})
+        await uow.commit()
+    with pytest.raises(LedgerRowExists):
+        async with uow_factory(_first()) as uow:
+            await services.record_metric(uow, _point(run.id))
+    assert await count_rows(session_factory, Metric) == 0
+
+
+async def test_a_minted_id_is_not_looked_for_under_other_times(
+    uow_factory: MakeUow, session_factory
+):
+    """Its enqueue minted the id: no other enqueue can have recorded it (the mark's promise,
+    worker.serialization), so its first record is written under its own key alone."""
+    run = await add_tracked_run(uow_factory)
+    earlier = replace(_first(), enqueued_at=utcnow() - timedelta(days=2))
+    async with uow_factory() as uow:
+        await uow.jobs.record_failure(earlier, error_type="Boom", message="boom", payload={})
+        await uow.commit()
+    async with uow_factory(_first(minted=True)) as uow:
+        await services.record_metric(uow, _point(run.id))
+    assert await count_rows(session_factory, Metric) == 1
+    assert await count_rows(session_factory, "job_records") == 2
