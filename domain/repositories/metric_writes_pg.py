@@ -18,7 +18,6 @@ from domain.repositories.metric_writes import (
     Written,
     refuse_unless_accepting,
 )
-from domain.repositories.one_statement import OneStatement
 from domain.views import MAX_CONFLICTS_NAMED, ConflictingPoint
 
 
@@ -127,46 +126,6 @@ _COLUMNS = ("run_id", "name", "step", "value", "recorded_at")
 # and the COPY take five. Measured in one process (CPU of client + PostgreSQL per point):
 # 100 points, upsert 55 us, COPY 58; 300 points, 30 and 27; 1,000 points, 22.7 and 17.4.
 COPY_FROM = 100
-
-
-# One new point of a run that takes points, the run stamped active, as one statement with
-# the job's ledger row (``one_statement``): a step already stored, or a run that takes no
-# point, writes nothing, and ``_PG_WRITE`` then says which it was. The JSON batch
-# statement cost PostgreSQL 0.05 ms of CPU more per point than this one.
-_NEW_POINT = """
-run AS (SELECT status, ended_at FROM runs WHERE id = CAST($1 AS bigint)),
-applied AS (
-    INSERT INTO metrics (run_id, name, step, value, recorded_at)
-    SELECT CAST($1 AS bigint), CAST($2 AS varchar), CAST($3 AS integer),
-        CAST($4 AS double precision), coalesce(CAST($5 AS timestamptz), now())
-    WHERE EXISTS (SELECT FROM run WHERE status = 'running' OR ended_at >= CAST($6 AS timestamptz))
-    ON CONFLICT ON CONSTRAINT uq_metrics_run_id_name_step DO NOTHING
-    RETURNING 1
-),
-touched AS (
-    UPDATE runs SET last_activity_at = CAST($7 AS timestamptz)
-    WHERE id = CAST($1 AS bigint) AND last_activity_at < CAST($8 AS timestamptz)
-        AND EXISTS (SELECT FROM applied)
-)
-"""
-
-
-def new_point(write: MetricWrite) -> OneStatement:
-    """The write's one point, as a new one (``_NEW_POINT``)."""
-    [point] = write.points
-    return OneStatement(
-        _NEW_POINT,
-        (
-            write.run_id,
-            point["name"],
-            point["step"],
-            point["value"],
-            point.get("recorded_at"),
-            write.ended_after,
-            write.now,
-            write.stale_before,
-        ),
-    )
 
 
 async def write_postgresql(session: AsyncSession, write: MetricWrite) -> Written:

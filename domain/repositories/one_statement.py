@@ -37,10 +37,13 @@ UNIQUE_VIOLATION = "23505"
 
 @dataclass(frozen=True)
 class OneStatement:
-    """An effect as CTEs (``$1``... for ``params``, in order), the last named ``applied``."""
+    """An effect as CTEs (``$1``... for ``params``, in order), the last named ``applied``;
+    a violation of a constraint it ``yields_to`` (a concurrent write) means it wrote
+    nothing."""
 
     ctes: str
     params: tuple[Any, ...]
+    yields_to: frozenset[str] = frozenset()
 
 
 @cache
@@ -63,6 +66,8 @@ async def write_with_success(
     try:
         applied = await driver.fetchval(statement, *effect.params, *success_params(stamp, result))
     except Exception as error:
+        if getattr(error, "constraint_name", None) in effect.yields_to:
+            return False
         if sqlstate(error) == UNIQUE_VIOLATION:
             raise LedgerRowExists(stamp.job_id) from error
         if driver.is_closed():  # a lost connection: the pool must not hand it out again

@@ -138,10 +138,10 @@ async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> Met
     late), then refuses them with ``RunEnded``. A re-delivered job commits nothing twice
     (the job ledger), whatever its policy.
     """
-    return await _record(uow, _metric_write(payload, payload.points))  # checked dicts
+    return await _recorded(uow, _metric_write(payload, payload.points))  # checked dicts
 
 
-async def _record(uow: UnitOfWork, write: MetricWrite) -> MetricsRecorded:
+async def _counted(uow: UnitOfWork, write: MetricWrite) -> MetricsRecorded:
     written = await uow.metrics.record(write)
     points = write.points
     result = MetricsRecorded(
@@ -158,17 +158,26 @@ async def _record(uow: UnitOfWork, write: MetricWrite) -> MetricsRecorded:
 
 
 async def record_metric(uow: UnitOfWork, payload: schemas.RecordMetric) -> MetricsRecorded:
-    """One point is a batch of one, with the same idempotency; a new point (the usual one)
-    is written with the job's record in one statement."""
+    """One point is a batch of one: the same statements, the same idempotency."""
     # Already validated: no second pass on the hot path.
     point = schemas.PointFields(
         name=payload.name, step=payload.step, value=payload.value, recorded_at=payload.recorded_at
     )
-    write = _metric_write(payload, [point])
-    # The usual point is new: written with the job's record in one statement if it is.
+    return await _recorded(uow, _metric_write(payload, [point]))
+
+
+async def _recorded(uow: UnitOfWork, write: MetricWrite) -> MetricsRecorded:
+    """The usual points are new: written with the job's record in one statement if they
+    are, else counted (and written) the usual way."""
+    count = len(write.points)
     new = MetricsRecorded(
-        run_id=payload.run_id, received=1, inserted=1, duplicates=0, conflicts=0, overwritten=0
+        run_id=write.run_id,
+        received=count,
+        inserted=count,
+        duplicates=0,
+        conflicts=0,
+        overwritten=0,
     )
-    if await uow.commit_in_one(uow.metrics.new_point(write), new):
+    if await uow.commit_in_one(uow.metrics.new_points(write), new):
         return new
-    return await _record(uow, write)
+    return await _counted(uow, write)

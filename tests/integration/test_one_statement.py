@@ -1,13 +1,14 @@
-"""A new metric point and its job's success in one statement that commits on its own; any
+"""New metric points and their job's success in one statement that commits on its own; any
 other outcome writes nothing that way and goes the usual way (PostgreSQL only)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 
 from domain import schemas, services
 from domain.db import utcnow
@@ -16,7 +17,7 @@ from domain.models import Metric, Run
 from domain.repositories import JobStamp, LedgerRowExists
 from domain.repositories.history_partitions import day_of
 from tests.support.db import MakeUow, StatementLog, add_tracked_run, count_rows, postgresql_only
-from tests.support.rows import job_record
+from tests.support.rows import eventually, job_record
 
 pytestmark = postgresql_only
 
@@ -134,3 +135,79 @@ async def test_a_minted_id_is_not_looked_for_under_other_times(
         await services.record_metric(uow, _point(run.id))
     assert await count_rows(session_factory, Metric) == 1
     assert await count_rows(session_factory, "job_records") == 2
+
+
+def _batch(run_id: int, steps: list[int], value: float = 0.5) -> schemas.RecordMetrics:
+    points = [{"name": name, "step": step, "value": value} for step in steps for name in "ab"]
+    return schemas.RecordMetrics.model_validate({"run_id": run_id, "points": points})
+
+
+async def test_a_batch_of_new_points_commits_with_its_jobs_success_in_one_statement(
+    uow_factory: MakeUow, statements: StatementLog, session_factory
+):
+    run = await add_tracked_run(uow_factory)
+    async with uow_factory(replace(_first(), function="record_metrics")) as uow:
+        with statements.counting() as sent:
+            recorded = await services.record_metrics(uow, _batch(run.id, list(range(50))))
+        assert not await _driver_in_transaction(uow)
+    assert sent == []
+    assert (recorded.received, recorded.inserted, recorded.duplicates) == (100, 100, 0)
+    assert await count_rows(session_factory, Metric) == 100
+    record = await job_record(session_factory, "job-1")
+    assert record is not None
+    assert (record.status, record.result) == ("succeeded", recorded.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize(
+    ("stored", "steps"),
+    [
+        ([7], [3, 5, 9]),  # a stored step inside the batch's range: counted the usual way
+        ([], [3, 5, 3]),  # a step sent twice
+    ],
+)
+async def test_a_batch_that_may_not_be_all_new_goes_the_usual_way(
+    uow_factory: MakeUow, statements: StatementLog, session_factory, stored, steps
+):
+    run = await add_tracked_run(uow_factory)
+    if stored:
+        async with uow_factory() as uow:
+            await services.record_metrics(uow, _batch(run.id, stored))
+    async with uow_factory(_first()) as uow:
+        with statements.counting() as sent:
+            recorded = await services.record_metrics(uow, _batch(run.id, steps))
+    assert sent  # the usual statements, through the session
+    assert recorded.received == 2 * len(steps)
+    assert recorded.inserted == 2 * len(set(steps) - set(stored))
+    assert await count_rows(session_factory, Metric) == 2 * len(set(steps) | set(stored))
+    record = await job_record(session_factory, "job-1")
+    assert record is not None
+    assert record.result == recorded.model_dump(mode="json")
+
+
+async def test_a_step_written_meanwhile_makes_the_statement_write_nothing(
+    uow_factory: MakeUow, session_factory
+):
+    """Another transaction inserts one of the batch's steps and commits while the statement
+    waits on it: the statement yields, and the usual way counts it."""
+    run = await add_tracked_run(uow_factory)
+    async with session_factory() as other:
+        row = {"run_id": run.id, "name": "a", "step": 4, "value": 0.5, "recorded_at": utcnow()}
+        await other.execute(insert(Metric).values(row))
+        async with uow_factory(_first()) as uow:
+            write = asyncio.create_task(services.record_metrics(uow, _batch(run.id, [3, 4])))
+            await eventually(lambda: _waiting_on_a_lock(session_factory), what="a lock wait")
+            await other.commit()
+            recorded = await write
+    assert (recorded.inserted, recorded.duplicates) == (3, 1)
+    assert await count_rows(session_factory, Metric) == 4
+
+
+async def _waiting_on_a_lock(session_factory) -> bool:
+    async with session_factory() as session:
+        waiting = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting)

@@ -265,7 +265,7 @@ class FakeMetricRepository:
             rows[write.run_id, name, step] = stored_row(write, point)
         return settled.written
 
-    def new_point(self, write: MetricWrite) -> None:
+    def new_points(self, write: MetricWrite) -> None:
         return None  # the fakes write the usual way
 
 
