@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.db import sqlstate
@@ -70,7 +71,8 @@ async def write_with_success(
             return False
         if sqlstate(error) == UNIQUE_VIOLATION:
             raise LedgerRowExists(stamp.job_id) from error
-        if driver.is_closed():  # a lost connection: the pool must not hand it out again
+        if driver.is_closed():  # lost, maybe while it idled in the pool: as SQLAlchemy tells it
             await connection.invalidate(error)
+            raise DBAPIError(statement, None, error, connection_invalidated=True) from error
         raise
     return bool(applied)

@@ -9,15 +9,18 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert, select, text
+from sqlalchemy.exc import DBAPIError
 
 from domain import schemas, services
-from domain.db import utcnow
+from domain.db import create_engine, create_session_factory, utcnow
 from domain.errors import RunEnded
 from domain.models import Metric, Run
 from domain.repositories import JobStamp, LedgerRowExists
 from domain.repositories.history_partitions import day_of
+from domain.uow import SqlAlchemyUnitOfWork
 from tests.support.db import MakeUow, StatementLog, add_tracked_run, count_rows, postgresql_only
 from tests.support.rows import eventually, job_record
+from worker.runtime.retry import is_transient
 
 pytestmark = postgresql_only
 
@@ -200,6 +203,32 @@ async def test_a_step_written_meanwhile_makes_the_statement_write_nothing(
             recorded = await write
     assert (recorded.inserted, recorded.duplicates) == (3, 1)
     assert await count_rows(session_factory, Metric) == 4
+
+
+async def test_a_connection_lost_while_pooled_is_a_transient_failure(
+    uow_factory: MakeUow, session_factory, pg_database: str
+):
+    """A worker tests no connection it takes from its pool (JOBS_DB_PRE_PING): one the
+    server closed meanwhile fails the statement as a lost connection, which is retried, and
+    is not handed out again."""
+    run = await add_tracked_run(uow_factory)
+    engine = create_engine(pg_database, pool_size=1, overflow=0, pre_ping=False)
+    try:
+        sessions = create_session_factory(engine)
+        async with sessions() as session:
+            pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        async with session_factory() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError) as lost:
+            async with SqlAlchemyUnitOfWork(sessions, _first()) as uow:
+                await services.record_metric(uow, _point(run.id))
+        assert lost.value.connection_invalidated
+        assert is_transient(lost.value)
+        async with SqlAlchemyUnitOfWork(sessions, _first()) as uow:  # a new connection
+            await services.record_metric(uow, _point(run.id))
+    finally:
+        await engine.dispose()
+    assert await count_rows(session_factory, Metric) == 1
 
 
 async def _waiting_on_a_lock(session_factory) -> bool:
