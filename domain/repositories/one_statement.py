@@ -18,6 +18,7 @@ work (its first statement then begins the transaction).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -66,6 +67,9 @@ async def write_with_success(
     statement = _sql(effect.ctes, len(effect.params), not stamp.minted)
     try:
         applied = await driver.fetchval(statement, *effect.params, *success_params(stamp, result))
+    except asyncio.CancelledError:  # a timeout or an abort: the server commits it or not,
+        await connection.invalidate()  # and the connection may be halfway through it
+        raise
     except Exception as error:
         if getattr(error, "constraint_name", None) in effect.yields_to:
             return False

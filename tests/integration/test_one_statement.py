@@ -231,12 +231,49 @@ async def test_a_connection_lost_while_pooled_is_a_transient_failure(
     assert await count_rows(session_factory, Metric) == 1
 
 
-async def _waiting_on_a_lock(session_factory) -> bool:
+async def test_a_statement_cancelled_as_it_waits_leaves_its_connection_out_of_the_pool(
+    uow_factory: MakeUow, session_factory, pg_database: str
+):
+    """A timeout or an abort cancels the try mid-statement: nothing half done is handed to
+    the next job."""
+    run = await add_tracked_run(uow_factory)
+    engine = create_engine(pg_database, pool_size=1, overflow=0, pre_ping=False)
+    try:
+        sessions = create_session_factory(engine)
+        async with session_factory() as other:
+            row = {
+                "run_id": run.id,
+                "name": "loss",
+                "step": 3,
+                "value": 0.5,
+                "recorded_at": utcnow(),
+            }
+            await other.execute(insert(Metric).values(row))
+
+            async def record() -> None:
+                async with SqlAlchemyUnitOfWork(sessions, _first()) as uow:
+                    await services.record_metric(uow, _point(run.id))
+
+            waiting = asyncio.create_task(record())
+            [cancelled] = await eventually(lambda: _waiting_on_a_lock(session_factory))
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+        async with sessions() as session:
+            assert await session.scalar(text("SELECT pg_backend_pid()")) != cancelled
+    finally:
+        await engine.dispose()
+    assert await count_rows(session_factory, Metric) == 0
+    assert await job_record(session_factory, "job-1") is None
+
+
+async def _waiting_on_a_lock(session_factory) -> list[int]:
+    """The backends of this database waiting on a lock."""
     async with session_factory() as session:
-        waiting = await session.scalar(
+        waiting = await session.scalars(
             text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                 "AND wait_event_type = 'Lock'"
             )
         )
-    return bool(waiting)
+        return list(waiting)
