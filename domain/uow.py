@@ -21,6 +21,7 @@ from domain.repositories import (
     ProfileRepository,
     RunRepository,
 )
+from domain.repositories.one_statement import OneStatement, write_with_success
 
 MAX_RECORDED_RESULT = 16 * 1024
 
@@ -65,6 +66,8 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
     async def commit(self, result: BaseModel | None = None) -> None: ...
+
+    async def commit_in_one(self, effect: OneStatement | None, result: BaseModel) -> bool: ...
 
     async def rollback(self) -> None: ...
 
@@ -133,6 +136,16 @@ class SqlAlchemyUnitOfWork:
             await self.rollback()
             raise DuplicateJob(self._job.job_id)
         await self.session.commit()
+
+    async def commit_in_one(self, effect: OneStatement | None, result: BaseModel) -> bool:
+        """Write ``effect`` with the job's success and ``result`` as one statement that
+        commits on its own (``one_statement``): True once written, the unit of work done.
+        False when it wrote nothing, or cannot be written so (none on this database, not a
+        job's first record, a transaction begun): the use case goes on the usual way."""
+        job = self._job
+        if effect is None or job is None or not job.first_record or self.session.in_transaction():
+            return False
+        return await write_with_success(self.session, effect, job, recordable(result))
 
     async def rollback(self) -> None:
         await self.session.rollback()

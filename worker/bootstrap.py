@@ -117,7 +117,14 @@ async def bound_reply_time(redis: ArqRedis, seconds: float) -> None:
 
 def this_worker_id() -> str:
     """How this process is named in the history, its heartbeat and its leases."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return _named(os.getpid())
+
+
+@functools.cache
+def _named(pid: int) -> str:
+    # Each claim asks (its lease's value): asking the system for the host's name each time
+    # cost more than the rest of the claim's own Python.
+    return f"{socket.gethostname()}:{pid}"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from worker.runtime.prometheus import job_meter
 from worker.runtime.summary import TALLY, SummaryLogger
 from worker.runtime.sweep import LostJobSweeper
 from worker.runtime.watchdog import ReplyWatchdog
-from worker.serialization import job_deserializer, serialize
+from worker.serialization import MINTED_KWARG, job_deserializer, serialize
 from worker.settings import Settings
 
 log = logging.getLogger("worker")
@@ -99,6 +99,7 @@ def arq_function(job: Job[Any]) -> Function:
     meter = job_meter(job.name)
 
     async def adapter(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        ctx[MINTED_KWARG] = kwargs.pop(MINTED_KWARG, False)  # this job's own context
         return await meter.measure(run_versioned(ctx, job, args, kwargs), ctx.get("job_id"))
 
     adapter.__name__ = adapter.__qualname__ = job.name

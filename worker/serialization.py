@@ -47,6 +47,15 @@ class JobError(Exception):
         super().__init__(f"{type_name}: {message}")
 
 
+# A job whose id the enqueue that wrote it minted (``worker.ops.enqueue``) says so in its
+# envelope, beside arq's fields (a worker of before reads past it). The worker hands the
+# mark to the job as a keyword argument, which the job's adapter takes off into its context
+# (``worker.main``): no other enqueue can have used that id, so the first try's ledger row
+# is written without looking for one of an earlier enqueue in every day of the history.
+MINTED_KEY = "minted"
+MINTED_KWARG = "_minted_id"
+
+
 @dataclass(frozen=True)
 class OversizedPayload:
     """Stands in for the arguments of a job too large to parse; the runner refuses it."""
@@ -124,6 +133,13 @@ def serialize(data: dict[str, Any]) -> bytes:
     return encoded
 
 
+def serialize_minted(data: dict[str, Any]) -> bytes:
+    """A job whose id its enqueue minted: arq's envelope with the mark before ``et`` (which
+    stays last, where a job too large to parse is read from)."""
+    enqueued = data.pop("et")
+    return serialize({**data, MINTED_KEY: True, "et": enqueued})
+
+
 def _bounded_result(data: dict[str, Any], size: int) -> bytes:
     """A result without arq's copy of the job's arguments, and at worst without its value."""
     note = f"{size:,} bytes of job arguments were not kept with the result"
@@ -165,11 +181,23 @@ def job_deserializer(max_bytes: int) -> Callable[[bytes], dict[str, Any]]:
         if len(raw) > max_bytes:
             return _oversized_job(raw, max_bytes)
         try:
-            return _checked_envelope(deserialize(raw))
+            job = _checked_envelope(deserialize(raw))
         except ValueError as problem:  # orjson's JSONDecodeError is one
             return _unreadable_job(raw, problem)
+        return _with_mark(job)
 
     return deserialize_job
+
+
+def _with_mark(job: dict[str, Any]) -> dict[str, Any]:
+    """The envelope's mark of a minted id as a keyword argument; one a producer put among
+    the keyword arguments itself is dropped."""
+    minted = job.pop(MINTED_KEY, None) is True
+    if minted or MINTED_KWARG in job["k"]:
+        job["k"] = {name: value for name, value in job["k"].items() if name != MINTED_KWARG}
+        if minted:
+            job["k"][MINTED_KWARG] = True
+    return job
 
 
 def _unreadable_job(raw: bytes, problem: ValueError) -> dict[str, Any]:

@@ -36,7 +36,8 @@ NOT_SUCCEEDED = "status <> 'succeeded'"
 # a day whole, without deleting rows one by one. A key of a partitioned table holds the
 # partition key, so the ledger's key is (job_id, enqueued_at): every delivery of one
 # enqueued job carries the same time, fixed by its producer; a job id enqueued again
-# later is found by its id first (JobRecordRepository), so it is still recorded once.
+# later is found by its id first (JobRecordRepository), so it is still recorded once
+# (an id its enqueue minted needs no look: no other enqueue can have used it).
 HISTORY_PARTITIONING = {"postgresql_partition_by": "RANGE (enqueued_at)"}
 
 

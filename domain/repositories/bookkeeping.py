@@ -52,13 +52,15 @@ class JobRecordRepository(HistoryReads):
         """Record a success in the effect's transaction; False when the job already succeeded.
 
         A ``first_record`` stamp is inserted: ``LedgerRowExists`` if any row of the job is
-        there (its transaction is then lost)."""
+        there (its transaction is then lost), under any enqueue time unless its id was
+        ``minted``."""
         if not stamp.first_record:
             recorded = await self._upsert(stamp, status="succeeded", result=result, payload=payload)
             return recorded is not None
         values = ledger_values(stamp, status="succeeded", result=result, payload=payload)
         try:
-            await self.session.execute(ledger_insert(dialect_of(self.session)), values)
+            insert = ledger_insert(dialect_of(self.session), probe=not stamp.minted)
+            await self.session.execute(insert, values)
         except IntegrityError as error:
             if sqlstate(error) not in UNIQUE_VIOLATIONS:
                 raise

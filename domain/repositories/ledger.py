@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, func, select
 
 from domain.db import utcnow
@@ -56,15 +57,14 @@ def recorded_enqueue_time() -> Any:
 
 
 @cache
-def ledger_insert(dialect: str) -> Any:
+def ledger_insert(dialect: str, *, probe: bool = True) -> Any:
     """The ledger's first record of a job: a plain INSERT. An upsert inserts speculatively
     (48 more bytes of WAL per job, and a probe of the primary key before the insert's own);
-    a first try rarely finds a row, and when it does the unique key refuses it."""
+    a first try rarely finds a row, and when it does the unique key refuses it. Under the
+    key it was first recorded under when ``probe``, else under this delivery's."""
+    enqueued = recorded_enqueue_time() if probe else bindparam("enqueued_at")
     return dialect_insert(dialect, JobRecord.__table__).values(
-        {
-            **{column: bindparam(column) for column in _LEDGER_COLUMNS},
-            "enqueued_at": recorded_enqueue_time(),
-        }
+        {**{column: bindparam(column) for column in _LEDGER_COLUMNS}, "enqueued_at": enqueued}
     )
 
 
@@ -87,6 +87,51 @@ def ledger_upsert(dialect: str) -> Any:
     ).returning(table.c.enqueued_at)
 
 
+# A success's row as a common table expression of the effect's own statement
+# (``one_statement``): the columns a success sets, each value a typed parameter.
+_SUCCESS_COLUMNS = {
+    "job_id": "varchar",
+    "function": "varchar",
+    "parent_id": "varchar",
+    "tries": "integer",
+    "started_at": "timestamptz",
+    "finished_at": "timestamptz",
+    "duration_ms": "integer",
+    "worker": "varchar",
+    "payload": "json",
+    "result": "json",
+}
+
+
+@cache
+def success_cte(first: int, *, probe: bool) -> str:
+    """``recorded``: the success's row, its values from ``$first`` on (``success_params``),
+    inserted when the CTE ``applied`` returned a row. Its partition key is the one the job
+    was first recorded under when ``probe`` (as ``recorded_enqueue_time``), else this
+    delivery's enqueue time."""
+    values = [f"CAST(${first + i} AS {kind})" for i, kind in enumerate(_SUCCESS_COLUMNS.values())]
+    enqueued = f"CAST(${first + len(values)} AS timestamptz)"
+    if probe:
+        enqueued = (
+            f"coalesce((SELECT enqueued_at FROM job_records WHERE job_id = CAST(${first} AS "
+            f"varchar) LIMIT 1), {enqueued})"
+        )
+    return (
+        f"recorded AS (INSERT INTO job_records ({', '.join(_SUCCESS_COLUMNS)}, status, "
+        f"enqueued_at) SELECT {', '.join(values)}, 'succeeded', {enqueued} "
+        "WHERE EXISTS (SELECT FROM applied))"
+    )
+
+
+def success_params(stamp: JobStamp, result: dict[str, Any] | None) -> list[Any]:
+    """The values of ``success_cte``, in its order."""
+    values = ledger_values(stamp, status="succeeded", result=result, payload=stamp.payload)
+    for column in ("payload", "result"):  # the engine's serializer's text
+        if values[column] is not None:
+            values[column] = orjson.dumps(values[column]).decode()
+    return [values[column] for column in _SUCCESS_COLUMNS] + [values["enqueued_at"]]
+
+
 @dataclass(frozen=True)
 class JobStamp:
     """Who is doing the work: the delivery's job id, function, try, worker and parent."""
@@ -104,6 +149,9 @@ class JobStamp:
     # No ledger row is expected (a first try): its success is inserted, not upserted, and
     # a row found there raises ``LedgerRowExists`` instead.
     first_record: bool = False
+    # Its id was minted by the enqueue that wrote this very job: no other enqueue can have
+    # recorded a row of it under another time, so its first record needs no look for one.
+    minted: bool = False
 
 
 class LedgerRowExists(Exception):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.errors import AlreadyExists, RunNotFound
 from domain.models import Experiment, Metric, Run
 from domain.repositories._sql import dialect_of, violated_constraint
+from domain.repositories.metric_new_points import new_points
 from domain.repositories.metric_writes import (
     ACTIVITY_RESOLUTION,
     MetricWrite,
@@ -18,6 +19,7 @@ from domain.repositories.metric_writes import (
     write_portable,
 )
 from domain.repositories.metric_writes_pg import write_postgresql
+from domain.repositories.one_statement import OneStatement
 
 # Built once: every metric job runs it. Against the table rather than the ORM class, so no
 # ORM bookkeeping (synchronize_session) runs for an UPDATE that loads nothing.
@@ -161,6 +163,11 @@ class MetricRepository:
             ):
                 raise RunNotFound(write.run_id) from error
             raise
+
+    def new_points(self, write: MetricWrite) -> OneStatement | None:
+        """The write's points as new ones, in one statement (``metric_new_points``); None
+        on SQLite."""
+        return new_points(write) if dialect_of(self.session) == "postgresql" else None
 
     async def count(self, run_id: int) -> int:
         statement = select(func.count()).select_from(Metric).where(Metric.run_id == run_id)

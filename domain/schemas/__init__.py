@@ -43,7 +43,6 @@ from domain.schemas.profiles import (
     smallest_chunk_size,
 )
 from domain.schemas.tracker import (
-    BatchPoint,
     ConflictPolicy,
     CreateExperiment,
     ExperimentStatus,
@@ -77,7 +76,6 @@ __all__ = [
     "MIN_CHUNK_SIZE",
     "READ_ONLY_PROFILE_FIELDS",
     "VALIDATION_CHUNK",
-    "BatchPoint",
     "Bio",
     "ConflictPolicy",
     "CreateExperiment",

@@ -11,7 +11,6 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
-    ValidatorFunctionWrapHandler,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -49,24 +48,7 @@ class Payload(BaseModel):
         return few_unknown(cls.__pydantic_fields__, data)
 
 
-def in_chunks(value: Any, validate: ValidatorFunctionWrapHandler) -> Any:
-    """Validate a long list a chunk at a time, stopping at the first chunk with a problem.
-
-    A list over its length limit goes straight to ``validate``, which refuses it before
-    looking at any item.
-    """
-    if not isinstance(value, list) or not VALIDATION_CHUNK < len(value) <= MAX_BATCH:
-        return validate(value)
-    items: list[Any] = []
-    for start in range(0, len(value), VALIDATION_CHUNK):
-        try:
-            items += validate(value[start : start + VALIDATION_CHUNK])
-        except ValidationError as error:
-            raise _shifted(error, start, unchecked=len(value) - start - VALIDATION_CHUNK) from None
-    return items
-
-
-def _shifted(error: ValidationError, offset: int, *, unchecked: int) -> ValidationError:
+def shifted(error: ValidationError, offset: int, *, unchecked: int) -> ValidationError:
     """The chunk's errors, with item indexes counted from the start of the whole list."""
     details = [
         InitErrorDetails(

@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     AwareDatetime,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
     WrapValidator,
     with_config,
 )
+from pydantic_core import InitErrorDetails
 from typing_extensions import TypedDict
 
 from domain.limits import DEFAULT_LATE_METRICS_SECONDS
 from domain.schemas.base import (
     INT32_MAX,
     MAX_BATCH,
+    MAX_UNKNOWN_FIELDS_NAMED,
+    VALIDATION_CHUNK,
     Bio,
     Id,
     Name,
     Payload,
     few_unknown,
-    in_chunks,
+    shifted,
 )
 
 ExperimentStatus = Literal["created", "running", "completed", "failed"]
@@ -101,9 +105,53 @@ class PointFields(TypedDict):
     recorded_at: NotRequired[AwareDatetime | None]
 
 
-BatchPoint = Annotated[
-    PointFields, BeforeValidator(lambda data: few_unknown(PointFields.__annotations__, data))
-]
+# A point that may name more unknown fields than a point has fields and the refusal names.
+_WIDE_POINT = len(PointFields.__annotations__) + MAX_UNKNOWN_FIELDS_NAMED
+
+
+def _in_chunks(value: Any, validate: ValidatorFunctionWrapHandler) -> Any:
+    """Validate a list of points a chunk at a time, stopping at the first chunk with a
+    problem; a point with many unknown fields makes one error (``_refuse_wide``).
+
+    A list over its length limit goes straight to ``validate``, which refuses it before
+    looking at any item.
+    """
+    if not isinstance(value, list) or len(value) > MAX_BATCH:
+        return validate(value)
+    items: list[Any] = []
+    for start in range(0, max(len(value), 1), VALIDATION_CHUNK):
+        chunk = value[start : start + VALIDATION_CHUNK]
+        try:
+            _refuse_wide(chunk)
+            items += validate(chunk)
+        except ValidationError as error:
+            raise shifted(error, start, unchecked=len(value) - start - VALIDATION_CHUNK) from None
+    return items
+
+
+def _refuse_wide(points: list[Any]) -> None:
+    """One error for each point with many unknown fields (``few_unknown``), before pydantic
+    makes one per field; the other points of the chunk are then not checked.
+
+    One pass over the points' sizes in C when none is that wide: a validator run per point
+    cost the worker 0.5 ms per 1,000 points, a third of their validation."""
+    try:
+        if max(map(len, points), default=0) <= _WIDE_POINT:
+            return
+    except TypeError:  # a point without a size (a number): looked at one by one
+        pass
+    details = []
+    for index, point in enumerate(points):
+        try:
+            few_unknown(PointFields.__annotations__, point)
+        except ValueError as problem:
+            details.append(
+                InitErrorDetails(
+                    type="value_error", loc=(index,), input=point, ctx={"error": problem}
+                )
+            )
+    if details:
+        raise ValidationError.from_exception_data("points", details)
 
 
 # Both metric jobs take these two, after their points.
@@ -138,7 +186,7 @@ class RecordMetrics(Payload):
 
     run_id: Id = Field(description="The run.")
     points: Annotated[
-        list[BatchPoint], Field(min_length=1, max_length=MAX_BATCH), WrapValidator(in_chunks)
+        list[PointFields], Field(min_length=1, max_length=MAX_BATCH), WrapValidator(_in_chunks)
     ]
     on_conflict: ConflictPolicy = "keep"
     late_seconds: LateSeconds = DEFAULT_LATE_METRICS_SECONDS

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from domain import schemas
 from domain.db import utcnow
 from domain.errors import ExperimentNotFound, InvalidTransition, ProfileNotFound, RunNotFound
 from domain.models import Experiment, Run
-from domain.repositories.metric_writes import MetricWrite
+from domain.repositories.metric_writes import MetricWrite, Point
 from domain.uow import UnitOfWork
 from domain.views import (
     ExperimentDetail,
@@ -116,6 +117,18 @@ async def settle_experiments(uow: UnitOfWork, ended: dict[int, str]) -> None:
             await uow.experiments.set_status(experiment_id, status)
 
 
+def _metric_write(
+    payload: schemas.RecordMetrics | schemas.RecordMetric, points: Sequence[Point]
+) -> MetricWrite:
+    return MetricWrite(
+        run_id=payload.run_id,
+        points=points,
+        overwrite=payload.on_conflict == "overwrite",
+        now=utcnow(),
+        late=timedelta(seconds=payload.late_seconds),
+    )
+
+
 async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> MetricsRecorded:
     """Store a batch in one unit of work: each point is new, a duplicate (its step already
     holds that value) or a conflict (another value: kept, unless ``on_conflict`` is
@@ -125,19 +138,14 @@ async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> Met
     late), then refuses them with ``RunEnded``. A re-delivered job commits nothing twice
     (the job ledger), whatever its policy.
     """
-    now = utcnow()
-    points = payload.points  # checked dicts; recorded_at may be absent
-    written = await uow.metrics.record(
-        MetricWrite(
-            run_id=payload.run_id,
-            points=points,
-            overwrite=payload.on_conflict == "overwrite",
-            now=now,
-            late=timedelta(seconds=payload.late_seconds),
-        )
-    )
+    return await _recorded(uow, _metric_write(payload, payload.points))  # checked dicts
+
+
+async def _counted(uow: UnitOfWork, write: MetricWrite) -> MetricsRecorded:
+    written = await uow.metrics.record(write)
+    points = write.points
     result = MetricsRecorded(
-        run_id=payload.run_id,
+        run_id=write.run_id,
         received=len(points),
         inserted=written.inserted,
         duplicates=len(points) - written.inserted - written.conflicts,
@@ -150,15 +158,26 @@ async def record_metrics(uow: UnitOfWork, payload: schemas.RecordMetrics) -> Met
 
 
 async def record_metric(uow: UnitOfWork, payload: schemas.RecordMetric) -> MetricsRecorded:
-    """One point is a batch of one: the same statement, the same idempotency."""
+    """One point is a batch of one: the same statements, the same idempotency."""
     # Already validated: no second pass on the hot path.
     point = schemas.PointFields(
         name=payload.name, step=payload.step, value=payload.value, recorded_at=payload.recorded_at
     )
-    batch = schemas.RecordMetrics.model_construct(
-        run_id=payload.run_id,
-        points=[point],
-        on_conflict=payload.on_conflict,
-        late_seconds=payload.late_seconds,
+    return await _recorded(uow, _metric_write(payload, [point]))
+
+
+async def _recorded(uow: UnitOfWork, write: MetricWrite) -> MetricsRecorded:
+    """The usual points are new: written with the job's record in one statement if they
+    are, else counted (and written) the usual way."""
+    count = len(write.points)
+    new = MetricsRecorded(
+        run_id=write.run_id,
+        received=count,
+        inserted=count,
+        duplicates=0,
+        conflicts=0,
+        overwritten=0,
     )
-    return await record_metrics(uow, batch)
+    if await uow.commit_in_one(uow.metrics.new_points(write), new):
+        return new
+    return await _counted(uow, write)

@@ -6,6 +6,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import orjson
 import pytest
 from arq import Worker
 from arq.connections import ArqRedis, RedisSettings
@@ -16,7 +17,7 @@ from arq.worker import func
 from worker.bootstrap import open_pool
 from worker.ops import enqueue
 from worker.ops.enqueue import enqueue_many
-from worker.serialization import deserialize, serialize
+from worker.serialization import MINTED_KWARG, deserialize, job_deserializer, serialize
 from worker.settings import Settings
 from worker.testing.scratch import RedisSpace
 
@@ -117,3 +118,19 @@ async def test_job_ids_must_match_payloads(pool: ArqRedis):
     with pytest.raises(ValueError, match="2 job ids for 1 payloads"):
         await enqueue_many(pool, "echo", [{"n": 1}], ["a", "b"])
     assert await pool.zcard(QUEUE) == 0
+
+
+async def test_an_id_it_mints_is_marked_for_the_worker_alone(pool: ArqRedis):
+    minted, given = await enqueue_many(pool, "echo", [{"n": 1}, {"n": 2}], [None, "given"])
+    read = job_deserializer(1 << 20)  # the worker's
+    minted_job = read(await pool.get(job_key_prefix + minted))
+    given_job = read(await pool.get(job_key_prefix + given))
+    assert (minted_job["k"], given_job["k"]) == ({MINTED_KWARG: True}, {})
+    info = await Job(minted, pool, _deserializer=deserialize).info()  # as the faces read it
+    assert info is not None
+    assert (info.args, info.kwargs) == ([{"n": 1}], {})
+
+
+def test_a_mark_among_a_producers_own_keyword_arguments_is_dropped():
+    envelope = {"t": None, "f": "echo", "a": [], "k": {"n": 1, MINTED_KWARG: True}, "et": 1}
+    assert job_deserializer(1 << 20)(orjson.dumps(envelope))["k"] == {"n": 1}

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from domain.db import utcnow
 from domain.models import GenerationChunk, Metric, Profile, ProfileGeneration, Run
+from domain.repositories import JobStamp
 from domain.schemas import MAX_CHUNKS, MIN_CHUNK_SIZE
 from tests.support.rows import job_record, run_statuses, seed_job_record, seed_runs
 from worker.lanes import limits_key
+from worker.ops.enqueue import enqueue_many
 from worker.registry import GENERATE_CHUNK, chunk_job_id
+from worker.runtime import delivery
+from worker.runtime.delivery import stamp_of
 
 STALE = timedelta(hours=2)
 FRESH = timedelta(seconds=0)
@@ -91,6 +96,39 @@ async def test_a_redelivered_insert_applies_once(harness, function, payload, tab
 
     assert second == {"duplicate": True, "job_id": f"{function}-once"}
     assert await harness.count(table) == rows
+
+
+@pytest.mark.parametrize(
+    ("function", "payload", "table", "rows"),
+    [
+        ("start_run", {"experiment_id": 1}, Run, 2),
+        ("record_metric", {"run_id": 1, "name": "loss", "step": 3, "value": 0.25}, Metric, 1),
+    ],
+)
+async def test_a_minted_id_enqueued_again_by_name_applies_once(
+    harness, monkeypatch, function, payload, table, rows
+):
+    """The id enqueue_many minted for a job, enqueued again once arq forgot it: the second
+    enqueue carries no mark, and its first try finds the first one's row."""
+    stamps: list[JobStamp] = []
+
+    def noted(*args: Any, **kwargs: Any) -> JobStamp:
+        stamps.append(stamp_of(*args, **kwargs))
+        return stamps[-1]
+
+    monkeypatch.setattr(delivery, "stamp_of", noted)
+    await seed_runs(harness.session_factory, [FRESH])
+    [job_id] = await enqueue_many(harness.producer, function, [payload])
+    await harness.run()
+    await harness.forget(job_id)
+    await harness.enqueue(function, payload, _job_id=job_id)
+    await harness.run()
+
+    assert [stamp.minted for stamp in stamps] == [True, False]
+    assert (await harness.result(job_id)).result == {"duplicate": True, "job_id": job_id}
+    assert await harness.count(table) == rows
+    [record] = await harness.job_records()
+    assert (record.status, record.duplicates) == ("succeeded", 1)
 
 
 async def test_generate_profiles_fans_out_chunk_jobs_with_fixed_ids(harness):

@@ -265,6 +265,9 @@ class FakeMetricRepository:
             rows[write.run_id, name, step] = stored_row(write, point)
         return settled.written
 
+    def new_points(self, write: MetricWrite) -> None:
+        return None  # the fakes write the usual way
+
 
 class FakeGenerationRepository:
     def __init__(self, session: FakeSession) -> None:

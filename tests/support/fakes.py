@@ -65,6 +65,9 @@ class FakeUnitOfWork:
         self.commits += 1
         self.store.commits += 1
 
+    async def commit_in_one(self, effect: object, result: BaseModel) -> bool:
+        return False  # the fakes write the usual way
+
     async def rollback(self) -> None:
         assert self._session is not None, "rollback outside 'async with'"
         self._session.discard()

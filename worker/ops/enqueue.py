@@ -28,7 +28,7 @@ from arq.utils import timestamp_ms
 from worker.lanes import DOORBELL_TOKENS, Lane, doorbell_key, lane_queue, lane_queues
 from worker.ops.actions import NotReplicated
 from worker.registry import JOBS, lane_of
-from worker.serialization import serialize
+from worker.serialization import serialize, serialize_minted
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -167,8 +167,9 @@ def _batches(
     size = 0
     ids: Iterable[str | None] = repeat(None) if job_ids is None else job_ids
     for payload, given in zip(payloads, ids, strict=job_ids is not None):
+        serializer = serialize if given else serialize_minted  # (worker.serialization)
         job = serialize_job(
-            function, (payload,), kwargs, None, timestamp_ms(), serializer=serialize
+            function, (payload,), kwargs, None, timestamp_ms(), serializer=serializer
         )
         batch.append((given or os.urandom(16).hex(), job))  # uuid4().hex's format, faster
         size += len(job)

@@ -27,7 +27,13 @@ from worker.ops.enqueue import PARENT_KWARG, enqueue_many
 from worker.registry import FollowUps, Job
 from worker.runtime.outbox import defer_failure, note_retry
 from worker.runtime.retry import backoff_seconds, is_transient
-from worker.serialization import JobError, RefusedPayload, UnreadablePayload, recordable_payload
+from worker.serialization import (
+    MINTED_KWARG,
+    JobError,
+    RefusedPayload,
+    UnreadablePayload,
+    recordable_payload,
+)
 from worker.text import MAX_MESSAGE_CHARS, capped, first_line, problems
 
 log = logging.getLogger("worker.jobs")
@@ -69,6 +75,7 @@ def stamp_of(ctx: Mapping[str, Any], function: str, worker: str | None = None) -
         started_at=utcnow(),
         worker=worker,
         enqueued_at=enqueued if isinstance(enqueued, datetime) and enqueued.tzinfo else None,
+        minted=ctx.get(MINTED_KWARG) is True,
     )
 
 
