@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.db import create_engine, create_session_factory
 from domain.repositories import JobStamp
 from domain.uow import SqlAlchemyUnitOfWork
 from tests.support import needs
-from tests.support.db import MakeUow
+from tests.support.db import MakeUow, empty_tables
 from tests.support.servers import PG_BIN, REDIS_SERVER
 from worker.testing import scratch
 
@@ -96,7 +95,7 @@ async def pg_engine(pg_database: str) -> AsyncIterator[AsyncEngine]:
 async def emptied_pg_engine(pg_engine: AsyncEngine) -> AsyncEngine:
     """The suite's PostgreSQL database, its tables emptied for this test."""
     async with pg_engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {scratch.TABLES} RESTART IDENTITY CASCADE"))
+        await empty_tables(connection, scratch.TABLE_NAMES)
     return pg_engine
 
 

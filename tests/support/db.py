@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from domain import schemas, services
 from domain.db import Base
@@ -39,6 +39,34 @@ class StatementLog:
         start = len(self.sql)
         yield seen
         seen.extend(self.sql[start:])
+
+
+# Each table of the models as its leaves: the partitions of a partitioned one, or itself.
+_LEAVES = text(
+    "SELECT coalesce(tree.relid, t)::regclass::text FROM unnest(CAST(:tables AS regclass[])) "
+    "AS t LEFT JOIN LATERAL pg_partition_tree(t) AS tree ON true WHERE tree.isleaf IS NOT false"
+)
+# What TRUNCATE ... RESTART IDENTITY would restart: every sequence drawn from since.
+_RESTART_SEQUENCES = text(
+    "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) "
+    "FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+)
+
+
+async def empty_tables(connection: AsyncConnection, tables: Sequence[str]) -> None:
+    """``TRUNCATE tables RESTART IDENTITY CASCADE``, paid only for what holds rows.
+
+    A TRUNCATE makes new files for every table, partition and index it names (about 70
+    here), at 0.1 to 0.5 s on a loaded machine; most tests leave a few tables written.
+    """
+    leaves = (await connection.execute(_LEAVES, {"tables": list(tables)})).scalars().all()
+    holding = " UNION ALL ".join(
+        f"SELECT '{leaf}' WHERE EXISTS (SELECT FROM ONLY {leaf})" for leaf in leaves
+    )
+    written = (await connection.execute(text(holding))).scalars().all()
+    if written:
+        await connection.execute(text(f"TRUNCATE {', '.join(written)} CASCADE"))
+    await connection.execute(_RESTART_SEQUENCES)
 
 
 def sqlite_url(path: Path) -> str:
