@@ -183,17 +183,27 @@ WHERE c.relkind = 'i'
 """
 
 
-@pytest.fixture
-async def session(pg_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+@pytest.fixture(scope="module")
+async def seeded(pg_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     """One transaction on a seeded history of PostgreSQL (whose plans these are), rolled
-    back: the seed, what the calls write and any index dropped go with it."""
+    back when the module ends: the seed and its days go with it. Seeded once: it took
+    more time than all the plans together."""
     async with create_session_factory(pg_engine)() as session:
         await JobRecordRepository(session).make_days(*SEEDED_DAYS)
         for statement in _SEED:
             await session.execute(text(statement), {"now": NOW, "rows": SEEDED_ROWS})
-        await session.execute(text("SET LOCAL enable_seqscan = off"))
         yield session
         await session.rollback()
+
+
+@pytest.fixture
+async def session(seeded: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """The seeded history in a savepoint of the test's own, rolled back: what the calls
+    write, any index dropped and every setting go with it."""
+    savepoint = await seeded.begin_nested()
+    await seeded.execute(text("SET LOCAL enable_seqscan = off"))
+    yield seeded
+    await savepoint.rollback()
 
 
 async def plans_of(session: AsyncSession, engine: AsyncEngine, call: Call, mode: str) -> Plans:
