@@ -21,6 +21,9 @@ CHUNK_SIZE = 10_000
 CHUNKS = TOTAL // CHUNK_SIZE
 MAX_JOBS = 2  # chunks per worker: its one slot more is kept for interactive work (lanes)
 RECOVERY_PROMISE_S = 15
+# The killed worker's chunks come back when their leases lapse: a lease shorter than the
+# default 8 s (the same mechanism at any length) keeps the test from waiting it out.
+LEASE_S = "3"
 CHUNK_EVENT = re.compile(r"([→←!↻]) generation:(\d+):chunk:(\d+):sigkill:generate_profiles_chunk")
 
 
@@ -44,8 +47,9 @@ async def test_sigkill_mid_generation_is_finished_by_another_worker(workers, poo
     # No cluster-wide cap on chunks here: each worker fills its own slots. Each chunk's start
     # and end line (arq's, off by default) tell which chunks were in flight.
     await pool.hset(limits_key(Settings().queue_name), GENERATE_CHUNK.name, 2 * MAX_JOBS)
-    doomed = workers.start(JOBS_MAX_JOBS=str(MAX_JOBS + 1), JOBS_LOG_EACH_JOB="true")
-    workers.start(JOBS_MAX_JOBS=str(MAX_JOBS + 1), JOBS_LOG_EACH_JOB="true")
+    settings = {"JOBS_MAX_JOBS": str(MAX_JOBS + 1), "JOBS_LEASE_SECONDS": LEASE_S}
+    doomed = workers.start(**settings, JOBS_LOG_EACH_JOB="true")
+    workers.start(**settings, JOBS_LOG_EACH_JOB="true")
     # While the test holds this lock no chunk can insert its profiles, so none can commit:
     # whatever chunk the log shows started is surely in flight when the kill lands.
     async with table_locked(session_factory, "profiles"):
