@@ -2,6 +2,8 @@
 
 A ``REDIS_URL`` or ``DATABASE_URL`` that cannot be used is bad input (exit code 2), its
 password never shown; a job or result in Redis that is not JSON fails the command (exit 1).
+Every unusable URL is tried in-process; one of each, and the worker's, in a process of its
+own as well, where nothing but that one line may reach stderr before it exits.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 import pytest
 from typer.testing import Result
 
-from tests.cli.conftest import QUEUE, Cli, Queue, closed_port, one_json
+from tests.cli.conftest import QUEUE, Cli, Queue, cli_env, closed_port, one_json
 from worker.environment import database_address, redis_address, scrub
 from worker.settings import Settings
 from worker.testing.processes import ROOT
@@ -61,8 +63,18 @@ def jobs(*args: str, redis_url: str, database_url: str) -> subprocess.CompletedP
     )
 
 
-def refused_as_bad_setting(result: subprocess.CompletedProcess[str], setting: str) -> None:
-    assert result.returncode == 2, result.stderr
+def in_process(*args: str, redis_url: str, database_url: str) -> Result:
+    """``jobs`` in-process (Typer's runner), with only these two URLs set."""
+    return Cli(cli_env(database_url, redis_url)).invoke(*args)
+
+
+def refused_as_bad_setting(result: subprocess.CompletedProcess[str] | Result, setting: str) -> None:
+    if isinstance(result, Result):  # in-process: what escaped the command, not its stderr
+        assert result.exception is None or isinstance(result.exception, SystemExit), result
+        code = result.exit_code
+    else:
+        code = result.returncode
+    assert code == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: {setting} is not a"), lines[0]
@@ -71,18 +83,28 @@ def refused_as_bad_setting(result: subprocess.CompletedProcess[str], setting: st
     assert PASSWORD not in result.stdout + result.stderr
 
 
+def unused_database() -> str:
+    return f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/dbjobs"
+
+
 @pytest.mark.parametrize("url", BAD_REDIS_URLS)
 def test_an_unusable_redis_url_is_bad_input(url):
-    unused_database = f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/dbjobs"
-    result = jobs("status", "x", redis_url=url, database_url=unused_database)
+    result = in_process("status", "x", redis_url=url, database_url=unused_database())
     refused_as_bad_setting(result, "REDIS_URL")
 
 
 @pytest.mark.parametrize("url", BAD_DATABASE_URLS)
 def test_an_unusable_database_url_is_bad_input(url, clean_redis: RedisSpace):
     # Redis answers first (the job is unknown there), then the job history needs the database.
-    result = jobs("status", "x", redis_url=clean_redis.url, database_url=url)
+    result = in_process("status", "x", redis_url=clean_redis.url, database_url=url)
     refused_as_bad_setting(result, "DATABASE_URL")
+
+
+def test_in_a_process_of_its_own_an_unusable_url_is_one_line_too(clean_redis: RedisSpace):
+    bad_redis = jobs("status", "x", redis_url=BAD_REDIS_URLS[0], database_url=unused_database())
+    refused_as_bad_setting(bad_redis, "REDIS_URL")
+    bad_database = jobs("status", "x", redis_url=clean_redis.url, database_url=BAD_DATABASE_URLS[0])
+    refused_as_bad_setting(bad_database, "DATABASE_URL")
 
 
 def test_the_worker_refuses_a_redis_url_arq_cannot_use():
