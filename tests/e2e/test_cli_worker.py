@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 
 import pytest
 from sqlalchemy import select
 
 from domain.models import Profile
-from worker.testing.processes import ROOT, run_cli, service_env
+from tests.support.fleet import BURST_COMMANDS, burst
+from worker.testing.processes import run_cli, service_env
 
 pytestmark = pytest.mark.e2e
-
-
-async def test_jobs_worker_runs_what_the_cli_enqueued(env, session_factory):
-    enqueued = run_cli(
-        ["enqueue", "create-profile", "--username", "lin", "--email", "lin@example.com",
-         "--full-name", "Lin", "--job-id", "by-cli-worker"],
-        env,
-    )  # fmt: skip
-    assert enqueued.returncode == 0, enqueued.stderr
-    worked = run_cli(["worker", "--burst"], env, timeout=90)
-    assert worked.returncode == 0, worked.stderr
-    assert "worker ready" in worked.stderr + worked.stdout
-    async with session_factory() as session:
-        names = (await session.scalars(select(Profile.username))).all()
-    assert names == ["lin"]
-    status = run_cli(["status", "by-cli-worker"], env)
-    assert "succeeded" in status.stdout
 
 
 def test_jobs_worker_exits_non_zero_when_redis_is_unreachable(pg_database):
@@ -46,33 +28,25 @@ def test_jobs_worker_exits_non_zero_when_redis_is_unreachable(pg_database):
     assert "Traceback" not in crashed.stderr
 
 
-WORKER_COMMANDS = {
-    "dbjobs worker": [sys.executable, "-m", "worker.cli", "worker", "--burst"],
-    "arq": [sys.executable, "-m", "arq", "worker.main.WorkerSettings", "--burst"],
-}
-
-
-@pytest.mark.parametrize("log_each_job", ["true", "false"])
-@pytest.mark.parametrize("command", sorted(WORKER_COMMANDS))
-def test_both_ways_of_starting_a_worker_honour_the_same_settings(env, command, log_each_job):
-    job_id = f"traced-{log_each_job}"
+@pytest.mark.parametrize("command", sorted(BURST_COMMANDS))
+async def test_both_ways_of_starting_a_worker_run_what_the_cli_enqueued_with_its_settings(
+    env, session_factory, command
+):
+    """Both run the job and trace it when told to; told not to (the default), neither
+    does: tests/e2e/test_worker_log.py runs both that way."""
     enqueued = run_cli(
         ["enqueue", "create-profile", "--username", "tracy", "--email", "tracy@example.com",
-         "--full-name", "Tracy", "--job-id", job_id],
+         "--full-name", "Tracy", "--job-id", "traced"],
         env,
     )  # fmt: skip
     assert enqueued.returncode == 0, enqueued.stderr
-    worked = subprocess.run(
-        WORKER_COMMANDS[command],
-        cwd=ROOT,
-        env={**env, "JOBS_LOG_EACH_JOB": log_each_job},
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    worked = burst(BURST_COMMANDS[command], {**env, "JOBS_LOG_EACH_JOB": "true"})
     log = worked.stdout + worked.stderr
     assert worked.returncode == 0, log
     assert "worker ready" in log
-    traced = f"→ {job_id}:create_profile" in log
-    assert traced == (log_each_job == "true"), log
+    assert "→ traced:create_profile" in log, log
+    async with session_factory() as session:
+        names = (await session.scalars(select(Profile.username))).all()
+    assert names == ["tracy"]
+    status = run_cli(["status", "traced"], env)
+    assert "succeeded" in status.stdout

@@ -3,31 +3,28 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 
 import pytest
 
+from tests.support.fleet import BURST_COMMANDS, burst
 from tests.support.queue import arq_client
-from worker.testing.processes import ROOT, service_env
+from worker.testing.processes import service_env
 
 pytestmark = pytest.mark.e2e
 
 ADA = {"username": "ada", "email": "ada@example.com", "full_name": "Ada L"}
-WORKER_COMMANDS = {
-    "dbjobs worker": [sys.executable, "-m", "worker.cli", "worker", "--burst"],
-    "arq": [sys.executable, "-m", "arq", "worker.main.WorkerSettings", "--burst"],
-}
 
 
-def burst(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """A worker process that runs what is queued, then exits."""
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
-
-
-@pytest.mark.parametrize("command", sorted(WORKER_COMMANDS))
+@pytest.mark.parametrize("command", sorted(BURST_COMMANDS))
 async def test_expected_failures_log_one_line_each_and_no_traceback(env, clean_redis, command):
+    """Each worker command, told not to log each job: a job that succeeds leaves no line
+    (told to, both trace it: tests/e2e/test_cli_worker.py)."""
     async with arq_client(clean_redis.url) as pool:
+        await pool.enqueue_job(
+            "create_profile",
+            {"username": "tracy", "email": "tracy@example.com", "full_name": "T"},
+            _job_id="quiet",
+        )
         await pool.enqueue_job(
             "update_profile", {"profile_id": 987654, "changes": {"bio": "x"}}, _job_id="missing"
         )
@@ -38,10 +35,11 @@ async def test_expected_failures_log_one_line_each_and_no_traceback(env, clean_r
         await pool.enqueue_job("create_profile", ADA, _job_id="ada-1")
         await pool.enqueue_job("create_profile", ADA, _job_id="ada-2")
 
-    worked = burst(WORKER_COMMANDS[command], env)
+    worked = burst(BURST_COMMANDS[command], {**env, "JOBS_LOG_EACH_JOB": "false"})
 
     log = worked.stdout + worked.stderr
     assert worked.returncode == 0, log
+    assert "quiet:create_profile" not in log, log
     failures = [line for line in log.splitlines() if " ! " in line and " failed, " in line]
     assert len(failures) == 3, log
     assert sum("missing:update_profile failed, ProfileNotFound" in f for f in failures) == 1
@@ -61,7 +59,7 @@ async def test_any_other_failure_keeps_its_traceback(pg_database, clean_redis):
     async with arq_client(clean_redis.url) as pool:
         await pool.enqueue_job("create_profile", ADA, _job_id="no-database")
 
-    worked = burst(WORKER_COMMANDS["dbjobs worker"], env)
+    worked = burst(BURST_COMMANDS["dbjobs worker"], env)
 
     log = worked.stdout + worked.stderr
     assert worked.returncode == 0, log

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -27,6 +28,7 @@ from worker.serialization import deserialize
 from worker.settings import Settings
 from worker.testing.processes import (
     READY_LINE,
+    ROOT,
     WORKER_SETTINGS,
     WorkerProcess,
     launch_worker,
@@ -35,6 +37,18 @@ from worker.testing.processes import (
 
 SLOW_WORKER_SETTINGS = "tests.support.slow_worker.WorkerSettings"
 SLOW_CLAIMING_SETTINGS = "tests.support.slow_worker.ClaimingWorkerSettings"
+# The two ways to start the worker, with arq's --burst: run what is queued, then exit.
+BURST_COMMANDS = {
+    "dbjobs worker": [sys.executable, "-m", "worker.cli", "worker", "--burst"],
+    "arq": [sys.executable, "-m", "arq", WORKER_SETTINGS, "--burst"],
+}
+
+
+def burst(command: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """A worker process that runs what is queued, then exits."""
+    return subprocess.run(
+        command, cwd=ROOT, env=dict(env), capture_output=True, text=True, timeout=90, check=False
+    )
 
 
 async def wait_for(
