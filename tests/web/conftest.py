@@ -147,8 +147,9 @@ def served_with_token(settings: Settings) -> Iterator[Served]:
         yield console
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
+    """One Chromium for the session (a launch took 1-2 s); each test has a context of its own."""
     if not os.path.exists(CHROMIUM):  # noqa: ASYNC240  # once, before any browser
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     async with async_playwright() as playwright:
