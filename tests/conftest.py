@@ -95,7 +95,7 @@ async def pg_engine(pg_database: str) -> AsyncIterator[AsyncEngine]:
 async def emptied_pg_engine(pg_engine: AsyncEngine) -> AsyncEngine:
     """The suite's PostgreSQL database, its tables emptied for this test."""
     async with pg_engine.begin() as connection:
-        await empty_tables(connection, scratch.TABLES)
+        await empty_tables(connection, scratch.TABLE_NAMES)
     return pg_engine
 
 

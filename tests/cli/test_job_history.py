@@ -199,6 +199,11 @@ async def test_a_submission_of_successes_adds_up_its_results(cli, queue, record)
         (["enqueue", "start-run", "nope"], 2, "bad_input"),
         (["enqueue", "start-run", "1", "--bogus"], 2, "bad_input"),
         (["retry", "nobody"], 1, "failed"),
+        (["result", "nobody", "--wait", "--timeout", "1"], 1, "failed"),
+        (["enqueue", "record-metric", "1", "loss", "-3", "nan"], 2, "bad_input"),
+        (["enqueue", "record-metrics", "1", "--file", "/nonexistent.jsonl"], 2, "bad_input"),
+        (["cancel", "nobody"], 1, "failed"),
+        (["experiments", "show", "404"], 1, "failed"),
     ],
 )
 async def test_json_mode_prints_one_object_on_every_error_path(cli, args, code, kind):

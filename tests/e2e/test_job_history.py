@@ -91,20 +91,17 @@ async def test_a_queued_job_is_cancelled_and_never_runs(env, session_factory, tm
     assert (status["state"], status["source"]) == ("cancelled", "history")
 
 
+# One path per kind of error, in a process of its own; every path, in-process:
+# tests/cli/test_job_history.py (test_json_mode_prints_one_object_on_every_error_path).
 @pytest.mark.parametrize(
     ("args", "code", "kind"),
     [
         (["status", "nobody"], 1, "failed"),
-        (["result", "nobody", "--wait", "--timeout", "1"], 1, "failed"),
         (["enqueue", "start-run", "1", "--wait", "--timeout", "0.5"], 3, "timeout"),
-        (["enqueue", "record-metric", "1", "loss", "-3", "nan"], 2, "bad_input"),
         (["enqueue", "record-metrics", "1", "--file", "/nonexistent.jsonl"], 2, "bad_input"),
-        (["retry", "nobody"], 1, "failed"),
-        (["cancel", "nobody"], 1, "failed"),
-        (["experiments", "show", "404"], 1, "failed"),
     ],
 )
-def test_every_error_path_prints_one_json_object(env, args, code, kind):
+def test_each_kind_of_error_prints_one_json_object(env, args, code, kind):
     error = cli(env, *args, code=code)["error"]
     assert error["type"] == kind
     assert error["message"]

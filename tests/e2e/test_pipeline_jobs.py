@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from arq import create_pool
+from arq.connections import RedisSettings
 from arq.jobs import Job
 from sqlalchemy import select
 
@@ -21,7 +23,8 @@ from tests.support.rows import (
 )
 from worker.lanes import lane_queue
 from worker.registry import GENERATE_CHUNK, chunk_job_id
-from worker.serialization import deserialize
+from worker.serialization import deserialize, serialize
+from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -43,10 +46,22 @@ async def chunk_result(pool, job_id: str) -> dict:
 
 
 async def test_every_use_case_job_through_the_worker_process(env, worker, session_factory):
-    async with arq_client(env["REDIS_URL"]) as pool:
+    # The first through arq's own pool with the JSON serializer, as any arq producer may
+    # (README); it rings no doorbell, and is picked up all the same.
+    plain = await create_pool(
+        RedisSettings.from_dsn(env["REDIS_URL"]),
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        default_queue_name=Settings().queue_name,
+    )
+    try:
         profile = await run_job(
-            pool, "create_profile", {"username": "ada", "email": "ada@x.org", "full_name": "Ada"}
+            plain, "create_profile", {"username": "ada", "email": "ada@x.org", "full_name": "Ada"}
         )
+    finally:
+        await plain.aclose()
+    assert profile["username"] == "ada"
+    async with arq_client(env["REDIS_URL"]) as pool:
         updated = await run_job(
             pool, "update_profile", {"profile_id": profile["id"], "changes": {"bio": "hi"}}
         )
@@ -70,6 +85,7 @@ async def test_every_use_case_job_through_the_worker_process(env, worker, sessio
         names = (await session.scalars(select(Metric.name).where(Metric.run_id == run["id"]))).all()
     assert sorted(set(names)) == ["acc", "loss"]
     assert len(names) == 501
+    assert await count_rows(session_factory, Profile) == 1
 
 
 async def test_generate_profiles_fans_out_to_exactly_the_count(env, worker, session_factory):

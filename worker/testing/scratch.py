@@ -25,8 +25,10 @@ from worker.testing import migrate as schema
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-# Every table of the models' shared metadata, children first: what the suite empties.
-TABLES = tuple(table.name for table in reversed(Profile.metadata.sorted_tables))
+# Every table of the models' shared metadata, children first: what the suite and the bench
+# empty (TABLES, for a TRUNCATE).
+TABLE_NAMES = tuple(table.name for table in reversed(Profile.metadata.sorted_tables))
+TABLES = ", ".join(TABLE_NAMES)
 
 
 @dataclass(frozen=True)
