@@ -71,20 +71,26 @@ def _ringing_pool() -> type[ArqRedis]:
     (a program using ``open_pool``) is picked up at once, as ``worker.ops``'s enqueues are."""
     from arq.connections import ArqRedis
 
-    from worker.lanes import DOORBELL_TOKENS, doorbell_key
-
     class RingingPool(ArqRedis):
         async def enqueue_job(self, function: str, *args: Any, **kwargs: Any) -> Job | None:
             job = await super().enqueue_job(function, *args, **kwargs)
             if job is not None:
-                bell = doorbell_key(self.default_queue_name)
-                async with self.pipeline(transaction=False) as pipe:
-                    pipe.lpush(bell, 1)
-                    pipe.ltrim(bell, 0, DOORBELL_TOKENS - 1)
-                    await pipe.execute()
+                await ring_doorbell(self, self.default_queue_name)
             return job
 
     return RingingPool
+
+
+async def ring_doorbell(redis: ArqRedis, queue_name: str) -> None:
+    """Wake an idle worker of ``queue_name`` (``worker.runtime.polling``): it claims what is
+    ready, or learns when the first deferred job is due."""
+    from worker.lanes import DOORBELL_TOKENS, doorbell_key
+
+    bell = doorbell_key(queue_name)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.lpush(bell, 1)
+        pipe.ltrim(bell, 0, DOORBELL_TOKENS - 1)
+        await pipe.execute()
 
 
 async def bound_reply_time(redis: ArqRedis, seconds: float) -> None:

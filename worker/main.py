@@ -152,7 +152,8 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
         "job_completion_wait": settings.shutdown_grace,
         "job_serializer": serialize,
         "job_deserializer": job_deserializer(settings.max_payload_bytes),
-        "health_check_interval": 10,
+        # arq's own health key (``arq --check``); dbjobs reads each worker's heartbeat.
+        "health_check_interval": 60,
         "allow_abort_jobs": settings.abort_running_jobs,
         "log_results": settings.log_each_job,  # off: no repr of each result for a dropped line
         **overrides,

@@ -71,9 +71,10 @@ class Settings(BaseSettings):
     # pool then drops every connection older than the failure).
     db_pre_ping: bool = False
     poll_delay: Annotated[float, Field(gt=0, le=5)] = 0.01
-    # An idle worker blocks on the doorbell (worker.runtime.polling) this long at most,
-    # kept under the Redis reply bound; 0: no doorbell, it polls every poll_delay as arq does.
-    idle_wait_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
+    # An idle worker blocks on the doorbell (worker.runtime.polling) this long at most, less
+    # when a deferred job or a cron tick is due sooner: only a job enqueued by a client that
+    # does not ring waits that long. 0: no doorbell, it polls every poll_delay as arq does.
+    idle_wait_seconds: Annotated[float, Field(ge=0, le=60)] = 30.0
     # arq's two lines per job (start, success), off by default: at a thousand jobs a second
     # they cost a quarter of the worker's CPU (0.24 ms a job). Failures, retries and slow
     # jobs keep a line each, and a summary line comes every log_summary_seconds (0: none).

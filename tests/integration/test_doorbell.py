@@ -8,8 +8,10 @@ from typing import Any
 
 from arq import Retry
 from arq.connections import ArqRedis
-from arq.utils import timestamp_ms
+from arq.cron import cron
+from arq.utils import ms_to_datetime, timestamp_ms
 
+from worker.lanes import doorbell_key
 from worker.ops.enqueue import enqueue_many
 from worker.runtime.claim_script import Claim
 from worker.runtime.claiming import ClaimingWorker
@@ -90,3 +92,30 @@ async def test_a_retry_runs_when_its_back_off_ends(redis):
         assert await result_of(redis, job_id, within=DEFER_S + 10) == "second try"
         claims = worker.claims
     assert claims <= 10
+
+
+async def test_the_idle_wait_ends_when_the_next_deferred_job_or_cron_tick_is_due(redis):
+    worker = worker_on(redis, idle_wait=30)
+    worker.idle_wait = 30  # as main() reads it from the settings
+    now = timestamp_ms()
+    assert worker.idle_wait_seconds(None, now) == 30  # nothing due: a producer rings
+    assert worker.idle_wait_seconds(now + 1_500, now) == 1.5
+
+    every_minute = cron(tick, name="cron:tick", second=0)
+    every_minute.next_run = ms_to_datetime(now + 4_000)
+    worker.cron_jobs = [every_minute]
+    assert worker.idle_wait_seconds(None, now) == 4
+    assert worker.idle_wait_seconds(now + 1_500, now) == 1.5
+
+
+async def test_a_try_deferred_for_later_rings_the_doorbell(redis):
+    """Another idle worker then learns when it is due, however long its idle wait."""
+    worker = worker_on(redis, idle_wait=30)
+    bell = doorbell_key(QUEUE)
+    # arq's end of a try: (job, finish, result, result ttl, keep forever, score increment,
+    # keep in progress)
+    await worker.finish_job("ended", True, b"result", 60, False, None, None)
+    assert await redis.llen(bell) == 0
+
+    await worker.finish_job("deferred", False, None, None, False, 1_500, None)
+    assert await redis.llen(bell) == 1

@@ -9,7 +9,7 @@ import pytest
 from arq.connections import ArqRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from worker.runtime.watchdog import ReplyWatchdog, noting_waits
+from worker.runtime.watchdog import ReplyWatchdog, blocking_for, noting_waits
 
 BOUND_S = 0.2
 GUARD_S = 30  # only ends a broken test; the watchdog cuts within a bound and a quarter
@@ -52,6 +52,37 @@ async def test_a_connection_waiting_less_than_the_bound_is_left_alone(silent_por
         assert not ping.done()
     finally:
         ping.cancel()
+        await watchdog.stop()
+        await redis.aclose()
+
+
+async def test_a_blocking_command_waits_its_time_and_goes_with_a_hung_one(silent_port: int) -> None:
+    """The doorbell's BLPOP blocks past the bound by design; once another connection is
+    found hung, Redis hangs for it too."""
+    # No handshake (CLIENT SETINFO), which the silent server would leave unanswered.
+    redis = ArqRedis(host="127.0.0.1", port=silent_port, lib_name=None, lib_version=None)
+    watchdog = ReplyWatchdog(redis, 3600)
+    await watchdog.start()
+
+    async def wait_on_the_bell() -> None:
+        with blocking_for(3600):
+            await redis.execute_command("BLPOP", "bell", 3600)  # type: ignore[no-untyped-call]
+
+    blocked = asyncio.create_task(wait_on_the_bell())
+    try:
+        await asyncio.sleep(0.2)  # connected, and waiting for its reply
+        watchdog.seconds = 0.1
+        assert watchdog.cut_hung() == 0
+        assert not blocked.done()
+
+        ping = asyncio.create_task(redis.ping())
+        await asyncio.sleep(0.2)
+        assert watchdog.cut_hung() == 2
+        for task in (blocked, ping):
+            with pytest.raises(RedisConnectionError):
+                await asyncio.wait_for(task, GUARD_S)
+    finally:
+        blocked.cancel()
         await watchdog.stop()
         await redis.aclose()
 

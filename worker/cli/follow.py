@@ -76,10 +76,11 @@ def gave_up(state: str, job_id: str) -> CliError:
 
 
 async def hint_if_no_worker(backends: Backends) -> None:
-    from arq.constants import health_check_key_suffix
+    """A note when no worker of the queue beats (``worker.ops.workers``)."""
+    from worker.ops.workers import read_roster
 
-    queue = await backends.queue()
-    if not await queue.exists(backends.settings.queue_name + health_check_key_suffix):
+    roster = await read_roster(await backends.queue(), backends.settings.queue_name)
+    if not roster.live:
         note("still waiting, and no worker seems to be running: start one with `dbjobs worker`")
 
 

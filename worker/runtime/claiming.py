@@ -48,7 +48,7 @@ from arq.cron import CronJob
 from arq.utils import timestamp_ms
 from redis.exceptions import ResponseError
 
-from worker.bootstrap import SERVICES_KEY, Services, this_worker_id
+from worker.bootstrap import SERVICES_KEY, Services, ring_doorbell, this_worker_id
 from worker.lanes import lane_queue, lane_queues
 from worker.ops.queue_state import lease_value
 from worker.quarantine import BAD_ID, WRONG_TYPE, damaged, id_problem, shown
@@ -90,9 +90,7 @@ class ClaimingWorker(LanePolling):
         self.ctx[ABORTING_KEY] = self.aborting_tasks
         settings = self.ctx.get("settings")
         if isinstance(settings, Settings):
-            # Under the watchdog's bound on a reply (worker.runtime.watchdog), BLPOP's included.
-            bound = settings.redis_socket_timeout / 2
-            self.idle_wait = min(settings.idle_wait_seconds, bound)
+            self.idle_wait = settings.idle_wait_seconds
         await super().main()
 
     def handle_sig(self, signum: Signals) -> None:
@@ -173,6 +171,30 @@ class ClaimingWorker(LanePolling):
         else:
             log.warning("job %s: Redis refused a step of it (%s)", job_id, error)
 
+    async def finish_job(
+        self,
+        job_id: str,
+        finish: bool,
+        result_data: bytes | None,
+        result_timeout_s: float | None,
+        keep_result_forever: bool,
+        incr_score: int | None,
+        keep_in_progress: float | None,
+    ) -> None:
+        """arq's end of a try; one deferred for a later try rings the doorbell, so that an
+        idle worker learns when it is due (``worker.runtime.polling``)."""
+        await super().finish_job(
+            job_id,
+            finish,
+            result_data,
+            result_timeout_s,
+            keep_result_forever,
+            incr_score,
+            keep_in_progress,
+        )
+        if not finish and incr_score:
+            await ring_doorbell(self.pool, self.base_queue)
+
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
         await super().finish_failed_job(job_id, result_data)
         services = self.ctx.get(SERVICES_KEY)
@@ -187,6 +209,11 @@ class ClaimingWorker(LanePolling):
         except ResponseError as error:
             if not damaged(error) or not await self._repair():
                 raise
+
+    async def wait_for_work(self, next_due_ms: int | None) -> None:
+        if self._stopping:  # arq's cancel was swallowed during this turn: no idle wait
+            raise asyncio.CancelledError
+        await super().wait_for_work(next_due_ms)
 
     async def _cancel_aborted_jobs(self) -> None:
         now = time.monotonic()

@@ -3,15 +3,15 @@
 arq polls its queue every ``poll_delay`` (10 ms here) whether or not there is work: about
 100 Redis commands per second per idle worker. Here a worker with no job running that
 found nothing to claim blocks on the doorbell list (BLPOP) until a producer rings it, the
-first deferred job is due (the claim script says when), or ``IDLE_WAIT_SECONDS`` pass:
-two commands per wait. A producer rings once per enqueue call (``worker.ops.enqueue``, and
-the pool ``worker.bootstrap.open_pool`` opens), and a worker that leaves ready work behind
-rings for the next idle one. A job enqueued by a client that does not ring (an arq pool of
-its own, another worker's retry) waits at most
-``IDLE_WAIT_SECONDS``; a worker's own retry is on time (its deferred score is read).
+first deferred job is due (the claim script says when), its next cron tick is due, or
+``idle_wait`` (``JOBS_IDLE_WAIT_SECONDS``) passes: two commands per wait. A producer rings
+once per enqueue call (``worker.ops.enqueue``, and the pool ``worker.bootstrap.open_pool``
+opens), a worker that leaves ready work behind rings for the next idle one, and a worker
+that defers a job for a later try rings too, so that an idle worker learns when it is due.
+Only a job enqueued by a client that does not ring (an arq pool of its own) waits, for
+``idle_wait`` at most.
 
-Cron ticks are enqueued ahead by twice the cron window: the window is widened to half
-the idle wait so that a tick is never missed while a worker waits.
+The BLPOP blocks past the watchdog's bound on a reply by design (``blocking_for``).
 """
 
 from __future__ import annotations
@@ -19,18 +19,22 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from datetime import datetime
 
 import arq.worker
 from arq.connections import create_pool, log_redis_info
-from arq.utils import poll, timestamp_ms
+from arq.utils import poll, timestamp_ms, to_unix_ms
 
 from worker.lanes import LANES, doorbell_key, lane_queue, lane_queues
 from worker.registry import lane_of
 from worker.runtime.claim_script import Claim
+from worker.runtime.watchdog import blocking_for
 
 log = logging.getLogger("worker.polling")
-IDLE_WAIT_SECONDS = 2.0
+IDLE_WAIT_SECONDS = 30.0
+# How far ahead a cron tick is enqueued (arq's window, twice): the wait ends at the tick.
+CRON_WINDOW_SECONDS = 0.5
 MIN_WAIT_SECONDS = 0.005  # shorter than this, the next poll comes as soon
 
 
@@ -110,18 +114,45 @@ class LanePolling(arq.worker.Worker):
             await self.wait_for_work(claim.next_due_ms)
 
     async def wait_for_work(self, next_due_ms: int | None) -> None:
-        """Block until a producer rings, the next deferred job is due, or the idle wait ends."""
-        wait = self.idle_wait
-        if next_due_ms is not None:
-            wait = min(wait, (next_due_ms - timestamp_ms()) / 1000)
+        """Block until a producer rings, the next deferred job or cron tick is due, or the
+        idle wait ends."""
+        wait = self.idle_wait_seconds(next_due_ms, timestamp_ms())
         if wait >= MIN_WAIT_SECONDS:
             # BLPOP takes a fractional timeout (Redis >= 6); redis-py types it as int.
             bell = [doorbell_key(self.base_queue)]
-            await self.pool.execute_command("BLPOP", *bell, round(wait, 3))  # type: ignore[no-untyped-call]
+            with blocking_for(wait):
+                await self.pool.execute_command("BLPOP", *bell, round(wait, 3))  # type: ignore[no-untyped-call]
+
+    def idle_wait_seconds(self, next_due_ms: int | None, now_ms: int) -> float:
+        """How long an idle worker may wait: until the first of the next deferred job
+        (``next_due_ms``, from its claim), its next cron tick, and ``idle_wait``."""
+        wait = self.idle_wait
+        ticks = [to_unix_ms(job.next_run) for job in self.cron_jobs if job.next_run is not None]
+        for due_ms in (next_due_ms, *ticks):
+            if due_ms is not None:
+                wait = min(wait, (due_ms - now_ms) / 1000)
+        return wait
+
+    async def record_health(self) -> None:
+        """arq's health key (``arq --check``), every ``health_check_interval`` as arq
+        writes it, but living one idle wait longer: this loop may block that long."""
+        now = time.time()
+        if now - self._last_health_check < self.health_check_interval:
+            return
+        self._last_health_check = now
+        running = sum(not task.done() for task in self.tasks.values())
+        queued = await self.pool.zcard(self.base_queue)
+        line = (
+            f"{datetime.now():%b-%d %H:%M:%S} j_complete={self.jobs_complete} "
+            f"j_failed={self.jobs_failed} j_retried={self.jobs_retried} j_ongoing={running} "
+            f"queued={queued}"
+        )
+        lives_ms = int((self.health_check_interval + self.idle_wait + 1) * 1000)
+        await self.pool.psetex(self.health_check_key, lives_ms, line.encode())
 
     async def heart_beat(self) -> None:
         await self.record_health()
-        window = max(self.poll_delay_s, 0.5, self.idle_wait / 2)
+        window = max(self.poll_delay_s, CRON_WINDOW_SECONDS)
         await self.run_cron(datetime.now(tz=self.timezone), window)
 
     async def run_cron(self, n: datetime, delay: float, num_windows: int = 2) -> None:
