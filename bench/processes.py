@@ -14,6 +14,7 @@ from worker.testing.processes import WORKER_SETTINGS, WorkerProcess
 
 NOOP_SETTINGS = "bench.noop.WorkerSettings"
 PROFILED_SETTINGS = "bench.profiled.WorkerSettings"
+LOOP_LAG_SETTINGS = "bench.loop_lag.WorkerSettings"
 
 
 def worker_env(services: BenchServices, **settings: str) -> dict[str, str]:

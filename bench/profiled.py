@@ -16,22 +16,25 @@ from worker import main
 PROFILER_KEY = "bench_profiler"
 
 
-async def on_startup(ctx: dict[str, Any]) -> None:
-    await main.on_startup(ctx)
-    profiler = cProfile.Profile()
-    ctx[PROFILER_KEY] = profiler
-    profiler.enable()
+def with_profiler(settings: dict[str, Any]) -> dict[str, Any]:
+    started, stopped = settings["on_startup"], settings["on_shutdown"]
 
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        await started(ctx)
+        profiler = cProfile.Profile()
+        ctx[PROFILER_KEY] = profiler
+        profiler.enable()
 
-async def on_shutdown(ctx: dict[str, Any]) -> None:
-    profiler: cProfile.Profile = ctx[PROFILER_KEY]
-    profiler.disable()
-    profiler.dump_stats(os.environ["BENCH_PROFILE_PATH"])
-    await main.on_shutdown(ctx)
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        profiler: cProfile.Profile = ctx[PROFILER_KEY]
+        profiler.disable()
+        profiler.dump_stats(os.environ["BENCH_PROFILE_PATH"])
+        await stopped(ctx)
+
+    return {**settings, "on_startup": on_startup, "on_shutdown": on_shutdown}
 
 
 def __getattr__(name: str) -> Any:
     if name == "WorkerSettings":
-        settings = main.__getattr__(name)
-        return {**settings, "on_startup": on_startup, "on_shutdown": on_shutdown}
+        return with_profiler(main.__getattr__(name))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
