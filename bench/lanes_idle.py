@@ -2,10 +2,11 @@
 doorbell (the defaults) and without it (``JOBS_IDLE_WAIT_SECONDS=0``: a poll every 10 ms).
 
 Pickup: enqueue to start of jobs given one by one to an idle worker. Commands: what it
-sends to Redis per second, read with MONITOR (``bench.idle_redis``) over a minute, so
-that the window holds one tick of the every-minute cron job (its enqueue, claim, run and
-end), and broken down by the part of the worker that sends them; the calls the scripts
-make inside Redis are counted apart.
+sends to Redis per second, read with MONITOR (``bench.idle_redis``) over a minute from the
+second ``WINDOW_AT_S`` of one, so that the window holds exactly one tick of the
+every-minute cron job (its enqueue, a second ahead, its claim, run and end), and broken
+down by the part of the worker that sends them; the calls the scripts make inside Redis
+are counted apart.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ PICKUP_GAP_S = 0.5
 MONITOR_S = 60.0  # one cron tick (every minute) in every window
 POLLING_MONITOR_S = 10.0
 STARTED_S = 2.0  # past the worker's start-up
+WINDOW_AT_S = 5.0  # into a minute: the cron tick's enqueue and run are both a minute apart
 DOORBELL: dict[str, str] = {}  # the defaults
 POLLING = {"idle_wait_seconds": "0"}
 
@@ -48,11 +50,16 @@ async def idle_pickups(bench: Bench, settings: dict[str, str]) -> list[float]:
     return await start_waits(bench.services.dsn, enqueued)
 
 
-async def idle_commands(bench: Bench, settings: dict[str, str], seconds: float) -> Tally:
-    """The Redis commands of one idle worker over ``seconds``."""
+async def idle_commands(
+    bench: Bench, settings: dict[str, str], seconds: float, *, aligned: bool = True
+) -> Tally:
+    """The Redis commands of one idle worker over ``seconds``, from ``WINDOW_AT_S`` into a
+    minute unless not ``aligned``."""
     await reset_redis(bench.services)
     with running_workers(bench.env(**settings), 1, WORKER_SETTINGS):
         await asyncio.sleep(STARTED_S)
+        if aligned:
+            await asyncio.sleep((WINDOW_AT_S - time.time()) % 60)
         return await monitor_commands(bench.pool, seconds)
 
 
@@ -60,7 +67,7 @@ async def lanes_idle(bench: Bench) -> list[Row]:
     pickup_on = await idle_pickups(bench, DOORBELL)
     pickup_off = await idle_pickups(bench, POLLING)
     commands_on = await idle_commands(bench, DOORBELL, MONITOR_S)
-    commands_off = await idle_commands(bench, POLLING, POLLING_MONITOR_S)
+    commands_off = await idle_commands(bench, POLLING, POLLING_MONITOR_S, aligned=False)
     return [
         Row(
             "idle pickup, enqueue->start p50",
