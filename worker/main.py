@@ -8,6 +8,7 @@ built when arq asks for it, from the environment of that moment.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -167,7 +168,21 @@ def prepare_worker(settings: Settings) -> dict[str, Any]:
         skip_job_trace()
     _use_uvloop()
     use_claiming_worker()
-    return build_worker_settings(settings)
+    return build_worker_settings(settings, on_startup=on_process_startup)
+
+
+async def on_process_startup(ctx: dict[str, Any]) -> None:
+    """``on_startup`` in a worker process of its own (not a test's worker), then what it
+    built is left out of the cyclic garbage collector's full passes (``gc.freeze``).
+
+    A full pass walks every object the GC tracks, in the event loop's thread: over the
+    90,000 that start-up leaves (modules, pools, the ORM's mappings) it took 46-57 ms of
+    CPU, 100-270 ms under load, and an interactive job waited for it. Frozen, they are never
+    collected as cycles: garbage is collected first, and they live as long as the process.
+    """
+    await on_startup(ctx)
+    gc.collect()
+    gc.freeze()
 
 
 def __getattr__(name: str) -> Any:
