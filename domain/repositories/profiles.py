@@ -1,18 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import AlreadyExists
-from domain.generator import FakeProfile
+from domain.generator import PROFILE_COLUMNS, ProfileRow
 from domain.models import Profile
 from domain.repositories._sql import dialect_of, violated_constraint
-
-_BULK_COLUMNS = ("username", "email", "full_name", "bio")
 
 
 def unique_field_error(error: IntegrityError) -> AlreadyExists | None:
@@ -70,18 +67,16 @@ class ProfileRepository:
     async def count(self) -> int:
         return int(await self.session.scalar(select(func.count()).select_from(Profile)) or 0)
 
-    async def insert_many(self, profiles: Sequence[FakeProfile]) -> int:
+    async def insert_many(self, profiles: Sequence[ProfileRow]) -> int:
         """Bulk insert: COPY on PostgreSQL, one executemany elsewhere."""
         if dialect_of(self.session) == "postgresql":
             await self._copy(profiles)
         else:
-            rows: list[dict[str, Any]] = [
-                {column: getattr(p, column) for column in _BULK_COLUMNS} for p in profiles
-            ]
+            rows = [dict(zip(PROFILE_COLUMNS, row, strict=True)) for row in profiles]
             await self.session.execute(insert(Profile), rows)
         return len(profiles)
 
-    async def _copy(self, profiles: Sequence[FakeProfile]) -> None:
+    async def _copy(self, profiles: Sequence[ProfileRow]) -> None:
         connection = await self.session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
         if raw is not None and not raw.is_in_transaction():
@@ -90,5 +85,5 @@ class ProfileRepository:
         # COPY bypasses SQLAlchemy; it must join the unit of work's open transaction.
         if raw is None or not raw.is_in_transaction():
             raise RuntimeError("bulk COPY needs an open transaction on the session")
-        # A FakeProfile is already a tuple in _BULK_COLUMNS order: no copy of the chunk.
-        await raw.copy_records_to_table("profiles", records=profiles, columns=_BULK_COLUMNS)
+        # A row is already a tuple in PROFILE_COLUMNS order: no copy of the chunk.
+        await raw.copy_records_to_table("profiles", records=profiles, columns=PROFILE_COLUMNS)

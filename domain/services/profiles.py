@@ -3,7 +3,7 @@ from __future__ import annotations
 from domain import schemas
 from domain.db import utcnow
 from domain.errors import GenerationNotFound, InvalidRequest, ProfileNotFound, StaleVersion
-from domain.generator import generate_chunk as fake_profiles
+from domain.generator import generate_chunk_yielding as fake_profiles
 from domain.models import Profile, ProfileGeneration
 from domain.uow import UnitOfWork
 from domain.views import ChunkOutcome, GenerationPlan, GenerationStatus, ProfileView
@@ -94,7 +94,7 @@ async def generate_chunk(uow: UnitOfWork, payload: schemas.GenerateChunk) -> Chu
     if not await uow.generations.claim_chunk(generation.id, payload.chunk_index, count):
         await uow.commit(outcome)  # nothing to write but the job's own record
         return outcome
-    rows = fake_profiles(
+    rows = await fake_profiles(
         seed=generation.seed,
         generation_number=generation.id,
         chunk_index=payload.chunk_index,

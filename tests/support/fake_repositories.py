@@ -18,7 +18,7 @@ from sqlalchemy import inspect
 
 from domain.db import Base, utcnow
 from domain.errors import AlreadyExists
-from domain.generator import FakeProfile
+from domain.generator import ProfileRow
 from domain.models import Experiment, Profile, ProfileGeneration, Run
 from domain.repositories import JobStamp
 from domain.repositories.generations import GenerationProgress
@@ -140,16 +140,16 @@ class FakeProfileRepository:
                 found.append(profile)
         return found[:limit]
 
-    async def insert_many(self, profiles: Sequence[FakeProfile]) -> int:
+    async def insert_many(self, profiles: Sequence[ProfileRow]) -> int:
         now = utcnow()
-        for fake in profiles:
+        for username, email, full_name, bio in profiles:
             self.session.add(
                 "profiles",
                 Profile(
-                    username=fake.username,
-                    email=fake.email,
-                    full_name=fake.full_name,
-                    bio=fake.bio,
+                    username=username,
+                    email=email,
+                    full_name=full_name,
+                    bio=bio,
                     created_at=now,
                     updated_at=now,
                     version=1,

@@ -2,23 +2,51 @@
 
 from __future__ import annotations
 
+import gc
 import re
+from typing import NamedTuple
 
-from domain.generator import FakeProfile, generate_chunk
+from domain.generator import PROFILE_COLUMNS, generate_chunk, generate_chunk_yielding
 from domain.schemas import GENERATED_USERNAME
 
 CHUNK = 200
 EMAIL_SHAPE = re.compile(r"^[a-z]+\.[a-z]+\.g\d+n\d+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
 
 
-def _chunk(generation: int, index: int, seed: int = 0, count: int = CHUNK) -> list[FakeProfile]:
-    return generate_chunk(
+class Named(NamedTuple):
+    """A row read by its columns' names."""
+
+    username: str
+    email: str
+    full_name: str
+    bio: str
+
+
+def _chunk(generation: int, index: int, seed: int = 0, count: int = CHUNK) -> list[Named]:
+    rows = generate_chunk(
         seed=seed,
         generation_number=generation,
         chunk_index=index,
         start=index * CHUNK,
         count=count,
     )
+    return [Named._make(row) for row in rows]
+
+
+def test_rows_are_in_the_columns_order():
+    assert Named._fields == PROFILE_COLUMNS
+
+
+async def test_the_yielding_generator_gives_the_very_same_rows():
+    # Over several slices of its work, and a last one cut short.
+    arguments = {"seed": 9, "generation_number": 4, "chunk_index": 2, "start": 0, "count": 5_321}
+    assert await generate_chunk_yielding(**arguments) == generate_chunk(**arguments)
+
+
+def test_rows_are_plain_tuples_the_cyclic_gc_stops_tracking():
+    rows = generate_chunk(seed=1, generation_number=1, chunk_index=0, start=0, count=10)
+    gc.collect()
+    assert not any(gc.is_tracked(row) for row in rows)
 
 
 def test_same_arguments_give_the_same_rows():
