@@ -94,7 +94,7 @@ async def test_a_retry_runs_when_its_back_off_ends(redis):
     assert claims <= 10
 
 
-def test_the_idle_wait_ends_when_the_next_deferred_job_or_cron_tick_is_due(redis):
+async def test_the_idle_wait_ends_when_the_next_deferred_job_or_cron_tick_is_due(redis):
     worker = worker_on(redis, idle_wait=30)
     worker.idle_wait = 30  # as main() reads it from the settings
     now = timestamp_ms()

@@ -210,6 +210,11 @@ class ClaimingWorker(LanePolling):
             if not damaged(error) or not await self._repair():
                 raise
 
+    async def wait_for_work(self, next_due_ms: int | None) -> None:
+        if self._stopping:  # arq's cancel was swallowed during this turn: no idle wait
+            raise asyncio.CancelledError
+        await super().wait_for_work(next_due_ms)
+
     async def _cancel_aborted_jobs(self) -> None:
         now = time.monotonic()
         if not self.tasks or now - self._aborts_read_at < ABORT_READ_SECONDS:
