@@ -25,7 +25,8 @@ starts). arq stops the worker by cancelling its polling loop once; on Python 3.1
 cancel can be swallowed inside a Redis call (CPython gh-86296), and the worker polled on
 after its shutdown. Here the loop also ends at its next turn once arq has asked it to.
 A job arq fails without running it (its tries spent before it started, or aborted before
-it started) is written to the job history too (``worker.runtime.endings``).
+it started) is written to the job history too (``worker.runtime.endings``); one whose data
+arq did not find is not failed at all (``worker.runtime.vanished``).
 
 arq's command line builds ``arq.worker.Worker`` from ``WorkerSettings`` and has no setting
 for the class, so ``use_claiming_worker`` gives that name to this one, in the worker
@@ -60,6 +61,7 @@ from worker.runtime.leases import LEASES_KEY, LeaseKeeper
 from worker.runtime.polling import LANE_QUEUE, LanePolling
 from worker.runtime.prometheus import job_meter
 from worker.runtime.quarantining import describe_job_keys, move_aside, quarantine_entry
+from worker.runtime.vanished import drop_if_gone, without_data
 from worker.serialization import UnreadablePayload, deserialize, why_unreadable
 from worker.settings import Settings
 
@@ -196,6 +198,9 @@ class ClaimingWorker(LanePolling):
             await ring_doorbell(self.pool, self.base_queue)
 
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        if without_data(result_data):  # no "expired" result: it would refuse its id
+            await drop_if_gone(self.pool, self.queue_name, job_id)
+            return
         await super().finish_failed_job(job_id, result_data)
         services = self.ctx.get(SERVICES_KEY)
         if result_data is not None and isinstance(services, Services):
