@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain.db import create_session_factory
 from domain.repositories import MetricReads
+from tests.support.db import empty_tables
 from tests.support.plans import PLAN_MODES, captured, explain, nodes
+from worker.testing.scratch import TABLE_NAMES
 
 INDEX = "uq_metrics_run_id_name_step"
 PLAIN_INDEX = (
@@ -58,15 +60,25 @@ READS = {
 INDEX_ONLY = {"downsampled", "downsampled, runs compared", "downsampled, a step range", "summaries"}
 
 
-@pytest.fixture
-async def session(emptied_pg_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    """A seeded PostgreSQL (committed: VACUUM runs outside a transaction; the next test
-    empties the tables), then one transaction, rolled back (an index rebuilt goes with it)."""
-    async with emptied_pg_engine.connect() as connection:
+@pytest.fixture(scope="module")
+async def seeded(pg_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """PostgreSQL seeded once for the module, committed (VACUUM runs outside a
+    transaction); its tables emptied before and after. No test here writes to them."""
+    async with pg_engine.begin() as connection:
+        await empty_tables(connection, TABLE_NAMES)
+    async with pg_engine.connect() as connection:
         autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
         for statement in _SEED:
             await autocommit.exec_driver_sql(statement)
-    async with create_session_factory(emptied_pg_engine)() as session:
+    yield pg_engine
+    async with pg_engine.begin() as connection:
+        await empty_tables(connection, TABLE_NAMES)
+
+
+@pytest.fixture
+async def session(seeded: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """One transaction on the seeded tables, rolled back (an index rebuilt goes with it)."""
+    async with create_session_factory(seeded)() as session:
         await session.execute(text("SET LOCAL enable_seqscan = off"))
         yield session
         await session.rollback()
@@ -92,16 +104,16 @@ async def scans(session: AsyncSession, engine: AsyncEngine, read: Any, mode: str
 
 @pytest.mark.parametrize("mode", PLAN_MODES)
 @pytest.mark.parametrize("name", READS)
-async def test_every_metric_read_uses_the_unique_index(session, emptied_pg_engine, name, mode):
-    found = await scans(session, emptied_pg_engine, READS[name], mode)
+async def test_every_metric_read_uses_the_unique_index(session, seeded, name, mode):
+    found = await scans(session, seeded, READS[name], mode)
     assert all(scan.endswith(f"on {INDEX}") for scan in found), found
     if name in INDEX_ONLY:
         assert set(found) == {f"Index Only Scan on {INDEX}"}, found
 
 
-async def test_without_the_value_in_the_index_the_table_is_read(session, emptied_pg_engine):
+async def test_without_the_value_in_the_index_the_table_is_read(session, seeded):
     """The check can fail: rebuilt without INCLUDE, the downsample visits the table."""
     await session.execute(text(PLAIN_INDEX))
     await session.execute(text("ANALYZE metrics"))
-    found = await scans(session, emptied_pg_engine, READS["downsampled"], "force_custom_plan")
+    found = await scans(session, seeded, READS["downsampled"], "force_custom_plan")
     assert set(found) != {f"Index Only Scan on {INDEX}"}, found

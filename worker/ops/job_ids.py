@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from domain.history_queries import ids_starting_with, is_known
 from worker.ops.actions import Refused
 from worker.ops.following import with_generation
 from worker.ops.job_state import SUBMISSION_PREFIX, Outcome, Sources, UnknownJob, known_outcome
@@ -58,10 +57,14 @@ async def _known(sources: Sources, job_id: str) -> bool:
     redis = await sources.queue()
     if await redis.exists(*(prefix + job_id for prefix in _key_prefixes())):
         return True
+    from domain.history_queries import is_known  # its views: not for a job Redis holds
+
     return await is_known(sources.history_rows, job_id)
 
 
 async def _matching(sources: Sources, prefix: str) -> list[str]:
+    from domain.history_queries import ids_starting_with
+
     found = set(await _in_redis(await sources.queue(), prefix))
     found.update(await ids_starting_with(sources.history_rows, prefix, LOOKED_AT))
     return sorted(found)
