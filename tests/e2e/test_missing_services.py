@@ -22,6 +22,7 @@ SLICE = (
     "tests/unit/test_schemas.py",
     "tests/cli/test_help.py",
     "tests/integration/test_constraints.py",
+    "tests/integration/test_queue_state.py",  # tests that need Redis alone
 )
 START = "docker compose up -d postgres redis"
 
