@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.fleet import Summary, fleet, report, wait_for
+from tests.support.fleet import OFTEN_DRAINING_SETTINGS, Summary, fleet, report, wait_for
 from worker.testing.processes import run_cli, service_env
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,9 @@ async def test_a_job_shows_its_retries_while_the_database_is_away(
         JOBS_RETRY_MAX_DELAY="2",
     )
     with fleet(env, tmp_path) as workers:
-        workers.start()
+        # Its history outbox drained every 0.5 s, not 5 s: the failure reaches the history
+        # at the first drain once the database is back, which the test waits for.
+        workers.start(OFTEN_DRAINING_SETTINGS)
         await asyncio.to_thread(server.stop, "fast")
         code, queued = jobs(env, "enqueue", "create-profile", "--username", "ada",
                             "--email", "ada@example.com", "--full-name", "Ada",

@@ -8,7 +8,7 @@ import signal
 import orjson
 import pytest
 
-from tests.support.fleet import rows, scalar, table_locked, wait_for
+from tests.support.fleet import OFTEN_DRAINING_SETTINGS, rows, scalar, table_locked, wait_for
 from worker.runtime.outbox import DRAIN_TURN_KEY, OUTBOX_KEY
 
 pytestmark = pytest.mark.e2e
@@ -35,19 +35,20 @@ async def test_a_worker_killed_while_writing_an_outbox_entry_loses_nothing(
 ):
     await pool.lpush(OUTBOX_KEY, _entry())
     async with table_locked(session_factory, "job_records"):
-        victim = workers.start()
+        victim = workers.start(OFTEN_DRAINING_SETTINGS)
 
         async def blocked() -> bool:
             return bool(await scalar(session_factory, WAITING_ON_THE_LOCK))
 
-        # The worker drains every 5 s: its write of the entry waits on the lock, mid-drain.
+        # The worker drains every 0.5 s here (5 s in production): its write of the entry
+        # waits on the lock, mid-drain.
         await wait_for(blocked, within=30, what="the drain's write waiting on the lock")
         victim.signal(signal.SIGKILL)
         victim.wait(timeout=10)
 
     assert await pool.lrange(OUTBOX_KEY, 0, -1) == [_entry()]
     await pool.delete(DRAIN_TURN_KEY)  # the dead worker's turn, lapsed (20 s) at once
-    workers.start()
+    workers.start(OFTEN_DRAINING_SETTINGS)
 
     async def written() -> bool:
         return bool(await rows(session_factory, "SELECT 1 FROM job_records WHERE job_id = :j",

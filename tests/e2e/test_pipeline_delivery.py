@@ -1,4 +1,8 @@
-"""Delivery in the real worker process: retry versus permanent failure, duplicates, cron."""
+"""Delivery in the real worker process: retry versus permanent failure, duplicates, cron.
+
+Four scenarios on one worker process, one after the other (a worker start each cost
+more than the scenario): the unknown run first, while its record is the history's only
+one; none of them touches another's runs, jobs or points."""
 
 from __future__ import annotations
 
@@ -29,12 +33,19 @@ WAITING_ON_EXPERIMENT = text(
 )
 
 
+async def test_delivery_in_the_worker_process(env, worker, session_factory):
+    await an_unknown_run_fails_once_with_its_error_type(env, session_factory)
+    await a_deadlock_victim_is_retried_and_succeeds(env, worker, session_factory)
+    await a_duplicate_enqueue_is_refused_and_applies_once(env, session_factory)
+    await a_late_second_delivery_of_a_cron_tick_changes_nothing(env, session_factory)
+
+
 async def worker_waits_on_experiment_lock(session_factory) -> bool:
     async with session_factory() as session:
         return bool(await session.scalar(WAITING_ON_EXPERIMENT))
 
 
-async def test_a_deadlock_victim_is_retried_and_succeeds(env, worker, session_factory):
+async def a_deadlock_victim_is_retried_and_succeeds(env, worker, session_factory):
     [run_id] = await seed_runs(session_factory, [timedelta(0)])
     async with session_factory() as blocker, arq_client(env["REDIS_URL"]) as pool:
         # Never let this session be the one PostgreSQL picks as the victim.
@@ -62,7 +73,7 @@ async def test_a_deadlock_victim_is_retried_and_succeeds(env, worker, session_fa
     assert f"job {job.job_id} try 1 hit a transient" in worker.log
 
 
-async def test_an_unknown_run_fails_once_with_its_error_type(env, worker, session_factory):
+async def an_unknown_run_fails_once_with_its_error_type(env, session_factory):
     async with arq_client(env["REDIS_URL"]) as pool:
         job = await pool.enqueue_job("finish_run", {"run_id": 424242, "status": "completed"})
         with pytest.raises(JobError) as failure:
@@ -79,7 +90,7 @@ async def test_an_unknown_run_fails_once_with_its_error_type(env, worker, sessio
     ]
 
 
-async def test_a_duplicate_enqueue_is_refused_and_applies_once(env, worker, session_factory):
+async def a_duplicate_enqueue_is_refused_and_applies_once(env, session_factory):
     [run_id] = await seed_runs(session_factory, [timedelta(0)])
     point = {"run_id": run_id, "name": "loss", "step": 1, "value": 0.5}
     async with arq_client(env["REDIS_URL"]) as pool:
@@ -98,7 +109,7 @@ async def test_a_duplicate_enqueue_is_refused_and_applies_once(env, worker, sess
     assert (record.status, record.duplicates) == ("succeeded", 1)
 
 
-async def test_a_late_second_delivery_of_a_cron_tick_changes_nothing(env, worker, session_factory):
+async def a_late_second_delivery_of_a_cron_tick_changes_nothing(env, session_factory):
     [stale] = await seed_runs(session_factory, [timedelta(hours=3)])
     tick = f"cron:fail_stale_runs:{timestamp_ms()}"
 

@@ -37,6 +37,7 @@ from worker.testing.processes import (
 
 SLOW_WORKER_SETTINGS = "tests.support.slow_worker.WorkerSettings"
 SLOW_CLAIMING_SETTINGS = "tests.support.slow_worker.ClaimingWorkerSettings"
+OFTEN_DRAINING_SETTINGS = "tests.support.slow_worker.OftenDrainingSettings"
 # The two ways to start the worker, with arq's --burst: run what is queued, then exit.
 BURST_COMMANDS = {
     "dbjobs worker": [sys.executable, "-m", "worker.cli", "worker", "--burst"],

@@ -8,6 +8,10 @@ for ``seconds`` first (``later_seconds`` on later tries), with a 300 s timeout, 
 test can kill, stop, cancel or outlast a job that is really in the middle of its
 work. Every start is logged to a Redis list for the test to read.
 
+``...OftenDrainingSettings`` is the production worker whose history outbox is drained
+every ``QUICK_DRAIN_S`` instead of every ``DRAIN_EVERY_SECONDS``, for a test that waits
+for a drain.
+
 ``timed_metric`` is ``slow_metric`` with a
 timeout of ``TIMED_TIMEOUT_S``: a try that sleeps longer times out inside its transaction.
 
@@ -29,12 +33,14 @@ from pydantic import BaseModel
 
 from domain import schemas, services
 from domain.uow import UnitOfWork
-from worker.main import build_worker_settings
+from worker.bootstrap import services_of
+from worker.main import DRAINER_KEY, build_worker_settings, on_startup, prepare_worker
 from worker.registry import Job
 from worker.runtime.claiming import use_claiming_worker
 from worker.runtime.delivery import run_job
 from worker.runtime.endings import arq_timeout, deliver
 from worker.runtime.logs import configure_logging
+from worker.runtime.outbox import OutboxDrainer
 from worker.runtime.prometheus import job_meter
 from worker.settings import Settings
 
@@ -45,6 +51,7 @@ STARTS_KEY = "test:slow:starts"
 TIMED = "timed_metric"
 SLOW_TIMEOUT_S = 300
 TIMED_TIMEOUT_S = 2
+QUICK_DRAIN_S = 0.5
 
 
 async def _slowly(
@@ -95,7 +102,18 @@ async def block_loop(ctx: dict[str, Any], seconds: float) -> None:
     time.sleep(seconds)  # noqa: ASYNC251 (the point: the loop is stuck meanwhile)
 
 
+async def _draining_often(ctx: dict[str, Any]) -> None:
+    """The production start, its outbox drainer replaced by one ticking every QUICK_DRAIN_S."""
+    await on_startup(ctx)
+    await ctx[DRAINER_KEY].stop()
+    drainer = OutboxDrainer(services_of(ctx), every=QUICK_DRAIN_S)
+    drainer.start()
+    ctx[DRAINER_KEY] = drainer
+
+
 def __getattr__(name: str) -> Any:
+    if name == "OftenDrainingSettings":  # the production worker, as worker.main builds it
+        return {**prepare_worker(Settings()), "on_startup": _draining_often}
     if name == "ClaimingWorkerSettings":  # the production worker's class, ClaimingWorker
         use_claiming_worker()
         return __getattr__("WorkerSettings")
