@@ -43,4 +43,3 @@ async def test_swagger_ui_renders_with_every_other_host_unreachable(page, served
     await expect(title).to_contain_text("dbjobs console", timeout=30_000)  # a 1.8 MB script
     await expect(page.locator(".opblock-tag-section").first).to_be_visible()
     assert elsewhere == []
-    await page.screenshot(path="/work/helpers/screens/console-docs-offline.png")

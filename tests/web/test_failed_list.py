@@ -38,7 +38,6 @@ async def test_the_failed_list_is_worked_through_without_leaving_it(page, served
     await rows.nth(0).get_by_role("button", name="Retry anyway").click()
     await expect(page.locator("#retried")).to_contain_text(":retry:1")
     await expect(rows).to_have_count(1)  # the retried failure is handled
-    await page.screenshot(path="/work/helpers/screens/console-failed-list.png", full_page=True)
 
     await rows.nth(0).locator("input[type=checkbox]").check()
     await page.locator("#handle-checked").click()

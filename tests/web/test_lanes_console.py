@@ -4,7 +4,6 @@ and on the overview in a real headless Chromium."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,7 +16,6 @@ from tests.web.conftest import TOKEN, Served
 from worker.lanes import paused_key
 from worker.registry import CREATE_PROFILE, FAIL_STALE_RUNS, GENERATE_CHUNK, RECORD_METRICS
 
-SCREENS = Path("/work/helpers/screens")
 WAIT_MS = 15_000
 
 
@@ -116,7 +114,6 @@ async def test_the_overview_pauses_and_resumes_a_lane_and_draws_the_flow(
     )
     assert await redis.smembers(paused_key(settings.queue_name)) == {b"lane:bulk"}
     await page.locator("#flow").scroll_into_view_if_needed()
-    await page.screenshot(path=str(SCREENS / "lanes-overview.png"), full_page=True)
     await page.get_by_role("button", name="Last day").click()
     await expect(page.get_by_role("button", name="Last day")).to_have_attribute(
         "aria-pressed", "true"

@@ -66,7 +66,6 @@ async def test_counts_agree_the_running_table_is_paged_and_a_generation_shows_pr
     await expect(page.locator("#running-pages")).to_contain_text("1–20 of 25 running")
     generation = page.locator("#in-progress tr.submission", has_text="gen-1")
     await expect(generation).to_contain_text("6/10")
-    await page.screenshot(path="/work/helpers/screens/console-overview-counts.png", full_page=True)
 
     # The Workers page and the API count the same read, not the beat's 3.
     listed = await (await page.request.get("/api/workers")).json()

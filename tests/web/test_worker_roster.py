@@ -73,7 +73,6 @@ async def test_late_and_lost_workers_are_red_until_dismissed(page, served, pool,
     orphan = page.locator("tr.orphaned")
     await expect(orphan).to_contain_text("orphan:1")
     await expect(page.locator("#orphaned-note")).to_contain_text("returns to the queue")
-    await page.screenshot(path="/work/helpers/screens/console-roster-overview.png", full_page=True)
 
     # /metrics and the API tell the same roster.
     gauges = (await read_exposition(pool, queue)).decode()
@@ -88,7 +87,6 @@ async def test_late_and_lost_workers_are_red_until_dismissed(page, served, pool,
     ]
 
     await page.goto("/workers")
-    await page.screenshot(path="/work/helpers/screens/console-roster-workers.png", full_page=True)
     await page.locator("tr.worker.lost button", has_text="Dismiss").click()
     await expect(page).to_have_url(f"{served.url}/workers")
     await expect(rows).to_have_count(2)
