@@ -1,6 +1,7 @@
 """The job history's reads that a read command makes: its two lists, newest first (the
 jobs, by state and function, a page at a time; the failures nobody has handled), and
-finding a job id (known as typed, or the ids that start with a prefix).
+finding a job id (known as typed, or the ids that start with a prefix), and the record
+``dbjobs status`` shows of a job Redis has forgotten.
 
 They are SQL text, with ``:name`` parameters, that any connection runs: the unit of work's
 session (``HistoryReads``: the console, the worker) or one asyncpg connection of its own
@@ -11,6 +12,7 @@ The lists read an index (tests/integration/test_history_indexes.py proves it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -165,3 +167,41 @@ async def ids_starting_with(rows: Rows, prefix: str, limit: int) -> list[str]:
     for row in await rows(prefix_statement(prefix, limit)):
         found.update(i for i in (row["job_id"], row["parent_id"]) if i and i.startswith(prefix))
     return sorted(found)[:limit]
+
+
+# What `dbjobs status` shows of a job the history holds (not its payload, up to 64 KiB).
+STANDING = (
+    "state",
+    "function",
+    "result",
+    "error_type",
+    "error_message",
+    "tries",
+    "finished_at",
+    "next_retry_at",
+)
+
+
+def standing_statement(job_id: str) -> Statement:
+    """One row: the job's record as ``dbjobs status`` shows it (nulls when the history has
+    none), and whether the job is a submission (it has children, which
+    ``domain.services.get_submission`` adds up)."""
+    sql = (
+        f"SELECT {_columns(STANDING)}, EXISTS "
+        "(SELECT 1 FROM job_records WHERE parent_id = :job_id) AS submission "
+        "FROM (SELECT 1) AS one LEFT JOIN job_records ON job_id = :job_id"
+    )
+    return Statement(sql, {"job_id": job_id})
+
+
+async def job_standing(rows: Rows, job_id: str) -> dict[str, Any] | None:
+    """The job's ``STANDING`` and ``submission`` (its result decoded: JSON read as text
+    comes back as text); None when the history knows neither the job nor a submission's
+    jobs of that id."""
+    standing = dict((await rows(standing_statement(job_id)))[0])
+    standing["submission"] = bool(standing["submission"])
+    if standing["state"] is None and not standing["submission"]:
+        return None
+    if isinstance(standing["result"], str | bytes):
+        standing["result"] = json.loads(standing["result"])
+    return standing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -101,6 +102,34 @@ def test_the_history_lists_load_neither_sqlalchemy_nor_the_queue(pg_database):
         assert read.returncode == 0, read.stderr
         assert {"asyncpg", "domain"} <= loaded
         assert loaded.isdisjoint({"sqlalchemy", "arq", "redis", *NOT_FOR_READS}), command
+
+
+def test_status_of_a_job_only_the_history_holds_loads_no_sqlalchemy(clean_redis, pg_database):
+    """`dbjobs status` of a job Redis has forgotten reads its record over asyncpg alone."""
+    asyncio.run(_record_a_finished_job(pg_database, "history-probed"))
+    services = {"REDIS_URL": clean_redis.url, "DATABASE_URL": pg_database}
+    read, loaded = probed("status", "history-probed", **services)
+    assert "history-probed: succeeded (record_metric, try 2)" in read.stdout, read.stderr
+    assert "from the job history" in read.stderr
+    assert {"asyncpg", "redis"} <= loaded
+    assert loaded.isdisjoint({"sqlalchemy", *NOT_FOR_READS})
+
+
+async def _record_a_finished_job(url: str, job_id: str) -> None:
+    import asyncpg
+
+    from worker.cli.direct_reads import direct_dsn
+
+    connection = await asyncpg.connect(direct_dsn(url))
+    try:
+        await connection.execute(
+            "INSERT INTO job_records (job_id, function, status, tries, started_at, "
+            "finished_at, duration_ms, enqueued_at) "
+            "VALUES ($1, 'record_metric', 'succeeded', 2, now(), now(), 1, now())",
+            job_id,
+        )
+    finally:
+        await connection.close()
 
 
 def test_both_console_scripts_run_the_same_app():

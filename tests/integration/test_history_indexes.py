@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain.db import create_session_factory
-from domain.history_queries import is_known
+from domain.history_queries import is_known, job_standing
 from domain.models import JobRecord, JobTry
 from domain.repositories import JobRecordRepository, JobStamp
 from domain.repositories.history_partitions import day_name, default_name, is_partition
@@ -60,6 +60,8 @@ QUERIES: dict[str, Query] = {
     "get": Query(lambda jobs: jobs.get("job-1"), "pk_job_records"),
     # A job id as typed, a job's or a submission's (`dbjobs status ID`, the API's routes).
     "is_known": Query(lambda jobs: is_known(jobs.rows, "job-1"), "pk_job_records"),
+    # The record `dbjobs status` shows of a job Redis has forgotten, and whether it has jobs.
+    "job_standing": Query(lambda jobs: job_standing(jobs.rows, "job-1"), "pk_job_records"),
     "tries_of": Query(lambda jobs: jobs.tries_of("job-1"), "pk_job_tries"),
     "count_children": Query(
         lambda jobs: jobs.count_children("parent-1"), "ix_job_records_parent_status_finished_at"

@@ -1,6 +1,7 @@
 """The job history's reads of ``domain.history_queries`` for the CLI (``dbjobs list``,
-``dbjobs failed``, the job ids of ``dbjobs status``), over one asyncpg connection of their
-own: SQLAlchemy and the models stay unloaded, a third of a second of each command's start.
+``dbjobs failed``, the job ids of ``dbjobs status`` and the record of a job Redis has
+forgotten), over one asyncpg connection of their own: SQLAlchemy and the models stay
+unloaded, a third of a second of each command's start.
 
 Only for a plain PostgreSQL URL (no query options, which SQLAlchemy's dialect would
 translate): any other goes through a unit of work, as every other read does. A statement

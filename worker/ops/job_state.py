@@ -233,16 +233,17 @@ async def known_outcome(sources: Sources, job_id: str, *, describe: bool = False
 
 async def _from_history(sources: Sources, job_id: str) -> Outcome | None:
     """The durable record in the job history, kept long after Redis forgets the job; for a
-    submission none of whose jobs has ended yet, its marker in Redis."""
-    from domain.errors import JobNotFound
-    from domain.services import get_job
+    submission none of whose jobs has ended yet, its marker in Redis. A job's own record is
+    one statement of ``domain.history_queries`` (over asyncpg alone in the CLI); a
+    submission's children, added up, are read in a unit of work."""
+    from domain.history_queries import job_standing
 
     marker = await _submission_marker(sources, job_id)
-    async with sources.unit_of_work() as uow:
-        try:
-            return from_history(job_id, await get_job(uow, job_id), marker)
-        except JobNotFound:
-            pass
+    standing = await job_standing(sources.history_rows, job_id)
+    if standing is not None and standing["submission"]:
+        return await _submission_from_history(sources, job_id, marker)
+    if standing is not None:
+        return _from_standing(job_id, standing)
     if marker is None:
         return None
     children: dict[str, Any] = {
@@ -254,6 +255,31 @@ async def _from_history(sources: Sources, job_id: str) -> Outcome | None:
     return Outcome(
         job_id=job_id, state="queued", function=marker.get("function"), children=children
     )
+
+
+def _from_standing(job_id: str, standing: Mapping[str, Any]) -> Outcome:
+    """``from_history`` of a job that is no submission: its record alone."""
+    next_retry_at = standing["next_retry_at"]
+    return Outcome(
+        job_id=job_id,
+        state=standing["state"],
+        function=standing["function"],
+        result=standing["result"],
+        error=failure(standing["error_type"], standing["error_message"]),
+        source="history",
+        tries=standing["tries"],
+        finished_at=standing["finished_at"].isoformat(),
+        next_retry_at=next_retry_at.isoformat() if next_retry_at else None,
+    )
+
+
+async def _submission_from_history(
+    sources: Sources, job_id: str, marker: dict[str, Any] | None
+) -> Outcome:
+    from domain.services import get_job
+
+    async with sources.unit_of_work() as uow:
+        return from_history(job_id, await get_job(uow, job_id), marker)
 
 
 async def _with_retry_note(sources: Sources, outcome: Outcome) -> Outcome:
