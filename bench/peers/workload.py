@@ -24,7 +24,8 @@ def _cpu_note(runs: Sequence[Run], worker: str) -> str:
         return _median([run.ms_per_job(getattr(run.cpu, part)) for run in runs])
 
     lost = _median([run.lost_sessions for run in runs])
-    churn = f" (and {lost:,.0f} PG sessions opened and closed, uncounted)" if lost else ""
+    sessions = f"{lost:,.0f} PG session{'s' * (lost != 1)}"
+    churn = f" (and {sessions} opened and closed, uncounted)" if lost else ""
     return (
         f"CPU ms/job: {worker} {per_job('workers'):.2f}, PG {per_job('postgres'):.2f}{churn}, "
         f"Redis {per_job('redis'):.2f}"
