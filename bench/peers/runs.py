@@ -48,6 +48,9 @@ class Run:
     cpu: CpuUse  # seconds over the window
     jobs: int  # jobs finished in the window
     violation: str | None = None  # how the run broke exactly-once, if it did
+    # PostgreSQL sessions opened and closed again in the window: their CPU went uncounted
+    # (a pool that opens and closes connections under load).
+    lost_sessions: int = 0
 
     def ms_per_job(self, seconds: float) -> float:
         return 1000 * seconds / self.jobs
@@ -80,6 +83,22 @@ class Watcher:
 
     async def progress(self) -> int:
         return int(await self.connection.fetchval("SELECT coalesce(max(id), 0) FROM metrics"))
+
+    async def sessions(self) -> int:
+        """Sessions ever opened on the bench database (PostgreSQL's count)."""
+        return int(
+            await self.connection.fetchval(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            )
+        )
+
+    async def measure(self, before: tuple[CpuSample, int], worker: WorkerProcess | None) -> Run:
+        """The CPU used since ``before`` (a sample and ``sessions()``), as a run of no jobs
+        yet, with the sessions opened meanwhile that are gone already."""
+        after = await self.sample(worker)
+        opened = await self.sessions() - before[1]
+        alive = len(after.postgres.keys() - before[0].postgres.keys())
+        return Run(0.0, after.minus(before[0]), 0, lost_sessions=max(0, opened - alive))
 
     async def sample(self, worker: WorkerProcess | None) -> CpuSample:
         pids = await self.connection.fetch(
@@ -139,17 +158,16 @@ async def _until_ready(system: System, bench: Bench, worker: WorkerProcess) -> N
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def _drain(
-    system: System, watcher: Watcher, worker: WorkerProcess, ids: int
-) -> tuple[float, int, CpuUse]:
-    """From now (every job queued) until the last row: seconds, jobs and CPU in between."""
+async def _drain(system: System, watcher: Watcher, worker: WorkerProcess, ids: int) -> Run:
+    """From now (every job queued) until the last row: the run in between."""
     first = await watcher.progress()
-    before = await watcher.sample(worker)
+    before = await watcher.sample(worker), await watcher.sessions()
     opened = time.perf_counter()
     await _wait_for(system, watcher, worker, ids)
     seconds = time.perf_counter() - opened
-    used = (await watcher.sample(worker)).minus(before)
-    return seconds, ids - first, used
+    run = await watcher.measure(before, worker)
+    jobs = ids - first
+    return replace(run, per_second=jobs / seconds, jobs=jobs)
 
 
 async def check_exactly_once(
@@ -186,14 +204,14 @@ async def _in_process(bench: Bench, watcher: Watcher, run_id: int, count: int) -
             await database.insert_metric(run_id, step)
 
     try:
-        before = await watcher.sample(None)
+        before = await watcher.sample(None), await watcher.sessions()
         started = time.perf_counter()
         await asyncio.gather(*(lane() for _ in range(CONCURRENCY)))
         seconds = time.perf_counter() - started
-        used = (await watcher.sample(None)).minus(before)
+        run = await watcher.measure(before, None)
     finally:
         await database.dispose()
-    return Run(count / seconds, used, count)
+    return replace(run, per_second=count / seconds, jobs=count)
 
 
 async def _through_queue(
@@ -208,7 +226,7 @@ async def _through_queue(
         await system.enqueue(bench, warm_run, WARM_UP)
         await _wait_for(system, watcher, worker, WARM_UP)
         await system.enqueue(bench, run_id, count)
-        seconds, jobs, used = await _drain(system, watcher, worker, WARM_UP + count)
+        run = await _drain(system, watcher, worker, WARM_UP + count)
         # Let the last jobs' bookkeeping finish before the worker is stopped.
         await asyncio.sleep(0.2)
     finally:
@@ -217,7 +235,7 @@ async def _through_queue(
         worker.log_path.unlink(missing_ok=True)
     if code not in system.exit_codes:
         raise RuntimeError(f"{system.label}: worker exited {code}:\n{log[-3000:]}")
-    return Run(jobs / seconds, used, jobs)
+    return run
 
 
 async def run_once(bench: Bench, system: System, count: int) -> Run:

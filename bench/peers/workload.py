@@ -23,8 +23,11 @@ def _cpu_note(runs: Sequence[Run], worker: str) -> str:
     def per_job(part: str) -> float:
         return _median([run.ms_per_job(getattr(run.cpu, part)) for run in runs])
 
+    lost = _median([run.lost_sessions for run in runs])
+    sessions = f"{lost:,.0f} PG session{'s' * (lost != 1)}"
+    churn = f" (and {sessions} opened and closed, uncounted)" if lost else ""
     return (
-        f"CPU ms/job: {worker} {per_job('workers'):.2f}, PG {per_job('postgres'):.2f}, "
+        f"CPU ms/job: {worker} {per_job('workers'):.2f}, PG {per_job('postgres'):.2f}{churn}, "
         f"Redis {per_job('redis'):.2f}"
     )
 
