@@ -137,6 +137,18 @@ class MetricReads:
             await self.session.execute(_NO_JIT)
 
 
+def _bucket_aggregates() -> tuple[Any, ...]:
+    """What each (run, bucket) of a history reports, whichever way it is read."""
+    return (
+        func.count().label("points"),
+        func.min(_M.step).label("first_step"),
+        func.max(_M.step).label("last_step"),
+        func.min(_M.value).label("min"),
+        func.max(_M.value).label("max"),
+        func.avg(_M.value).label("mean"),
+    )
+
+
 def _per_bucket_lateral(run_ids: Sequence[int], name: str, edges: Any) -> Any:
     """Each (run, bucket) aggregated by its own range scan of the index (LATERAL), so the
     plan is the same whatever the statistics say. Joined instead, a table whose statistics
@@ -146,14 +158,7 @@ def _per_bucket_lateral(run_ids: Sequence[int], name: str, edges: Any) -> Any:
     each = [select(literal(run_id, BigInteger).label("run_id")) for run_id in run_ids]
     runs_cte = (union_all(*each) if len(each) > 1 else each[0]).cte("runs")
     spans = (
-        select(
-            func.count().label("points"),
-            func.min(_M.step).label("first_step"),
-            func.max(_M.step).label("last_step"),
-            func.min(_M.value).label("min"),
-            func.max(_M.value).label("max"),
-            func.avg(_M.value).label("mean"),
-        )
+        select(*_bucket_aggregates())
         .where(
             _M.run_id == runs_cte.c.run_id,
             _M.name == name,
@@ -176,12 +181,7 @@ def _per_bucket_joined(run_ids: Sequence[int], name: str, edges: Any) -> Any:
         select(
             _M.run_id,
             edges.c.bucket,
-            func.count().label("points"),
-            func.min(_M.step).label("first_step"),
-            func.max(_M.step).label("last_step"),
-            func.min(_M.value).label("min"),
-            func.max(_M.value).label("max"),
-            func.avg(_M.value).label("mean"),
+            *_bucket_aggregates(),
         )
         .select_from(edges)
         .join(
