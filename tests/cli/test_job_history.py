@@ -13,7 +13,7 @@ from domain.db import utcnow
 from domain.repositories import JobStamp
 from domain.views import ProfileView
 from tests.cli.conftest import one_json
-from worker.ops.job_state import SUBMISSION_PREFIX
+from worker.ops.job_notes import SUBMISSION_PREFIX
 
 CREATED = {
     "id": 7, "username": "ada", "email": "ada@example.com", "full_name": "Ada L", "bio": "",

@@ -14,7 +14,7 @@ from domain.models import JobRecord, JobTry
 from domain.repositories import JobStamp, ProfileRepository
 from tests.support.faults import connection_lost, failing_profile_inserts
 from worker.ops.enqueue import PARENT_KWARG
-from worker.ops.job_state import read_retry_note
+from worker.ops.job_notes import read_retry_note
 from worker.registry import chunk_job_id
 from worker.runtime.outbox import (
     DEAD_LETTERS_KEY,

@@ -16,7 +16,8 @@ from domain.uow import SqlAlchemyUnitOfWork
 from tests.support.fleet import start_a_run
 from worker.ops.actions import enqueue_once
 from worker.ops.enqueue import VERSION_KWARG, enqueue_many
-from worker.ops.job_state import known_outcome, read_retry_note
+from worker.ops.job_notes import read_retry_note
+from worker.ops.job_state import known_outcome
 from worker.registry import JOBS, RECORD_METRIC
 from worker.serialization import deserialize
 from worker.testing.schema_change import NEXT_VERSION, RECORD_METRIC_NEXT, use_next_registry

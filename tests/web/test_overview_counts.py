@@ -15,7 +15,7 @@ from playwright.async_api import expect
 
 from domain.db import utcnow
 from worker.bootstrap import open_pool
-from worker.ops.job_state import SUBMISSION_PREFIX
+from worker.ops.job_notes import SUBMISSION_PREFIX
 from worker.ops.queue_state import lease_value
 from worker.ops.workers import READY, WorkerBeat, index_key, worker_key
 from worker.registry import JOBS

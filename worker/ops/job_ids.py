@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from worker.ops.actions import Refused
 from worker.ops.following import with_generation
-from worker.ops.job_state import SUBMISSION_PREFIX, Outcome, Sources, UnknownJob, known_outcome
+from worker.ops.job_notes import SUBMISSION_PREFIX
+from worker.ops.job_state import Outcome, Sources, UnknownJob, known_outcome
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis

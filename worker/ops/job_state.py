@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from worker.ops.job_notes import read_retry_note, read_submission_marker
+
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
     from arq.jobs import Job, JobResult
@@ -24,8 +26,6 @@ if TYPE_CHECKING:
     from domain.views import JobDetail, Submission
 
 FINAL = frozenset({"succeeded", "failed", "cancelled"})
-SUBMISSION_PREFIX = "dbjobs:submission:"
-RETRY_NOTE_PREFIX = "dbjobs:retrying:"  # the worker's note on a try it will retry
 
 
 class Sources(Protocol):
@@ -238,7 +238,7 @@ async def _from_history(sources: Sources, job_id: str) -> Outcome | None:
     submission's children, added up, are read in a unit of work."""
     from domain.history_queries import job_standing
 
-    marker = await _submission_marker(sources, job_id)
+    marker = await read_submission_marker(await sources.queue(), job_id)
     standing = await job_standing(sources.history_rows, job_id)
     if standing is not None and standing["submission"]:
         return await _submission_from_history(sources, job_id, marker)
@@ -297,35 +297,3 @@ async def _with_retry_note(sources: Sources, outcome: Outcome) -> Outcome:
         "next_retry_at": retry.get("retry_at"),
     }
     return outcome.model_copy(update=update)
-
-
-def retry_note_key(job_id: str) -> str:
-    return RETRY_NOTE_PREFIX + job_id
-
-
-async def read_retry_note(redis: ArqRedis, job_id: str) -> dict[str, Any] | None:
-    """The worker's note on a job's last try (``worker.runtime.outbox.note_retry``); None
-    when there is none, or none of ours."""
-    return await _json_object(redis, retry_note_key(job_id))
-
-
-async def _submission_marker(sources: Sources, parent_id: str) -> dict[str, Any] | None:
-    """What ``worker.ops.submissions.mark_submission`` wrote; None when there is nothing,
-    or nothing of ours."""
-    marker = await _json_object(await sources.queue(), SUBMISSION_PREFIX + parent_id)
-    return marker if marker is not None and isinstance(marker.get("jobs", 0), int) else None
-
-
-async def _json_object(redis: ArqRedis, key: str) -> dict[str, Any] | None:
-    """The JSON object ``key`` holds; None when it holds nothing, or not one (another type
-    of key, not JSON, JSON of another shape)."""
-    from contextlib import suppress
-
-    import orjson
-    from redis.exceptions import ResponseError
-
-    with suppress(ResponseError, orjson.JSONDecodeError):
-        raw = await redis.get(key)
-        found = orjson.loads(raw) if raw is not None else None
-        return found if isinstance(found, dict) else None
-    return None

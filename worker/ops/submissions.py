@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from worker.ops.job_notes import SUBMISSION_PREFIX
 from worker.ops.job_state import (
-    SUBMISSION_PREFIX,
     JobFailure,
     Outcome,
     Sources,

@@ -2,7 +2,7 @@
 
 - Each retry also leaves a short-lived note in Redis (``retry_note_key``): the try, its
   error and when the next one is due, so that ``dbjobs status`` and ``--wait`` can say why
-  a job is waiting even when the database is what failed (``worker.ops.job_state`` reads
+  a job is waiting even when the database is what failed (``worker.ops.job_notes`` reads
   it).
 - A final failure that cannot be written goes to an outbox list in Redis; every worker
   drains the outbox into PostgreSQL once it answers again, so ``dbjobs failed`` lists it.
@@ -34,7 +34,7 @@ from redis.exceptions import ResponseError
 
 from domain.repositories import JobStamp
 from worker.bootstrap import Services
-from worker.ops.job_state import retry_note_key
+from worker.ops.job_notes import retry_note_key
 from worker.quarantine import damaged
 from worker.runtime.quarantining import move_aside
 from worker.runtime.retry import is_transient
