@@ -212,7 +212,9 @@ async def handle_failure(
         try:  # what producers are told is best effort: the retry itself is not
             await note_retry(services.redis, stamp, _error(error), retry_at, settings.keep_result)
         except RedisError as problem:
-            log.warning("job %s: could not leave its retry note: %s", stamp.job_id, _brief(problem))
+            log.warning(
+                "job %s: could not leave its retry note: %s", stamp.job_id, first_line(problem)
+            )
         await record_retry(services, stamp, raw, error, retry_at)
         raise Retry(defer=delay) from error
     if len(stamp.job_id) > MAX_JOB_ID:
@@ -227,7 +229,7 @@ async def handle_failure(
             "job %s failed with %s; the job history will record it once it can: %s",
             stamp.job_id,
             type(error).__name__,
-            _brief(problem),
+            first_line(problem),
         )
         await defer_failure(services.redis, stamp, failure)
         error.__cause__ = problem
@@ -277,7 +279,7 @@ async def record_retry(
             "job %s: the job history could not record try %d: %s",
             stamp.job_id,
             stamp.tries,
-            _brief(problem),
+            first_line(problem),
         )
 
 
@@ -285,11 +287,7 @@ def _error(error: Exception) -> tuple[str, str]:
     """Its type and message as the history keeps them: an expected error's whole message
     (capped), else the first line of it."""
     expected = isinstance(error, DomainError | InvalidPayload)
-    return type(error).__name__, capped(str(error)) if expected else _brief(error)
-
-
-def _brief(error: Exception) -> str:
-    return first_line(error)
+    return type(error).__name__, capped(str(error)) if expected else first_line(error)
 
 
 def _fail(error: Exception) -> NoReturn:
