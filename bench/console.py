@@ -32,7 +32,7 @@ TARGET_MS = 200.0  # a page an operator clicks through should feel instant
 async def console(bench: Bench) -> list[Row]:
     await truncate_tables(bench.services)
     try:
-        seeded = await seed(bench, bench.sizes.history_rows)
+        seeded = await seed(bench, bench.sizes.read_rows)
         async with console_client(bench) as client:
             deep = _deep_cursor(seeded)
             return [

@@ -30,7 +30,7 @@ class Sizes:
     enqueue_one_by_one: int
     raw_rows: int
     idle_seconds: float
-    history_rows: int
+    read_rows: int
     file_points: int
 
     @classmethod

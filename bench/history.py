@@ -31,8 +31,8 @@ from bench.context import Bench
 from bench.measure import Row
 from bench.services import truncate_tables
 from domain import services
+from domain.progress_queries import FAILURES_SHOWN, MAX_SUMMED, states_statement
 from domain.repositories import JobStamp
-from domain.services.history import FAILURES_SHOWN, MAX_SUMMED
 from domain.uow import SqlAlchemyUnitOfWork
 
 DAYS = 14
@@ -177,7 +177,7 @@ class Plan:
 async def history(bench: Bench) -> list[Row]:
     await truncate_tables(bench.services)
     try:
-        seeded = await seed(bench, bench.sizes.history_rows)
+        seeded = await seed(bench, bench.sizes.read_rows)
         rows = [_seed_row(seeded)]
         for probe in probes(seeded):
             rows.append(await _measure(bench, probe))
@@ -269,8 +269,8 @@ def _lookups(seeded: Seeded) -> list[Probe]:
             lambda uow, n: uow.jobs.tries_of(seeded.retried_job),
         ),
         Probe(
-            f"count_children(parent), {children} children",
-            lambda uow, n: uow.jobs.count_children(parent),
+            f"a submission's jobs by state, {children} children",
+            lambda uow, n: uow.jobs.rows(states_statement(parent)),
         ),
         Probe(
             f"children_of(parent, failed, limit {FAILURES_SHOWN})",

@@ -54,7 +54,7 @@ async def metric_history(bench: Bench) -> list[Row]:
     await truncate_tables(bench.services)
     try:
         run_id = await bench.new_run()
-        points = bench.sizes.history_rows  # 1,000,000; 100,000 with --quick
+        points = bench.sizes.read_rows  # 1,000,000; 100,000 with --quick
         await _statistics(
             bench, "ANALYZE metrics; ALTER TABLE metrics SET (autovacuum_enabled = off)"
         )

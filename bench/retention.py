@@ -7,7 +7,7 @@ table (timed too). After (the current schema): the prune detaches and drops the 
 partitions, carrying its unhandled failures and retrying jobs to the default partition.
 Both histories are seeded alike (bench/history.py's seed, over 14 whole days ending at
 midnight), their size read before and after. ``BENCH_RETENTION_ROWS`` sets the number of
-jobs (default: the size's ``history_rows``); ``BENCH_RETENTION_SIDE=before`` (or ``after``)
+jobs (default: the size's ``read_rows``); ``BENCH_RETENTION_SIDE=before`` (or ``after``)
 measures one side only, so that the two can run at once on a large history.
 """
 
@@ -59,7 +59,7 @@ class Pass:
 
 
 async def retention(bench: Bench) -> list[Row]:
-    rows = int(os.environ.get("BENCH_RETENTION_ROWS", bench.sizes.history_rows))
+    rows = int(os.environ.get("BENCH_RETENTION_ROWS", bench.sizes.read_rows))
     side = os.environ.get("BENCH_RETENTION_SIDE", "")
     end = day_start(datetime.now(UTC).date())
     measured: list[Row] = []

@@ -82,7 +82,8 @@ class Statement:
 Rows = Callable[[Statement], Awaitable[Sequence[Mapping[str, Any]]]]
 
 
-def _columns(names: Sequence[str]) -> str:
+def columns(names: Sequence[str]) -> str:
+    """A SELECT's list of ``names``: the status column as ``state``, its name on every face."""
     return ", ".join("status AS state" if name == "state" else name for name in names)
 
 
@@ -102,7 +103,7 @@ def recent_statement(
         if value is not None:
             where.append(f"{column} = :{column}")
             params[column] = value
-    sql = f"SELECT {_columns(SUMMARY)} FROM job_records"
+    sql = f"SELECT {columns(SUMMARY)} FROM job_records"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY finished_at DESC, job_id DESC LIMIT :limit"
@@ -113,7 +114,7 @@ def failures_statement(limit: int) -> Statement:
     """Failures nobody has handled, newest first, read from their partial index (its own
     text, literals and all: a plan of "status = $1" could not use it)."""
     sql = (
-        f"SELECT {_columns(HEADER)} FROM job_records WHERE {UNHANDLED_FAILURE} "
+        f"SELECT {columns(HEADER)} FROM job_records WHERE {UNHANDLED_FAILURE} "
         "ORDER BY finished_at DESC LIMIT :limit"
     )
     return Statement(sql, {"limit": limit})
@@ -185,9 +186,9 @@ STANDING = (
 def standing_statement(job_id: str) -> Statement:
     """One row: the job's record as ``dbjobs status`` shows it (nulls when the history has
     none), and whether the job is a submission (it has children, which
-    ``domain.services.get_submission`` adds up)."""
+    ``domain.progress_queries.submission_of`` adds up)."""
     sql = (
-        f"SELECT {_columns(STANDING)}, EXISTS "
+        f"SELECT {columns(STANDING)}, EXISTS "
         "(SELECT 1 FROM job_records WHERE parent_id = :job_id) AS submission "
         "FROM (SELECT 1) AS one LEFT JOIN job_records ON job_id = :job_id"
     )
@@ -202,6 +203,11 @@ async def job_standing(rows: Rows, job_id: str) -> dict[str, Any] | None:
     standing["submission"] = bool(standing["submission"])
     if standing["state"] is None and not standing["submission"]:
         return None
-    if isinstance(standing["result"], str | bytes):
-        standing["result"] = json.loads(standing["result"])
+    standing["result"] = json_value(standing["result"])
     return standing
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column's value decoded: read as text (SQL text over asyncpg, or SQLite) it
+    comes back as text."""
+    return json.loads(value) if isinstance(value, str | bytes) else value

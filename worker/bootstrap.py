@@ -237,7 +237,7 @@ class Services:
         async with self.unit_of_work() as uow:
             return await use_case(uow, *args, **kwargs)
 
-    async def history_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
+    async def read_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
         """A read of ``domain.history_queries``, in a unit of work of its own."""
         async with self.unit_of_work() as uow:
             return await uow.jobs.rows(statement)

@@ -14,7 +14,7 @@ from domain.db import sqlstate, utcnow
 from domain.models import JobRecord, JobTry
 from domain.repositories import history_partitions
 from domain.repositories._sql import dialect_of, insert_for
-from domain.repositories.generations import GenerationProgress, GenerationRepository
+from domain.repositories.generations import GenerationRepository
 from domain.repositories.history_partitions import Forgotten, day_of
 from domain.repositories.history_reads import UNHANDLED_FAILURE_SQL, HistoryReads, inlined
 from domain.repositories.ledger import (
@@ -30,7 +30,6 @@ from domain.repositories.ledger import (
 )
 
 __all__ = [
-    "GenerationProgress",
     "GenerationRepository",
     "JobRecordRepository",
     "JobStamp",

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import partial
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.models import GenerationChunk, ProfileGeneration
+from domain.progress_queries import generation_status
 from domain.repositories._sql import insert_for
-
-
-@dataclass(frozen=True)
-class GenerationProgress:
-    chunks_done: int
-    rows_done: int
+from domain.repositories.history_reads import statement_rows
+from domain.views import GenerationStatus
 
 
 class GenerationRepository:
@@ -53,9 +50,6 @@ class GenerationRepository:
         )
         return (await self.session.execute(statement)).first() is not None
 
-    async def progress(self, generation_id: int) -> GenerationProgress:
-        statement = select(
-            func.count(), func.coalesce(func.sum(GenerationChunk.rows_inserted), 0)
-        ).where(GenerationChunk.generation_id == generation_id)
-        chunks, rows = (await self.session.execute(statement)).one()
-        return GenerationProgress(chunks_done=int(chunks), rows_done=int(rows))
+    async def status(self, generation_id: int) -> GenerationStatus | None:
+        """Its chunks committed and profiles written (``domain.progress_queries``)."""
+        return await generation_status(partial(statement_rows, self.session), generation_id)

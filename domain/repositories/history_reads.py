@@ -1,10 +1,11 @@
-"""The job history's reads: one job, its tries and children, counts, the flow of finished
+"""The job history's reads: one job, its tries and children (a submission's, added up by
+``domain.progress_queries``), counts, the flow of finished
 jobs, and the lists (``domain.history_queries``, run here through the session). Each reads
 an index (tests/integration/test_history_indexes.py proves it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,8 @@ from domain.history_queries import (
     unhandled_failures,
 )
 from domain.models import JobRecord, JobTry
-from domain.views import JobHeader, JobSummary
+from domain.progress_queries import submission_of
+from domain.views import JobHeader, JobSummary, Submission
 
 # The partial index's own text, literals and all: a plan of "status = $1" cannot use the
 # index, and PostgreSQL may reuse such a generic plan for a prepared statement.
@@ -32,7 +34,6 @@ UNHANDLED_FAILURE_SQL = text(UNHANDLED_FAILURE)
 # A submission's jobs leave out the two columns that can be large, as the lists do
 # (domain.history_queries). Touching them on a row loaded so raises instead of querying.
 _HEADERS_ONLY = (defer(JobRecord.payload, raiseload=True), defer(JobRecord.result, raiseload=True))
-RESULTS_PAGE = 500
 
 
 def _children(parent_id: str, status: str) -> tuple[ColumnElement[bool], ...]:
@@ -75,26 +76,9 @@ class HistoryReads:
         )
         return list((await self.session.scalars(statement)).all())
 
-    async def results_of(
-        self, parent_id: str, *, status: str, limit: int
-    ) -> AsyncIterator[list[dict[str, Any] | None]]:
-        """The results of a submission's jobs in one state, ``RESULTS_PAGE`` at a time:
-        each may hold 16 KiB, so that ten thousand of them are never in memory at once."""
-        statement = select(JobRecord.result).where(*_children(parent_id, status))
-        streamed = await self.session.stream_scalars(
-            statement.limit(limit).execution_options(yield_per=RESULTS_PAGE)
-        )
-        async for page in streamed.partitions():
-            yield list(page)
-
-    async def count_children(self, parent_id: str) -> dict[str, int]:
-        """How many of a submission's jobs are in each state."""
-        statement = (
-            select(JobRecord.status, func.count())
-            .where(JobRecord.parent_id == parent_id)
-            .group_by(JobRecord.status)
-        )
-        return {status: int(n) for status, n in (await self.session.execute(statement)).all()}
+    async def submission(self, parent_id: str) -> Submission | None:
+        """How far a submission's jobs got (``domain.progress_queries``)."""
+        return await submission_of(self.rows, parent_id)
 
     async def list_recent(
         self,
@@ -141,17 +125,24 @@ class HistoryReads:
         return await unhandled_failures(self.rows, limit)
 
     async def rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
-        """A statement of ``domain.history_queries`` in this session: its inlined values
-        written into the SQL as literals, its times read and written as UTC on SQLite too."""
-        values = [
-            bindparam(
-                name,
-                value,
-                type_=UTCDateTime() if isinstance(value, datetime) else None,
-                literal_execute=name in statement.inlined,
-            )
-            for name, value in statement.params.items()
-        ]
-        times = {name: UTCDateTime() for name in TIMES if name in statement.sql}
-        clause = text(statement.sql).bindparams(*values).columns(**times)
-        return [dict(row) for row in (await self.session.execute(clause)).mappings()]
+        return await statement_rows(self.session, statement)
+
+
+async def statement_rows(
+    session: AsyncSession, statement: Statement
+) -> Sequence[Mapping[str, Any]]:
+    """A statement of SQL text (``domain.history_queries``, ``domain.progress_queries``) in
+    ``session``: its inlined values written into the SQL as literals, its times read and
+    written as UTC on SQLite too."""
+    values = [
+        bindparam(
+            name,
+            value,
+            type_=UTCDateTime() if isinstance(value, datetime) else None,
+            literal_execute=name in statement.inlined,
+        )
+        for name, value in statement.params.items()
+    ]
+    times = {name: UTCDateTime() for name in TIMES if name in statement.sql}
+    clause = text(statement.sql).bindparams(*values).columns(**times)
+    return [dict(row) for row in (await session.execute(clause)).mappings()]

@@ -7,7 +7,12 @@ types), ``profiles``, ``tracker`` (experiments, runs, metric points) and ``maint
 """
 
 from domain.history_queries import JobState, ListJobs
-from domain.limits import DEFAULT_LATE_METRICS_SECONDS, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
+from domain.limits import (
+    DEFAULT_LATE_METRICS_SECONDS,
+    MAX_CHUNK_SIZE,
+    MIN_CHUNK_SIZE,
+    chunk_count,
+)
 from domain.schemas.base import (
     INT32_MAX,
     MAX_BATCH,
@@ -39,7 +44,6 @@ from domain.schemas.profiles import (
     ProfileChanges,
     UpdateProfile,
     Username,
-    chunk_count,
     smallest_chunk_size,
 )
 from domain.schemas.tracker import (

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from domain.limits import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
+from domain.limits import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, chunk_count
 from domain.schemas.base import INT32_MAX, Bio, Id, Payload
 
 MAX_GENERATE = 10_000_000
@@ -126,10 +126,6 @@ class GenerateProfiles(Payload):
                 f"(a generation makes at most {MAX_CHUNKS:,} chunk jobs)"
             )
         return chunk_size
-
-
-def chunk_count(count: int, chunk_size: int) -> int:
-    return -(-count // chunk_size)
 
 
 def smallest_chunk_size(count: int) -> int:

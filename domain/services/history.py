@@ -20,7 +20,6 @@ from domain.views import (
     RetryPlan,
     Submission,
     TryView,
-    add_up,
 )
 
 if TYPE_CHECKING:
@@ -28,8 +27,6 @@ if TYPE_CHECKING:
 
 MAX_JOB_ID = 200  # job_records.job_id
 MAX_RETRIES = 1000
-FAILURES_SHOWN = 5
-MAX_SUMMED = 10_000  # children whose results a submission's totals add up
 
 
 def _earlier(attempt: JobTry, record: JobRecord) -> bool:
@@ -66,19 +63,7 @@ async def get_job(uow: UnitOfWork, job_id: str) -> JobDetail:
 
 async def get_submission(uow: UnitOfWork, parent_id: str) -> Submission | None:
     """How far the jobs of a submission got, by state; None when none has been recorded."""
-    states = await uow.jobs.count_children(parent_id)
-    if not states:
-        return None
-    failures = await uow.jobs.children_of(parent_id, status="failed", limit=FAILURES_SHOWN)
-    totals: dict[str, Any] = {}
-    async for results in uow.jobs.results_of(parent_id, status="succeeded", limit=MAX_SUMMED):
-        add_up(results, totals)
-    return Submission(
-        parent_id=parent_id,
-        states=states,
-        failures=[JobSummary.model_validate(f) for f in failures],
-        totals=totals,
-    )
+    return await uow.jobs.submission(parent_id)
 
 
 async def list_jobs(uow: UnitOfWork, query: schemas.ListJobs) -> list[JobSummary]:

@@ -108,14 +108,7 @@ async def generate_chunk(uow: UnitOfWork, payload: schemas.GenerateChunk) -> Chu
 
 
 async def generation_status(uow: UnitOfWork, generation_id: int) -> GenerationStatus:
-    generation = await uow.generations.get(generation_id)
-    if generation is None:
+    status = await uow.generations.status(generation_id)
+    if status is None:
         raise GenerationNotFound(generation_id)
-    progress = await uow.generations.progress(generation_id)
-    return GenerationStatus(
-        generation_id=generation_id,
-        total=generation.total,
-        chunks=_chunk_count(generation),
-        chunks_done=progress.chunks_done,
-        rows_done=progress.rows_done,
-    )
+    return status

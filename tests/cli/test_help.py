@@ -115,18 +115,61 @@ def test_status_of_a_job_only_the_history_holds_loads_no_sqlalchemy(clean_redis,
     assert loaded.isdisjoint({"sqlalchemy", *NOT_FOR_READS})
 
 
-async def _record_a_finished_job(url: str, job_id: str) -> None:
+def test_status_of_a_submission_and_of_a_generation_loads_no_sqlalchemy(clean_redis, pg_database):
+    """A submission's jobs added up, and a generation's chunks counted, over asyncpg alone."""
+    asyncio.run(_record_a_submission_and_a_generation(pg_database))
+    services = {"REDIS_URL": clean_redis.url, "DATABASE_URL": pg_database}
+    read, loaded = probed("status", "sub-probed", **services)
+    assert "job sub-probed: failed" in read.stdout, read.stderr
+    assert "1 of 2 jobs failed; first, sub-probed:1:" in read.stdout
+    assert "RunNotFound: run 9 not found" in read.stdout
+    assert "jobs: 2 ended: 1 failed, 1 succeeded" in read.stdout
+    assert loaded.isdisjoint({"sqlalchemy", *NOT_FOR_READS})
+    read, loaded = probed("status", "gen-probed", **services)
+    assert "generation: 7: 2 of 3 chunks committed, 150 of 250 profiles written" in read.stdout
+    assert loaded.isdisjoint({"sqlalchemy", *NOT_FOR_READS})
+
+
+async def _record_a_finished_job(url: str, job_id: str, **columns: object) -> None:
     import asyncpg
 
     from worker.cli.direct_reads import direct_dsn
 
+    row = {"function": "record_metric", "status": "succeeded", "tries": 2, **columns}
+    names = ", ".join(row)
+    values = ", ".join(f"${n}" for n in range(2, len(row) + 2))
     connection = await asyncpg.connect(direct_dsn(url))
     try:
         await connection.execute(
-            "INSERT INTO job_records (job_id, function, status, tries, started_at, "
-            "finished_at, duration_ms, enqueued_at) "
-            "VALUES ($1, 'record_metric', 'succeeded', 2, now(), now(), 1, now())",
+            f"INSERT INTO job_records (job_id, {names}, started_at, finished_at, duration_ms, "
+            f"enqueued_at) VALUES ($1, {values}, now(), now(), 1, now())",
             job_id,
+            *row.values(),
+        )
+    finally:
+        await connection.close()
+
+
+async def _record_a_submission_and_a_generation(url: str) -> None:
+    import asyncpg
+
+    from worker.cli.direct_reads import direct_dsn
+
+    batch = {"function": "record_metrics", "tries": 1, "parent_id": "sub-probed"}
+    await _record_a_finished_job(url, "sub-probed:0", **batch, result='{"inserted": 5}')
+    failure = {"error_type": "RunNotFound", "error_message": "run 9 not found"}
+    await _record_a_finished_job(url, "sub-probed:1", **batch, status="failed", **failure)
+    plan = '{"generation_id": 7, "total": 250, "chunks": 3}'
+    await _record_a_finished_job(url, "gen-probed", function="generate_profiles", result=plan)
+    connection = await asyncpg.connect(direct_dsn(url))
+    try:
+        await connection.execute(
+            "INSERT INTO profile_generations (id, key, seed, total, chunk_size) "
+            "VALUES (7, 'probed', 1, 250, 100)"
+        )
+        await connection.execute(
+            "INSERT INTO profile_generation_chunks (generation_id, chunk_index, rows_inserted) "
+            "VALUES (7, 0, 100), (7, 2, 50)"
         )
     finally:
         await connection.close()

@@ -3,13 +3,15 @@ that failed for good stop the wait, the first one named, instead of a wait for e
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from domain import schemas, services
 from domain.db import utcnow
+from domain.history_queries import Statement
 from domain.models import JobRecord
 from domain.views import GenerationStatus
 from tests.support.db import MakeUow
@@ -28,6 +30,10 @@ class HistoryOnly:
 
     async def job(self, job_id: str):
         raise AssertionError("following a generation reads no Redis")
+
+    async def read_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
+        async with self.unit_of_work() as uow:
+            return await uow.jobs.rows(statement)
 
 
 async def _plan(uow_factory: MakeUow) -> int:

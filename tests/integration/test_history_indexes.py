@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from domain.db import create_session_factory
 from domain.history_queries import is_known, job_standing
 from domain.models import JobRecord, JobTry
+from domain.progress_queries import results_statement, submission_of
 from domain.repositories import JobRecordRepository, JobStamp
 from domain.repositories.history_partitions import day_name, default_name, is_partition
 from tests.support.plans import PLAN_MODES, captured, explain, nodes
@@ -51,11 +52,6 @@ class Query:
         return (self.index, self.or_index) if self.or_index else (self.index,)
 
 
-async def _drained(pages: AsyncIterator[Any]) -> None:
-    async for _ in pages:
-        pass
-
-
 QUERIES: dict[str, Query] = {
     "get": Query(lambda jobs: jobs.get("job-1"), "pk_job_records"),
     # A job id as typed, a job's or a submission's (`dbjobs status ID`, the API's routes).
@@ -63,15 +59,17 @@ QUERIES: dict[str, Query] = {
     # The record `dbjobs status` shows of a job Redis has forgotten, and whether it has jobs.
     "job_standing": Query(lambda jobs: job_standing(jobs.rows, "job-1"), "pk_job_records"),
     "tries_of": Query(lambda jobs: jobs.tries_of("job-1"), "pk_job_tries"),
-    "count_children": Query(
-        lambda jobs: jobs.count_children("parent-1"), "ix_job_records_parent_status_finished_at"
+    # A submission's jobs by state, its first failures, a page of its results after another.
+    "submission": Query(
+        lambda jobs: submission_of(jobs.rows, "parent-1"),
+        "ix_job_records_parent_status_finished_at",
+    ),
+    "a page of a submission's results": Query(
+        lambda jobs: jobs.rows(results_statement("parent-1", (NOW, "j"), 500)),
+        "ix_job_records_parent_status_finished_at",
     ),
     "children_of": Query(
         lambda jobs: jobs.children_of("parent-1", status="failed", limit=5),
-        "ix_job_records_parent_status_finished_at",
-    ),
-    "results_of": Query(
-        lambda jobs: _drained(jobs.results_of("parent-1", status="succeeded", limit=10_000)),
         "ix_job_records_parent_status_finished_at",
     ),
     "list_recent": Query(

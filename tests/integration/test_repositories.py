@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.exc import InvalidRequestError
 
-from domain import services
+from domain import progress_queries, services
 from domain.db import utcnow
 from domain.errors import RunNotFound
 from domain.history_queries import failures_statement, recent_statement
 from domain.models import Profile
-from domain.repositories import JobStamp, history_reads
+from domain.repositories import JobStamp
 from domain.repositories.history_partitions import day_of
 from domain.repositories.metric_writes import MetricWrite
 from domain.repositories.tracker import ACTIVITY_RESOLUTION
@@ -149,8 +149,10 @@ async def test_generation_bookkeeping(uow_factory: MakeUow):
         assert await uow.generations.claim_chunk(generation.id, 0, 4)
         assert not await uow.generations.claim_chunk(generation.id, 0, 4)
         assert await uow.generations.claim_chunk(generation.id, 2, 2)
-        progress = await uow.generations.progress(generation.id)
-        assert (progress.chunks_done, progress.rows_done) == (2, 6)
+        status = await uow.generations.status(generation.id)
+        assert status is not None
+        assert (status.chunks, status.chunks_done, status.rows_done) == (3, 2, 6)
+        assert await uow.generations.status(generation.id + 1) is None
 
 
 async def test_job_records_keep_successes_and_forget_old_ones(uow_factory: MakeUow):
@@ -233,15 +235,24 @@ async def test_lists_of_jobs_leave_payloads_and_results_unread(uow_factory: Make
 async def test_a_submissions_totals_are_added_up_a_page_at_a_time(
     uow_factory: MakeUow, monkeypatch
 ):
-    monkeypatch.setattr(history_reads, "RESULTS_PAGE", 2)
+    monkeypatch.setattr(progress_queries, "RESULTS_PAGE", 2)
     async with uow_factory() as uow:
         for index in range(5):
             stamp = JobStamp(f"batch:{index}", "record_metrics", 1, utcnow(), parent_id="batch")
             await uow.jobs.record_success(stamp, result={"run_id": 1, "inserted": index})
         await uow.commit()
     async with uow_factory() as uow:
-        pages = [page async for page in uow.jobs.results_of("batch", status="succeeded", limit=9)]
+        pages = [page async for page in progress_queries.results_of(uow.jobs.rows, "batch", 9)]
+        first = [page async for page in progress_queries.results_of(uow.jobs.rows, "batch", 3)]
         submission = await services.get_submission(uow, "batch")
     assert [len(page) for page in pages] == [2, 2, 1]
+    assert sorted(result["inserted"] for page in pages for result in page if result) == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert [len(page) for page in first] == [2, 1]
     assert submission is not None
     assert submission.totals == {"inserted": 10}

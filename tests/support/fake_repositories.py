@@ -19,9 +19,9 @@ from sqlalchemy import inspect
 from domain.db import Base, utcnow
 from domain.errors import AlreadyExists
 from domain.generator import ProfileRow
+from domain.limits import chunk_count
 from domain.models import Experiment, Profile, ProfileGeneration, Run
 from domain.repositories import JobStamp
-from domain.repositories.generations import GenerationProgress
 from domain.repositories.history_partitions import Forgotten
 from domain.repositories.metric_writes import (
     MetricWrite,
@@ -31,6 +31,7 @@ from domain.repositories.metric_writes import (
     stored_row,
 )
 from domain.repositories.tracker import ACTIVITY_RESOLUTION
+from domain.views import GenerationStatus
 
 M = TypeVar("M", bound=Base)
 Rows = dict[str, dict[Any, dict[str, Any]]]
@@ -298,10 +299,17 @@ class FakeGenerationRepository:
         chunks[generation_id, chunk_index] = {"rows_inserted": rows}
         return True
 
-    async def progress(self, generation_id: int) -> GenerationProgress:
+    async def status(self, generation_id: int) -> GenerationStatus | None:
+        generation = await self.get(generation_id)
+        if generation is None:
+            return None
         done = [row for key, row in self.session.rows["chunks"].items() if key[0] == generation_id]
-        return GenerationProgress(
-            chunks_done=len(done), rows_done=sum(row["rows_inserted"] for row in done)
+        return GenerationStatus(
+            generation_id=generation_id,
+            total=generation.total,
+            chunks=chunk_count(generation.total, generation.chunk_size),
+            chunks_done=len(done),
+            rows_done=sum(row["rows_inserted"] for row in done),
         )
 
 

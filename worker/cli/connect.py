@@ -104,7 +104,7 @@ class Backends(Services):
             raise database_refusal("cannot connect to", problem, self.settings) from None
         self._proven = True
 
-    async def history_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
+    async def read_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]:
         """A history read's rows (``domain.history_queries``): over asyncpg alone for a plain
         PostgreSQL URL (``worker.cli.direct_reads``), else in a unit of work."""
         from worker.cli.direct_reads import DirectReads, direct_dsn
@@ -112,7 +112,7 @@ class Backends(Services):
         if self._direct is None:
             dsn = direct_dsn(self.settings.database_url.get_secret_value())
             if dsn is None:
-                return await super().history_rows(statement)
+                return await super().read_rows(statement)
             self._direct = DirectReads(dsn, self.settings)
         return await self._direct.rows(statement)
 

@@ -90,7 +90,7 @@ def recent(
 
     async def read(backends: Backends) -> list[dict[str, Any]]:
         jobs = await recent_jobs(
-            backends.history_rows, state=query.state, function=query.function, limit=query.limit
+            backends.read_rows, state=query.state, function=query.function, limit=query.limit
         )
         return [job.model_dump(mode="json") for job in jobs]
 
@@ -147,7 +147,7 @@ def failed(
         marked = 0
         if marking:
             marked = await handle_failures(backends, None if handle_all else list(handle or []))
-        jobs = await unhandled_failures(backends.history_rows, limit)
+        jobs = await unhandled_failures(backends.read_rows, limit)
         return marked, [job.model_dump(mode="json") for job in jobs]
 
     marked, jobs = run(mark_then_list)

@@ -99,12 +99,14 @@ async def watch_generation(
     committed or ``deadline`` has passed; ``ChunksFailed`` once it stalls on chunk jobs
     (children of ``parent_id``, the job that planned it) that failed for good: they never
     commit, which is better said than waited for."""
-    from domain.services import generation_status
+    from domain.errors import GenerationNotFound
+    from domain.progress_queries import generation_status
 
     last_rows, last_change = -1, time.monotonic()
     while True:
-        async with sources.unit_of_work() as uow:
-            status = await generation_status(uow, generation_id)
+        status = await generation_status(sources.read_rows, generation_id)
+        if status is None:
+            raise GenerationNotFound(generation_id)
         yield status
         if status.done:
             return
@@ -151,13 +153,10 @@ async def with_generation(sources: Sources, outcome: Outcome) -> Outcome:
     plan = generation_plan(outcome.result)
     if plan is None or outcome.children is not None:
         return outcome
-    from domain.errors import GenerationNotFound
-    from domain.services import generation_status
+    from domain.progress_queries import generation_status
 
-    try:
-        async with sources.unit_of_work() as uow:
-            status = await generation_status(uow, plan["generation_id"])
-    except GenerationNotFound:  # its rows were deleted since: the plan is all there is
+    status = await generation_status(sources.read_rows, plan["generation_id"])
+    if status is None:  # its rows were deleted since: the plan is all there is
         return outcome
     children = {
         "generation_id": status.generation_id,

@@ -60,14 +60,14 @@ async def _known(sources: Sources, job_id: str) -> bool:
         return True
     from domain.history_queries import is_known  # its views: not for a job Redis holds
 
-    return await is_known(sources.history_rows, job_id)
+    return await is_known(sources.read_rows, job_id)
 
 
 async def _matching(sources: Sources, prefix: str) -> list[str]:
     from domain.history_queries import ids_starting_with
 
     found = set(await _in_redis(await sources.queue(), prefix))
-    found.update(await ids_starting_with(sources.history_rows, prefix, LOOKED_AT))
+    found.update(await ids_starting_with(sources.read_rows, prefix, LOOKED_AT))
     return sorted(found)
 
 

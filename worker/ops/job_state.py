@@ -23,14 +23,14 @@ if TYPE_CHECKING:
 
     from domain.history_queries import Statement
     from domain.uow import UnitOfWork
-    from domain.views import JobDetail, Submission
+    from domain.views import Submission
 
 FINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
 class Sources(Protocol):
-    """Where job state is read from: the queue's Redis and the history's database (its
-    reads of ``domain.history_queries`` in ``history_rows``)."""
+    """Where job state is read from: the queue's Redis and the database (its reads of SQL
+    text, ``domain.history_queries`` and ``domain.progress_queries``, in ``read_rows``)."""
 
     async def queue(self) -> ArqRedis: ...
 
@@ -38,7 +38,7 @@ class Sources(Protocol):
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
 
-    async def history_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]: ...
+    async def read_rows(self, statement: Statement) -> Sequence[Mapping[str, Any]]: ...
 
 
 class UnknownJob(LookupError):
@@ -130,28 +130,6 @@ def from_result(job_id: str, info: JobResult) -> Outcome:
     )
 
 
-def from_history(job_id: str, detail: JobDetail, marker: dict[str, Any] | None) -> Outcome:
-    """The job's record, or (for a submission of the CLI's own, which has none) what its
-    children add up to, against the number of jobs the submission's marker says it made."""
-    children = _children(detail.children, marker)
-    job = detail.job
-    if job is None:
-        assert children is not None  # get_job finds a record, children, or nothing
-        return _submission_outcome(job_id, children, marker)
-    return Outcome(
-        job_id=job_id,
-        state=job.state,
-        function=job.function,
-        result=job.result,
-        error=failure(job.error_type, job.error_message),
-        source="history",
-        tries=job.tries,
-        finished_at=job.finished_at.isoformat(),
-        next_retry_at=job.next_retry_at.isoformat() if job.next_retry_at else None,
-        children=children,
-    )
-
-
 def _children(
     submission: Submission | None, marker: dict[str, Any] | None
 ) -> dict[str, Any] | None:
@@ -233,15 +211,14 @@ async def known_outcome(sources: Sources, job_id: str, *, describe: bool = False
 
 async def _from_history(sources: Sources, job_id: str) -> Outcome | None:
     """The durable record in the job history, kept long after Redis forgets the job; for a
-    submission none of whose jobs has ended yet, its marker in Redis. A job's own record is
-    one statement of ``domain.history_queries`` (over asyncpg alone in the CLI); a
-    submission's children, added up, are read in a unit of work."""
+    submission none of whose jobs has ended yet, its marker in Redis. Read as SQL text
+    (``domain.history_queries``, ``domain.progress_queries``): over asyncpg alone in the CLI."""
     from domain.history_queries import job_standing
 
     marker = await read_submission_marker(await sources.queue(), job_id)
-    standing = await job_standing(sources.history_rows, job_id)
+    standing = await job_standing(sources.read_rows, job_id)
     if standing is not None and standing["submission"]:
-        return await _submission_from_history(sources, job_id, marker)
+        return await _submission_from_history(sources, job_id, standing, marker)
     if standing is not None:
         return _from_standing(job_id, standing)
     if marker is None:
@@ -274,12 +251,18 @@ def _from_standing(job_id: str, standing: Mapping[str, Any]) -> Outcome:
 
 
 async def _submission_from_history(
-    sources: Sources, job_id: str, marker: dict[str, Any] | None
-) -> Outcome:
-    from domain.services import get_job
+    sources: Sources, job_id: str, standing: Mapping[str, Any], marker: dict[str, Any] | None
+) -> Outcome | None:
+    """A submission's children added up, against the number of jobs its marker says it
+    made; with its own record, when it has one (a generate_profiles job)."""
+    from domain.progress_queries import submission_of
 
-    async with sources.unit_of_work() as uow:
-        return from_history(job_id, await get_job(uow, job_id), marker)
+    children = _children(await submission_of(sources.read_rows, job_id), marker)
+    if standing["state"] is not None:
+        return _from_standing(job_id, standing).model_copy(update={"children": children})
+    if children is None:  # its jobs were forgotten since the look that found them
+        return None
+    return _submission_outcome(job_id, children, marker)
 
 
 async def _with_retry_note(sources: Sources, outcome: Outcome) -> Outcome:
