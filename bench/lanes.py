@@ -113,6 +113,7 @@ async def backlog_run(
             enqueued = await _interactive(bench, run_id, count, interactive_lane)
         await wait_drained(bench.pool, bench.queue, within=DRAIN_TIMEOUT, started=started)
     waits = await start_waits(bench.services.dsn, enqueued) if enqueued else []
+    await _refuse_failures(bench.services.dsn)
     ended_at = await _bulk_end(bench.services.dsn)
     during = sum(at < ended_at for at in enqueued.values())
     return Backlog(waits, ended_at - started_at, _read_lags(lags), during)
@@ -129,6 +130,24 @@ async def _bulk_end(dsn: str) -> float:
     finally:
         await connection.close()
     return float(ended.timestamp())
+
+
+async def _refuse_failures(dsn: str) -> None:
+    """A backlog whose jobs failed ends early, and its figures would read as a success."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        failed = await connection.fetch(
+            "SELECT job_id, error_type, error_message FROM job_records "
+            "WHERE status <> 'succeeded' LIMIT 3"
+        )
+    finally:
+        await connection.close()
+    if failed:
+        first = failed[0]
+        raise RuntimeError(
+            f"jobs of the run did not succeed (first: {first['job_id']}, "
+            f"{first['error_type']}: {first['error_message']}): its figures would mean nothing"
+        )
 
 
 def _read_lags(path: Path) -> list[float]:
