@@ -4,6 +4,7 @@ forced retries, cancelled jobs, submissions as a whole, and one JSON object on e
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -99,6 +100,20 @@ async def test_a_table_fits_80_columns_with_every_id_whole(cli, record, command)
     assert "KeyError" in table.stdout or command == "list"  # the error beside the id
     wide = (await cli(command, COLUMNS="200")).stdout
     assert "tries" in wide  # every column when there is room
+
+
+async def test_rows_too_wide_for_a_table_read_as_records_with_nothing_cut(cli, record):
+    """A generation's chunk id beside its function's name takes 80 columns by itself: each
+    row is then the id on a line of its own and its other cells below, none cut."""
+    chunk = f"generation:12:chunk:99:{GENERATED}"
+    await record(chunk, "generate_profiles_chunk", status="failed")
+    shown = (await cli("list", COLUMNS="80")).stdout
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 80, shown
+    assert chunk in lines, shown
+    assert "  function: generate_profiles_chunk  state: failed  tries: 1" in lines, shown
+    assert any(re.fullmatch(r"  finished: \d\d-\d\d \d\d:\d\d:\d\d", line) for line in lines)
+    assert "…" not in shown
 
 
 async def test_a_unique_prefix_of_an_id_works_wherever_an_id_does(cli, record):

@@ -1,6 +1,7 @@
 """Tables for people: rows under a title that fit the terminal (80 columns too), and the
 formats of their cells. The ``whole`` columns (ids, meant to be copied) are never folded
-or cut; the ``droppable`` ones are left out first when the rest cannot fit."""
+or cut; the ``droppable`` ones are left out first when the rest cannot fit, and when even
+the ``whole`` ones cannot sit side by side, each row is a record of lines instead."""
 
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ def show_table(
         say(empty)
         return
     texts = [[str(cell) for cell in row] for row in rows]
-    kept = _fitting(columns, texts, stdout().width, whole, droppable)
+    width = stdout().width
+    kept = _fitting(columns, texts, width, whole, droppable)
+    if _width_of(kept, columns, texts, whole) > width:
+        _show_records(title, columns, texts, width)
+        return
     table = Table(title=literal(title), title_justify="left")
     for index in kept:
         name = columns[index]
@@ -56,16 +61,46 @@ def _fitting(
     """The columns shown: all of them, less the ``droppable`` ones (in order) the ``whole``
     columns at full width and the others folded to ``FOLDED_WIDTH`` need room for."""
 
+    kept = list(range(len(columns)))
+    for name in droppable:
+        if _width_of(kept, columns, texts, whole) <= width:
+            break
+        kept.remove(columns.index(name))
+    return kept
+
+
+def _width_of(
+    kept: Sequence[int],
+    columns: Sequence[str],
+    texts: Sequence[Sequence[str]],
+    whole: Collection[str],
+) -> int:
+    """The narrowest table of the ``kept`` columns: the ``whole`` ones at full width, the
+    others folded to ``FOLDED_WIDTH``; "│ " and " " per cell, "│" to close."""
+
     def needs(index: int) -> int:
         widest = max([len(columns[index]), *(len(row[index]) for row in texts)])
         return widest if columns[index] in whole else min(widest, FOLDED_WIDTH)
 
-    kept = list(range(len(columns)))
-    for name in droppable:
-        if sum(needs(i) + 3 for i in kept) + 1 <= width:  # "│ " per cell, "│" to close
-            break
-        kept.remove(columns.index(name))
-    return kept
+    return sum(needs(index) + 3 for index in kept) + 1
+
+
+def _show_records(
+    title: str, columns: Sequence[str], texts: Sequence[Sequence[str]], width: int
+) -> None:
+    """Each row as its first cell on a line of its own (an id: whole, however long), then
+    its other cells as ``name: value``, as many to a line as ``width`` holds."""
+    say(title)
+    for row in texts:
+        say(row[0])
+        lines = [""]
+        for name, cell in zip(columns[1:], row[1:], strict=True):
+            field = f"{name}: {cell}"
+            if lines[-1] and len(lines[-1]) + 2 + len(field) > width - 2:
+                lines.append("")
+            lines[-1] += f"  {field}" if lines[-1] else field
+        for line in lines:
+            say(f"  {line}")
 
 
 def show_fields(title: str, fields: Mapping[str, Any]) -> None:
