@@ -42,3 +42,21 @@ async def test_the_queue_is_listed_with_whole_ids_at_80_columns(cli):
     assert (await cli("list", "--state", "failed")).stdout.strip() == (
         "no failed job in the history"
     )
+
+
+async def test_the_queue_is_listed_lane_by_lane_and_by_lane(cli):
+    """The most urgent lane first, whatever the order of enqueue; --lane keeps one lane."""
+    bulk = one_json(await cli("enqueue", "start-run", "7", "--lane", "bulk", "--json"))
+    urgent = one_json(await cli("enqueue", "start-run", "8", "--json"))
+    listed = one_json(await cli("list", "--state", "queued", "--json"))["jobs"]
+    assert [(job["job_id"], job["lane"]) for job in listed] == [
+        (urgent["job_id"], "interactive"),
+        (bulk["job_id"], "bulk"),
+    ]
+    only = one_json(await cli("list", "--lane", "bulk", "--json"))["jobs"]
+    assert [job["job_id"] for job in only] == [bulk["job_id"]]
+    table = (await cli("list", "--lane", "bulk", COLUMNS="200")).stdout
+    assert " bulk " in table
+    refused = await cli("list", "--state", "failed", "--lane", "bulk")
+    assert refused.exit_code == 2
+    assert "failed jobs are the history's, which has no lanes" in refused.stderr

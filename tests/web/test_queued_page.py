@@ -12,9 +12,12 @@ from tests.web.conftest import Served
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
-async def enqueue(served: Served, function: str, payload: dict[str, object]) -> dict:
+async def enqueue(
+    served: Served, function: str, payload: dict[str, object], lane: str | None = None
+) -> dict:
+    params = {"lane": lane} if lane else {}
     async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
-        response = await client.post(f"/api/enqueue/{function}", json=payload)
+        response = await client.post(f"/api/enqueue/{function}", json=payload, params=params)
     assert response.status_code == 202, response.text
     job: dict = response.json()["job"]
     return job
@@ -57,3 +60,32 @@ async def test_queued_jobs_are_listed_opened_and_cancelled(page, served):
     assert [job["job_id"] for job in listed["jobs"]] == [first["job_id"]]
     assert listed["jobs"][0]["payload_preview"].startswith('[{"')
     assert refused.status_code == 422
+
+
+async def test_the_queue_is_filtered_by_lane_and_any_means_no_filter(page, served):
+    """Lane by lane, most urgent first; the form's "any" sends an empty field: no filter."""
+    bulk = await enqueue(served, "start_run", {"experiment_id": 1}, lane="bulk")
+    urgent = await enqueue(served, "start_run", {"experiment_id": 2})
+
+    await page.goto("/queued")
+    rows = page.locator("table.queued tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(0)).to_contain_text(urgent["job_id"])
+    await expect(rows.nth(1)).to_contain_text("bulk")
+
+    await page.select_option("select[name=lane]", "bulk")
+    await page.click("form.filters button")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text(bulk["job_id"])
+
+    await page.select_option("select[name=lane]", "")
+    await page.click("form.filters button")
+    await expect(rows).to_have_count(2)  # "any" lane and state: every job
+
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        first = (await client.get("/api/queue/jobs", params={"limit": 1})).json()
+        rest = (await client.get("/api/queue/jobs", params={"start": first["next"]})).json()
+    assert [job["job_id"] for job in first["jobs"] + rest["jobs"]] == [
+        urgent["job_id"],
+        bulk["job_id"],
+    ]

@@ -1,4 +1,4 @@
-"""The job lists: the jobs on the queue, in its order (``worker.ops.live_jobs``), or the
+"""The job lists: the jobs on the queue, lane by lane (``worker.ops.live_jobs``), or the
 history's, newest first, and the failures nobody has handled yet (``domain.history_queries``,
 read without SQLAlchemy); ``--handle`` marks failures handled."""
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from worker.cli import output
-from worker.cli.options import AsJson, Limit
+from worker.cli.options import AsJson, Limit, QueueLane
 from worker.cli.tables import Listing, table_time
 
 if TYPE_CHECKING:
@@ -50,17 +50,18 @@ FAILED = Listing(
 LIVE = Listing(
     "jobs",
     "job(s) on the queue",
-    ("job id", "function", "state", "enqueued", "payload"),
+    ("job id", "function", "lane", "state", "enqueued", "payload"),
     lambda j: (
         j["job_id"],
         j["function"],
+        j["lane"],
         j["state"],
         table_time(j["enqueued_at"]),
         j["payload_preview"],
     ),
     "no job on the queue",
     whole=("job id", "function"),
-    droppable=("payload", "enqueued"),
+    droppable=("payload", "enqueued", "lane"),
 )
 ON_THE_QUEUE = ("queued", "deferred", "running")  # worker.ops.live_jobs.LIVE_STATES
 
@@ -75,17 +76,23 @@ def recent(
         ),
     ] = None,
     function: Annotated[str | None, typer.Option(help="Only jobs of this function.")] = None,
+    lane: QueueLane = None,
     limit: Limit = 20,
     as_json: AsJson = False,
 ) -> None:
-    """List jobs: those on the queue, or the job history's, newest first."""
+    """List jobs: those on the queue (lane by lane, most urgent first), or the job
+    history's, newest first. --lane lists the queue."""
     from domain.history_queries import ListJobs, recent_jobs
     from worker.cli.connect import run
     from worker.cli.inputs import validated
 
-    if state in ON_THE_QUEUE:
-        _on_the_queue(state, function, limit, as_json)
+    if state in ON_THE_QUEUE or (lane is not None and state is None):
+        _on_the_queue(state, function, lane, limit, as_json)
         return
+    if lane is not None:
+        raise typer.BadParameter(
+            f"{state} jobs are the history's, which has no lanes", None, None, "--lane"
+        )
     query = validated(ListJobs, {"state": state, "function": function, "limit": limit})
 
     async def read(backends: Backends) -> list[dict[str, Any]]:
@@ -101,7 +108,9 @@ def recent(
     JOBS.show(records, as_json)
 
 
-def _on_the_queue(state: str | None, function: str | None, limit: int, as_json: bool) -> None:
+def _on_the_queue(
+    state: str | None, function: str | None, lane: str | None, limit: int, as_json: bool
+) -> None:
     from pydantic_core import to_jsonable_python
 
     from worker.cli.connect import run
@@ -109,14 +118,21 @@ def _on_the_queue(state: str | None, function: str | None, limit: int, as_json: 
 
     async def read(backends: Backends) -> Any:
         queue, name = await backends.queue(), backends.settings.queue_name
-        return await list_live_jobs(queue, name, state=state, function=function, limit=limit)  # type: ignore[arg-type]
+        return await list_live_jobs(
+            queue,
+            name,
+            state=state,  # type: ignore[arg-type]
+            function=function,
+            lane=lane,  # type: ignore[arg-type]
+            limit=limit,
+        )
 
     page = run(read)
     jobs = to_jsonable_python(page.jobs)
     if as_json:
         output.emit_json({"jobs": jobs, "next": page.next})
     elif not jobs:
-        output.say(f"no {state} job on the queue")
+        output.say(f"no {state} job on the queue" if state else "no job on the queue")
     else:
         LIVE.table(jobs)
 

@@ -42,6 +42,18 @@ LaneOption = Annotated[
 ]
 
 
+QueueLane = Annotated[
+    str | None,
+    typer.Option(
+        "--lane",
+        parser=lambda given: _lane(given),
+        metavar="LANE",
+        help="Only the queue's jobs in this lane: " + ", ".join(LANES) + ".",
+        show_default=False,
+    ),
+]
+
+
 def _lane(given: str) -> str:
     if (problem := lane_problem(given)) is not None:
         raise typer.BadParameter(problem)

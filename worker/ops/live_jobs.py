@@ -1,7 +1,8 @@
 """The jobs still on the queue, one by one: waiting (queued, or deferred until later) and
-running, in the queue's order, a page at a time, with their function, enqueue time and the
-start of their payload. Every face lists them from here (``dbjobs list --state queued``,
-``GET /api/queue/jobs``, the console's Queued page).
+running, lane by lane (most urgent first, ``worker.lanes``) and in each lane's order, a
+page at a time, with their lane, function, enqueue time and the start of their payload.
+Every face lists them from here (``dbjobs list --state queued``, ``GET /api/queue/jobs``,
+the console's Queued page). A page's position counts through the lanes in that order.
 
 Each entry costs three small reads in one pipeline (the lease, the job's first bytes, its
 last bytes): a job may be megabytes, a page reads a few hundred bytes of each. A filter
@@ -11,7 +12,7 @@ reads the queue in batches until the page is full or ``MAX_LOOKED_AT`` entries w
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.jobs import JobResult
 from arq.utils import timestamp_ms
 
+from worker.lanes import LANES, Lane, lane_queue
 from worker.ops.job_state import Sources
 from worker.ops.queue_state import read_lease
 from worker.quarantine import id_problem
@@ -39,6 +41,7 @@ _ENQUEUED = re.compile(rb',"et":(\d{1,15})\}\s*$')
 @dataclass(frozen=True)
 class LiveJob:
     job_id: str
+    lane: Lane
     function: str | None
     state: LiveState
     enqueued_at: datetime | None
@@ -60,29 +63,61 @@ async def list_live_jobs(
     *,
     state: LiveState | None = None,
     function: str | None = None,
+    lane: Lane | None = None,
     limit: int = 50,
     start: int = 0,
 ) -> LivePage:
-    """Up to ``limit`` jobs on the queue from position ``start``, in the queue's order
-    (running and due first, deferred last), of ``state`` and ``function`` if given."""
-    now = timestamp_ms()
-    found: list[LiveJob] = []
-    position = start
-    while len(found) < limit and position - start < MAX_LOOKED_AT:
-        entries = await redis.zrange(queue_name, position, position + BATCH - 1, withscores=True)
-        if not entries:
-            return LivePage(found, None)
-        for offset, job in enumerate(await _read(redis, entries, now)):
-            if job and state in (None, job.state) and function in (None, job.function):
-                found.append(job)
-                if len(found) == limit:
-                    return LivePage(found, position + offset + 1)
-        position += len(entries)
-    return LivePage(found, position)
+    """Up to ``limit`` jobs on the queue from position ``start``, lane by lane (each
+    running and due first, deferred last), of ``state``, ``function`` and ``lane`` if given."""
+    page = _Page(state, function, limit, timestamp_ms())
+    offset = 0  # the position of the lane's first job
+    for each in (lane,) if lane else LANES:
+        queue = lane_queue(queue_name, each)
+        size = await redis.zcard(queue)
+        if start < offset + size:
+            position = await page.read(redis, queue, each, max(start - offset, 0))
+            if page.done:
+                return LivePage(page.found, offset + position)
+        offset += size
+    return LivePage(page.found, None)
+
+
+@dataclass
+class _Page:
+    state: LiveState | None
+    function: str | None
+    limit: int
+    now_ms: int
+    found: list[LiveJob] = field(default_factory=list)
+    looked_at: int = 0
+
+    @property
+    def done(self) -> bool:
+        return len(self.found) >= self.limit or self.looked_at >= MAX_LOOKED_AT
+
+    async def read(self, redis: ArqRedis, queue: str, lane: Lane, position: int) -> int:
+        """Jobs of one lane's queue from ``position`` until the page is done or the lane
+        ends; the position after the last one read."""
+        while not self.done:
+            entries = await redis.zrange(queue, position, position + BATCH - 1, withscores=True)
+            if not entries:
+                break
+            for offset, job in enumerate(await _read(redis, entries, self.now_ms, lane)):
+                if (
+                    job
+                    and self.state in (None, job.state)
+                    and self.function in (None, job.function)
+                ):
+                    self.found.append(job)
+                    if len(self.found) == self.limit:
+                        return position + offset + 1
+            position += len(entries)
+            self.looked_at += len(entries)
+        return position
 
 
 async def _read(
-    redis: ArqRedis, entries: list[tuple[bytes, float]], now_ms: int
+    redis: ArqRedis, entries: list[tuple[bytes, float]], now_ms: int, lane: Lane
 ) -> list[LiveJob | None]:
     ids = [raw.decode() if id_problem(raw) is None else None for raw, _ in entries]
     async with redis.pipeline(transaction=False) as pipe:
@@ -101,12 +136,18 @@ async def _read(
         if any(isinstance(reply, Exception) for reply in (claim, head, tail)) or not head:
             jobs.append(None)  # ended meanwhile, or not a job of ours
             continue
-        jobs.append(_live_job(job_id, due_ms, now_ms, claim, head, tail))
+        jobs.append(_live_job(job_id, lane, due_ms, now_ms, claim, head, tail))
     return jobs
 
 
 def _live_job(
-    job_id: str, due_ms: float, now_ms: int, claim: bytes | None, head: bytes, tail: bytes
+    job_id: str,
+    lane: Lane,
+    due_ms: float,
+    now_ms: int,
+    claim: bytes | None,
+    head: bytes,
+    tail: bytes,
 ) -> LiveJob:
     lease = read_lease(claim) if claim is not None else None
     state: LiveState = (
@@ -115,6 +156,7 @@ def _live_job(
     enqueued = _ENQUEUED.search(tail)
     return LiveJob(
         job_id=job_id,
+        lane=lane,
         function=function_of(head),
         state=state,
         enqueued_at=_time(int(enqueued[1])) if enqueued else None,

@@ -3,9 +3,10 @@ every route, and the OpenAPI schema, states the same limits."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Form, Path, Query
+from pydantic import BeforeValidator
 
 from domain import schemas
 from worker.web.schemas import NO_NUL, JobId
@@ -20,6 +21,15 @@ FormJobIds = Annotated[list[JobId], Form(min_length=1, max_length=1000)]
 FormBack = Annotated[str | None, Form(max_length=400, pattern=r"^/failed(\?[^\x00#]*)?$")]
 FormWorkerId = Annotated[str, Form(min_length=1, max_length=300, pattern=NO_NUL)]
 Cursor = Annotated[str | None, Query(max_length=400, description="A page cursor")]
-JobState = Annotated[schemas.JobState | None, Query()]
+
+
+def _blank_is_any(value: Any) -> Any:
+    """A filter form's "any" option sends the field empty: no filter, as when it is left out."""
+    return None if value == "" else value
+
+
+# A filter a page's form sends: its "any" option submits it empty.
+AnyIfBlank = BeforeValidator(_blank_is_any)
+JobState = Annotated[schemas.JobState | None, AnyIfBlank, Query()]
 OwnerId = Annotated[int | None, Query(ge=1, le=ID_MAX)]
-ExperimentState = Annotated[schemas.ExperimentStatus | None, Query()]
+ExperimentState = Annotated[schemas.ExperimentStatus | None, AnyIfBlank, Query()]

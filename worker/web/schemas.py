@@ -204,6 +204,7 @@ class LiveJobOut(BaseModel):
     """A job on the queue: waiting (queued, deferred) or running."""
 
     job_id: str
+    lane: str = Field(description="The lane it waits in: interactive, maintenance or bulk")
     function: str | None
     state: str = Field(description="queued, deferred (due later) or running")
     enqueued_at: datetime | None
