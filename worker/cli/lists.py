@@ -91,7 +91,7 @@ def recent(
         return
     if lane is not None:
         raise typer.BadParameter(
-            f"{state} jobs are the history's, which has no lanes", None, None, "--lane"
+            f"{state} jobs are the history's, which has no lanes", None, None, "'--lane'"
         )
     query = validated(ListJobs, {"state": state, "function": function, "limit": limit})
 
