@@ -119,29 +119,31 @@ async def backlog_run(
     return Backlog(waits, ended_at - started_at, _read_lags(lags), during)
 
 
-async def _bulk_end(dsn: str) -> float:
-    """When the backlog's last job ended (epoch s, the worker's clock: the same machine)."""
+async def _fetch(dsn: str, sql: str) -> list[asyncpg.Record]:
     connection = await asyncpg.connect(dsn)
     try:
-        ended = await connection.fetchval(
-            "SELECT max(finished_at) FROM job_records "
-            "WHERE job_id NOT LIKE 'interactive:%' AND job_id NOT LIKE 'cron:%'"
-        )
+        return list(await connection.fetch(sql))
     finally:
         await connection.close()
-    return float(ended.timestamp())
+
+
+async def _bulk_end(dsn: str) -> float:
+    """When the backlog's last job ended (epoch s, the worker's clock: the same machine)."""
+    rows = await _fetch(
+        dsn,
+        "SELECT max(finished_at) AS ended FROM job_records "
+        "WHERE job_id NOT LIKE 'interactive:%' AND job_id NOT LIKE 'cron:%'",
+    )
+    return float(rows[0]["ended"].timestamp())
 
 
 async def _refuse_failures(dsn: str) -> None:
     """A backlog whose jobs failed ends early, and its figures would read as a success."""
-    connection = await asyncpg.connect(dsn)
-    try:
-        failed = await connection.fetch(
-            "SELECT job_id, error_type, error_message FROM job_records "
-            "WHERE status <> 'succeeded' LIMIT 3"
-        )
-    finally:
-        await connection.close()
+    failed = await _fetch(
+        dsn,
+        "SELECT job_id, error_type, error_message FROM job_records "
+        "WHERE status <> 'succeeded' LIMIT 3",
+    )
     if failed:
         first = failed[0]
         raise RuntimeError(

@@ -30,28 +30,20 @@ Timeout = Annotated[
         help="With --wait: stop waiting after SECONDS (exit 3); the job goes on.",
     ),
 ]
-LaneOption = Annotated[
-    str | None,
-    typer.Option(
+
+
+def _lane_option(help_text: str) -> Any:
+    return typer.Option(
         "--lane",
         parser=lambda given: _lane(given),
         metavar="LANE",
-        help="The lane it waits in (default: its job's): " + ", ".join(LANES) + ".",
+        help=help_text + ", ".join(LANES) + ".",
         show_default=False,
-    ),
-]
+    )
 
 
-QueueLane = Annotated[
-    str | None,
-    typer.Option(
-        "--lane",
-        parser=lambda given: _lane(given),
-        metavar="LANE",
-        help="Only the queue's jobs in this lane: " + ", ".join(LANES) + ".",
-        show_default=False,
-    ),
-]
+LaneOption = Annotated[str | None, _lane_option("The lane it waits in (default: its job's): ")]
+QueueLane = Annotated[str | None, _lane_option("Only the queue's jobs in this lane: ")]
 
 
 def _lane(given: str) -> str:
