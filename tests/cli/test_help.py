@@ -116,7 +116,8 @@ def test_status_of_a_job_only_the_history_holds_loads_no_sqlalchemy(clean_redis,
 
 
 def test_status_of_a_submission_and_of_a_generation_loads_no_sqlalchemy(clean_redis, pg_database):
-    """A submission's jobs added up, and a generation's chunks counted, over asyncpg alone."""
+    """A submission's jobs added up, and a generation's chunks counted, over asyncpg alone:
+    a generation Redis has forgotten reads as a whole, as it does while Redis holds it."""
     asyncio.run(_record_a_submission_and_a_generation(pg_database))
     services = {"REDIS_URL": clean_redis.url, "DATABASE_URL": pg_database}
     read, loaded = probed("status", "sub-probed", **services)
@@ -161,6 +162,8 @@ async def _record_a_submission_and_a_generation(url: str) -> None:
     await _record_a_finished_job(url, "sub-probed:1", **batch, status="failed", **failure)
     plan = '{"generation_id": 7, "total": 250, "chunks": 3}'
     await _record_a_finished_job(url, "gen-probed", function="generate_profiles", result=plan)
+    chunk = {"function": "generate_profiles_chunk", "tries": 1, "parent_id": "gen-probed"}
+    await _record_a_finished_job(url, "gen-probed:chunk:0", **chunk)
     connection = await asyncpg.connect(direct_dsn(url))
     try:
         await connection.execute(

@@ -151,7 +151,7 @@ async def with_generation(sources: Sources, outcome: Outcome) -> Outcome:
     """A ``generate_profiles`` job that planned a generation, with the generation's progress
     as a whole for ``children``: its chunks committed and the profiles written so far."""
     plan = generation_plan(outcome.result)
-    if plan is None or outcome.children is not None:
+    if plan is None:
         return outcome
     from domain.progress_queries import generation_status
 
