@@ -1,7 +1,7 @@
-"""The job history's reads: one job, its tries and children (a submission's, added up by
-``domain.progress_queries``), counts, the flow of finished
-jobs, and the lists (``domain.history_queries``, run here through the session). Each reads
-an index (tests/integration/test_history_indexes.py proves it)."""
+"""The job history's reads: one job, its tries and children (a submission's added up by
+``domain.progress_queries``), counts, the flow of finished jobs, and the lists
+(``domain.history_queries``, run here through the session). Each reads an index
+(tests/integration/test_history_indexes.py proves it)."""
 
 from __future__ import annotations
 

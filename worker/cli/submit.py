@@ -19,8 +19,8 @@ from worker.cli.connect import run
 from worker.cli.follow import await_generation, await_many, await_outcome, progress_bar
 from worker.cli.options import Delivery
 from worker.ops.actions import enqueue_once, enqueue_submission, enqueued_outcome
-from worker.ops.following import deadline_after, generation_plan, generation_result
-from worker.ops.job_state import Outcome
+from worker.ops.following import deadline_after, generation_result
+from worker.ops.job_state import Outcome, generation_plan
 from worker.ops.submissions import combined
 from worker.registry import GENERATE_PROFILES, Job
 from worker.text import ExitCode

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from worker.ops.job_state import Outcome, Sources, known_outcome
+from worker.ops.job_state import Outcome, Sources, generation_plan, known_outcome
 from worker.ops.submissions import read_results
 
 if TYPE_CHECKING:
@@ -119,14 +119,6 @@ async def watch_generation(
         if deadline is not None and now >= deadline:
             return
         await asyncio.sleep(GENERATION_POLL_SECONDS)
-
-
-def generation_plan(result: Any) -> dict[str, Any] | None:
-    """What a ``generate_profiles`` job returned when it planned a generation (its
-    ``generation_id``, ``total`` and ``chunks``); None for any other result."""
-    if isinstance(result, dict) and {"generation_id", "total", "chunks"} <= result.keys():
-        return result
-    return None
 
 
 def generation_result(

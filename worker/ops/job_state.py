@@ -130,6 +130,14 @@ def from_result(job_id: str, info: JobResult) -> Outcome:
     )
 
 
+def generation_plan(result: Any) -> dict[str, Any] | None:
+    """What a ``generate_profiles`` job returned when it planned a generation (its
+    ``generation_id``, ``total`` and ``chunks``); None for any other result."""
+    if isinstance(result, dict) and {"generation_id", "total", "chunks"} <= result.keys():
+        return result
+    return None
+
+
 def _children(
     submission: Submission | None, marker: dict[str, Any] | None
 ) -> dict[str, Any] | None:
@@ -217,7 +225,9 @@ async def _from_history(sources: Sources, job_id: str) -> Outcome | None:
 
     marker = await read_submission_marker(await sources.queue(), job_id)
     standing = await job_standing(sources.read_rows, job_id)
-    if standing is not None and standing["submission"]:
+    # A generation's children are not added up: its progress as a whole takes their place
+    # (worker.ops.following.with_generation).
+    if standing is not None and standing["submission"] and not generation_plan(standing["result"]):
         return await _submission_from_history(sources, job_id, standing, marker)
     if standing is not None:
         return _from_standing(job_id, standing)
@@ -254,7 +264,7 @@ async def _submission_from_history(
     sources: Sources, job_id: str, standing: Mapping[str, Any], marker: dict[str, Any] | None
 ) -> Outcome | None:
     """A submission's children added up, against the number of jobs its marker says it
-    made; with its own record, when it has one (a generate_profiles job)."""
+    made; with its own record, when it has one."""
     from domain.progress_queries import submission_of
 
     children = _children(await submission_of(sources.read_rows, job_id), marker)
