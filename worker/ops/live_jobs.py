@@ -70,10 +70,14 @@ async def list_live_jobs(
     """Up to ``limit`` jobs on the queue from position ``start``, lane by lane (each
     running and due first, deferred last), of ``state``, ``function`` and ``lane`` if given."""
     page = _Page(state, function, limit, timestamp_ms())
+    lanes = (lane,) if lane else LANES
+    async with redis.pipeline(transaction=False) as pipe:
+        for each in lanes:
+            pipe.zcard(lane_queue(queue_name, each))
+        sizes = await pipe.execute()
     offset = 0  # the position of the lane's first job
-    for each in (lane,) if lane else LANES:
+    for each, size in zip(lanes, sizes, strict=True):
         queue = lane_queue(queue_name, each)
-        size = await redis.zcard(queue)
         if start < offset + size:
             position = await page.read(redis, queue, each, max(start - offset, 0))
             if page.done:
