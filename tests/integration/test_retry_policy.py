@@ -20,7 +20,7 @@ from domain import schemas
 from domain.db import create_engine, sqlstate
 from domain.errors import RunNotFound
 from tests.support.servers import free_port
-from worker.runtime.delivery import InvalidPayload
+from worker.runtime.failures import InvalidPayload
 from worker.runtime.retry import JobTimedOut, backoff_seconds, is_transient
 
 UPDATE = text("UPDATE profiles SET bio = :bio WHERE id = :id")

@@ -7,7 +7,8 @@ import pytest
 from arq.jobs import deserialize_job_raw, serialize_job, serialize_result
 
 from worker.registry import RECORD_METRIC, RECORD_METRICS
-from worker.runtime.delivery import InvalidPayload, _fail, validate
+from worker.runtime.delivery import validate
+from worker.runtime.failures import InvalidPayload, _fail
 from worker.serialization import (
     MAX_RESULT_BYTES,
     JobError,

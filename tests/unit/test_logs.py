@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from domain.errors import ProfileNotFound
-from worker.runtime.delivery import InvalidPayload
+from worker.runtime.failures import InvalidPayload
 from worker.runtime.logs import BriefExpectedFailures, brief_expected_failures, skip_job_trace
 from worker.serialization import JobError
 

@@ -1,4 +1,5 @@
-"""Runs one delivery of a job: validate, one unit of work, classify failures.
+"""Runs one delivery of a job: validate, one unit of work; a failure goes to
+``worker.runtime.failures``.
 
 Every job, cron jobs and fan-outs included, goes through ``run_job``: there is no per-job
 try/except.
@@ -6,18 +7,14 @@ try/except.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
 
-from arq import Retry
 from pydantic import BaseModel, ValidationError
-from redis.exceptions import RedisError
 
 from domain.db import utcnow
-from domain.errors import DomainError
 from domain.repositories import JobStamp, LedgerRowExists
 from domain.schemas import Payload
 from domain.services import handler_for
@@ -25,36 +22,24 @@ from domain.uow import DuplicateJob
 from worker.bootstrap import Services, services_of
 from worker.ops.enqueue import PARENT_KWARG, enqueue_many
 from worker.registry import FollowUps, Job
-from worker.runtime.outbox import defer_failure, note_retry
-from worker.runtime.retry import backoff_seconds, is_transient
+from worker.runtime.failures import (
+    MAX_JOB_ID,
+    InvalidPayload,
+    count_duplicate,
+    duplicate_outcome,
+    handle_failure,
+)
 from worker.serialization import (
     MINTED_KWARG,
-    JobError,
     RefusedPayload,
     UnreadablePayload,
     recordable_payload,
 )
-from worker.text import MAX_MESSAGE_CHARS, capped, first_line, problems
-
-log = logging.getLogger("worker.jobs")
 
 P = TypeVar("P", bound=Payload)
 # Failed jobs keep their payload for `dbjobs retry`; succeeded ones only a small one, so that
 # the history of metric batches does not store every point a second time.
 MAX_KEPT_SUCCESS_PAYLOAD = 4 * 1024
-MAX_JOB_ID = 200  # job_records.job_id: a longer id cannot be recorded, so cannot run
-
-
-class InvalidPayload(ValueError):
-    """The payload failed validation: permanent, names every field and its problem."""
-
-    def __init__(self, function: str, error: ValidationError | str) -> None:
-        detail = error if isinstance(error, str) else _describe(error)
-        super().__init__(f"invalid payload for {function}: {detail}")
-
-
-def _describe(error: ValidationError) -> str:
-    return capped("; ".join(problems(error)))
 
 
 def payload_from(function: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
@@ -162,12 +147,6 @@ def _recordable_name(function: str | None) -> str:
     return function.replace("\x00", "\\u0000")[:100] if function else "?"
 
 
-async def duplicate_outcome(services: Services, stamp: JobStamp) -> dict[str, Any]:
-    log.info("job %s already succeeded: duplicate delivery, nothing changed", stamp.job_id)
-    await _count_duplicate(services, stamp)
-    return {"duplicate": True, "job_id": stamp.job_id}
-
-
 async def fan_out(services: Services, stamp: JobStamp, jobs: FollowUps, result: BaseModel) -> None:
     """Enqueue the follow-up jobs in bulk (one already queued or finished is skipped by its
     id), then write the job's ledger row. A re-delivery still returns its result (the same
@@ -179,124 +158,4 @@ async def fan_out(services: Services, stamp: JobStamp, jobs: FollowUps, result: 
         async with services.unit_of_work(stamp) as uow:
             await uow.commit(result)
     except DuplicateJob:
-        await _count_duplicate(services, stamp)
-
-
-async def _count_duplicate(services: Services, stamp: JobStamp) -> None:
-    async with services.unit_of_work() as uow:
-        await uow.jobs.count_duplicate(stamp.job_id)
-        await uow.commit()
-
-
-async def handle_failure(
-    services: Services, stamp: JobStamp, raw: Any, error: Exception, *, max_tries: int
-) -> dict[str, Any]:
-    """Retry a transient fault with backoff; record and re-raise a permanent one.
-
-    A permanent-looking failure of a job that in fact already succeeded (a re-delivered
-    create whose unique key is now taken) is reported as the duplicate it is.
-    """
-    settings = services.settings
-    if is_transient(error) and stamp.tries < max_tries:
-        delay = backoff_seconds(
-            stamp.tries, base=settings.retry_base_delay, cap=settings.retry_max_delay
-        )
-        log.warning(
-            "job %s try %d hit a transient %s; retrying in %.2fs",
-            stamp.job_id,
-            stamp.tries,
-            type(error).__name__,
-            delay,
-        )
-        retry_at = utcnow() + timedelta(seconds=delay)
-        try:  # what producers are told is best effort: the retry itself is not
-            await note_retry(services.redis, stamp, _error(error), retry_at, settings.keep_result)
-        except RedisError as problem:
-            log.warning(
-                "job %s: could not leave its retry note: %s", stamp.job_id, first_line(problem)
-            )
-        await record_retry(services, stamp, raw, error, retry_at)
-        raise Retry(defer=delay) from error
-    if len(stamp.job_id) > MAX_JOB_ID:
-        _fail(error)  # the history has no room for its id; the producer hears it from arq
-    failure = _failure(raw, error)
-    try:
-        recorded = await record_failure(services, stamp, failure)
-    except Exception as problem:
-        # The database is gone too: the history gets the failure later, from Redis, and
-        # the producer hears the job's own error now.
-        log.warning(
-            "job %s failed with %s; the job history will record it once it can: %s",
-            stamp.job_id,
-            type(error).__name__,
-            first_line(problem),
-        )
-        await defer_failure(services.redis, stamp, failure)
-        error.__cause__ = problem
-        _fail(error)
-    if recorded:
-        _fail(error)
-    return await duplicate_outcome(services, stamp)
-
-
-async def record_failure(services: Services, stamp: JobStamp, failure: dict[str, Any]) -> bool:
-    """Write the final failure to the job history; False if the job had already succeeded."""
-    async with services.unit_of_work() as uow:
-        recorded = await uow.jobs.record_failure(stamp, **failure)
-        await uow.commit()
-    return recorded
-
-
-def _failure(raw: Any, error: Exception) -> dict[str, Any]:
-    """A final failure as the history records it."""
-    error_type, message = _error(error)
-    return {
-        "error_type": error_type,
-        "message": message,
-        "payload": recordable_payload(raw),
-        "retryable": not isinstance(error, DomainError | InvalidPayload),
-    }
-
-
-async def record_retry(
-    services: Services, stamp: JobStamp, raw: Any, error: Exception, retry_at: datetime
-) -> None:
-    """Write a try that will be retried. Best effort: the fault being retried is often the
-    database itself, and the retry must happen whether or not it could be written down."""
-    try:
-        async with services.unit_of_work() as uow:
-            error_type, message = _error(error)
-            await uow.jobs.record_retry(
-                stamp,
-                error_type=error_type,
-                message=message,
-                payload=recordable_payload(raw),
-                retry_at=retry_at,
-            )
-            await uow.commit()
-    except Exception as problem:
-        log.warning(
-            "job %s: the job history could not record try %d: %s",
-            stamp.job_id,
-            stamp.tries,
-            first_line(problem),
-        )
-
-
-def _error(error: Exception) -> tuple[str, str]:
-    """Its type and message as the history keeps them: an expected error's whole message
-    (capped), else the first line of it."""
-    expected = isinstance(error, DomainError | InvalidPayload)
-    return type(error).__name__, capped(str(error)) if expected else first_line(error)
-
-
-def _fail(error: Exception) -> NoReturn:
-    """Raise the job's error for arq to log and store; one too long to keep is cut short,
-    keeping its type and traceback where its message can be replaced."""
-    text = str(error)
-    if len(text) <= MAX_MESSAGE_CHARS:
-        raise error
-    error.args = (capped(text),)
-    if len(str(error)) <= MAX_MESSAGE_CHARS + 100:  # its message came from its args
-        raise error
-    raise JobError(type(error).__name__, capped(text)) from None
+        await count_duplicate(services, stamp)

@@ -27,15 +27,8 @@ from domain.repositories import JobStamp
 from worker.bootstrap import Services, services_of
 from worker.ops.enqueue import PARENT_KWARG
 from worker.registry import JOBS, Job
-from worker.runtime.delivery import (
-    MAX_JOB_ID,
-    InvalidPayload,
-    handle_failure,
-    payload_from,
-    record_failure,
-    run_job,
-    stamp_of,
-)
+from worker.runtime.delivery import payload_from, run_job, stamp_of
+from worker.runtime.failures import MAX_JOB_ID, InvalidPayload, handle_failure, record_failure
 from worker.runtime.outbox import defer_failure
 from worker.runtime.retry import JobTimedOut
 from worker.serialization import JobError, deserialize, recordable_payload

@@ -47,7 +47,7 @@ def _one_line(text: str) -> str:
 def brief_expected_failures() -> None:
     """Installed once on arq's logger, where it survives arq's CLI configuring logging."""
     from domain.errors import DomainError
-    from worker.runtime.delivery import InvalidPayload
+    from worker.runtime.failures import InvalidPayload
     from worker.serialization import JobError
 
     logger = logging.getLogger("arq.worker")

@@ -36,8 +36,9 @@ from domain.db import utcnow
 from worker.bootstrap import services_of
 from worker.ops.enqueue import PARENT_KWARG, VERSION_KWARG
 from worker.registry import Job
-from worker.runtime.delivery import MAX_JOB_ID, handle_failure, record_retry, stamp_of
+from worker.runtime.delivery import stamp_of
 from worker.runtime.endings import deliver
+from worker.runtime.failures import MAX_JOB_ID, handle_failure, record_retry
 from worker.runtime.outbox import note_retry
 from worker.runtime.retry import backoff_seconds
 from worker.serialization import UnreadablePayload
