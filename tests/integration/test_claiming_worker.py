@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from arq.connections import ArqRedis
-from arq.constants import in_progress_key_prefix
+from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from arq.utils import timestamp_ms
 
 from worker.bootstrap import this_worker_id
 from worker.ops.queue_state import read_lease
 from worker.runtime.claiming import ClaimingWorker
+from worker.runtime.first_read import AnsweredPipeline, FirstRead
 from worker.runtime.leases import ARQ_CLAIM
 from worker.settings import Settings
 
@@ -84,3 +86,74 @@ async def test_no_more_jobs_are_claimed_than_the_worker_has_room_for(redis):
 
     assert await start(worker) == ["job-0", "job-1"]
     assert await redis.exists(in_progress_key_prefix + "job-2") == 0
+
+
+async def echo(ctx: dict[str, Any], value: int) -> dict[str, int]:
+    return {"value": value, "try": ctx["job_try"]}
+
+
+def running_worker(redis: ArqRedis) -> ClaimingWorker:
+    """A worker that runs what it claims, through arq's run_job, and takes abort requests."""
+    return ClaimingWorker(
+        [echo],
+        queue_name=QUEUE,
+        redis_pool=redis,
+        handle_signals=False,
+        allow_abort_jobs=True,
+        ctx={"settings": Settings(lease_seconds=LEASE_S)},
+    )
+
+
+async def run_claimed(worker: ClaimingWorker) -> None:
+    await worker.claim_ready()
+    await asyncio.gather(*worker.tasks.values())
+
+
+async def transactions(redis: ArqRedis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_exec", {}).get("calls", 0))
+
+
+async def test_a_claimed_job_is_read_and_its_try_counted_by_its_claim(redis):
+    job = await redis.enqueue_job("echo", 7, _queue_name=QUEUE)
+    assert job is not None
+    await redis.set(retry_key_prefix + job.job_id, 2)  # two tries were counted before
+    worker = running_worker(redis)
+    before = await transactions(redis)
+
+    await run_claimed(worker)
+
+    # One transaction, arq's finish: its first read went with the claim script.
+    assert await transactions(redis) - before == 1
+    assert await job.result(timeout=1) == {"value": 7, "try": 3}
+
+
+async def test_an_abort_requested_before_a_claimed_job_starts_fails_it_unrun(redis):
+    job = await redis.enqueue_job("echo", 7, _queue_name=QUEUE)
+    assert job is not None
+    await redis.zadd(abort_jobs_ss, {job.job_id: timestamp_ms()})
+
+    await run_claimed(running_worker(redis))
+
+    info = await job.result_info()
+    assert info is not None
+    assert not info.success
+    assert isinstance(info.result, asyncio.CancelledError)  # arq's "aborted before start"
+    assert await redis.zscore(abort_jobs_ss, job.job_id) is None
+
+
+async def test_a_job_whose_data_is_gone_fails_as_arq_fails_it(redis):
+    await redis.zadd(QUEUE, {"gone": timestamp_ms() - 1_000})
+
+    await run_claimed(running_worker(redis))
+
+    assert await redis.zscore(QUEUE, "gone") is None  # taken off, no result to refuse it
+    assert await redis.exists(in_progress_key_prefix + "gone") == 0
+
+
+async def test_an_arq_whose_first_read_differs_is_refused_not_answered():
+    read = AnsweredPipeline(FirstRead("j", b"{}", 1, False))
+    read.get(job_key_prefix + "j").incr(retry_key_prefix + "j")
+
+    with pytest.raises(RuntimeError, match="first read of job j"):
+        await read.execute()

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from redis.commands.core import AsyncScript
 
 from worker.lanes import (
@@ -38,25 +38,32 @@ from worker.lanes import (
     running_key,
     turn_key,
 )
+from worker.runtime.first_read import RETRY_KEY_SECONDS, FirstRead
 
 # KEYS: the lanes' queues (most urgent first), then the turn counter, the paused set, the
-# limits hash and the doorbell. ARGV: now, lease ms, wanted, lower lanes' wanted, lease
-# value, depth, share every, in-progress prefix, job prefix, running prefix, tokens,
-# number of lanes, the lanes' names, then (job, cap) pairs of the registry.
-# Returns {next due ms or -1, ready jobs of the first lane held by a claim, id, score, lane
-# index, id, score, lane index...}.
+# limits hash, the doorbell and arq's abort requests. ARGV: now, lease ms, wanted, lower
+# lanes' wanted, lease value, depth, share every, in-progress prefix, job prefix, running
+# prefix, tokens, retry prefix, retry key seconds, aborts taken (1 or 0), number of lanes,
+# the lanes' names, then (job, cap) pairs of the registry.
+# Returns {next due ms or -1, ready jobs of the first lane held by a claim, then per job:
+# id, score, lane index, and its first read (worker.runtime.first_read): data, try (0: not
+# read), aborted}.
 _CLAIM = """
 local now, lease, wanted, lower = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local value, depth, every = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
-local ip, jp, rp, tokens, n = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11]), tonumber(ARGV[12])
-local turn_key, bell = KEYS[n + 1], KEYS[n + 4]
+local ip, jp, rp, tokens = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
+local retry, retry_s, n = ARGV[12], ARGV[13], tonumber(ARGV[15])
+local turn_key, bell, aborts = KEYS[n + 1], KEYS[n + 4], KEYS[n + 5]
+local abort_type = redis.call('type', aborts)['ok']
+local readable = abort_type == 'zset' or abort_type == 'none'
+local take_aborts = ARGV[14] == '1'
 local paused, kinds = {}, false
 for _, member in ipairs(redis.call('smembers', KEYS[n + 2])) do
   paused[member] = true
   if string.sub(member, 1, 4) == 'job:' then kinds = true end
 end
 local limits = {}
-for i = 13 + n, #ARGV, 2 do limits[ARGV[i]] = tonumber(ARGV[i + 1]); kinds = true end
+for i = 16 + n, #ARGV, 2 do limits[ARGV[i]] = tonumber(ARGV[i + 1]); kinds = true end
 local over = redis.call('hgetall', KEYS[n + 3])
 for i = 1, #over, 2 do limits[over[i]] = tonumber(over[i + 1]); kinds = true end
 local order = {}
@@ -79,12 +86,24 @@ local function room_for(kind)
   end
   return free[kind]
 end
+-- arq's first read of a job (worker.runtime.first_read); nothing where a key is of the
+-- wrong type, for arq's own read to meet.
+local function first_read(id)
+  local data = redis.pcall('get', jp .. id)
+  if not readable or type(data) == 'table' then return {false, 0, 0} end
+  local try = redis.pcall('incr', retry .. id)
+  if type(try) ~= 'number' then return {false, 0, 0} end
+  redis.call('expire', retry .. id, retry_s)
+  local aborted = 0
+  if take_aborts then aborted = redis.call('zrem', aborts, id) end
+  return {data, try, aborted}
+end
 local claimed, taken, lower_taken, more = {-1, 0}, 0, 0, false
 local function full(lane)
   return taken >= wanted or (lane > 1 and lower_taken >= lower)
 end
 for _, lane in ipairs(order) do
-  if not paused['lane:' .. ARGV[12 + lane]] and not full(lane) then
+  if not paused['lane:' .. ARGV[15 + lane]] and not full(lane) then
     local ids = redis.call('zrangebyscore', KEYS[lane], '-inf', now,
       'WITHSCORES', 'LIMIT', 0, depth)
     for i = 1, #ids, 2 do
@@ -110,6 +129,7 @@ for _, lane in ipairs(order) do
           claimed[#claimed + 1] = id
           claimed[#claimed + 1] = ids[i + 1]
           claimed[#claimed + 1] = lane
+          for _, answer in ipairs(first_read(id)) do claimed[#claimed + 1] = answer end
           taken = taken + 1
           if lane > 1 then lower_taken = lower_taken + 1 end
         end
@@ -126,7 +146,7 @@ if more then
 end
 if taken == 0 then
   for lane = 1, n do
-    if not paused['lane:' .. ARGV[12 + lane]] then
+    if not paused['lane:' .. ARGV[15 + lane]] then
       local first = redis.call('zrangebyscore', KEYS[lane], '(' .. now, '+inf',
         'WITHSCORES', 'LIMIT', 0, 1)
       if first[2] and (claimed[1] == -1 or tonumber(first[2]) < claimed[1]) then
@@ -141,11 +161,13 @@ return claimed
 
 @dataclass(frozen=True)
 class Claimed:
-    """One job claimed: its id as Redis holds it, its score, and the lane it waits in."""
+    """One job claimed: its id as Redis holds it, its score, the lane it waits in, and
+    the answers to arq's first read of it (None: arq reads it itself)."""
 
     job_id: bytes
     score: int
     lane: Lane
+    first_read: FirstRead | None = None
 
 
 @dataclass(frozen=True)
@@ -160,10 +182,11 @@ class Claim:
 class Claimer:
     """Runs the claim script for one worker."""
 
-    def __init__(self, redis: ArqRedis, queue_name: str, depth: int) -> None:
+    def __init__(self, redis: ArqRedis, queue_name: str, depth: int, *, aborts: bool) -> None:
         self.redis = redis
         self.queue_name = queue_name
         self.depth = depth
+        self.aborts = aborts  # the worker takes abort requests (arq's allow_abort_jobs)
         self._script: AsyncScript = redis.register_script(_CLAIM)
         self._keys = [
             *lane_queues(queue_name),
@@ -171,6 +194,7 @@ class Claimer:
             paused_key(queue_name),
             limits_key(queue_name),
             doorbell_key(queue_name),
+            abort_jobs_ss,
         ]
 
     async def claim(
@@ -195,6 +219,9 @@ class Claimer:
             job_key_prefix,
             running_key(self.queue_name, ""),
             DOORBELL_TOKENS,
+            retry_key_prefix,
+            RETRY_KEY_SECONDS,
+            int(self.aborts),
             len(LANES),
             *LANES,
         ]
@@ -203,11 +230,20 @@ class Claimer:
         reply = await self._script(keys=self._keys, args=args)
         next_due, held = int(reply[0]), int(reply[1])
         rest = reply[2:]
-        jobs = [
-            Claimed(job_id, int(float(score)), LANES[int(lane) - 1])
-            for job_id, score, lane in zip(rest[::3], rest[1::3], rest[2::3], strict=True)
-        ]
+        jobs = [_claimed(*rest[i : i + _FIELDS]) for i in range(0, len(rest), _FIELDS)]
         return Claim(jobs, None if next_due < 0 else next_due, held)
+
+
+_FIELDS = 6  # a claimed job's fields in the script's reply
+
+
+def _claimed(
+    job_id: bytes, score: bytes, lane: int, data: bytes | None, tries: int, aborted: int
+) -> Claimed:
+    first_read = None
+    if tries:
+        first_read = FirstRead(job_id.decode(errors="replace"), data, tries, aborted == 1)
+    return Claimed(job_id, int(float(score)), LANES[lane - 1], first_read)
 
 
 __all__ = ["Claim", "Claimed", "Claimer"]

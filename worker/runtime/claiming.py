@@ -7,7 +7,8 @@ one-row job costs (issue 14). ``ClaimingWorker`` claims every job it has room fo
 script call, with arq's own test (no in-progress key yet, still queued, due), and writes
 each claim as a lease (``worker.runtime.leases``) rather than arq's raw claim of the longest
 timeout plus 10 s: a job whose worker dies after claiming it returns within one lease.
-Every other step of a job (reading it, counting its tries, finishing it) stays arq's.
+The script also answers arq's first read of each job (``worker.runtime.first_read``);
+every other step of a job (running it, finishing it) stays arq's.
 
 arq lets anything odd in Redis end the worker, and so every worker that meets it next: an
 id that is not UTF-8, a key of the wrong type. Here such an entry is quarantined
@@ -41,9 +42,10 @@ import logging
 import time
 from collections.abc import Callable
 from signal import Signals
-from typing import Any
+from typing import Any, cast
 
 import arq.worker
+from arq.connections import ArqRedis
 from arq.constants import abort_job_max_age, abort_jobs_ss
 from arq.cron import CronJob
 from arq.utils import timestamp_ms
@@ -57,6 +59,7 @@ from worker.registry import default_limits
 from worker.runtime.claim_script import Claim, Claimer
 from worker.runtime.delivery import refuse
 from worker.runtime.endings import ABORTING_KEY, record_unrun
+from worker.runtime.first_read import FirstRead, answering, expect
 from worker.runtime.leases import LEASES_KEY, LeaseKeeper
 from worker.runtime.polling import LANE_QUEUE, LanePolling
 from worker.runtime.prometheus import job_meter
@@ -82,6 +85,10 @@ class ClaimingWorker(LanePolling):
     _stopping = False  # arq has cancelled the polling loop to stop the worker
 
     _read_job: Callable[[bytes], dict[str, Any]]  # the deserializer it was given
+
+    @property
+    def pool(self) -> ArqRedis:
+        return answering(cast(ArqRedis, self._pool))
 
     async def main(self) -> None:
         # Here rather than in __init__: arq's command line passes a worker only the options
@@ -114,14 +121,15 @@ class ClaimingWorker(LanePolling):
         if room <= 0:
             return None
         if self._claimer is None:
-            self._claimer = Claimer(self.pool, self.base_queue, self.queue_read_limit)
+            aborts, depth = self.allow_abort_jobs, self.queue_read_limit
+            self._claimer = Claimer(self.pool, self.base_queue, depth, aborts=aborts)
         claim = await self._claimer.claim(
             now_ms=timestamp_ms(),
             lease_ms=self._lease_ms(),
             wanted=room,
             # The last free slot is kept for the most urgent lane.
             lower_wanted=room - 1 if self.max_jobs > 1 else room,
-            lease_value=self._lease_value(),
+            lease_value=lease_value(this_worker_id()),
             limits=default_limits(),
         )
         if isinstance(keeper := self.ctx.get(LEASES_KEY), LeaseKeeper):
@@ -131,26 +139,19 @@ class ClaimingWorker(LanePolling):
             if (problem := id_problem(job.job_id)) is not None:
                 await self._quarantine(job.job_id, BAD_ID, problem, source=queue)
                 continue
-            await self._start(job.job_id.decode(), job.score, queue)
+            await self._start(job.job_id.decode(), job.score, queue, job.first_read)
         return claim
 
-    async def _without_bad_ids(self, job_ids: list[bytes]) -> list[bytes]:
-        good = []
-        for job_id in job_ids:
-            if (problem := id_problem(job_id)) is None:
-                good.append(job_id)
-            else:
-                await self._quarantine(job_id, BAD_ID, problem)
-        return good
-
-    async def _start(self, job_id: str, score: int, queue: str) -> None:
+    async def _start(self, job_id: str, score: int, queue: str, read: FirstRead | None) -> None:
         """arq's bookkeeping for a job it started. The semaphore (max_jobs + 1 permits)
         has room: no more than max_jobs - job_counter were claimed. The job's task sees its
-        lane's queue as ``queue_name``: arq finishes or re-scores it there."""
+        lane's queue as ``queue_name`` (arq finishes or re-scores it there) and its read."""
         await self.sem.acquire()
         self.job_counter += 1
         context = contextvars.copy_context()
         context.run(LANE_QUEUE.set, queue)
+        if read is not None:
+            expect(context, read)
         task = self.loop.create_task(self.run_job(job_id, score), context=context)
         task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
         self.tasks[job_id] = task
@@ -270,9 +271,6 @@ class ClaimingWorker(LanePolling):
         if isinstance(self.functions[function], CronJob) and (job.get("a") or job.get("k")):
             return _refusal(function, f"{function} is a cron job: it takes no arguments")
         return job
-
-    def _lease_value(self) -> str:
-        return lease_value(this_worker_id())
 
     def _lease_ms(self) -> int:
         settings: Settings = self.ctx["settings"]
