@@ -13,6 +13,7 @@ from arq.utils import timestamp_ms
 from worker.lanes import SHARE_EVERY, Lane, lane_queue, limits_key, paused_key
 from worker.ops.enqueue import enqueue_many
 from worker.registry import CREATE_PROFILE, RECORD_METRICS
+from worker.runtime.claim_script import CAPPED_SCAN
 from worker.runtime.claiming import ClaimingWorker
 from worker.runtime.polling import LANE_QUEUE
 from worker.settings import Settings
@@ -140,6 +141,23 @@ async def test_a_cap_holds_until_a_claim_ends_or_its_lease_lapses(redis):
     third = await claim(worker)
 
     assert (len(first), len(none_more), len(third)) == (2, 0, 1)
+
+
+async def test_a_claim_reads_a_capped_run_only_so_far_for_the_kinds_behind_it(redis):
+    """Behind a run of jobs at their cap, another kind is claimed when the run is at most
+    CAPPED_SCAN long, and waits for it to shorten when it is longer."""
+    await redis.hset(limits_key(QUEUE), CREATE_PROFILE.name, 0)
+    worker = worker_on(redis, max_jobs=10)
+    claimed = []
+    for capped in (CAPPED_SCAN, 1):
+        await enqueue(redis, CREATE_PROFILE.name, capped)
+        await asyncio.sleep(0.002)  # a later score: queued behind them
+        await enqueue(redis, RECORD_METRICS.name, 1, lane="interactive")
+        await asyncio.sleep(0.002)
+        claimed.append(len(await claim(worker)))
+        await finish(redis, worker.started)
+
+    assert claimed == [1, 0]  # 32 capped jobs read past, then 33
 
 
 async def test_an_idle_claim_tells_when_the_first_deferred_job_is_due(redis):

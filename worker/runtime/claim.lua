@@ -1,0 +1,126 @@
+-- The claim of one poll (worker/runtime/claim_script.py).
+-- KEYS: the lanes' queues (most urgent first), then the turn counter, the paused set, the
+-- limits hash, the doorbell and arq's abort requests. ARGV: now, lease ms, wanted, lower
+-- lanes' wanted, lease value, depth, share every, in-progress prefix, job prefix, running
+-- prefix, tokens, retry prefix, retry key seconds, aborts taken (1 or 0), capped scan,
+-- number of lanes, the lanes' names, then (job, cap) pairs of the registry.
+-- Returns {next due ms or -1, ready jobs of the first lane held by a claim, then per job:
+-- id, score, lane index, and its first read (worker.runtime.first_read): data, try (0: not
+-- read), aborted}.
+local now, lease, wanted, lower = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local value, depth, every = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local ip, jp, rp, tokens = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
+local retry, retry_s, capped_scan = ARGV[12], ARGV[13], tonumber(ARGV[15])
+local n = tonumber(ARGV[16])
+local turn_key, bell, aborts = KEYS[n + 1], KEYS[n + 4], KEYS[n + 5]
+local abort_type = redis.call('type', aborts)['ok']
+local readable = abort_type == 'zset' or abort_type == 'none'
+local take_aborts = ARGV[14] == '1'
+local paused, kinds = {}, false
+for _, member in ipairs(redis.call('smembers', KEYS[n + 2])) do
+  paused[member] = true
+  if string.sub(member, 1, 4) == 'job:' then kinds = true end
+end
+local limits = {}
+for i = 17 + n, #ARGV, 2 do limits[ARGV[i]] = tonumber(ARGV[i + 1]); kinds = true end
+local over = redis.call('hgetall', KEYS[n + 3])
+for i = 1, #over, 2 do limits[over[i]] = tonumber(over[i + 1]); kinds = true end
+local order = {}
+local turn = tonumber(redis.call('get', turn_key) or '0')
+if n > 1 and every > 0 and turn % every == every - 1 then
+  for i = 2, n do order[#order + 1] = i end
+  order[#order + 1] = 1
+else
+  for i = 1, n do order[i] = i end
+end
+local free = {}
+local function room_for(kind)
+  if free[kind] == nil then
+    local count = 0
+    for _, id in ipairs(redis.call('smembers', rp .. kind)) do
+      if redis.call('exists', ip .. id) == 1 then count = count + 1
+      else redis.call('srem', rp .. kind, id) end
+    end
+    free[kind] = limits[kind] - count
+  end
+  return free[kind]
+end
+-- arq's first read of a job (worker.runtime.first_read); nothing where a key is of the
+-- wrong type, for arq's own read to meet.
+local function first_read(id)
+  local data = redis.pcall('get', jp .. id)
+  if not readable or type(data) == 'table' then return {false, 0, 0} end
+  local try = redis.pcall('incr', retry .. id)
+  if type(try) ~= 'number' then return {false, 0, 0} end
+  redis.call('expire', retry .. id, retry_s)
+  local aborted = 0
+  if take_aborts then aborted = redis.call('zrem', aborts, id) end
+  return {data, try, aborted}
+end
+local claimed, taken, lower_taken, more = {-1, 0}, 0, 0, false
+local function full(lane)
+  return taken >= wanted or (lane > 1 and lower_taken >= lower)
+end
+-- One ready entry of a lane, claimed unless running, paused or capped; true: read no
+-- further in this lane.
+local capped = 0
+local function consider(lane, id, score)
+  if redis.call('exists', ip .. id) == 1 then
+    if lane == 1 then claimed[2] = claimed[2] + 1 end
+    return false
+  end
+  if full(lane) then more = true; return true end
+  local kind = nil
+  if kinds then
+    -- pcall: a job key of the wrong type is claimed as it is, for arq's read of it
+    -- to meet and quarantine (worker.runtime.claiming), not fail every claim.
+    local head = redis.pcall('getrange', jp .. id, 0, 200)
+    if type(head) == 'string' then kind = string.match(head, '"f":"([^"]+)"') end
+  end
+  if kind and paused['job:' .. kind] then return false end
+  if kind and limits[kind] then
+    if room_for(kind) <= 0 then capped = capped + 1; return capped > capped_scan end
+    free[kind] = free[kind] - 1
+    redis.call('sadd', rp .. kind, id)
+  end
+  redis.call('set', ip .. id, value, 'PX', lease)
+  for _, field in ipairs({id, score, lane}) do claimed[#claimed + 1] = field end
+  for _, answer in ipairs(first_read(id)) do claimed[#claimed + 1] = answer end
+  taken = taken + 1
+  if lane > 1 then lower_taken = lower_taken + 1 end
+  return false
+end
+for _, lane in ipairs(order) do
+  if not paused['lane:' .. ARGV[16 + lane]] and not full(lane) then
+    local offset, stop = 0, false
+    capped = 0
+    while not stop and offset < depth do  -- read capped_scan entries at a time
+      local size = math.min(capped_scan, depth - offset)
+      local ids = redis.call('zrangebyscore', KEYS[lane], '-inf', now,
+        'WITHSCORES', 'LIMIT', offset, size)
+      for i = 1, #ids, 2 do
+        stop = consider(lane, ids[i], ids[i + 1])
+        if stop then break end
+      end
+      if #ids < 2 * size then stop = true end
+      offset = offset + size
+    end
+  end
+end
+if taken > 0 then redis.call('incr', turn_key) end
+if more then
+  redis.call('lpush', bell, 1)
+  redis.call('ltrim', bell, 0, tokens - 1)
+end
+if taken == 0 then
+  for lane = 1, n do
+    if not paused['lane:' .. ARGV[16 + lane]] then
+      local first = redis.call('zrangebyscore', KEYS[lane], '(' .. now, '+inf',
+        'WITHSCORES', 'LIMIT', 0, 1)
+      if first[2] and (claimed[1] == -1 or tonumber(first[2]) < claimed[1]) then
+        claimed[1] = tonumber(first[2])
+      end
+    end
+  end
+end
+return claimed
