@@ -10,7 +10,9 @@ on a CPU: `python -m bench --only lanes` measured an interactive job's enqueue t
 22 ms (p50) with the round trip and 16 ms without.
 
 A job whose keys are of the wrong type gets no answers: arq's own read meets the error and
-``worker.runtime.claiming`` quarantines the job, as before.
+``worker.runtime.claiming`` quarantines the job, as before. The try is counted a round
+trip earlier than arq counts it: a worker that dies between its claim and the job's start
+has spent a try of the job's, as one dying just after arq's read did.
 """
 
 from __future__ import annotations
