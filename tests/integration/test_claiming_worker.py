@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from arq.connections import ArqRedis
-from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix, retry_key_prefix
+from arq.constants import abort_jobs_ss, in_progress_key_prefix, retry_key_prefix
 from arq.utils import timestamp_ms
 
 from worker.bootstrap import this_worker_id
 from worker.ops.queue_state import read_lease
+from worker.runtime.claim_script import Claimer
 from worker.runtime.claiming import ClaimingWorker
-from worker.runtime.first_read import AnsweredPipeline, FirstRead
 from worker.runtime.leases import ARQ_CLAIM
 from worker.settings import Settings
 
@@ -109,22 +109,28 @@ async def run_claimed(worker: ClaimingWorker) -> None:
     await asyncio.gather(*worker.tasks.values())
 
 
-async def transactions(redis: ArqRedis) -> int:
-    stats = await redis.info("commandstats")
-    return int(stats.get("cmdstat_exec", {}).get("calls", 0))
+def count_transactions(redis: ArqRedis, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each pipeline the pool opens from now on, True for a transaction."""
+    opened: list[bool] = []
+    pipeline = redis.pipeline
+
+    def counted(transaction: bool = True) -> Any:
+        opened.append(transaction)
+        return pipeline(transaction=transaction)
+
+    monkeypatch.setattr(redis, "pipeline", counted)
+    return opened
 
 
-async def test_a_claimed_job_is_read_and_its_try_counted_by_its_claim(redis):
+async def test_a_claimed_job_is_read_and_its_try_counted_by_its_claim(redis, monkeypatch):
     job = await redis.enqueue_job("echo", 7, _queue_name=QUEUE)
     assert job is not None
     await redis.set(retry_key_prefix + job.job_id, 2)  # two tries were counted before
-    worker = running_worker(redis)
-    before = await transactions(redis)
+    opened = count_transactions(redis, monkeypatch)
 
-    await run_claimed(worker)
+    await run_claimed(running_worker(redis))
 
-    # One transaction, arq's finish: its first read went with the claim script.
-    assert await transactions(redis) - before == 1
+    assert opened == [True]  # arq's finish alone: its first read went with the claim
     assert await job.result(timeout=1) == {"value": 7, "try": 3}
 
 
@@ -132,7 +138,10 @@ async def test_an_abort_requested_before_a_claimed_job_starts_fails_it_unrun(red
     job = await redis.enqueue_job("echo", 7, _queue_name=QUEUE)
     assert job is not None
     await redis.zadd(abort_jobs_ss, {job.job_id: timestamp_ms()})
+    await start(worker_on(redis, max_jobs=1))  # claimed, and its worker stops there
 
+    assert await redis.zscore(abort_jobs_ss, job.job_id) is not None  # it outlives the claim
+    await redis.delete(in_progress_key_prefix + job.job_id)  # the lease lapsed
     await run_claimed(running_worker(redis))
 
     info = await job.result_info()
@@ -151,9 +160,16 @@ async def test_a_job_whose_data_is_gone_fails_as_arq_fails_it(redis):
     assert await redis.exists(in_progress_key_prefix + "gone") == 0
 
 
-async def test_an_arq_whose_first_read_differs_is_refused_not_answered():
-    read = AnsweredPipeline(FirstRead("j", b"{}", 1, False))
-    read.get(job_key_prefix + "j").incr(retry_key_prefix + "j")
+async def test_an_arq_that_reads_otherwise_gets_its_jobs_read_by_itself(redis):
+    """A claim answered a first read arq did not ask (here: without the abort request):
+    the worker leaves first reads to arq from then on, and the job runs at its next claim."""
+    job = await redis.enqueue_job("echo", 7, _queue_name=QUEUE)
+    assert job is not None
+    worker = running_worker(redis)
+    worker._claimer = Claimer(redis, QUEUE, depth=10, aborts=False)
 
-    with pytest.raises(RuntimeError, match="first read of job j"):
-        await read.execute()
+    await run_claimed(worker)
+    await run_claimed(worker)
+
+    assert not worker._claimer.answers_reads
+    assert await job.result(timeout=1) == {"value": 7, "try": 2}  # counted by both reads

@@ -24,7 +24,7 @@ from tests.support.poison import QUARANTINED, REFUSED, plant_poison
 from worker.bootstrap import open_pool, services_of, this_worker_id
 from worker.ops.workers import index_key, worker_key
 from worker.quarantine import DAMAGED_SUFFIX, quarantine_key, read_quarantine, shown
-from worker.runtime.claiming import REFUSED as REFUSED_FUNCTION
+from worker.runtime.delivery import REFUSED as REFUSED_FUNCTION
 from worker.runtime.outbox import OUTBOX_KEY, drain_outbox
 from worker.runtime.prometheus import JOBS
 from worker.runtime.prometheus import QUARANTINED as QUARANTINED_TOTAL

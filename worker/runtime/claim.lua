@@ -2,20 +2,19 @@
 -- KEYS: the lanes' queues (most urgent first), then the turn counter, the paused set, the
 -- limits hash, the doorbell and arq's abort requests. ARGV: now, lease ms, wanted, lower
 -- lanes' wanted, lease value, depth, share every, in-progress prefix, job prefix, running
--- prefix, tokens, retry prefix, retry key seconds, aborts taken (1 or 0), capped scan,
--- number of lanes, the lanes' names, then (job, cap) pairs of the registry.
+-- prefix, tokens, retry prefix, retry key seconds, first reads ('off', 'job' or
+-- 'job+abort'), capped scan, number of lanes, the lanes' names, then (job, cap) pairs of
+-- the registry.
 -- Returns {next due ms or -1, ready jobs of the first lane held by a claim, then per job:
--- id, score, lane index, and its first read (worker.runtime.first_read): data, try (0: not
--- read), aborted}.
+-- id, score, lane index, and its first read (worker.runtime.first_read): data, try (nil:
+-- not read), aborted}.
 local now, lease, wanted, lower = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local value, depth, every = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local ip, jp, rp, tokens = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
 local retry, retry_s, capped_scan = ARGV[12], ARGV[13], tonumber(ARGV[15])
 local n = tonumber(ARGV[16])
 local turn_key, bell, aborts = KEYS[n + 1], KEYS[n + 4], KEYS[n + 5]
-local abort_type = redis.call('type', aborts)['ok']
-local readable = abort_type == 'zset' or abort_type == 'none'
-local take_aborts = ARGV[14] == '1'
+local reads = ARGV[14]
 local paused, kinds = {}, false
 for _, member in ipairs(redis.call('smembers', KEYS[n + 2])) do
   paused[member] = true
@@ -45,17 +44,19 @@ local function room_for(kind)
   end
   return free[kind]
 end
--- arq's first read of a job (worker.runtime.first_read); nothing where a key is of the
--- wrong type, for arq's own read to meet.
+-- arq's first read of a job (worker.runtime.first_read). Its reads first: where a key is of
+-- the wrong type nothing is answered or counted, for arq's own read to meet. The abort
+-- request stays for arq's end of the job to take (it fails the job unrun).
 local function first_read(id)
+  if reads == 'off' then return {false, false, 0} end
+  local aborted = false
+  if reads == 'job+abort' then aborted = redis.pcall('zscore', aborts, id) end
   local data = redis.pcall('get', jp .. id)
-  if not readable or type(data) == 'table' then return {false, 0, 0} end
+  if type(aborted) == 'table' or type(data) == 'table' then return {false, false, 0} end
   local try = redis.pcall('incr', retry .. id)
-  if type(try) ~= 'number' then return {false, 0, 0} end
+  if type(try) ~= 'number' then return {false, false, 0} end
   redis.call('expire', retry .. id, retry_s)
-  local aborted = 0
-  if take_aborts then aborted = redis.call('zrem', aborts, id) end
-  return {data, try, aborted}
+  return {data, try, aborted and 1 or 0}
 end
 local claimed, taken, lower_taken, more = {-1, 0}, 0, 0, false
 local function full(lane)
@@ -94,7 +95,8 @@ for _, lane in ipairs(order) do
   if not paused['lane:' .. ARGV[16 + lane]] and not full(lane) then
     local offset, stop = 0, false
     capped = 0
-    while not stop and offset < depth do  -- read capped_scan entries at a time
+    -- A page of capped_scan entries at a time: a capped run ends the read within a page.
+    while not stop and offset < depth do
       local size = math.min(capped_scan, depth - offset)
       local ids = redis.call('zrangebyscore', KEYS[lane], '-inf', now,
         'WITHSCORES', 'LIMIT', offset, size)

@@ -79,6 +79,7 @@ class Claimer:
         self.queue_name = queue_name
         self.depth = depth
         self.aborts = aborts  # the worker takes abort requests (arq's allow_abort_jobs)
+        self.answers_reads = True  # off once arq asked another first read (first_read)
         self._script: AsyncScript = redis.register_script(_CLAIM)
         self._keys = [
             *lane_queues(queue_name),
@@ -113,7 +114,7 @@ class Claimer:
             DOORBELL_TOKENS,
             retry_key_prefix,
             RETRY_KEY_SECONDS,
-            int(self.aborts),
+            self._reads(),
             CAPPED_SCAN,
             len(LANES),
             *LANES,
@@ -123,20 +124,31 @@ class Claimer:
         reply = await self._script(keys=self._keys, args=args)
         next_due, held = int(reply[0]), int(reply[1])
         rest = reply[2:]
-        jobs = [_claimed(*rest[i : i + _FIELDS]) for i in range(0, len(rest), _FIELDS)]
+        jobs = [self._claimed(*rest[i : i + _FIELDS]) for i in range(0, len(rest), _FIELDS)]
         return Claim(jobs, None if next_due < 0 else next_due, held)
+
+    def _reads(self) -> str:
+        if not self.answers_reads:
+            return "off"
+        return "job+abort" if self.aborts else "job"
+
+    def _claimed(
+        self,
+        job_id: bytes,
+        score: bytes,
+        lane: int,
+        data: bytes | None,
+        tries: int | None,
+        aborted: int,
+    ) -> Claimed:
+        read = None
+        if tries is not None:
+            name = job_id.decode(errors="replace")
+            read = FirstRead(name, data, tries, aborted == 1, abort_read=self.aborts)
+        return Claimed(job_id, int(float(score)), LANES[lane - 1], read)
 
 
 _FIELDS = 6  # a claimed job's fields in the script's reply
-
-
-def _claimed(
-    job_id: bytes, score: bytes, lane: int, data: bytes | None, tries: int, aborted: int
-) -> Claimed:
-    first_read = None
-    if tries:
-        first_read = FirstRead(job_id.decode(errors="replace"), data, tries, aborted == 1)
-    return Claimed(job_id, int(float(score)), LANES[lane - 1], first_read)
 
 
 __all__ = ["Claim", "Claimed", "Claimer"]

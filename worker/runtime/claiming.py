@@ -46,7 +46,7 @@ from typing import Any, cast
 
 import arq.worker
 from arq.connections import ArqRedis
-from arq.constants import abort_job_max_age, abort_jobs_ss
+from arq.constants import abort_job_max_age, abort_jobs_ss, in_progress_key_prefix
 from arq.cron import CronJob
 from arq.utils import timestamp_ms
 from redis.exceptions import ResponseError
@@ -57,21 +57,17 @@ from worker.ops.queue_state import lease_value
 from worker.quarantine import BAD_ID, WRONG_TYPE, damaged, id_problem, shown
 from worker.registry import default_limits
 from worker.runtime.claim_script import Claim, Claimer
-from worker.runtime.delivery import refuse
+from worker.runtime.delivery import REFUSED, refusal, refused
 from worker.runtime.endings import ABORTING_KEY, record_unrun
-from worker.runtime.first_read import FirstRead, answering, expect
+from worker.runtime.first_read import FirstRead, FirstReadMismatch, answering, expect
 from worker.runtime.leases import LEASES_KEY, LeaseKeeper
 from worker.runtime.polling import LANE_QUEUE, LanePolling
-from worker.runtime.prometheus import job_meter
 from worker.runtime.quarantining import describe_job_keys, move_aside, quarantine_entry
 from worker.runtime.vanished import drop_if_gone, without_data
-from worker.serialization import UnreadablePayload, deserialize, why_unreadable
+from worker.serialization import deserialize, why_unreadable
 from worker.settings import Settings
 
 log = logging.getLogger("worker.claiming")
-# The function a job goes to when no function of the worker can take it: not a name any
-# job of the registry can have.
-REFUSED = "(refused)"
 # How often a worker running jobs reads the abort requests: a cancel acts within it.
 ABORT_READ_SECONDS = 0.25
 
@@ -88,6 +84,7 @@ class ClaimingWorker(LanePolling):
 
     @property
     def pool(self) -> ArqRedis:
+        """arq's pool; in a job's task until arq's first pipeline, the claim's answers."""
         return answering(cast(ArqRedis, self._pool))
 
     async def main(self) -> None:
@@ -95,7 +92,7 @@ class ClaimingWorker(LanePolling):
         # that the signature of ``arq.worker.Worker.__init__`` (this class's) names.
         self._read_job = self.job_deserializer or deserialize
         self.job_deserializer = self._job_or_refusal
-        self.functions[REFUSED] = arq.worker.func(_refused, name=REFUSED, timeout=60)
+        self.functions[REFUSED] = arq.worker.func(refused, name=REFUSED, timeout=60)
         self.ctx[ABORTING_KEY] = self.aborting_tasks
         settings = self.ctx.get("settings")
         if isinstance(settings, Settings):
@@ -159,6 +156,11 @@ class ClaimingWorker(LanePolling):
     async def run_job(self, job_id: str, score: int) -> None:
         try:
             await super().run_job(job_id, score)
+        except FirstReadMismatch as mismatch:  # another arq: it reads its jobs itself now
+            log.error("%s: first reads are left to arq from now on", mismatch)
+            if self._claimer is not None:
+                self._claimer.answers_reads = False
+            await self.pool.delete(in_progress_key_prefix + job_id)  # claimed again at once
         except ResponseError as error:
             if not damaged(error):
                 raise
@@ -263,13 +265,13 @@ class ClaimingWorker(LanePolling):
         try:
             job = self._read_job(raw)
         except Exception as problem:
-            return _refusal(None, why_unreadable(raw, problem))
+            return refusal(None, why_unreadable(raw, problem))
         function = job.get("f")
         if not isinstance(function, str) or function not in self.functions or function == REFUSED:
             named = str(function)[:100]
-            return _refusal(function, f"no job {named!r} is registered on this worker")
+            return refusal(function, f"no job {named!r} is registered on this worker")
         if isinstance(self.functions[function], CronJob) and (job.get("a") or job.get("k")):
-            return _refusal(function, f"{function} is a cron job: it takes no arguments")
+            return refusal(function, f"{function} is a cron job: it takes no arguments")
         return job
 
     def _lease_ms(self) -> int:
@@ -277,22 +279,9 @@ class ClaimingWorker(LanePolling):
         return int(settings.lease_seconds * 1000)
 
 
-def _refusal(function: Any, reason: str) -> dict[str, Any]:
-    named = function if isinstance(function, str) else None
-    marker = UnreadablePayload(reason, named)
-    return {"t": None, "f": REFUSED, "a": [marker], "k": {}, "et": timestamp_ms()}
-
-
-_REFUSED_METER = job_meter(REFUSED)
-
-
-async def _refused(ctx: dict[str, Any], refusal: UnreadablePayload) -> dict[str, Any]:
-    return await _REFUSED_METER.measure(refuse(ctx, refusal))
-
-
 def use_claiming_worker() -> None:
     """Make ``ClaimingWorker`` the worker arq's ``run_worker`` builds in this process."""
     arq.worker.Worker = ClaimingWorker  # type: ignore[misc]
 
 
-__all__ = ["REFUSED", "ClaimingWorker", "use_claiming_worker"]
+__all__ = ["ClaimingWorker", "use_claiming_worker"]

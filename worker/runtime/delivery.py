@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from arq.utils import timestamp_ms
 from pydantic import BaseModel, ValidationError
 
 from domain.db import utcnow
@@ -29,6 +30,7 @@ from worker.runtime.failures import (
     duplicate_outcome,
     handle_failure,
 )
+from worker.runtime.prometheus import job_meter
 from worker.serialization import (
     MINTED_KWARG,
     RefusedPayload,
@@ -37,6 +39,10 @@ from worker.serialization import (
 )
 
 P = TypeVar("P", bound=Payload)
+# The function a job goes to when no function of the worker can take it: not a name any
+# job of the registry can have.
+REFUSED = "(refused)"
+_REFUSED_METER = job_meter(REFUSED)
 # Failed jobs keep their payload for `dbjobs retry`; succeeded ones only a small one, so that
 # the history of metric batches does not store every point a second time.
 MAX_KEPT_SUCCESS_PAYLOAD = 4 * 1024
@@ -130,7 +136,25 @@ async def _run_use_case(services: Services, job: Job[P], stamp: JobStamp, payloa
             return await use_case(uow, payload)
 
 
-async def refuse(ctx: dict[str, Any], refusal: UnreadablePayload) -> dict[str, Any]:
+def refusal(function: Any, reason: str) -> dict[str, Any]:
+    """arq's data of a job for ``REFUSED``: what a worker reads instead of a job that no
+    function of its can take."""
+    named = function if isinstance(function, str) else None
+    return {
+        "t": None,
+        "f": REFUSED,
+        "a": [UnreadablePayload(reason, named)],
+        "k": {},
+        "et": timestamp_ms(),
+    }
+
+
+async def refused(ctx: dict[str, Any], marker: UnreadablePayload) -> dict[str, Any]:
+    """The function of ``REFUSED``."""
+    return await _REFUSED_METER.measure(_refuse(ctx, marker))
+
+
+async def _refuse(ctx: dict[str, Any], refusal: UnreadablePayload) -> dict[str, Any]:
     """A job no function of this worker can take (it names none, or one not registered):
     failed once and recorded under the name it gave, as a registered job refuses a payload
     it cannot read."""

@@ -2,17 +2,19 @@
 
 arq's ``run_job`` opens with one round trip, a transaction that reads the job, counts the
 try (INCR of its retry key, kept ``RETRY_KEY_SECONDS``) and takes any abort request for it
-off ``arq:abort``. The claim script (``worker.runtime.claim_script``) is running in Redis
-just before, so it does the same for each job it claims and returns the answers; the job's
-task hands them to arq's pipeline instead of sending it. Every job costs one round trip
-less. During a bulk backlog on a busy machine each round trip waits for the worker's turn
-on a CPU: `python -m bench --only lanes` measured an interactive job's enqueue to start at
-22 ms (p50) with the round trip and 16 ms without.
+off ``arq:abort``. The claim script (``worker/runtime/claim.lua``) is running in Redis
+just before, so it reads and counts the same for each job it claims and returns the
+answers; the job's task hands them to arq's pipeline instead of sending it. Every job
+costs one round trip less. During a bulk backlog on a busy machine each round trip waits
+for the worker's turn on a CPU: traced under `python -m bench --only lanes`, this one was
+6.4 ms of an interactive job's 22 ms enqueue to start (p50).
 
-A job whose keys are of the wrong type gets no answers: arq's own read meets the error and
-``worker.runtime.claiming`` quarantines the job, as before. The try is counted a round
-trip earlier than arq counts it: a worker that dies between its claim and the job's start
-has spent a try of the job's, as one dying just after arq's read did.
+The claim only looks for an abort request: arq's end of the job takes it (an aborted job
+is failed unrun), so a request outlives a worker that dies before the job starts. A job
+whose keys are of the wrong type gets no answers and nothing counted: arq's own read meets
+the error and ``worker.runtime.claiming`` quarantines the job, as before. The try is
+counted a round trip earlier than arq counts it: a worker that dies between its claim and
+the job's start has spent a try of the job's, as one dying just after arq's read did.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class FirstRead:
     data: bytes | None  # the job (None: its data is gone, arq fails it as expired)
     job_try: int
     aborted: bool  # an abort request was waiting: arq fails it unrun
+    abort_read: bool  # the claim looked for one (the worker takes abort requests)
 
 
 _PENDING: contextvars.ContextVar[FirstRead | None] = contextvars.ContextVar(
@@ -72,8 +75,9 @@ class _AnsweringPool:
 class AnsweredPipeline:
     """Takes arq's first read of a job and returns the claim's answers.
 
-    It checks that arq asked what the claim answered (an arq release whose first read
-    differs fails every job, loudly, rather than running one on wrong answers)."""
+    It checks that arq asked what the claim answered: an arq release whose first read
+    differs gets ``FirstReadMismatch`` rather than wrong answers, and the worker then
+    leaves every first read to arq (``worker.runtime.claiming``)."""
 
     def __init__(self, answers: FirstRead) -> None:
         self._answers = answers
@@ -107,11 +111,24 @@ class AnsweredPipeline:
         read: list[tuple[Any, ...]] = [("get", job_key_prefix + job_id), ("incr", retry_key)]
         read.append(("expire", retry_key, RETRY_KEY_SECONDS))
         replies = [answers.data, answers.job_try, True]
-        if self._asked == [*read, ("zrem", abort_jobs_ss, job_id)]:
+        if answers.abort_read and self._asked == [*read, ("zrem", abort_jobs_ss, job_id)]:
             return [*replies, int(answers.aborted)]
-        if self._asked == read:
+        if not answers.abort_read and self._asked == read:
             return replies
-        raise RuntimeError(f"arq's first read of job {job_id} is not the claim's: {self._asked}")
+        raise FirstReadMismatch(
+            f"arq's first read of job {job_id} is not the claim's: {self._asked}"
+        )
 
 
-__all__ = ["RETRY_KEY_SECONDS", "AnsweredPipeline", "FirstRead", "answering", "expect"]
+class FirstReadMismatch(RuntimeError):
+    """arq asked another first read than the claim answered (another arq release)."""
+
+
+__all__ = [
+    "RETRY_KEY_SECONDS",
+    "AnsweredPipeline",
+    "FirstRead",
+    "FirstReadMismatch",
+    "answering",
+    "expect",
+]
