@@ -34,15 +34,15 @@ async def noop(ctx: dict[str, Any]) -> None:
     return None
 
 
+def options(redis: ArqRedis, max_jobs: int = 10) -> dict[str, Any]:
+    """A worker's options on the test's queue; it takes abort requests."""
+    settings = {"settings": Settings(lease_seconds=LEASE_S)}
+    base = {"queue_name": QUEUE, "redis_pool": redis, "handle_signals": False, "ctx": settings}
+    return base | {"max_jobs": max_jobs, "allow_abort_jobs": True}
+
+
 def worker_on(redis: ArqRedis, max_jobs: int) -> Recording:
-    worker = Recording(
-        [noop],
-        queue_name=QUEUE,
-        redis_pool=redis,
-        handle_signals=False,
-        max_jobs=max_jobs,
-        ctx={"settings": Settings(lease_seconds=LEASE_S)},
-    )
+    worker = Recording([noop], **options(redis, max_jobs))
     worker.started = []
     return worker
 
@@ -93,15 +93,8 @@ async def echo(ctx: dict[str, Any], value: int) -> dict[str, int]:
 
 
 def running_worker(redis: ArqRedis) -> ClaimingWorker:
-    """A worker that runs what it claims, through arq's run_job, and takes abort requests."""
-    return ClaimingWorker(
-        [echo],
-        queue_name=QUEUE,
-        redis_pool=redis,
-        handle_signals=False,
-        allow_abort_jobs=True,
-        ctx={"settings": Settings(lease_seconds=LEASE_S)},
-    )
+    """A worker that runs what it claims, through arq's run_job."""
+    return ClaimingWorker([echo], **options(redis))
 
 
 async def run_claimed(worker: ClaimingWorker) -> None:
