@@ -13,7 +13,6 @@ from arq.utils import timestamp_ms
 from worker.lanes import SHARE_EVERY, Lane, lane_queue, limits_key, paused_key
 from worker.ops.enqueue import enqueue_many
 from worker.registry import CREATE_PROFILE, RECORD_METRICS
-from worker.runtime.claim_script import CAPPED_SCAN
 from worker.runtime.claiming import ClaimingWorker
 from worker.runtime.polling import LANE_QUEUE
 from worker.settings import Settings
@@ -143,21 +142,16 @@ async def test_a_cap_holds_until_a_claim_ends_or_its_lease_lapses(redis):
     assert (len(first), len(none_more), len(third)) == (2, 0, 1)
 
 
-async def test_a_claim_reads_a_capped_run_only_so_far_for_the_kinds_behind_it(redis):
-    """Behind a run of jobs at their cap, another kind is claimed when the run is at most
-    CAPPED_SCAN long, and waits for it to shorten when it is longer."""
+async def test_a_job_behind_a_long_capped_run_is_found_within_a_few_claims(redis):
+    """Each claim reads the capped run's first page and one more, a page further on each
+    time: a job 90 entries deep is not found by the first claim, and is by the second."""
     await redis.hset(limits_key(QUEUE), CREATE_PROFILE.name, 0)
-    worker = worker_on(redis, max_jobs=10)
-    claimed = []
-    for capped in (CAPPED_SCAN, 1):
-        await enqueue(redis, CREATE_PROFILE.name, capped)
-        await asyncio.sleep(0.002)  # a later score: queued behind them
-        await enqueue(redis, RECORD_METRICS.name, 1, lane="interactive")
-        await asyncio.sleep(0.002)
-        claimed.append(len(await claim(worker)))
-        await finish(redis, worker.started)
+    await enqueue(redis, CREATE_PROFILE.name, 90)
+    await asyncio.sleep(0.002)  # a later score: queued behind them
+    await enqueue(redis, RECORD_METRICS.name, 1, lane="interactive")
+    worker = worker_on(redis, max_jobs=10)  # depth: arq's 100 for 10 jobs, 4 pages
 
-    assert claimed == [1, 0]  # 32 capped jobs read past, then 33
+    assert [len(await claim(worker)) for _ in range(2)] == [0, 1]
 
 
 async def test_an_idle_claim_tells_when_the_first_deferred_job_is_due(redis):

@@ -3,16 +3,16 @@
 -- limits hash, the doorbell and arq's abort requests. ARGV: now, lease ms, wanted, lower
 -- lanes' wanted, lease value, depth, share every, in-progress prefix, job prefix, running
 -- prefix, tokens, retry prefix, retry key seconds, first reads ('off', 'job' or
--- 'job+abort'), capped scan, number of lanes, the lanes' names, then (job, cap) pairs of
--- the registry.
+-- 'job+abort'), page, this worker's claim count, number of lanes, the lanes' names, then
+-- (job, cap) pairs of the registry.
 -- Returns {next due ms or -1, ready jobs of the first lane held by a claim, then per job:
 -- id, score, lane index, and its first read (worker.runtime.first_read): data, try (nil:
 -- not read), aborted}.
 local now, lease, wanted, lower = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local value, depth, every = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local ip, jp, rp, tokens = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
-local retry, retry_s, capped_scan = ARGV[12], ARGV[13], tonumber(ARGV[15])
-local n = tonumber(ARGV[16])
+local retry, retry_s, page = ARGV[12], ARGV[13], tonumber(ARGV[15])
+local spin, n = tonumber(ARGV[16]), tonumber(ARGV[17])
 local turn_key, bell, aborts = KEYS[n + 1], KEYS[n + 4], KEYS[n + 5]
 local reads = ARGV[14]
 local paused, kinds = {}, false
@@ -21,7 +21,7 @@ for _, member in ipairs(redis.call('smembers', KEYS[n + 2])) do
   if string.sub(member, 1, 4) == 'job:' then kinds = true end
 end
 local limits = {}
-for i = 17 + n, #ARGV, 2 do limits[ARGV[i]] = tonumber(ARGV[i + 1]); kinds = true end
+for i = 18 + n, #ARGV, 2 do limits[ARGV[i]] = tonumber(ARGV[i + 1]); kinds = true end
 local over = redis.call('hgetall', KEYS[n + 3])
 for i = 1, #over, 2 do limits[over[i]] = tonumber(over[i + 1]); kinds = true end
 local order = {}
@@ -80,7 +80,7 @@ local function consider(lane, id, score)
   end
   if kind and paused['job:' .. kind] then return false end
   if kind and limits[kind] then
-    if room_for(kind) <= 0 then capped = capped + 1; return capped > capped_scan end
+    if room_for(kind) <= 0 then capped = capped + 1; return false end
     free[kind] = free[kind] - 1
     redis.call('sadd', rp .. kind, id)
   end
@@ -92,20 +92,24 @@ local function consider(lane, id, score)
   return false
 end
 for _, lane in ipairs(order) do
-  if not paused['lane:' .. ARGV[16 + lane]] and not full(lane) then
-    local offset, stop = 0, false
+  if not paused['lane:' .. ARGV[17 + lane]] and not full(lane) then
+    -- A page at a time, to depth. Past a page's worth of capped jobs, one more page, at a
+    -- place in the depth that moves on with each claim of this worker, and no further.
+    local offset, jumped, pages = 0, false, math.ceil(depth / page)
     capped = 0
-    -- A page of capped_scan entries at a time: a capped run ends the read within a page.
-    while not stop and offset < depth do
-      local size = math.min(capped_scan, depth - offset)
+    while offset < depth do
+      local size = math.min(page, depth - offset)
       local ids = redis.call('zrangebyscore', KEYS[lane], '-inf', now,
         'WITHSCORES', 'LIMIT', offset, size)
+      local stop = #ids < 2 * size
       for i = 1, #ids, 2 do
-        stop = consider(lane, ids[i], ids[i + 1])
-        if stop then break end
+        if consider(lane, ids[i], ids[i + 1]) then stop = true; break end
       end
-      if #ids < 2 * size then stop = true end
+      if stop or jumped then break end
       offset = offset + size
+      if capped >= page and pages > 2 then
+        offset, jumped = math.max(offset, page * (1 + spin % (pages - 1))), true
+      end
     end
   end
 end
@@ -116,7 +120,7 @@ if more then
 end
 if taken == 0 then
   for lane = 1, n do
-    if not paused['lane:' .. ARGV[16 + lane]] then
+    if not paused['lane:' .. ARGV[17 + lane]] then
       local first = redis.call('zrangebyscore', KEYS[lane], '(' .. now, '+inf',
         'WITHSCORES', 'LIMIT', 0, 1)
       if first[2] and (claimed[1] == -1 or tonumber(first[2]) < claimed[1]) then
