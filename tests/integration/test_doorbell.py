@@ -27,9 +27,9 @@ class Counting(ClaimingWorker):
 
     claims = 0
 
-    async def claim_ready(self) -> Claim | None:
-        self.claims += 1
-        return await super().claim_ready()
+    async def claim_ready(self, *, urgent_only: bool = False) -> Claim | None:
+        self.claims += not urgent_only  # a busy worker's claim between polls is not one
+        return await super().claim_ready(urgent_only=urgent_only)
 
 
 async def tick(ctx: dict[str, Any], payload: Any = None) -> str:

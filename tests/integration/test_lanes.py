@@ -10,7 +10,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 
-from worker.lanes import SHARE_EVERY, Lane, lane_queue, limits_key, paused_key
+from worker.lanes import SHARE_EVERY, Lane, lane_queue, limits_key, paused_key, turn_key
 from worker.ops.enqueue import enqueue_many
 from worker.registry import CREATE_PROFILE, RECORD_METRICS
 from worker.runtime.claiming import ClaimingWorker
@@ -53,10 +53,10 @@ async def enqueue(redis: ArqRedis, function: str, count: int, lane: Lane | None 
     await enqueue_many(redis, function, [payload] * count, queue_name=QUEUE, lane=lane)
 
 
-async def claim(worker: Recording) -> list[tuple[str, str]]:
+async def claim(worker: Recording, *, urgent_only: bool = False) -> list[tuple[str, str]]:
     """The jobs of one claim, with their lane's queue; the worker's slots freed after."""
     worker.started = []
-    await worker.claim_ready()
+    await worker.claim_ready(urgent_only=urgent_only)
     await asyncio.gather(*worker.tasks.values())
     worker.job_counter = 0
     return worker.started
@@ -152,6 +152,17 @@ async def test_a_job_behind_a_long_capped_run_is_found_within_a_few_claims(redis
     worker = worker_on(redis, max_jobs=10)  # depth: arq's 100 for 10 jobs, 4 pages
 
     assert [len(await claim(worker)) for _ in range(2)] == [0, 1]
+
+
+async def test_between_polls_a_claim_reads_the_most_urgent_lane_alone(redis):
+    await enqueue(redis, CREATE_PROFILE.name, 1, lane="bulk")
+    await enqueue(redis, CREATE_PROFILE.name, 1)
+    worker = worker_on(redis, max_jobs=10)
+
+    urgent = await claim(worker, urgent_only=True)
+    assert lanes_of(urgent) == ["interactive"]
+    assert await redis.get(turn_key(QUEUE)) is None  # not a turn of the lanes' share
+    assert lanes_of(await claim(worker)) == ["bulk"]
 
 
 async def test_an_idle_claim_tells_when_the_first_deferred_job_is_due(redis):

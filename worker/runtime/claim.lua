@@ -3,8 +3,9 @@
 -- limits hash, the doorbell and arq's abort requests. ARGV: now, lease ms, wanted, lower
 -- lanes' wanted, lease value, depth, share every, in-progress prefix, job prefix, running
 -- prefix, tokens, retry prefix, retry key seconds, first reads ('off', 'job' or
--- 'job+abort'), page, this worker's claim count, number of lanes, the lanes' names, then
--- (job, cap) pairs of the registry.
+-- 'job+abort'), page, this worker's claims of every lane, number of lanes (1: the most
+-- urgent alone, between polls: not a turn), the lanes' names, then (job, cap) pairs of the
+-- registry.
 -- Returns {next due ms or -1, ready jobs of the first lane held by a claim, then per job:
 -- id, score, lane index, and its first read (worker.runtime.first_read): data, try (nil:
 -- not read), aborted}.
@@ -113,7 +114,7 @@ for _, lane in ipairs(order) do
     end
   end
 end
-if taken > 0 then redis.call('incr', turn_key) end
+if taken > 0 and n > 1 then redis.call('incr', turn_key) end
 if more then
   redis.call('lpush', bell, 1)
   redis.call('ltrim', bell, 0, tokens - 1)

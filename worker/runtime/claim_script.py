@@ -103,6 +103,7 @@ class Claimer:
         lower_wanted: int,
         lease_value: str,
         limits: Mapping[str, int],
+        lanes: int = len(LANES),
     ) -> Claim:
         args: list[str | int] = [
             now_ms,
@@ -121,13 +122,14 @@ class Claimer:
             self._reads(),
             SCAN_PAGE,
             self._claims,
-            len(LANES),
-            *LANES,
+            lanes,
+            *LANES[:lanes],
         ]
         for name, cap in limits.items():
             args += (name, cap)
-        self._claims += 1
-        reply = await self._script(keys=self._keys, args=args)
+        keys = [*self._keys[:lanes], *self._keys[len(LANES) :]]
+        reply = await self._script(keys=keys, args=args)
+        self._claims += lanes == len(LANES)
         next_due, held = int(reply[0]), int(reply[1])
         rest = reply[2:]
         jobs = [self._claimed(*rest[i : i + _FIELDS]) for i in range(0, len(rest), _FIELDS)]

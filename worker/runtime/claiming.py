@@ -52,7 +52,7 @@ from arq.utils import timestamp_ms
 from redis.exceptions import ResponseError
 
 from worker.bootstrap import SERVICES_KEY, Services, ring_doorbell, this_worker_id
-from worker.lanes import lane_queue, lane_queues
+from worker.lanes import LANES, lane_queue, lane_queues
 from worker.ops.queue_state import lease_value
 from worker.quarantine import BAD_ID, WRONG_TYPE, damaged, id_problem, shown
 from worker.registry import default_limits
@@ -111,9 +111,10 @@ class ClaimingWorker(LanePolling):
         """Unused: ``_poll_iteration`` claims from every lane itself (``claim_ready``)."""
         raise NotImplementedError("ClaimingWorker claims in claim_ready")
 
-    async def claim_ready(self) -> Claim | None:
-        """Claim and start what this worker has room for, from every lane; with nothing
-        claimed, when the first deferred job is due (ms, None: none is)."""
+    async def claim_ready(self, *, urgent_only: bool = False) -> Claim | None:
+        """Claim and start what this worker has room for, from every lane (or the most
+        urgent alone); with nothing claimed, when the first deferred job is due (ms, None:
+        none is)."""
         room = self.max_jobs - self.job_counter
         if room <= 0:
             return None
@@ -128,6 +129,7 @@ class ClaimingWorker(LanePolling):
             lower_wanted=room - 1 if self.max_jobs > 1 else room,
             lease_value=lease_value(this_worker_id()),
             limits=default_limits(),
+            lanes=1 if urgent_only else len(LANES),
         )
         if isinstance(keeper := self.ctx.get(LEASES_KEY), LeaseKeeper):
             keeper.head_held = claim.held > 0
@@ -138,6 +140,10 @@ class ClaimingWorker(LanePolling):
                 continue
             await self._start(job.job_id.decode(), job.score, queue, job.first_read)
         return claim
+
+    async def claim_urgent(self) -> None:
+        if self.allow_pick_jobs and not self._stopping:
+            await self.claim_ready(urgent_only=True)
 
     async def _start(self, job_id: str, score: int, queue: str, read: FirstRead | None) -> None:
         """arq's bookkeeping for a job it started. The semaphore (max_jobs + 1 permits)
