@@ -12,8 +12,8 @@ Only a job enqueued by a client that does not ring (an arq pool of its own) wait
 ``idle_wait`` at most.
 
 A busy worker hears no bell: it polls. Halfway between two polls it claims from the most
-urgent lane alone (a script call that reads that lane only, about 0.04 ms of Redis where
-a whole claim reads past a bulk backlog's capped run for 0.25 ms), so an interactive job
+urgent lane alone (a script call that reads that lane only, 0.014 ms of Redis where a
+whole claim reads past a bulk backlog's capped run for 0.24 ms), so an interactive job
 waits a quarter of ``poll_delay`` on average rather than half of it (`python -m bench
 --only lanes`: 15.5-18.1 ms at the p50 without, 12.6-14.1 with).
 
