@@ -30,7 +30,7 @@ from datetime import datetime
 
 import arq.worker
 from arq.connections import create_pool, log_redis_info
-from arq.utils import poll, timestamp_ms, to_unix_ms
+from arq.utils import timestamp_ms, to_unix_ms
 
 from worker.lanes import LANES, doorbell_key, lane_queue, lane_queues
 from worker.registry import lane_of
@@ -86,19 +86,19 @@ class LanePolling(arq.worker.Worker):
         self.ctx["redis"] = self.pool
         if self.on_startup:
             await self.on_startup(self.ctx)
-        halfway = False
-        async for _ in poll(self.poll_delay_s / 2):
-            if halfway:
-                halfway = False
-                await self.claim_urgent()
-                continue
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
             await self._poll_iteration()
-            halfway = self.job_counter > 0 and not self.burst
             if self.burst and (
                 0 <= self.max_burst_jobs <= self._jobs_started() or await self.queued() == 0
             ):
                 await asyncio.gather(*self.tasks.values())
                 return
+            if self.job_counter > 0 and not self.burst:  # busy: the urgent lane, halfway
+                await asyncio.sleep(max(0.0, started + self.poll_delay_s / 2 - loop.time()))
+                await self.claim_urgent()
+            await asyncio.sleep(max(0.0, started + self.poll_delay_s - loop.time()))
 
     async def queued(self) -> int:
         """The jobs of every lane, waiting or running."""
