@@ -230,7 +230,8 @@ async def _read_head(
             continue
         function = function_of(job_head or b"")
         if claim is None:
-            if job_id.encode() not in later:
+            # No data: the job ended between the two reads (or arq fails it as expired).
+            if job_head and job_id.encode() not in later:
                 waiting[function or "?"] += 1
             continue
         lease = read_lease(claim)
