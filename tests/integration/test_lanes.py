@@ -142,6 +142,22 @@ async def test_a_cap_holds_until_a_claim_ends_or_its_lease_lapses(redis):
     assert (len(first), len(none_more), len(third)) == (2, 0, 1)
 
 
+async def test_a_claim_held_back_by_a_cap_tells_when_the_caps_first_lease_lapses(redis):
+    """An idle worker then wakes when a dead worker's slot comes back: nobody rings then."""
+    await enqueue(redis, CREATE_PROFILE.name, 2)
+    await redis.hset(limits_key(QUEUE), CREATE_PROFILE.name, 1)
+    worker = worker_on(redis, max_jobs=10)
+    [(job_id, _)] = await claim(worker)
+
+    held_back = await worker.claim_ready()
+
+    assert held_back is not None
+    assert held_back.jobs == []
+    lapses_at = timestamp_ms() + await redis.pttl(in_progress_key_prefix + job_id)
+    assert held_back.next_due_ms is not None
+    assert abs(held_back.next_due_ms - lapses_at) < 1_000
+
+
 async def test_a_job_behind_a_long_capped_run_is_found_within_a_few_claims(redis):
     """Each claim reads the capped run's first page and one more, a page further on each
     time: a job 90 entries deep is not found by the first claim, and is by the second."""

@@ -6,9 +6,10 @@
 -- 'job+abort'), page, this worker's claims of every lane, number of lanes (1: the most
 -- urgent alone, between polls: not a turn), the lanes' names, then (job, cap) pairs of the
 -- registry.
--- Returns {next due ms or -1, ready jobs of the first lane held by a claim, then per job:
--- id, score, lane index, and its first read (worker.runtime.first_read): data, try (nil:
--- not read), aborted}.
+-- Returns {next due ms or -1 (the first deferred job, or the first lapse of a lease of a
+-- capped kind the claim held a job back for), ready jobs of the first lane held by a
+-- claim, then per job: id, score, lane index, and its first read
+-- (worker.runtime.first_read): data, try (nil: not read), aborted}.
 local now, lease, wanted, lower = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local value, depth, every = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local ip, jp, rp, tokens = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
@@ -33,13 +34,19 @@ if n > 1 and every > 0 and turn % every == every - 1 then
 else
   for i = 1, n do order[i] = i end
 end
-local free = {}
+-- A capped kind's free slots, and when the first of its leases lapses (ms from now): a
+-- dead worker's slot comes back then, and nobody rings for it.
+local free, lapses, held_back = {}, {}, nil
 local function room_for(kind)
   if free[kind] == nil then
     local count = 0
     for _, id in ipairs(redis.call('smembers', rp .. kind)) do
-      if redis.call('exists', ip .. id) == 1 then count = count + 1
-      else redis.call('srem', rp .. kind, id) end
+      local ttl = redis.call('pttl', ip .. id)
+      if ttl == -2 then redis.call('srem', rp .. kind, id)
+      else
+        count = count + 1
+        if ttl >= 0 and (lapses[kind] == nil or ttl < lapses[kind]) then lapses[kind] = ttl end
+      end
     end
     free[kind] = limits[kind] - count
   end
@@ -81,7 +88,13 @@ local function consider(lane, id, score)
   end
   if kind and paused['job:' .. kind] then return false end
   if kind and limits[kind] then
-    if room_for(kind) <= 0 then capped = capped + 1; return false end
+    if room_for(kind) <= 0 then
+      capped = capped + 1
+      if lapses[kind] and (held_back == nil or lapses[kind] < held_back) then
+        held_back = lapses[kind]
+      end
+      return false
+    end
     free[kind] = free[kind] - 1
     redis.call('sadd', rp .. kind, id)
   end
@@ -120,6 +133,7 @@ if more then
   redis.call('ltrim', bell, 0, tokens - 1)
 end
 if taken == 0 then
+  if held_back then claimed[1] = now + held_back end
   for lane = 1, n do
     if not paused['lane:' .. ARGV[17 + lane]] then
       local first = redis.call('zrangebyscore', KEYS[lane], '(' .. now, '+inf',
