@@ -230,8 +230,7 @@ async def _read_head(
             continue
         function = function_of(job_head or b"")
         if claim is None:
-            # No data: the job ended between the two reads (or arq fails it as expired).
-            if job_head and job_id.encode() not in later:
+            if job_id.encode() not in later:
                 waiting[function or "?"] += 1
             continue
         lease = read_lease(claim)
