@@ -19,7 +19,7 @@ A lane is read ``SCAN_PAGE`` entries at a time. Once a claim has passed over a p
 worth of jobs at their cap, it reads one more page, at a place in the first ``depth``
 entries that moves on with each of the worker's claims, and stops: a bulk backlog's
 capped run cost every poll of every busy worker 250 entries (3.3 us each, 0.83 ms of
-Redis), and now costs 64 (0.2 ms), while a job of another kind anywhere in the depth is
+Redis), and now costs 64 (0.24 ms), while a job of another kind anywhere in the depth is
 still found within ``depth / SCAN_PAGE`` claims (8; 80 ms of polls).
 
 Keys are derived from the queue name in the script (one Redis server, not a cluster).
